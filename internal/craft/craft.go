@@ -1,0 +1,319 @@
+// Package craft builds raw IPv4 and IPv6 TCP packets, header first, with
+// correct checksums and the TCP options conntrack looks at (MSS, window
+// scale, SACK-permitted, SACK blocks, timestamps).
+//
+// It exists for the trace generator and for tests that need wire-exact
+// segments: every field that influences nf_conntrack's decision (flags,
+// sequence and acknowledgement numbers, raw window, option layout, payload
+// length) is set explicitly, and nothing is "fixed up" behind the caller's
+// back. Decoding lives in package capture.
+//
+// Building is allocation-free when the destination slice has capacity:
+// [Segment.Append] only appends.
+package craft
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+)
+
+// Flags are the TCP header flag bits, in wire order (RFC 9293 §3.1, plus
+// ECE and CWR from RFC 3168).
+type Flags uint8
+
+// TCP flag bits.
+const (
+	FIN Flags = 1 << iota
+	SYN
+	RST
+	PSH
+	ACK
+	URG
+	ECE
+	CWR
+)
+
+// String renders the flags tcpdump-style ("S.", "F.", "R", "P.", ...), which
+// keeps test failures readable.
+func (f Flags) String() string {
+	var b [8]byte
+	n := 0
+	for _, x := range [...]struct {
+		f Flags
+		c byte
+	}{{SYN, 'S'}, {FIN, 'F'}, {RST, 'R'}, {PSH, 'P'}, {URG, 'U'}, {ECE, 'E'}, {CWR, 'W'}, {ACK, '.'}} {
+		if f&x.f != 0 {
+			b[n] = x.c
+			n++
+		}
+	}
+	if n == 0 {
+		return "none"
+	}
+	return string(b[:n])
+}
+
+// SACKBlock is one SACK block (RFC 2018): the left edge and the sequence
+// number just past the right edge.
+type SACKBlock struct{ Left, Right uint32 }
+
+// Options are the TCP options to emit. The zero value emits none. Options
+// are written in the order Linux uses on a SYN (MSS, SACK-permitted,
+// timestamps, window scale) and padded with NOPs so the header length is a
+// multiple of four; conntrack parses any order, but a familiar layout keeps
+// captures easy to read in Wireshark.
+type Options struct {
+	MSS           uint16 // 0: no MSS option
+	WScale        uint8  // shift count; sent only when HasWScale
+	HasWScale     bool
+	SACKPermitted bool
+	Timestamps    bool // emit TSval/TSecr
+	TSVal, TSEcr  uint32
+	// SACK blocks; at most 4, or 3 together with timestamps (40 bytes of
+	// option space).
+	SACK []SACKBlock
+}
+
+// Len is the encoded length of the options in bytes, padding included.
+func (o *Options) Len() int {
+	n := 0
+	if o.MSS != 0 {
+		n += 4
+	}
+	if o.SACKPermitted {
+		n += 2
+	}
+	if o.Timestamps {
+		n += 10
+	}
+	if o.HasWScale {
+		n += 3
+	}
+	if len(o.SACK) > 0 {
+		n += 2 + 8*len(o.SACK)
+	}
+	return (n + 3) &^ 3
+}
+
+// Segment describes one TCP segment and the IP header that carries it. The
+// address family comes from Src and Dst, which must agree.
+type Segment struct {
+	Src, Dst netip.AddrPort
+	Seq, Ack uint32
+	Flags    Flags
+	Window   uint16 // raw (unscaled) window field
+	Urgent   uint16
+	Options  Options
+	// Payload is copied in when non-nil; otherwise PayloadLen bytes of a
+	// fixed filler pattern are written.
+	Payload    []byte
+	PayloadLen int
+	// IPID is the IPv4 identification field; FlowLabel the low 20 bits of
+	// the IPv6 flow label. Neither influences conntrack, which makes them a
+	// convenient place for a packet number.
+	IPID      uint16
+	FlowLabel uint32
+	TTL       uint8 // IPv4 TTL / IPv6 hop limit; 0 means 64
+}
+
+// Errors returned by Append.
+var (
+	ErrFamily  = errors.New("craft: source and destination must both be valid and of the same family")
+	ErrOptions = errors.New("craft: TCP options exceed 40 bytes")
+	ErrTooLong = errors.New("craft: packet exceeds the IP length field")
+)
+
+// Header lengths.
+const (
+	IPv4HeaderLen = 20
+	IPv6HeaderLen = 40
+	TCPHeaderLen  = 20
+)
+
+func (s *Segment) payloadLen() int {
+	if s.Payload != nil {
+		return len(s.Payload)
+	}
+	return s.PayloadLen
+}
+
+// Len is the total length of the packet Append will produce.
+func (s *Segment) Len() int {
+	ip := IPv4HeaderLen
+	if s.Src.Addr().Is6() && !s.Src.Addr().Is4In6() {
+		ip = IPv6HeaderLen
+	}
+	return ip + TCPHeaderLen + s.Options.Len() + s.payloadLen()
+}
+
+func (s *Segment) family() (v6 bool, err error) {
+	a, b := s.Src.Addr(), s.Dst.Addr()
+	if !a.IsValid() || !b.IsValid() {
+		return false, ErrFamily
+	}
+	a4, b4 := a.Is4() || a.Is4In6(), b.Is4() || b.Is4In6()
+	if a4 != b4 {
+		return false, ErrFamily
+	}
+	return !a4, nil
+}
+
+// Append appends the packet, starting at the IP header, to b and returns the
+// extended slice. IP and TCP checksums are computed; the IPv4 header carries
+// DF and no options.
+func (s *Segment) Append(b []byte) ([]byte, error) {
+	v6, err := s.family()
+	if err != nil {
+		return b, err
+	}
+	olen := s.Options.Len()
+	if olen > 40 {
+		return b, ErrOptions
+	}
+	tcpLen := TCPHeaderLen + olen + s.payloadLen()
+	ttl := s.TTL
+	if ttl == 0 {
+		ttl = 64
+	}
+	start := len(b)
+	if v6 {
+		if tcpLen > 0xffff {
+			return b, ErrTooLong
+		}
+		b = grow(b, IPv6HeaderLen)
+		h := b[start:]
+		binary.BigEndian.PutUint32(h[0:], 6<<28|s.FlowLabel&0xfffff)
+		binary.BigEndian.PutUint16(h[4:], uint16(tcpLen))
+		h[6] = 6 // next header: TCP
+		h[7] = ttl
+		src, dst := s.Src.Addr().As16(), s.Dst.Addr().As16()
+		copy(h[8:24], src[:])
+		copy(h[24:40], dst[:])
+	} else {
+		if IPv4HeaderLen+tcpLen > 0xffff {
+			return b, ErrTooLong
+		}
+		b = grow(b, IPv4HeaderLen)
+		h := b[start:]
+		h[0] = 0x45
+		h[1] = 0
+		binary.BigEndian.PutUint16(h[2:], uint16(IPv4HeaderLen+tcpLen))
+		binary.BigEndian.PutUint16(h[4:], s.IPID)
+		binary.BigEndian.PutUint16(h[6:], 0x4000) // DF
+		h[8] = ttl
+		h[9] = 6
+		h[10], h[11] = 0, 0
+		src, dst := s.Src.Addr().Unmap().As4(), s.Dst.Addr().Unmap().As4()
+		copy(h[12:16], src[:])
+		copy(h[16:20], dst[:])
+		binary.BigEndian.PutUint16(h[10:], Checksum(h[:IPv4HeaderLen], 0))
+	}
+	ipEnd := len(b)
+	b = grow(b, TCPHeaderLen+olen)
+	t := b[ipEnd:]
+	binary.BigEndian.PutUint16(t[0:], s.Src.Port())
+	binary.BigEndian.PutUint16(t[2:], s.Dst.Port())
+	binary.BigEndian.PutUint32(t[4:], s.Seq)
+	binary.BigEndian.PutUint32(t[8:], s.Ack)
+	t[12] = byte((TCPHeaderLen+olen)/4) << 4
+	t[13] = byte(s.Flags)
+	binary.BigEndian.PutUint16(t[14:], s.Window)
+	t[16], t[17] = 0, 0
+	binary.BigEndian.PutUint16(t[18:], s.Urgent)
+	s.Options.put(t[TCPHeaderLen : TCPHeaderLen+olen])
+	if s.Payload != nil {
+		b = append(b, s.Payload...)
+	} else {
+		for n := s.PayloadLen; n > 0; {
+			k := min(n, len(filler))
+			b = append(b, filler[:k]...)
+			n -= k
+		}
+	}
+	seg := b[ipEnd:]
+	var ph uint32
+	if v6 {
+		ph = sum(b[start+8:start+40], 0) + uint32(len(seg)) + 6
+	} else {
+		ph = sum(b[start+12:start+20], 0) + uint32(len(seg)) + 6
+	}
+	binary.BigEndian.PutUint16(seg[16:], Checksum(seg, ph))
+	return b, nil
+}
+
+// put writes the options into o, which has exactly o.Len() bytes.
+func (o *Options) put(p []byte) {
+	i := 0
+	if o.MSS != 0 {
+		p[0], p[1] = 2, 4
+		binary.BigEndian.PutUint16(p[2:], o.MSS)
+		i = 4
+	}
+	if o.SACKPermitted {
+		p[i], p[i+1] = 4, 2
+		i += 2
+	}
+	if o.Timestamps {
+		p[i], p[i+1] = 8, 10
+		binary.BigEndian.PutUint32(p[i+2:], o.TSVal)
+		binary.BigEndian.PutUint32(p[i+6:], o.TSEcr)
+		i += 10
+	}
+	if o.HasWScale {
+		p[i], p[i+1], p[i+2] = 3, 3, o.WScale
+		i += 3
+	}
+	if len(o.SACK) > 0 {
+		p[i], p[i+1] = 5, byte(2+8*len(o.SACK))
+		i += 2
+		for _, blk := range o.SACK {
+			binary.BigEndian.PutUint32(p[i:], blk.Left)
+			binary.BigEndian.PutUint32(p[i+4:], blk.Right)
+			i += 8
+		}
+	}
+	for ; i < len(p); i++ {
+		p[i] = 1 // NOP; EOL would also do, NOP matches what stacks send
+	}
+}
+
+// filler is the payload written when Segment.Payload is nil: a repeating
+// alphabet, recognisable in a hex dump.
+var filler = func() (f [26 * 64]byte) {
+	for i := range f {
+		f[i] = byte('a' + i%26)
+	}
+	return
+}()
+
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		b = b[:len(b)+n]
+		clear(b[len(b)-n:])
+		return b
+	}
+	return append(b, make([]byte, n)...)
+}
+
+// sum adds p as big-endian 16-bit words to acc without folding.
+func sum(p []byte, acc uint32) uint32 {
+	for len(p) >= 2 {
+		acc += uint32(p[0])<<8 | uint32(p[1])
+		p = p[2:]
+	}
+	if len(p) == 1 {
+		acc += uint32(p[0]) << 8
+	}
+	return acc
+}
+
+// Checksum returns the Internet checksum (RFC 1071) of p. initial is a
+// partial, unfolded sum to start from, such as a pseudo-header's; 0 for none.
+func Checksum(p []byte, initial uint32) uint16 {
+	acc := uint64(sum(p, 0)) + uint64(initial)
+	for acc>>16 != 0 {
+		acc = acc&0xffff + acc>>16
+	}
+	return ^uint16(acc)
+}
