@@ -1,0 +1,425 @@
+package capture
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// Kind classifies a record by what the tracker can do with it.
+type Kind uint8
+
+const (
+	// KindTCP: an unfragmented IPv4 or IPv6 packet carrying at least a
+	// 20-byte TCP header. TCP, SrcPort and DstPort are set.
+	KindTCP Kind = iota
+	// KindNonTCP: a well-formed IP packet whose upper-layer protocol is not
+	// TCP (Proto says which; 50 for ESP and 59 for IPv6 "no next header").
+	KindNonTCP
+	// KindNonIP: the link layer carries something other than IPv4/IPv6
+	// (ARP, LLDP, 802.3 LLC, netlink, ...).
+	KindNonIP
+	// KindFragment: an IPv4 or IPv6 fragment. Conntrack runs after
+	// defragmentation, so a fragment on its own is never a TCP segment to
+	// the tracker; see the package documentation for the policy.
+	KindFragment
+	// KindMalformed: a header is truncated or inconsistent (Reason says
+	// which). When Family is set the IP header was fine as far as Reason
+	// goes; Proto == 6 means the TCP header itself is incomplete.
+	KindMalformed
+)
+
+var kindNames = [...]string{"TCP", "NonTCP", "NonIP", "Fragment", "Malformed"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Packet is one capture record, decoded down to the TCP header.
+//
+// The Reader reuses a single Packet and its slices alias the Reader's
+// buffer: everything is valid until the next call to Next. Copy what must
+// outlive it (netip.Addr and the integer fields are values already).
+type Packet struct {
+	Index     int      // 0-based record number, counting every packet record
+	Offset    int64    // offset of the record header / pcapng block in the (decompressed) stream
+	Time      int64    // capture time in nanoseconds since the Unix epoch
+	Interface int      // pcapng interface ID; 0 for pcap
+	Link      LinkType // link type of the record's interface
+	OrigLen   int      // length on the wire as the capture header says (>= len(Data))
+	Data      []byte   // the record as captured, link header included
+
+	Kind   Kind
+	Reason string // why the record is not KindTCP; empty for KindTCP
+
+	// IP layer; Family is 0 when no IP header was decoded.
+	Family       uint8      // 4 or 6
+	Src, Dst     netip.Addr // Is4() for IPv4, Is6() for IPv6 (never 4-in-6 mapped)
+	Proto        uint8      // upper-layer protocol (after IPv6 extension headers)
+	IPPayloadLen int        // L4 length per the IP header; > len(TCP) when the snap length cut the record
+
+	// TCP layer, set for KindTCP only.
+	TCP              []byte // TCP header and payload as captured, Ethernet padding removed
+	SrcPort, DstPort uint16
+}
+
+// Timestamp returns Time as a time.Time in UTC.
+func (p *Packet) Timestamp() time.Time { return time.Unix(0, p.Time).UTC() }
+
+// Truncated reports whether the snap length cut off part of the L4 data.
+func (p *Packet) Truncated() bool { return len(p.TCP) < p.IPPayloadLen }
+
+// Reasons. They are constants so that classifying a record never allocates.
+const (
+	reasonNotTCP      = "not TCP"
+	reasonESP         = "ESP (encrypted payload)"
+	reasonNoNext      = "IPv6 no next header"
+	reasonNotIP       = "not IPv4 or IPv6"
+	reasonLinkShort   = "truncated link-layer header"
+	reasonAFUnknown   = "unknown loopback address family"
+	reasonVersion     = "IP version does not match the link-layer protocol"
+	reasonV4Short     = "truncated IPv4 header"
+	reasonV4IHL       = "IPv4 header length below 20"
+	reasonV4Opts      = "IPv4 options truncated"
+	reasonV4TotLen    = "IPv4 total length below header length"
+	reasonV4Over      = "IPv4 total length exceeds packet length"
+	reasonV4Frag      = "IPv4 fragment"
+	reasonV6Short     = "truncated IPv6 header"
+	reasonV6Jumbo     = "IPv6 payload length 0 (jumbogram) unsupported"
+	reasonV6Over      = "IPv6 payload length exceeds packet length"
+	reasonV6ExtOver   = "IPv6 extension headers exceed payload length"
+	reasonV6ExtSnap   = "IPv6 extension headers truncated by snap length"
+	reasonV6Frag      = "IPv6 fragment"
+	reasonTCPShort    = "TCP segment shorter than 20 bytes"
+	reasonTCPSnap     = "TCP header truncated by snap length"
+	reasonUnsupported = "unsupported link type"
+	reasonVLANTooDeep = "too many VLAN tags"
+	reasonNetlinkSLL  = "netlink (not IP)"
+)
+
+// EtherTypes, IP protocol numbers and address families used below.
+const (
+	etherIPv4  = 0x0800
+	etherIPv6  = 0x86dd
+	etherVLAN  = 0x8100 // IEEE 802.1Q C-tag
+	etherQinQ  = 0x88a8 // IEEE 802.1ad S-tag
+	etherQinQ1 = 0x9100 // pre-standard QinQ tag still seen on switches
+
+	protoHopOpts  = 0
+	protoTCP      = 6
+	protoRouting  = 43
+	protoFragment = 44
+	protoESP      = 50
+	protoAH       = 51
+	protoNoNext   = 59
+	protoDstOpts  = 60
+
+	arphrdNetlink = 824 // linux/if_arp.h: SLL protocol field is a netlink family
+)
+
+// maxVLANTags bounds the tag loop; the kernel's own limit for nested VLAN
+// devices is far below this, so a deeper stack is garbage, not traffic.
+const maxVLANTags = 8
+
+// Decode classifies one link-layer frame and fills the IP and TCP fields of
+// p (Kind, Reason, Family, Src, Dst, Proto, IPPayloadLen, TCP, ports, Link,
+// Data, OrigLen). Index, Offset, Time and Interface are left alone. origLen
+// is the length on the wire; pass len(data) when the frame is complete.
+//
+// Decode never allocates and never panics, whatever the bytes.
+func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
+	p.Link = link
+	p.Data = data
+	if origLen < len(data) {
+		origLen = len(data)
+	}
+	p.OrigLen = origLen
+	p.Family, p.Proto, p.IPPayloadLen = 0, 0, 0
+	p.Src, p.Dst = netip.Addr{}, netip.Addr{}
+	p.TCP, p.SrcPort, p.DstPort = nil, 0, 0
+	p.Reason = ""
+	// cut: bytes missing at the end of the record; IP length checks compare
+	// the IP header's claims with what was on the wire, not what was kept.
+	cut := origLen - len(data)
+
+	b := data
+	var ether uint16
+	switch link {
+	case LinkEthernet:
+		if len(b) < 14 {
+			p.skip(KindMalformed, reasonLinkShort)
+			return
+		}
+		ether = binary.BigEndian.Uint16(b[12:])
+		b = b[14:]
+	case LinkLinuxSLL:
+		// Linux cooked v1, pcap-linktype(7) LINKTYPE_LINUX_SLL: packet type,
+		// ARPHRD type, address length, 8 address bytes, protocol.
+		if len(b) < 16 {
+			p.skip(KindMalformed, reasonLinkShort)
+			return
+		}
+		if binary.BigEndian.Uint16(b[2:]) == arphrdNetlink {
+			p.skip(KindNonIP, reasonNetlinkSLL)
+			return
+		}
+		ether = binary.BigEndian.Uint16(b[14:])
+		b = b[16:]
+	case LinkSLL2:
+		// Linux cooked v2, LINKTYPE_LINUX_SLL2: protocol, reserved,
+		// interface index, ARPHRD type, packet type, address length, address.
+		if len(b) < 20 {
+			p.skip(KindMalformed, reasonLinkShort)
+			return
+		}
+		if binary.BigEndian.Uint16(b[8:]) == arphrdNetlink {
+			p.skip(KindNonIP, reasonNetlinkSLL)
+			return
+		}
+		ether = binary.BigEndian.Uint16(b[0:])
+		b = b[20:]
+	case LinkRaw:
+		if len(b) == 0 {
+			p.skip(KindMalformed, reasonLinkShort)
+			return
+		}
+		switch b[0] >> 4 {
+		case 4:
+			p.ipv4(b, cut)
+		case 6:
+			p.ipv6(b, cut)
+		default:
+			p.skip(KindNonIP, reasonNotIP)
+		}
+		return
+	case LinkIPv4:
+		p.ipv4(b, cut)
+		return
+	case LinkIPv6:
+		p.ipv6(b, cut)
+		return
+	case LinkNull, LinkLoop:
+		if len(b) < 4 {
+			p.skip(KindMalformed, reasonLinkShort)
+			return
+		}
+		var af uint32
+		if link == LinkLoop {
+			af = binary.BigEndian.Uint32(b) // OpenBSD: network byte order
+		} else {
+			// DLT_NULL is in the byte order of the capturing host, which
+			// need not be the file's; like libpcap, take whichever reading
+			// is small (families are < 256).
+			af = binary.LittleEndian.Uint32(b)
+			if af&0xffff0000 != 0 {
+				af = binary.BigEndian.Uint32(b)
+			}
+		}
+		b = b[4:]
+		switch af {
+		case 2: // AF_INET everywhere
+			ether = etherIPv4
+		case 10, 24, 28, 30: // AF_INET6: Linux, Net/OpenBSD, FreeBSD, Darwin
+			ether = etherIPv6
+		default:
+			p.skip(KindNonIP, reasonAFUnknown)
+			return
+		}
+	default:
+		p.skip(KindNonIP, reasonUnsupported)
+		return
+	}
+
+	for tags := 0; ether == etherVLAN || ether == etherQinQ || ether == etherQinQ1; tags++ {
+		if tags == maxVLANTags {
+			p.skip(KindMalformed, reasonVLANTooDeep)
+			return
+		}
+		if len(b) < 4 {
+			p.skip(KindMalformed, reasonLinkShort)
+			return
+		}
+		ether = binary.BigEndian.Uint16(b[2:])
+		b = b[4:]
+	}
+	switch ether {
+	case etherIPv4:
+		p.ipv4(b, cut)
+	case etherIPv6:
+		p.ipv6(b, cut)
+	default:
+		p.skip(KindNonIP, reasonNotIP)
+	}
+}
+
+func (p *Packet) skip(k Kind, reason string) {
+	p.Kind = k
+	p.Reason = reason
+}
+
+// ipv4 decodes an IPv4 header per RFC 791. cut is how many bytes of the
+// frame the snap length dropped.
+func (p *Packet) ipv4(b []byte, cut int) {
+	if len(b) < 20 {
+		p.skip(KindMalformed, reasonV4Short)
+		return
+	}
+	if b[0]>>4 != 4 {
+		p.skip(KindMalformed, reasonVersion)
+		return
+	}
+	ihl := int(b[0]&0x0f) * 4
+	if ihl < 20 {
+		p.skip(KindMalformed, reasonV4IHL)
+		return
+	}
+	p.Family = 4
+	p.Src = netip.AddrFrom4([4]byte(b[12:16]))
+	p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
+	p.Proto = b[9]
+	if len(b) < ihl {
+		p.skip(KindMalformed, reasonV4Opts)
+		return
+	}
+	tot := int(binary.BigEndian.Uint16(b[2:]))
+	if tot < ihl {
+		p.skip(KindMalformed, reasonV4TotLen)
+		return
+	}
+	// The kernel drops a packet shorter than its total length before any
+	// hook runs (ip_rcv_core); only the snap length may legitimately hide
+	// the tail. Bytes beyond tot are link padding (or an FCS) and go.
+	if tot > len(b)+cut {
+		p.skip(KindMalformed, reasonV4Over)
+		return
+	}
+	p.IPPayloadLen = tot - ihl
+	// MF set or a non-zero offset: a fragment (RFC 791 flags/offset field).
+	if binary.BigEndian.Uint16(b[6:])&0x3fff != 0 {
+		p.skip(KindFragment, reasonV4Frag)
+		return
+	}
+	end := min(tot, len(b))
+	p.l4(b[ihl:end])
+}
+
+// ipv6 decodes an IPv6 header per RFC 8200 and walks the extension headers
+// the kernel's ipv6_skip_exthdr walks (hop-by-hop, routing, destination
+// options, fragment, AH), stopping at ESP and "no next header".
+func (p *Packet) ipv6(b []byte, cut int) {
+	if len(b) < 40 {
+		p.skip(KindMalformed, reasonV6Short)
+		return
+	}
+	if b[0]>>4 != 6 {
+		p.skip(KindMalformed, reasonVersion)
+		return
+	}
+	p.Family = 6
+	p.Src = netip.AddrFrom16([16]byte(b[8:24]))
+	p.Dst = netip.AddrFrom16([16]byte(b[24:40]))
+	nh := b[6]
+	p.Proto = nh
+	plen := int(binary.BigEndian.Uint16(b[4:]))
+	if plen == 0 {
+		// RFC 2675 jumbogram (or a BIG TCP/GSO super-packet seen by
+		// tcpdump on the sender): the length lives elsewhere. Rare enough
+		// to refuse rather than guess.
+		p.skip(KindMalformed, reasonV6Jumbo)
+		return
+	}
+	tot := 40 + plen
+	if tot > len(b)+cut {
+		p.skip(KindMalformed, reasonV6Over)
+		return
+	}
+	end := min(tot, len(b))
+	off := 40
+	for {
+		var hlen int
+		switch nh {
+		case protoHopOpts, protoRouting, protoDstOpts:
+			if off+2 > end {
+				p.extShort(off, tot)
+				return
+			}
+			hlen = (int(b[off+1]) + 1) * 8
+		case protoAH:
+			if off+2 > end {
+				p.extShort(off, tot)
+				return
+			}
+			hlen = (int(b[off+1]) + 2) * 4 // RFC 4302 §2.2: in 32-bit words, minus 2
+		case protoFragment:
+			if off+8 > end {
+				p.extShort(off, tot)
+				return
+			}
+			// Offset (13 bits) or M set: a real fragment. Both clear is an
+			// RFC 6946 atomic fragment, a whole packet: keep walking.
+			if binary.BigEndian.Uint16(b[off+2:])&0xfff9 != 0 {
+				p.Proto = b[off]
+				p.IPPayloadLen = tot - off - 8
+				p.skip(KindFragment, reasonV6Frag)
+				return
+			}
+			hlen = 8
+		case protoESP:
+			p.Proto = nh
+			p.IPPayloadLen = tot - off
+			p.skip(KindNonTCP, reasonESP)
+			return
+		case protoNoNext:
+			p.Proto = nh
+			p.IPPayloadLen = tot - off
+			p.skip(KindNonTCP, reasonNoNext)
+			return
+		default:
+			p.Proto = nh
+			p.IPPayloadLen = tot - off
+			p.l4(b[off:end])
+			return
+		}
+		nh = b[off]
+		off += hlen
+		if off > tot {
+			p.skip(KindMalformed, reasonV6ExtOver)
+			return
+		}
+	}
+}
+
+// extShort classifies an extension header that does not fit: beyond the
+// payload length it is malformed, beyond the captured bytes it was cut.
+func (p *Packet) extShort(off, tot int) {
+	if off+2 > tot {
+		p.skip(KindMalformed, reasonV6ExtOver)
+	} else {
+		p.skip(KindMalformed, reasonV6ExtSnap)
+	}
+}
+
+// l4 finishes a whole (unfragmented) IP packet whose upper-layer bytes, as
+// captured, are b; p.Proto and p.IPPayloadLen are set.
+func (p *Packet) l4(b []byte) {
+	if p.Proto != protoTCP {
+		p.skip(KindNonTCP, reasonNotTCP)
+		return
+	}
+	if p.IPPayloadLen < 20 {
+		p.skip(KindMalformed, reasonTCPShort)
+		return
+	}
+	if len(b) < 20 {
+		p.skip(KindMalformed, reasonTCPSnap)
+		return
+	}
+	p.Kind = KindTCP
+	p.TCP = b
+	p.SrcPort = binary.BigEndian.Uint16(b[0:])
+	p.DstPort = binary.BigEndian.Uint16(b[2:])
+}
