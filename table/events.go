@@ -1,0 +1,97 @@
+package table
+
+import "sync/atomic"
+
+// EventType is the kind of a conntrack event, as `conntrack -E` prints it.
+type EventType uint8
+
+const (
+	EventNew EventType = iota + 1
+	EventUpdate
+	EventDestroy
+)
+
+func (e EventType) String() string {
+	switch e {
+	case EventNew:
+		return "NEW"
+	case EventUpdate:
+		return "UPDATE"
+	case EventDestroy:
+		return "DESTROY"
+	}
+	return "?"
+}
+
+// Reason says why an entry was destroyed.
+type Reason uint8
+
+const (
+	ReasonNone    Reason = iota
+	ReasonExpired        // deadline passed (sweep, or reclaimed by an insert/eviction)
+	ReasonKilled         // deleted or replaced by the caller (RST, reopen)
+	ReasonEvicted        // early-dropped to make room for a new connection
+)
+
+func (r Reason) String() string {
+	switch r {
+	case ReasonExpired:
+		return "expired"
+	case ReasonKilled:
+		return "killed"
+	case ReasonEvicted:
+		return "evicted"
+	}
+	return "none"
+}
+
+// Event is one NEW / UPDATE / DESTROY notification. It is a value (pointer-free
+// if V is), so delivering it allocates nothing.
+type Event[V any] struct {
+	Type   EventType
+	Reason Reason // DESTROY only
+	Time   int64  // the now of the operation that caused it
+	Ref    Ref
+	Key    Key // original tuple
+	Meta   Meta
+	V      V
+}
+
+// Subscription receives events through a bounded channel. The table never
+// waits for it: when the buffer is full the event is dropped and counted
+// (Lost, and Stats.EventsLost), like a netlink socket overrun (ENOBUFS).
+type Subscription[V any] struct {
+	ch   chan Event[V]
+	lost atomic.Uint64
+	t    *Table[V]
+}
+
+// Subscribe installs the (single) event subscriber with a buffer of n events,
+// replacing any previous one. With no subscriber, emitting costs one atomic
+// pointer load and a branch.
+func (t *Table[V]) Subscribe(n int) *Subscription[V] {
+	s := &Subscription[V]{ch: make(chan Event[V], n), t: t}
+	t.sub.Store(s)
+	return s
+}
+
+// C is the event channel. It is never closed (writers may still hold the
+// subscription); stop reading after Close.
+func (s *Subscription[V]) C() <-chan Event[V] { return s.ch }
+
+// Lost returns how many events this subscriber missed.
+func (s *Subscription[V]) Lost() uint64 { return s.lost.Load() }
+
+// Close detaches the subscription; later events are not delivered.
+func (s *Subscription[V]) Close() { s.t.sub.CompareAndSwap(s, nil) }
+
+func (t *Table[V]) subscribed() *Subscription[V] { return t.sub.Load() }
+
+func (t *Table[V]) deliver(s *Subscription[V], ev *Event[V]) {
+	select {
+	case s.ch <- *ev:
+	default:
+		s.lost.Add(1)
+		t.stat().lost.Add(1)
+	}
+}

@@ -1,0 +1,220 @@
+package table
+
+import (
+	"io"
+	"net/netip"
+	"strconv"
+)
+
+// Entry is what a dump line shows about a connection. It is separate from
+// the table so the CLI can render entries it holds elsewhere (for example
+// when printing the table as of a past instant).
+type Entry struct {
+	Key     Key    // original tuple
+	State   string // TCP state name, e.g. "ESTABLISHED"
+	Timeout int64  // whole seconds left (the kernel's nf_ct_expires/HZ)
+	Flags   Flags  // Assured, SeenReply
+	Mark    uint32
+}
+
+// StateName returns names[state], or "NONE" when out of range, as
+// libnetfilter_conntrack prints an unknown TCP state.
+func StateName(names []string, state uint8) string {
+	if int(state) < len(names) {
+		return names[state]
+	}
+	return "NONE"
+}
+
+// SecondsLeft is the kernel's rendering of a deadline: the remaining time
+// truncated to whole seconds, never negative.
+func SecondsLeft(deadline, now int64) int64 {
+	if deadline <= now {
+		return 0
+	}
+	return (deadline - now) / 1e9
+}
+
+// Entry converts a snapshot to its rendering form at time now.
+func (t *Table[V]) Entry(s *Snapshot[V], now int64) Entry {
+	return Entry{Key: s.Key, State: StateName(t.names, s.Meta.State),
+		Timeout: SecondsLeft(s.Meta.Deadline, now), Flags: s.Meta.Flags}
+}
+
+// EventEntry converts an event to its rendering form.
+func (t *Table[V]) EventEntry(ev *Event[V]) Entry {
+	return Entry{Key: ev.Key, State: StateName(t.names, ev.Meta.State),
+		Timeout: SecondsLeft(ev.Meta.Deadline, ev.Time), Flags: ev.Meta.Flags}
+}
+
+func appendPad(b []byte, s string, w int) []byte {
+	b = append(b, s...)
+	for i := len(s); i < w; i++ {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+// appendAddrFull renders IPv6 the way the kernel's %pI6 does: eight
+// zero-padded 16-bit groups, no "::" compression. IPv4 is dotted quad.
+func appendAddrFull(b []byte, a netip.Addr) []byte {
+	if a.Is4() {
+		return a.AppendTo(b)
+	}
+	const hx = "0123456789abcdef"
+	s := a.As16()
+	for i := 0; i < 16; i += 2 {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, hx[s[i]>>4], hx[s[i]&15], hx[s[i+1]>>4], hx[s[i+1]&15])
+	}
+	return b
+}
+
+func appendTuple(b []byte, k Key, full bool) []byte {
+	b = append(b, "src="...)
+	if full {
+		b = appendAddrFull(b, k.Src())
+	} else {
+		b = k.Src().AppendTo(b)
+	}
+	b = append(b, " dst="...)
+	if full {
+		b = appendAddrFull(b, k.Dst())
+	} else {
+		b = k.Dst().AppendTo(b)
+	}
+	b = append(b, " sport="...)
+	b = strconv.AppendUint(b, uint64(k.SrcPort()), 10)
+	b = append(b, " dport="...)
+	b = strconv.AppendUint(b, uint64(k.DstPort()), 10)
+	return append(b, ' ')
+}
+
+// body: "<timeout> <STATE> src=.. [UNREPLIED] src=.. [ASSURED] "
+func appendBody(b []byte, e *Entry, timeout, full bool) []byte {
+	if timeout {
+		b = strconv.AppendInt(b, e.Timeout, 10)
+		b = append(b, ' ')
+	}
+	b = append(b, e.State...)
+	b = append(b, ' ')
+	b = appendTuple(b, e.Key, full)
+	if e.Flags&SeenReply == 0 {
+		b = append(b, "[UNREPLIED] "...)
+	}
+	b = appendTuple(b, e.Key.Reverse(), full)
+	if e.Flags&Assured != 0 {
+		b = append(b, "[ASSURED] "...)
+	}
+	return b
+}
+
+func l3name(k Key) (string, int) {
+	if k.Family() == FamilyIPv6 {
+		return "ipv6", FamilyIPv6
+	}
+	return "ipv4", FamilyIPv4
+}
+
+// AppendProc appends e as a /proc/net/nf_conntrack line (ct_seq_show in
+// nf_conntrack_standalone.c), newline included:
+//
+//	ipv4     2 tcp      6 431999 ESTABLISHED src=… dport=23 src=… dport=1031 [ASSURED] mark=0 use=1
+func AppendProc(b []byte, e *Entry) []byte {
+	name, num := l3name(e.Key)
+	b = appendPad(b, name, 8)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(num), 10)
+	b = append(b, " tcp      6 "...)
+	b = appendBody(b, e, true, true)
+	b = append(b, "mark="...)
+	b = strconv.AppendUint(b, uint64(e.Mark), 10)
+	return append(b, " use=1\n"...)
+}
+
+// AppendProc24 appends e in the 2.4 /proc/net/ip_conntrack form shown by the
+// Iptables Tutorial (no l3 columns, no mark):
+//
+//	tcp 6 117 SYN_SENT src=… dport=23 [UNREPLIED] src=… dport=1031 use=1
+func AppendProc24(b []byte, e *Entry) []byte {
+	b = append(b, "tcp 6 "...)
+	b = appendBody(b, e, true, true)
+	return append(b, "use=1\n"...)
+}
+
+// AppendConntrack appends e as `conntrack -L` prints it
+// (__snprintf_conntrack_default in libnetfilter_conntrack), newline included:
+//
+//	tcp      6 431999 ESTABLISHED src=… [ASSURED] mark=0 use=1
+func AppendConntrack(b []byte, e *Entry) []byte {
+	b = append(b, "tcp      6 "...)
+	b = appendBody(b, e, true, false)
+	b = append(b, "mark="...)
+	b = strconv.AppendUint(b, uint64(e.Mark), 10)
+	return append(b, " use=1\n"...)
+}
+
+// AppendEvent appends e as a `conntrack -E` line. The type is right-aligned
+// in 9 columns; DESTROY carries no timeout; events carry no use= and print
+// mark= only when non-zero (ctnetlink sends CTA_MARK only then).
+func AppendEvent(b []byte, typ EventType, e *Entry) []byte {
+	tag := "[" + typ.String() + "]"
+	for i := len(tag); i < 9; i++ {
+		b = append(b, ' ')
+	}
+	b = append(b, tag...)
+	b = append(b, " tcp      6 "...)
+	b = appendBody(b, e, typ != EventDestroy, false)
+	if e.Mark != 0 {
+		b = append(b, "mark="...)
+		b = strconv.AppendUint(b, uint64(e.Mark), 10)
+		b = append(b, ' ')
+	}
+	b = b[:len(b)-1] // libnetfilter_conntrack removes the trailing blank
+	return append(b, '\n')
+}
+
+// FormatProc writes AppendProc's line to w.
+func FormatProc(w io.Writer, e *Entry) error { return write(w, AppendProc, e) }
+
+// FormatProc24 writes AppendProc24's line to w.
+func FormatProc24(w io.Writer, e *Entry) error { return write(w, AppendProc24, e) }
+
+// FormatConntrack writes AppendConntrack's line to w.
+func FormatConntrack(w io.Writer, e *Entry) error { return write(w, AppendConntrack, e) }
+
+// FormatEvent writes AppendEvent's line to w.
+func FormatEvent(w io.Writer, typ EventType, e *Entry) error {
+	var buf [256]byte
+	_, err := w.Write(AppendEvent(buf[:0], typ, e))
+	return err
+}
+
+func write(w io.Writer, f func([]byte, *Entry) []byte, e *Entry) error {
+	var buf [256]byte
+	_, err := w.Write(f(buf[:0], e))
+	return err
+}
+
+// AppendStats appends the counters as one /proc/net/stat/nf_conntrack row
+// (hex, kernel column order: entries clashres found new invalid ignore delete
+// chainlength insert insert_failed drop early_drop icmp_error expect_new
+// expect_create expect_delete search_restart), preceded by the header line.
+func AppendStats(b []byte, s *Stats) []byte {
+	b = append(b, "entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart\n"...)
+	cols := [...]uint64{uint64(s.Entries), s.ClashResolve, s.Found, 0, s.Invalid, 0, 0, 0,
+		s.Insert, s.InsertFailed, s.Drop, s.EarlyDrop, 0, 0, 0, 0, s.SearchRestart}
+	for i, c := range cols {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		h := strconv.FormatUint(c, 16)
+		for j := len(h); j < 8; j++ {
+			b = append(b, '0')
+		}
+		b = append(b, h...)
+	}
+	return append(b, '\n')
+}

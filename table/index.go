@@ -1,0 +1,117 @@
+package table
+
+import (
+	"math/bits"
+	"sync/atomic"
+)
+
+// The index is an array of 64-byte buckets: word 0 counts the keys that were
+// placed past this bucket (an "overflow" count, as in folly's F14), words
+// 1..7 are slots. A slot is tag<<32 | (idx<<1 | dir) + 1, where tag is the
+// low half of the key's hash, so a miss rarely touches a record. Empty = 0.
+//
+// Because each bucket knows whether any key probed past it, deletion simply
+// clears the slot and decrements the counts on the path: no tombstones, so
+// churn never lengthens probe sequences. A lookup stops at the first bucket
+// whose overflow count is zero.
+//
+// Ordering: an insert bumps the overflow counts before it publishes its slot
+// with a CAS; a delete clears its slot before dropping the counts. A reader
+// that follows the same order (slots, then count) can miss a key only when
+// its search overlaps that key's insert or delete, which linearizability
+// allows.
+
+func (t *Table[V]) home(h uint64) uint64 {
+	hi, _ := bits.Mul64(h, t.nb)
+	return hi
+}
+
+func slotVal(tag uint32, idx uint32, d Dir) uint64 {
+	return uint64(tag)<<32 | uint64(idx<<1|uint32(d)) + 1
+}
+
+// search finds the live-or-expired entry whose dir-tuple equals k. kr must be
+// k.Reverse(). It returns the record's meta word and deadline as read in one
+// consistent snapshot.
+func (t *Table[V]) search(k, kr *Key, h uint64) (idx uint32, d Dir, m uint64, dl int64, ok bool) {
+	tag := uint32(h)
+	b := t.home(h)
+	for p := 0; p < t.probes; p++ {
+		bw := t.buckets[b*8 : b*8+8 : b*8+8]
+		for i := 1; i < 8; i++ {
+			s := atomic.LoadUint64(&bw[i])
+			if s == 0 || uint32(s>>32) != tag {
+				continue
+			}
+			r := uint32(s) - 1
+			idx, d = r>>1, Dir(r&1)
+			want := k
+			if d == Reply {
+				want = kr
+			}
+			rk, rm, rdl := t.readHead(idx)
+			if metaAlive(rm) && rk == *want {
+				return idx, d, rm, rdl, true
+			}
+		}
+		if atomic.LoadUint64(&bw[0]) == 0 {
+			break
+		}
+		if b++; b == t.nb {
+			b = 0
+		}
+	}
+	return 0, 0, 0, 0, false
+}
+
+// link publishes slot value v for hash h. Callers hold h's stripe lock, so no
+// other writer links or unlinks the same key concurrently; slots are still
+// claimed with CAS because keys of other stripes share buckets.
+func (t *Table[V]) link(h uint64, v uint64) bool {
+	start := t.home(h)
+	b := start
+	for p := 0; p < t.probes; p++ {
+		bw := t.buckets[b*8 : b*8+8 : b*8+8]
+		for i := 1; i < 8; i++ {
+			if atomic.LoadUint64(&bw[i]) == 0 && atomic.CompareAndSwapUint64(&bw[i], 0, v) {
+				return true
+			}
+		}
+		atomic.AddUint64(&bw[0], 1)
+		if b++; b == t.nb {
+			b = 0
+		}
+	}
+	// Probe limit: undo the overflow counts we added and fail.
+	t.dropOverflow(start, t.probes)
+	return false
+}
+
+func (t *Table[V]) dropOverflow(b uint64, n int) {
+	for ; n > 0; n-- {
+		atomic.AddUint64(&t.buckets[b*8], ^uint64(0))
+		if b++; b == t.nb {
+			b = 0
+		}
+	}
+}
+
+// unlink removes slot value v for hash h; it must be present.
+func (t *Table[V]) unlink(h uint64, v uint64) {
+	start := t.home(h)
+	b := start
+	for p := 0; p < t.probes; p++ {
+		bw := t.buckets[b*8 : b*8+8 : b*8+8]
+		for i := 1; i < 8; i++ {
+			if atomic.LoadUint64(&bw[i]) == v {
+				atomic.StoreUint64(&bw[i], 0)
+				t.dropOverflow(start, p)
+				return
+			}
+		}
+		if b++; b == t.nb {
+			b = 0
+		}
+	}
+	panic("table: unlink of a missing slot (index corrupted)")
+}

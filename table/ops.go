@@ -1,0 +1,501 @@
+package table
+
+import (
+	"iter"
+	"runtime"
+	"sync/atomic"
+)
+
+// Lookup finds the live entry whose original or reply tuple is k. It takes
+// no lock and writes no shared memory except one striped counter. Entries
+// whose deadline is <= now are treated as absent (they are reclaimed later
+// by Sweep, an Insert of the same tuple, or eviction).
+func (t *Table[V]) Lookup(k Key, now int64) (Ref, Dir, bool) {
+	h := k.hash(&t.seed)
+	kr := k.Reverse()
+	idx, d, m, dl, ok := t.search(&k, &kr, h)
+	if !ok || dl <= now {
+		return Ref{}, 0, false
+	}
+	t.stat().found.Add(1)
+	return Ref{idx, metaGen(m)}, d, true
+}
+
+// Snapshot is a consistent copy of one entry.
+type Snapshot[V any] struct {
+	Ref  Ref
+	Key  Key // original tuple
+	Meta Meta
+	V    V
+}
+
+// loadSnap reads a record with the seqlock. ok is false if the record is
+// dead or (when gen != 0) belongs to another incarnation.
+func (t *Table[V]) loadSnap(idx uint32, gen uint32, s *Snapshot[V]) bool {
+	b := t.base(idx)
+	sp := t.seqp(b)
+	for i := 0; ; i++ {
+		s1 := atomic.LoadUint32(sp)
+		if s1&1 == 0 {
+			mw := atomic.LoadUint64(&t.arena[b+wMeta])
+			s.Key = t.loadKey(b)
+			t.loadV(b, &s.V)
+			dl := atomic.LoadInt64(&t.dls[idx])
+			if atomic.LoadUint32(sp) == s1 {
+				if !metaAlive(mw) || (gen != 0 && metaGen(mw) != gen) {
+					return false
+				}
+				s.Ref = Ref{idx, metaGen(mw)}
+				s.Meta = Meta{Deadline: dl, State: metaState(mw), Flags: metaFlags(mw) & userFlags}
+				return true
+			}
+		}
+		t.stat().searchRestart.Add(1)
+		if i > 16 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// Load returns a consistent snapshot of the entry r without locking; ok is
+// false if r no longer names a live entry. It does not check the deadline.
+func (t *Table[V]) Load(r Ref) (v V, m Meta, ok bool) {
+	if r.gen == 0 || r.idx >= t.max {
+		return v, m, false
+	}
+	var s Snapshot[V]
+	if !t.loadSnap(r.idx, r.gen, &s) {
+		return v, m, false
+	}
+	return s.V, s.Meta, true
+}
+
+// Get is Lookup followed by a snapshot of the entry found.
+func (t *Table[V]) Get(k Key, now int64) (s Snapshot[V], d Dir, ok bool) {
+	r, d, ok := t.Lookup(k, now)
+	if !ok || !t.loadSnap(r.idx, r.gen, &s) || s.Meta.Deadline <= now {
+		return Snapshot[V]{}, 0, false
+	}
+	return s, d, true
+}
+
+// Acquire takes the per-entry writer lock of r and returns the entry's
+// current state. ok is false (and no lock is held) if r no longer names a
+// live entry; look the key up again. Every successful Acquire must be
+// followed by exactly one of Commit, Abort, Remove or Replace. Readers
+// (Lookup, Load, Range) never wait for this lock.
+func (t *Table[V]) Acquire(r Ref) (v V, m Meta, ok bool) {
+	if r.gen == 0 || r.idx >= t.max {
+		return v, m, false
+	}
+	b := t.base(r.idx)
+	lp := t.lockp(b)
+	spinLock(lp)
+	mw := atomic.LoadUint64(&t.arena[b+wMeta])
+	if !metaAlive(mw) || metaGen(mw) != r.gen {
+		unlock(lp)
+		return v, m, false
+	}
+	t.loadV(b, &v)
+	m = Meta{Deadline: atomic.LoadInt64(&t.dls[r.idx]), State: metaState(mw), Flags: metaFlags(mw) & userFlags}
+	return v, m, true
+}
+
+func (t *Table[V]) held(r Ref) (b int, mw uint64) {
+	b = t.base(r.idx)
+	mw = atomic.LoadUint64(&t.arena[b+wMeta])
+	if atomic.LoadUint32(t.lockp(b)) != 1 || metaGen(mw) != r.gen || !metaAlive(mw) {
+		panic("table: entry not held by Acquire")
+	}
+	return b, mw
+}
+
+// Commit writes v and m back to the entry held by Acquire and releases the
+// lock. The write is one seqlock window of atomic word stores, so concurrent
+// readers see either the old or the new state, never a mix. An UPDATE event
+// is emitted when the state or the flags changed (the kernel's IPCT_PROTOINFO,
+// IPCT_REPLY, IPCT_ASSURED), not for deadline refreshes.
+func (t *Table[V]) Commit(r Ref, v V, m Meta, now int64) {
+	b, old := t.held(r)
+	sp := t.seqp(b)
+	s := atomic.LoadUint32(sp)
+	atomic.StoreUint32(sp, s+1)
+	t.storeV(b, &v)
+	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(r.gen, m.State, m.Flags&userFlags|flagAlive))
+	atomic.StoreInt64(&t.dls[r.idx], m.Deadline)
+	atomic.StoreUint32(sp, s+2)
+	unlock(t.lockp(b))
+	if sub := t.subscribed(); sub != nil &&
+		(metaState(old) != m.State || metaFlags(old)&userFlags != m.Flags&userFlags) {
+		ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v}
+		ev.Meta.Flags &= userFlags
+		t.deliver(sub, &ev)
+	}
+}
+
+// Abort releases the lock taken by Acquire without writing.
+func (t *Table[V]) Abort(r Ref) {
+	b, _ := t.held(r)
+	unlock(t.lockp(b))
+}
+
+// Remove deletes the entry held by Acquire and releases it; a DESTROY event
+// carries reason.
+func (t *Table[V]) Remove(r Ref, reason Reason, now int64) {
+	b, mw := t.held(r)
+	k := t.loadKey(b)
+	h, hr := k.hash(&t.seed), k.Reverse().hash(&t.seed)
+	sa, sb := t.lockStripes(h, hr)
+	t.destroyUnderStripes(r.idx, b, &k, h, hr, mw, reason, now)
+	t.unlockStripes(sa, sb)
+	unlock(t.lockp(b))
+	t.release(r.idx, h)
+}
+
+// Delete acquires r and removes it. It returns false if r was already gone.
+func (t *Table[V]) Delete(r Ref, reason Reason, now int64) bool {
+	if _, _, ok := t.Acquire(r); !ok {
+		return false
+	}
+	t.Remove(r, reason, now)
+	return true
+}
+
+// destroyUnderStripes unlinks both tuples and marks the record dead (new
+// generation). The caller holds the entry lock and both stripe locks, and
+// frees the record afterwards (or reuses it).
+func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, mw uint64, reason Reason, now int64) {
+	t.unlink(h, slotVal(uint32(h), idx, Original))
+	t.unlink(hr, slotVal(uint32(hr), idx, Reply))
+	var ev Event[V]
+	sub := t.subscribed()
+	if sub != nil {
+		ev = Event[V]{Type: EventDestroy, Reason: reason, Time: now, Ref: Ref{idx, metaGen(mw)}, Key: *k,
+			Meta: Meta{Deadline: atomic.LoadInt64(&t.dls[idx]), State: metaState(mw), Flags: metaFlags(mw) & userFlags}}
+		t.loadV(b, &ev.V)
+	}
+	t.kill(idx, b, mw)
+	st := t.stat()
+	switch reason {
+	case ReasonExpired:
+		st.expired.Add(1)
+	case ReasonEvicted:
+		st.earlyDrop.Add(1)
+	default:
+		st.killed.Add(1)
+	}
+	if sub != nil {
+		t.deliver(sub, &ev)
+	}
+}
+
+func nextGen(g uint32) uint32 {
+	if g++; g == 0 {
+		g = 1
+	}
+	return g
+}
+
+// kill marks a record dead inside a seqlock window; lock-free readers that
+// still hold its index see the generation change.
+func (t *Table[V]) kill(idx uint32, b int, mw uint64) {
+	sp := t.seqp(b)
+	s := atomic.LoadUint32(sp)
+	atomic.StoreUint32(sp, s+1)
+	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(nextGen(metaGen(mw)), 0, 0))
+	atomic.StoreInt64(&t.dls[idx], freeDeadline)
+	atomic.StoreUint32(sp, s+2)
+}
+
+// Insert creates the entry for a new connection whose original tuple is k,
+// unless one exists (create-if-absent). Both tuples are indexed, so later
+// packets of either direction find it with one Lookup.
+//
+//   - Inserted: r is the new entry (unlocked; Dir is Original).
+//   - Existing: another live entry holds k or its reverse (a racing goroutine
+//     won); r and d are the winner's and nothing was written. Expired
+//     entries holding the tuple are reclaimed first and do not count.
+//   - Dropped: the table is full and early drop found no victim among the
+//     entries of the 8 index buckets from k's home bucket (the kernel's
+//     NF_CT_EVICTION_RANGE): bounded work, never a scan.
+//   - Failed: the index probe limit was reached.
+func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Status) {
+	h := k.hash(&t.seed)
+	kr := k.Reverse()
+	hr := kr.hash(&t.seed)
+	idx, ok := t.alloc(h)
+	b := 0
+	if ok {
+		b = t.base(idx)
+		spinLock(t.lockp(b))
+	} else if idx, ok = t.evict(h, now); ok { // returns idx locked
+		b = t.base(idx)
+	} else {
+		t.stat().drop.Add(1)
+		return Ref{}, 0, Dropped
+	}
+	lp := t.lockp(b)
+	sa, sb := t.lockStripes(h, hr)
+	for {
+		eidx, ed, em, edl, found := t.search(&k, &kr, h)
+		if !found {
+			break
+		}
+		if edl > now {
+			t.unlockStripes(sa, sb)
+			unlock(lp)
+			t.release(idx, h)
+			t.stat().clash.Add(1)
+			return Ref{eidx, metaGen(em)}, ed, Existing
+		}
+		// An expired entry still holds the tuple: reclaim it. Under the
+		// stripe locks we may only try-lock entries (lock order is entry
+		// before stripe), so back off if its owner is busy with it.
+		eb := t.base(eidx)
+		elp := t.lockp(eb)
+		if atomic.CompareAndSwapUint32(elp, 0, 1) {
+			mw := atomic.LoadUint64(&t.arena[eb+wMeta])
+			if metaAlive(mw) && metaGen(mw) == metaGen(em) && atomic.LoadInt64(&t.dls[eidx]) <= now {
+				ek := t.loadKey(eb)
+				eh, ehr := h, hr
+				if ek != k {
+					eh, ehr = hr, h
+				}
+				t.destroyUnderStripes(eidx, eb, &ek, eh, ehr, mw, ReasonExpired, now)
+				unlock(elp)
+				t.release(eidx, eh)
+			} else {
+				unlock(elp)
+			}
+			continue
+		}
+		t.unlockStripes(sa, sb)
+		t.stat().searchRestart.Add(1)
+		runtime.Gosched()
+		sa, sb = t.lockStripes(h, hr)
+	}
+
+	gen := nextGen(metaGen(atomic.LoadUint64(&t.arena[b+wMeta])) - 1) // 0 (fresh) -> 1
+	t.write(idx, b, gen, &k, &v, &m)
+	if !t.link(h, slotVal(uint32(h), idx, Original)) {
+		t.failInsert(idx, b, gen, h, sa, sb)
+		return Ref{}, 0, Failed
+	}
+	if !t.link(hr, slotVal(uint32(hr), idx, Reply)) {
+		t.unlink(h, slotVal(uint32(h), idx, Original))
+		t.failInsert(idx, b, gen, h, sa, sb)
+		return Ref{}, 0, Failed
+	}
+	t.unlockStripes(sa, sb)
+	unlock(lp)
+	t.stat().insert.Add(1)
+	r = Ref{idx, gen}
+	if sub := t.subscribed(); sub != nil {
+		ev := Event[V]{Type: EventNew, Time: now, Ref: r, Key: k, Meta: m, V: v}
+		ev.Meta.Flags &= userFlags
+		t.deliver(sub, &ev)
+	}
+	return r, Original, Inserted
+}
+
+func (t *Table[V]) write(idx uint32, b int, gen uint32, k *Key, v *V, m *Meta) {
+	sp := t.seqp(b)
+	s := atomic.LoadUint32(sp)
+	atomic.StoreUint32(sp, s+1)
+	t.storeKey(b, k)
+	t.storeV(b, v)
+	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(gen, m.State, m.Flags&userFlags|flagAlive))
+	atomic.StoreInt64(&t.dls[idx], m.Deadline)
+	atomic.StoreUint32(sp, s+2)
+}
+
+func (t *Table[V]) failInsert(idx uint32, b int, gen uint32, h uint64, sa, sb uint64) {
+	t.kill(idx, b, uint64(gen))
+	t.unlockStripes(sa, sb)
+	unlock(t.lockp(b))
+	t.release(idx, h)
+	t.stat().insertFailed.Add(1)
+}
+
+// evictBuckets is how many index buckets early drop inspects, from the new
+// key's home bucket on (NF_CT_EVICTION_RANGE in nf_conntrack_core.c is 8).
+const evictBuckets = 8
+
+// evict frees one entry near h's home bucket that is expired, not ASSURED,
+// or in a closing state, and returns its record index with the entry lock
+// held, for the caller to reuse. Called with no stripe lock held.
+func (t *Table[V]) evict(h uint64, now int64) (uint32, bool) {
+	bk := t.home(h)
+	for p := 0; p < evictBuckets; p++ {
+		bw := t.buckets[bk*8 : bk*8+8 : bk*8+8]
+		for i := 1; i < 8; i++ {
+			s := atomic.LoadUint64(&bw[i])
+			if s == 0 {
+				continue
+			}
+			idx := (uint32(s) - 1) >> 1
+			_, mw, dl := t.readHead(idx)
+			if !evictable(mw, dl, now) {
+				continue
+			}
+			b := t.base(idx)
+			lp := t.lockp(b)
+			if !atomic.CompareAndSwapUint32(lp, 0, 1) {
+				continue
+			}
+			mw = atomic.LoadUint64(&t.arena[b+wMeta])
+			dl = atomic.LoadInt64(&t.dls[idx])
+			if !evictable(mw, dl, now) {
+				unlock(lp)
+				continue
+			}
+			k := t.loadKey(b)
+			eh, ehr := k.hash(&t.seed), k.Reverse().hash(&t.seed)
+			reason := ReasonEvicted
+			if dl <= now {
+				reason = ReasonExpired
+			}
+			sa, sb := t.lockStripes(eh, ehr)
+			t.destroyUnderStripes(idx, b, &k, eh, ehr, mw, reason, now)
+			t.unlockStripes(sa, sb)
+			return idx, true
+		}
+		if bk++; bk == t.nb {
+			bk = 0
+		}
+	}
+	return 0, false
+}
+
+func evictable(mw uint64, dl, now int64) bool {
+	if !metaAlive(mw) {
+		return false
+	}
+	f := metaFlags(mw)
+	return dl <= now || f&Assured == 0 || f&Closing != 0
+}
+
+// Replace kills the entry held by Acquire and creates a new one in its place
+// in one step under the entry's stripe locks (the kernel's reopen of a
+// TIME_WAIT connection by a new SYN). k must be the old entry's original
+// tuple or its reverse (the new connection may start from either side); no
+// reader ever sees both or neither between the two incarnations. The lock is
+// released. It emits DESTROY (killed) and NEW.
+func (t *Table[V]) Replace(r Ref, k Key, v V, m Meta, now int64) (Ref, Status) {
+	b, mw := t.held(r)
+	ok := t.loadKey(b)
+	okr := ok.Reverse()
+	if k != ok && k != okr {
+		panic("table: Replace with a different connection's tuple")
+	}
+	h, hr := ok.hash(&t.seed), okr.hash(&t.seed)
+	sa, sb := t.lockStripes(h, hr)
+	t.destroyUnderStripes(r.idx, b, &ok, h, hr, mw, ReasonKilled, now)
+	if k != ok {
+		h, hr = hr, h
+	}
+	gen := nextGen(metaGen(mw))
+	t.write(r.idx, b, gen, &k, &v, &m)
+	// The two slots just freed are on the same probe paths, so these links
+	// cannot hit the probe limit; check anyway.
+	if !t.link(h, slotVal(uint32(h), r.idx, Original)) {
+		t.failInsert(r.idx, b, gen, h, sa, sb)
+		return Ref{}, Failed
+	}
+	if !t.link(hr, slotVal(uint32(hr), r.idx, Reply)) {
+		t.unlink(h, slotVal(uint32(h), r.idx, Original))
+		t.failInsert(r.idx, b, gen, h, sa, sb)
+		return Ref{}, Failed
+	}
+	t.unlockStripes(sa, sb)
+	unlock(t.lockp(b))
+	t.stat().insert.Add(1)
+	nr := Ref{r.idx, gen}
+	if sub := t.subscribed(); sub != nil {
+		ev := Event[V]{Type: EventNew, Time: now, Ref: nr, Key: k, Meta: m, V: v}
+		ev.Meta.Flags &= userFlags
+		t.deliver(sub, &ev)
+	}
+	return nr, Inserted
+}
+
+// Sweep examines up to budget records from a shared cursor (wrapping) and
+// reclaims those whose deadline is <= now, emitting DESTROY (expired). The
+// cost per call is O(budget); several goroutines may sweep concurrently.
+// Entries whose lock is held are skipped and retried on the next pass.
+func (t *Table[V]) Sweep(now int64, budget int) (examined, reclaimed int) {
+	lim := t.hwm.Load()
+	if lim > uint64(t.max) {
+		lim = uint64(t.max)
+	}
+	if lim == 0 || budget <= 0 {
+		return 0, 0
+	}
+	if uint64(budget) > lim {
+		budget = int(lim)
+	}
+	start := t.cursor.Add(uint64(budget)) - uint64(budget)
+	ix := start % lim
+	dls := t.dls[:lim]
+	for n := 0; n < budget; n++ {
+		if atomic.LoadInt64(&dls[ix]) <= now && t.expire(uint32(ix), now) {
+			reclaimed++
+		}
+		if ix++; ix == lim {
+			ix = 0
+		}
+	}
+	return budget, reclaimed
+}
+
+func (t *Table[V]) expire(idx uint32, now int64) bool {
+	b := t.base(idx)
+	lp := t.lockp(b)
+	if !atomic.CompareAndSwapUint32(lp, 0, 1) {
+		return false
+	}
+	mw := atomic.LoadUint64(&t.arena[b+wMeta])
+	if !metaAlive(mw) || atomic.LoadInt64(&t.dls[idx]) > now {
+		unlock(lp)
+		return false
+	}
+	k := t.loadKey(b)
+	h, hr := k.hash(&t.seed), k.Reverse().hash(&t.seed)
+	sa, sb := t.lockStripes(h, hr)
+	t.destroyUnderStripes(idx, b, &k, h, hr, mw, ReasonExpired, now)
+	t.unlockStripes(sa, sb)
+	unlock(lp)
+	t.release(idx, h)
+	return true
+}
+
+// Range calls fn for every live, unexpired entry, in record order,
+// concurrently with updates: each entry present for the whole iteration is
+// seen exactly once, with a consistent snapshot; entries created or deleted
+// meanwhile may or may not be seen; none is seen twice (records never move).
+// fn must not call Acquire on the table while holding the snapshot in a way
+// that waits for Range; Range holds no locks.
+func (t *Table[V]) Range(now int64, fn func(*Snapshot[V]) bool) {
+	lim := t.hwm.Load()
+	if lim > uint64(t.max) {
+		lim = uint64(t.max)
+	}
+	var s Snapshot[V]
+	for ix := uint64(0); ix < lim; ix++ {
+		if atomic.LoadInt64(&t.dls[ix]) <= now {
+			continue
+		}
+		if t.loadSnap(uint32(ix), 0, &s) && s.Meta.Deadline > now {
+			if !fn(&s) {
+				return
+			}
+		}
+	}
+}
+
+// All is Range as an iterator.
+func (t *Table[V]) All(now int64) iter.Seq[Snapshot[V]] {
+	return func(yield func(Snapshot[V]) bool) {
+		t.Range(now, func(s *Snapshot[V]) bool { return yield(*s) })
+	}
+}

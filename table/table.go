@@ -1,0 +1,458 @@
+package table
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Flags are the status bits the table itself needs (eviction, rendering).
+// The names follow the kernel's IPS_* bits.
+type Flags uint8
+
+const (
+	// Assured mirrors IPS_ASSURED: the connection has seen traffic both ways
+	// and must not be early-dropped.
+	Assured Flags = 1 << iota
+	// SeenReply mirrors IPS_SEEN_REPLY; when clear the entry prints [UNREPLIED].
+	SeenReply
+	// Closing marks a TCP state the kernel treats as an early-drop candidate
+	// even when assured (FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE;
+	// see tcp_can_early_drop in nf_conntrack_proto_tcp.c).
+	Closing
+
+	flagAlive Flags = 0x80 // internal: record holds a connection
+	userFlags       = Assured | SeenReply | Closing
+)
+
+// Meta is the table-owned part of an entry: the caller sets it with every
+// write. Deadline is in nanoseconds of the injected clock (the same clock as
+// the now arguments). State indexes Config.StateNames.
+type Meta struct {
+	Deadline int64
+	State    uint8
+	Flags    Flags
+}
+
+// Dir says which tuple of the connection a lookup key matched.
+type Dir uint8
+
+const (
+	Original Dir = 0
+	Reply    Dir = 1
+)
+
+func (d Dir) String() string {
+	if d == Reply {
+		return "reply"
+	}
+	return "original"
+}
+
+// Ref names one incarnation of an entry: the record index plus a generation
+// that changes whenever the record is freed. A Ref to a deleted or reused
+// entry is detected, never confused with the new occupant. The zero Ref is
+// invalid.
+type Ref struct {
+	idx uint32
+	gen uint32
+}
+
+// IsZero reports whether r is the zero (invalid) Ref.
+func (r Ref) IsZero() bool { return r.gen == 0 }
+
+// Status is the outcome of Insert and Replace.
+type Status uint8
+
+const (
+	// Inserted: a new entry was created.
+	Inserted Status = iota
+	// Existing: a live entry with the key (either direction) already
+	// existed — typically another goroutine won the race. The returned Ref
+	// and Dir are the winner's; re-run the update path on it.
+	Existing
+	// Dropped: the table is at Config.Max and no entry near the key could be
+	// early-dropped. Counted as drop.
+	Dropped
+	// Failed: the index probe limit was hit (the kernel's chaintoolong).
+	// Counted as insert_failed.
+	Failed
+)
+
+func (s Status) String() string {
+	switch s {
+	case Inserted:
+		return "inserted"
+	case Existing:
+		return "existing"
+	case Dropped:
+		return "dropped"
+	case Failed:
+		return "failed"
+	}
+	return fmt.Sprintf("Status(%d)", uint8(s))
+}
+
+// Config fixes a table's shape at creation.
+type Config struct {
+	// Max is the maximum number of connections (nf_conntrack_max). The
+	// record arena and the index are sized for it once, at New.
+	Max int
+	// Seed for the key hash; 0 draws one from crypto/rand.
+	Seed uint64
+	// StateNames maps Meta.State to the name printed in dumps and events
+	// (e.g. "ESTABLISHED"). Out-of-range states print "NONE", as libnetfilter_conntrack does.
+	StateNames []string
+	// Stripes is the number of writer lock stripes (power of two, default 1024 like
+	// the kernel's CONNTRACK_LOCKS).
+	Stripes int
+}
+
+// Record layout, in 64-bit words:
+//
+//	0      lock (uint32, per-entry writer lock) | seq (uint32, seqlock: odd while being written)
+//	1..5   original Key
+//	6      gen (uint32) | state<<32 | flags<<40
+//	7..    V, padded to whole words
+//
+// The deadline lives in a separate []int64 so that the expiry sweep reads
+// 8 bytes per entry sequentially instead of a record-sized stride.
+const (
+	hdrWords = 7
+	wKey     = 1
+	wMeta    = 6
+)
+
+const freeDeadline = math.MaxInt64 // deadline of a free record: never expires
+
+// Table is a fixed-capacity concurrent connection table. See the package
+// documentation for the design. All methods are safe for concurrent use.
+type Table[V any] struct {
+	seed    [6]uint64
+	max     uint32
+	stride  int // words per record
+	vWords  int
+	vFull   int // whole words of V
+	vTail   int // trailing bytes of V
+	arena   []uint64
+	dls     []int64
+	buckets []uint64 // nb buckets of 8 words: [0]=overflow count, [1..7] slots
+	nb      uint64
+	probes  int // max buckets visited per insert
+
+	stripes    []stripe
+	stripeMask uint64
+
+	hwm      atomic.Uint64 // records ever handed out from the fresh region
+	live     atomic.Int64
+	free     []freeShard
+	freeMask uint64
+	cursor   atomic.Uint64 // sweep position
+
+	stats [statShards]statShard
+	sub   atomic.Pointer[Subscription[V]]
+	names []string
+}
+
+type stripe struct {
+	mu sync.Mutex
+	_  [56]byte
+}
+
+type freeShard struct {
+	mu   sync.Mutex
+	head uint32 // idx+1 of the first free record, 0 = empty
+	_    [52]byte
+}
+
+const (
+	slotsPerBucket = 7
+	// Index load at Max: 2*Max directional slots over 7*nb slots. 0.8 keeps
+	// probe sequences short (bucketized linear probing; expected overflow
+	// chains well under one extra bucket) and the index at ~23 B/connection.
+	maxLoad   = 0.8
+	maxProbes = 128
+)
+
+// New creates a table for connections with per-entry state V. V must be
+// pointer-free (no pointers, strings, slices, maps, interfaces, channels or
+// funcs anywhere inside): records live in one big []uint64 the garbage
+// collector never scans.
+func New[V any](cfg Config) (*Table[V], error) {
+	var zero V
+	if err := checkPointerFree(reflect.TypeOf(&zero).Elem()); err != nil {
+		return nil, err
+	}
+	if cfg.Max <= 0 || cfg.Max > math.MaxInt32-1 {
+		return nil, fmt.Errorf("table: Max %d out of range [1, %d]", cfg.Max, math.MaxInt32-1)
+	}
+	t := &Table[V]{max: uint32(cfg.Max), names: cfg.StateNames}
+	vs := int(unsafe.Sizeof(zero))
+	t.vFull, t.vTail = vs/8, vs%8
+	t.vWords = (vs + 7) / 8
+	t.stride = hdrWords + t.vWords
+
+	seed := cfg.Seed
+	var sb [48]byte
+	if seed == 0 {
+		if _, err := rand.Read(sb[:]); err != nil {
+			return nil, err
+		}
+	} else {
+		// Deterministic seed expansion (splitmix64) for reproducible tests.
+		x := seed
+		for i := 0; i < 6; i++ {
+			x += 0x9e3779b97f4a7c15
+			z := x
+			z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+			z = (z ^ z>>27) * 0x94d049bb133111eb
+			binary.LittleEndian.PutUint64(sb[i*8:], z^z>>31)
+		}
+	}
+	for i := range t.seed {
+		t.seed[i] = binary.LittleEndian.Uint64(sb[i*8:]) | 1
+	}
+
+	t.arena = alignedWords(cfg.Max * t.stride)
+	t.dls = make([]int64, cfg.Max)
+	for i := range t.dls {
+		t.dls[i] = freeDeadline
+	}
+	nb := uint64(math.Ceil(2 * float64(cfg.Max) / (slotsPerBucket * maxLoad)))
+	if nb < 2 {
+		nb = 2
+	}
+	t.nb = nb
+	t.buckets = alignedWords(int(nb) * 8)
+	t.probes = maxProbes
+	if uint64(t.probes) > nb {
+		t.probes = int(nb)
+	}
+
+	ns := cfg.Stripes
+	if ns <= 0 {
+		ns = 1024
+	}
+	ns = int(nextPow2(uint64(ns)))
+	t.stripes = make([]stripe, ns)
+	t.stripeMask = uint64(ns - 1)
+	nf := nextPow2(uint64(4 * runtime.GOMAXPROCS(0)))
+	if nf < 8 {
+		nf = 8
+	}
+	t.free = make([]freeShard, nf)
+	t.freeMask = nf - 1
+	return t, nil
+}
+
+func nextPow2(x uint64) uint64 {
+	p := uint64(1)
+	for p < x {
+		p <<= 1
+	}
+	return p
+}
+
+// alignedWords returns n zeroed words starting on a 64-byte boundary.
+func alignedWords(n int) []uint64 {
+	s := make([]uint64, n+8)
+	off := 0
+	for uintptr(unsafe.Pointer(&s[off]))%64 != 0 {
+		off++
+	}
+	return s[off : off+n : off+n]
+}
+
+var errPointer = errors.New("table: value type must be pointer-free")
+
+func checkPointerFree(t reflect.Type) error {
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return nil
+	case reflect.Array:
+		if err := checkPointerFree(t.Elem()); err != nil {
+			return fmt.Errorf("%w: %v", err, t)
+		}
+		return nil
+	case reflect.Struct:
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if err := checkPointerFree(f.Type); err != nil {
+				return fmt.Errorf("%w (field %s.%s)", errPointer, t, f.Name)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %v has kind %v", errPointer, t, t.Kind())
+}
+
+// Max returns the configured capacity.
+func (t *Table[V]) Max() int { return int(t.max) }
+
+// Len returns the number of entries held, including expired ones not yet
+// reclaimed (like the kernel's nf_conntrack_count).
+func (t *Table[V]) Len() int { return int(t.live.Load()) }
+
+// ---- record access helpers -------------------------------------------------
+
+func (t *Table[V]) base(idx uint32) int { return int(idx) * t.stride }
+
+func (t *Table[V]) lockp(b int) *uint32 { return (*uint32)(unsafe.Pointer(&t.arena[b])) }
+func (t *Table[V]) seqp(b int) *uint32 {
+	return (*uint32)(unsafe.Add(unsafe.Pointer(&t.arena[b]), 4))
+}
+
+func spinLock(p *uint32) {
+	for i := 0; !atomic.CompareAndSwapUint32(p, 0, 1); i++ {
+		if i > 16 {
+			runtime.Gosched()
+		}
+	}
+}
+
+func unlock(p *uint32) { atomic.StoreUint32(p, 0) }
+
+func packMeta(gen uint32, state uint8, f Flags) uint64 {
+	return uint64(gen) | uint64(state)<<32 | uint64(f)<<40
+}
+
+func metaGen(m uint64) uint32  { return uint32(m) }
+func metaState(m uint64) uint8 { return uint8(m >> 32) }
+func metaFlags(m uint64) Flags { return Flags(m >> 40) }
+func metaAlive(m uint64) bool  { return metaFlags(m)&flagAlive != 0 }
+func (t *Table[V]) loadKey(b int) Key {
+	var k Key
+	for i := range k.w {
+		k.w[i] = atomic.LoadUint64(&t.arena[b+wKey+i])
+	}
+	return k
+}
+
+func (t *Table[V]) storeKey(b int, k *Key) {
+	for i := range k.w {
+		atomic.StoreUint64(&t.arena[b+wKey+i], k.w[i])
+	}
+}
+
+// storeV copies v into the record with atomic word stores, so seqlock
+// readers racing with the write are well-defined (and race-detector clean).
+func (t *Table[V]) storeV(b int, v *V) {
+	p := unsafe.Pointer(v)
+	a := t.arena[b+hdrWords : b+hdrWords+t.vWords]
+	for i := 0; i < t.vFull; i++ {
+		atomic.StoreUint64(&a[i], *(*uint64)(unsafe.Add(p, i*8)))
+	}
+	if t.vTail != 0 {
+		var w uint64
+		for j := 0; j < t.vTail; j++ {
+			w |= uint64(*(*byte)(unsafe.Add(p, t.vFull*8+j))) << (8 * j)
+		}
+		atomic.StoreUint64(&a[t.vFull], w)
+	}
+}
+
+func (t *Table[V]) loadV(b int, v *V) {
+	p := unsafe.Pointer(v)
+	a := t.arena[b+hdrWords : b+hdrWords+t.vWords]
+	for i := 0; i < t.vFull; i++ {
+		*(*uint64)(unsafe.Add(p, i*8)) = atomic.LoadUint64(&a[i])
+	}
+	if t.vTail != 0 {
+		w := atomic.LoadUint64(&a[t.vFull])
+		for j := 0; j < t.vTail; j++ {
+			*(*byte)(unsafe.Add(p, t.vFull*8+j)) = byte(w >> (8 * j))
+		}
+	}
+}
+
+// readHead takes a consistent snapshot of key, meta word and deadline of a
+// record with the seqlock; it spins only while a writer is inside its short
+// copy window (never while a writer merely holds the entry lock).
+func (t *Table[V]) readHead(idx uint32) (k Key, m uint64, dl int64) {
+	b := t.base(idx)
+	sp := t.seqp(b)
+	for i := 0; ; i++ {
+		s1 := atomic.LoadUint32(sp)
+		if s1&1 == 0 {
+			m = atomic.LoadUint64(&t.arena[b+wMeta])
+			k = t.loadKey(b)
+			dl = atomic.LoadInt64(&t.dls[idx])
+			if atomic.LoadUint32(sp) == s1 {
+				return
+			}
+		}
+		t.stat().searchRestart.Add(1)
+		if i > 16 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// ---- stripes -------------------------------------------------------------
+
+func (t *Table[V]) lockStripes(h1, h2 uint64) (a, b uint64) {
+	a, b = (h1>>32)&t.stripeMask, (h2>>32)&t.stripeMask
+	if a > b {
+		a, b = b, a
+	}
+	t.stripes[a].mu.Lock()
+	if b != a {
+		t.stripes[b].mu.Lock()
+	}
+	return
+}
+
+func (t *Table[V]) unlockStripes(a, b uint64) {
+	if b != a {
+		t.stripes[b].mu.Unlock()
+	}
+	t.stripes[a].mu.Unlock()
+}
+
+// ---- free list -----------------------------------------------------------
+
+// alloc returns a free record index, or false when all Max records are in use.
+func (t *Table[V]) alloc(h uint64) (uint32, bool) {
+	if uint64(t.live.Load()) < uint64(t.max) {
+		if t.hwm.Load() < uint64(t.max) {
+			if n := t.hwm.Add(1) - 1; n < uint64(t.max) {
+				t.live.Add(1)
+				return uint32(n), true
+			}
+		}
+		s := (h >> 48) & t.freeMask
+		for i := uint64(0); i <= t.freeMask; i++ {
+			f := &t.free[(s+i)&t.freeMask]
+			f.mu.Lock()
+			if f.head != 0 {
+				idx := f.head - 1
+				f.head = uint32(atomic.LoadUint64(&t.arena[t.base(idx)+wKey]))
+				f.mu.Unlock()
+				t.live.Add(1)
+				return idx, true
+			}
+			f.mu.Unlock()
+		}
+	}
+	return 0, false
+}
+
+// release puts a dead record on a free list. The next link is kept in the
+// first key word of the (dead) record; readers ignore dead records.
+func (t *Table[V]) release(idx uint32, h uint64) {
+	f := &t.free[(h>>48)&t.freeMask]
+	f.mu.Lock()
+	atomic.StoreUint64(&t.arena[t.base(idx)+wKey], uint64(f.head))
+	f.head = idx + 1
+	f.mu.Unlock()
+	t.live.Add(-1)
+}
