@@ -210,4 +210,3 @@ func TestParseNeverPanicsOnGarbage(t *testing.T) {
 		}
 	}
 }
-

@@ -1,0 +1,84 @@
+package gen
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/fdac824a/tcpct/spec"
+)
+
+// File is one generated file: its path relative to the module root and its
+// contents.
+type File struct {
+	Path string
+	Data []byte
+}
+
+// LoadAll loads every profile of the spec package.
+func LoadAll() ([]*spec.Spec, error) {
+	var out []*spec.Spec
+	for _, name := range spec.Profiles() {
+		s, err := spec.Load(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Files renders every generated file. Files that splice generated regions
+// into hand-written text (docs/rfc793-mapping.md) are read from root.
+func Files(root string) ([]File, error) {
+	specs, err := LoadAll()
+	if err != nil {
+		return nil, err
+	}
+	src, err := FSMSource(specs)
+	if err != nil {
+		return nil, err
+	}
+	files := []File{{"fsm/zz_profiles.go", src}}
+	files = append(files, File{"docs/states.md", StatesMarkdown(specs)})
+	for _, s := range specs {
+		files = append(files, File{"docs/" + s.Profile + ".dot", Dot(s)})
+	}
+	files = append(files, File{"docs/profiles-compared.md", CompareMarkdown(specs)})
+	mapping := filepath.Join(root, "docs", "rfc793-mapping.md")
+	if old, err := os.ReadFile(mapping); err == nil {
+		spliced, err := Splice(old, specs)
+		if err != nil {
+			return nil, fmt.Errorf("docs/rfc793-mapping.md: %w", err)
+		}
+		files = append(files, File{"docs/rfc793-mapping.md", spliced})
+	}
+	return files, nil
+}
+
+// Run regenerates the files under root. With write false it only reports
+// which files differ from what would be generated.
+func Run(root string, write bool) (stale []string, err error) {
+	files, err := Files(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		p := filepath.Join(root, filepath.FromSlash(f.Path))
+		old, _ := os.ReadFile(p)
+		if bytes.Equal(old, f.Data) {
+			continue
+		}
+		stale = append(stale, f.Path)
+		if write {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return stale, err
+			}
+			if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+				return stale, err
+			}
+		}
+	}
+	return stale, nil
+}
