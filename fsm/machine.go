@@ -28,7 +28,7 @@ type Machine struct {
 	cSyn, cSynAck, cFin, cAck, cRst, cNone      Class
 
 	windows, keepTimerOnSynRetransmit, reopenKills, caps bool
-	assuredAfterReply                                     bool
+	assuredAfterReply                                    bool
 }
 
 // NewMachine returns a Machine running p with the profile's default knobs.
