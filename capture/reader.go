@@ -368,6 +368,8 @@ func (r *Reader) nextPcap() (*Packet, error) {
 		}
 		return nil, r.short(r.index, "record", hdr+n)
 	}
+	// fill may have slid the buffer: take the header from where it is now.
+	h = r.buf[r.pos : r.pos+hdr]
 	p := &r.pkt
 	p.Index = r.index
 	p.Offset = r.offset()
