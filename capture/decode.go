@@ -89,7 +89,7 @@ const (
 	reasonV4Over      = "IPv4 total length exceeds packet length"
 	reasonV4Frag      = "IPv4 fragment"
 	reasonV6Short     = "truncated IPv6 header"
-	reasonV6Jumbo     = "IPv6 payload length 0 (jumbogram) unsupported"
+	reasonV6Jumbo     = "IPv6 payload length 0 on a packet under 64 KiB"
 	reasonV6Over      = "IPv6 payload length exceeds packet length"
 	reasonV6ExtOver   = "IPv6 extension headers exceed payload length"
 	reasonV6ExtSnap   = "IPv6 extension headers truncated by snap length"
@@ -286,6 +286,12 @@ func (p *Packet) ipv4(b []byte, cut int) {
 		return
 	}
 	tot := int(binary.BigEndian.Uint16(b[2:]))
+	if tot == 0 && len(b)+cut > 0xffff {
+		// Linux BIG TCP (6.3+): a GRO/GSO super-packet over 64 KiB has
+		// total length 0 and the kernel takes its length from the skb
+		// (iph_totlen), which is the record's wire length here.
+		tot = len(b) + cut
+	}
 	if tot < ihl {
 		p.skip(KindMalformed, reasonV4TotLen)
 		return
@@ -326,11 +332,15 @@ func (p *Packet) ipv6(b []byte, cut int) {
 	p.Proto = nh
 	plen := int(binary.BigEndian.Uint16(b[4:]))
 	if plen == 0 {
-		// RFC 2675 jumbogram (or a BIG TCP/GSO super-packet seen by
-		// tcpdump on the sender): the length lives elsewhere. Rare enough
-		// to refuse rather than guess.
-		p.skip(KindMalformed, reasonV6Jumbo)
-		return
+		// An RFC 2675 jumbogram or a Linux BIG TCP super-packet: the
+		// payload is over 64 KiB and its length is the frame's. (The
+		// jumbo option, if present, is a hop-by-hop option walked below.)
+		// On anything shorter a zero length is a corrupt header.
+		if len(b)+cut-40 <= 0xffff {
+			p.skip(KindMalformed, reasonV6Jumbo)
+			return
+		}
+		plen = len(b) + cut - 40
 	}
 	tot := 40 + plen
 	if tot > len(b)+cut {

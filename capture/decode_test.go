@@ -16,6 +16,13 @@ func TestDecode(t *testing.T) {
 	okV4 := rec{Kind: KindTCP, Family: 4, Src: s4, Dst: d4, Proto: 6, PayLen: 30, TCPLen: 30, SPort: 1031, DPort: 23}
 	okV6 := rec{Kind: KindTCP, Family: 6, Src: s6, Dst: d6, Proto: 6, PayLen: 30, TCPLen: 30, SPort: 1031, DPort: 23}
 	set := func(b []byte, i int, v byte) []byte { b[i] = v; return b }
+	// Super-packets over 64 KiB: the builders' 16-bit length fields wrap
+	// to 0, which is exactly what Linux BIG TCP writes.
+	big4 := ipv4(protoTCP, tcp(1, 2, 0x10000-40), v4opts{})
+	big6 := ipv6(protoTCP, nil, tcp(1, 2, 0x10000-20), 0)
+	// RFC 2675: payload length 0, hop-by-hop Jumbo Payload option (0xC2).
+	jumbo6 := ipv6(protoTCP, []ext{{protoHopOpts, binary.BigEndian.AppendUint32([]byte{0, 0xc2, 4}, 8+0x10000)}}, tcp(1, 2, 0x10000-20), 0)
+	jumbo6[4], jumbo6[5] = 0, 0
 	with := func(r rec, f func(*rec)) rec { f(&r); return r }
 	malformed := func(reason string) rec { return rec{Kind: KindMalformed, Reason: reason} }
 
@@ -90,6 +97,12 @@ func TestDecode(t *testing.T) {
 		{"v4/snap cut payload", LinkRaw, v4[:45], 50, with(okV4, func(r *rec) { r.TCPLen = 25 })},
 		{"v4/snap cut TCP header", LinkRaw, v4[:30], 50,
 			rec{Kind: KindMalformed, Reason: reasonTCPSnap, Family: 4, Src: s4, Dst: d4, Proto: 6, PayLen: 30}},
+		{"v4/BIG TCP total length 0", LinkRaw, big4, 0,
+			rec{Kind: KindTCP, Family: 4, Src: s4, Dst: d4, Proto: 6, PayLen: len(big4) - 20, TCPLen: len(big4) - 20, SPort: 1, DPort: 2}},
+		{"v4/BIG TCP cut by snap", LinkRaw, big4[:1000], len(big4),
+			rec{Kind: KindTCP, Family: 4, Src: s4, Dst: d4, Proto: 6, PayLen: len(big4) - 20, TCPLen: 980, SPort: 1, DPort: 2}},
+		{"v4/total length 0 under 64K", LinkRaw, ipv4(protoTCP, seg, v4opts{totAdj: -50}), 0,
+			rec{Kind: KindMalformed, Reason: reasonV4TotLen, Family: 4, Src: s4, Dst: d4, Proto: 6}},
 		{"v4/TCP shorter than 20", LinkRaw, ipv4(protoTCP, make([]byte, 19), v4opts{}), 0,
 			rec{Kind: KindMalformed, Reason: reasonTCPShort, Family: 4, Src: s4, Dst: d4, Proto: 6, PayLen: 19}},
 
@@ -105,6 +118,10 @@ func TestDecode(t *testing.T) {
 			rec{Kind: KindNonTCP, Reason: reasonESP, Family: 6, Src: s6, Dst: d6, Proto: protoESP, PayLen: 24}},
 		{"v6/payload length 0", LinkRaw, ipv6(protoNoNext, nil, nil, 0)[:40], 48,
 			rec{Kind: KindMalformed, Reason: reasonV6Jumbo, Family: 6, Src: s6, Dst: d6, Proto: protoNoNext}},
+		{"v6/BIG TCP payload length 0", LinkRaw, big6, 0,
+			rec{Kind: KindTCP, Family: 6, Src: s6, Dst: d6, Proto: 6, PayLen: len(big6) - 40, TCPLen: len(big6) - 40, SPort: 1, DPort: 2}},
+		{"v6/jumbo option", LinkRaw, jumbo6, 0,
+			rec{Kind: KindTCP, Family: 6, Src: s6, Dst: d6, Proto: 6, PayLen: len(jumbo6) - 48, TCPLen: len(jumbo6) - 48, SPort: 1, DPort: 2}},
 		{"v6/no next header after dst", LinkRaw, ipv6(protoNoNext, []ext{{protoDstOpts, optsHdr(0)}}, nil, 0), 0,
 			rec{Kind: KindNonTCP, Reason: reasonNoNext, Family: 6, Src: s6, Dst: d6, Proto: protoNoNext, PayLen: 0}},
 		{"v6/icmpv6", LinkRaw, ipv6(58, nil, make([]byte, 8), 0), 0,
@@ -131,7 +148,7 @@ func TestDecode(t *testing.T) {
 			want := tt.want
 			want.Link, want.Len, want.Orig = tt.link, len(tt.data), orig
 			if got != want {
-				t.Errorf("Decode(%v, % x)\n got %+v\nwant %+v", tt.link, tt.data, got, want)
+				t.Errorf("Decode(%v, % x)\n got %+v\nwant %+v", tt.link, tt.data[:min(len(tt.data), 80)], got, want)
 			}
 			if p.Kind == KindTCP && p.Truncated() != (p.IPPayloadLen > len(p.TCP)) {
 				t.Errorf("Truncated() = %v with payload %d and %d captured", p.Truncated(), p.IPPayloadLen, len(p.TCP))

@@ -30,7 +30,8 @@ func (r *Reader) nextPcapng() (*Packet, error) {
 			if r.atEOF() {
 				return nil, io.EOF
 			}
-			return nil, r.short(-1, "block header", 8)
+			// Most blocks are packets: name the record that would be next.
+			return nil, r.short(r.index, "block header", 8)
 		}
 		h := r.buf[r.pos:]
 		typ := r.u32(h)
@@ -280,10 +281,7 @@ func (r *Reader) packetBlock(typ uint32, b []byte, off int64) (*Packet, error) {
 	if caplen > MaxRecord {
 		return nil, r.fail(r.index, off, fmt.Sprintf("corrupt record length %d (limit %d)", caplen, MaxRecord), nil)
 	}
-	n := int(caplen)
-	if ifc.snaplen != 0 && n > ifc.snaplen {
-		return nil, r.fail(r.index, off, fmt.Sprintf("corrupt record length %d exceeds snap length %d", n, ifc.snaplen), nil)
-	}
+	n := int(caplen) // may exceed ifc.snaplen: accepted, as for pcap
 	if data+((n+3)&^3)+4 > len(b) {
 		return nil, r.fail(r.index, off, fmt.Sprintf("corrupt record length %d overruns block of %d bytes", n, len(b)), nil)
 	}

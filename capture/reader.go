@@ -53,9 +53,8 @@ type Reader struct {
 	be     bool // byte order of the file (pcap) or current section (pcapng)
 
 	// pcap
-	link    LinkType
-	snaplen int
-	fracNS  int64 // nanoseconds per unit of the sub-second field: 1000 or 1
+	link   LinkType
+	fracNS int64 // nanoseconds per unit of the sub-second field: 1000 or 1
 
 	// pcapng
 	ifaces   []iface
@@ -339,7 +338,6 @@ func (r *Reader) readPcapHeader() error {
 	if !link.Supported() {
 		return r.fail(-1, 20, "unsupported link type "+link.String(), nil)
 	}
-	r.snaplen = int(snap)
 	r.link = link
 	r.pos += 24
 	return nil
@@ -358,10 +356,10 @@ func (r *Reader) nextPcap() (*Packet, error) {
 	if caplen > MaxRecord {
 		return nil, r.fail(r.index, r.offset(), fmt.Sprintf("corrupt record length %d (limit %d)", caplen, MaxRecord), nil)
 	}
+	// A record longer than the header's snap length is accepted, as
+	// libpcap and Wireshark accept it: some writers get the header wrong,
+	// and MaxRecord already bounds memory.
 	n := int(caplen)
-	if r.snaplen != 0 && n > r.snaplen {
-		return nil, r.fail(r.index, r.offset(), fmt.Sprintf("corrupt record length %d exceeds snap length %d", n, r.snaplen), nil)
-	}
 	if !r.fill(hdr + n) {
 		if r.rerr == io.EOF {
 			return nil, r.fail(r.index, r.offset(), fmt.Sprintf("truncated record: header says %d bytes, file ends after %d", n, r.avail()-hdr), nil)
