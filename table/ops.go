@@ -124,13 +124,17 @@ func (t *Table[V]) Commit(r Ref, v V, m Meta, now int64) {
 	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(r.gen, m.State, m.Flags&userFlags|flagAlive))
 	atomic.StoreInt64(&t.dls[r.idx], m.Deadline)
 	atomic.StoreUint32(sp, s+2)
-	unlock(t.lockp(b))
-	if sub := t.subscribed(); sub != nil &&
-		(metaState(old) != m.State || metaFlags(old)&userFlags != m.Flags&userFlags) {
-		ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v}
-		ev.Meta.Flags &= userFlags
-		t.deliver(sub, &ev)
+	sub := t.subscribed()
+	if sub == nil || (metaState(old) == m.State && metaFlags(old)&userFlags == m.Flags&userFlags) {
+		unlock(t.lockp(b))
+		return
 	}
+	// The key must be read while the entry is still held: once unlocked the
+	// record may be deleted and reused (or carry a free-list link).
+	ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v}
+	unlock(t.lockp(b))
+	ev.Meta.Flags &= userFlags
+	t.deliver(sub, &ev)
 }
 
 // Abort releases the lock taken by Acquire without writing.
@@ -376,17 +380,26 @@ func evictable(mw uint64, dl, now int64) bool {
 }
 
 // Replace kills the entry held by Acquire and creates a new one in its place
-// in one step under the entry's stripe locks (the kernel's reopen of a
-// TIME_WAIT connection by a new SYN). k must be the old entry's original
-// tuple or its reverse (the new connection may start from either side); no
-// reader ever sees both or neither between the two incarnations. The lock is
-// released. It emits DESTROY (killed) and NEW.
+// (the kernel's reopen of a TIME_WAIT connection by a new SYN), reusing the
+// record. k must be the old entry's original tuple or its reverse (the new
+// connection may start from either side). The returned Ref names the new
+// incarnation; the old Ref is dead. The lock is released. It emits DESTROY
+// (killed) and NEW.
+//
+// When k is the old original tuple (the usual reopen), the index is not
+// touched and the switch is one seqlock window: every reader sees either
+// the old or the new incarnation, never neither. When k is the reverse, both
+// index slots change direction and a concurrent Lookup may briefly miss the
+// connection, exactly as if it had been deleted and re-created.
 func (t *Table[V]) Replace(r Ref, k Key, v V, m Meta, now int64) (Ref, Status) {
 	b, mw := t.held(r)
 	ok := t.loadKey(b)
 	okr := ok.Reverse()
 	if k != ok && k != okr {
 		panic("table: Replace with a different connection's tuple")
+	}
+	if k == ok {
+		return t.replaceInPlace(r, b, mw, &k, &v, &m, now)
 	}
 	h, hr := ok.hash(&t.seed), okr.hash(&t.seed)
 	sa, sb := t.lockStripes(h, hr)
@@ -413,6 +426,32 @@ func (t *Table[V]) Replace(r Ref, k Key, v V, m Meta, now int64) (Ref, Status) {
 	nr := Ref{r.idx, gen}
 	if sub := t.subscribed(); sub != nil {
 		ev := Event[V]{Type: EventNew, Time: now, Ref: nr, Key: k, Meta: m, V: v}
+		ev.Meta.Flags &= userFlags
+		t.deliver(sub, &ev)
+	}
+	return nr, Inserted
+}
+
+// replaceInPlace is Replace for an unchanged original tuple: the slots
+// (tag, index, direction) stay valid, only the record changes.
+func (t *Table[V]) replaceInPlace(r Ref, b int, mw uint64, k *Key, v *V, m *Meta, now int64) (Ref, Status) {
+	sub := t.subscribed()
+	var old Event[V]
+	if sub != nil {
+		old = Event[V]{Type: EventDestroy, Reason: ReasonKilled, Time: now, Ref: r, Key: *k,
+			Meta: Meta{Deadline: atomic.LoadInt64(&t.dls[r.idx]), State: metaState(mw), Flags: metaFlags(mw) & userFlags}}
+		t.loadV(b, &old.V)
+	}
+	gen := nextGen(metaGen(mw))
+	t.write(r.idx, b, gen, k, v, m)
+	unlock(t.lockp(b))
+	st := t.stat()
+	st.killed.Add(1)
+	st.insert.Add(1)
+	nr := Ref{r.idx, gen}
+	if sub != nil {
+		t.deliver(sub, &old)
+		ev := Event[V]{Type: EventNew, Time: now, Ref: nr, Key: *k, Meta: *m, V: *v}
 		ev.Meta.Flags &= userFlags
 		t.deliver(sub, &ev)
 	}

@@ -449,10 +449,12 @@ func (t *Table[V]) alloc(h uint64) (uint32, bool) {
 // release puts a dead record on a free list. The next link is kept in the
 // first key word of the (dead) record; readers ignore dead records.
 func (t *Table[V]) release(idx uint32, h uint64) {
+	// Decrement first: a concurrent alloc may pop the record as soon as it
+	// is on the list, and Len must never exceed Max.
+	t.live.Add(-1)
 	f := &t.free[(h>>48)&t.freeMask]
 	f.mu.Lock()
 	atomic.StoreUint64(&t.arena[t.base(idx)+wKey], uint64(f.head))
 	f.head = idx + 1
 	f.mu.Unlock()
-	t.live.Add(-1)
 }
