@@ -227,18 +227,9 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 	h := k.hash(&t.seed)
 	kr := k.Reverse()
 	hr := kr.hash(&t.seed)
-	idx, ok := t.alloc(h)
-	b := 0
-	if ok {
-		b = t.base(idx)
-		spinLock(t.lockp(b))
-	} else if idx, ok = t.evict(h, now); ok { // returns idx locked
-		b = t.base(idx)
-	} else {
-		t.stat().drop.Add(1)
-		return Ref{}, 0, Dropped
-	}
-	lp := t.lockp(b)
+	// The existence check comes before allocation and eviction, under the
+	// stripes of both tuples: a create that loses a race must neither evict
+	// an innocent entry nor hold a record another create needs.
 	sa, sb := t.lockStripes(h, hr)
 	for {
 		eidx, ed, em, edl, found := t.search(&k, &kr, h)
@@ -247,8 +238,6 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 		}
 		if edl > now {
 			t.unlockStripes(sa, sb)
-			unlock(lp)
-			t.release(idx, h)
 			t.stat().clash.Add(1)
 			return Ref{eidx, metaGen(em)}, ed, Existing
 		}
@@ -279,6 +268,19 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 		sa, sb = t.lockStripes(h, hr)
 	}
 
+	idx, ok := t.alloc(h)
+	if ok {
+		// A free record's lock is only ever held briefly by code that waits
+		// for nothing (stale Acquire, Sweep, evict re-checks), so waiting
+		// for it under the stripes cannot deadlock.
+		spinLock(t.lockp(t.base(idx)))
+	} else if idx, ok = t.evict(h, sa, sb, now); !ok { // returns idx locked
+		t.unlockStripes(sa, sb)
+		t.stat().drop.Add(1)
+		return Ref{}, 0, Dropped
+	}
+	b := t.base(idx)
+	lp := t.lockp(b)
 	gen := nextGen(metaGen(atomic.LoadUint64(&t.arena[b+wMeta])) - 1) // 0 (fresh) -> 1
 	t.write(idx, b, gen, &k, &v, &m)
 	if !t.link(h, slotVal(uint32(h), idx, Original)) {
@@ -327,8 +329,11 @@ const evictBuckets = 8
 
 // evict frees one entry near h's home bucket that is expired, not ASSURED,
 // or in a closing state, and returns its record index with the entry lock
-// held, for the caller to reuse. Called with no stripe lock held.
-func (t *Table[V]) evict(h uint64, now int64) (uint32, bool) {
+// held, for the caller to reuse. The caller holds stripes sa and sb (of the
+// new connection); everything evict locks on top of them is try-locked, so
+// it never waits while holding them and the work is bounded by
+// evictBuckets*7 candidates.
+func (t *Table[V]) evict(h uint64, sa, sb uint64, now int64) (uint32, bool) {
 	bk := t.home(h)
 	for p := 0; p < evictBuckets; p++ {
 		bw := t.buckets[bk*8 : bk*8+8 : bk*8+8]
@@ -355,13 +360,27 @@ func (t *Table[V]) evict(h uint64, now int64) (uint32, bool) {
 			}
 			k := t.loadKey(b)
 			eh, ehr := k.hash(&t.seed), k.Reverse().hash(&t.seed)
+			va, vb := (eh>>32)&t.stripeMask, (ehr>>32)&t.stripeMask
+			gotA, gotB := t.tryStripe(va, sa, sb), false
+			if gotA {
+				gotB = vb == va || t.tryStripe(vb, sa, sb)
+			}
+			if !gotA || !gotB {
+				if gotA {
+					t.untryStripe(va, sa, sb)
+				}
+				unlock(lp)
+				continue
+			}
 			reason := ReasonEvicted
 			if dl <= now {
 				reason = ReasonExpired
 			}
-			sa, sb := t.lockStripes(eh, ehr)
 			t.destroyUnderStripes(idx, b, &k, eh, ehr, mw, reason, now)
-			t.unlockStripes(sa, sb)
+			if vb != va {
+				t.untryStripe(vb, sa, sb)
+			}
+			t.untryStripe(va, sa, sb)
 			return idx, true
 		}
 		if bk++; bk == t.nb {
@@ -369,6 +388,17 @@ func (t *Table[V]) evict(h uint64, now int64) (uint32, bool) {
 		}
 	}
 	return 0, false
+}
+
+// tryStripe try-locks stripe s unless the caller already holds it as sa or sb.
+func (t *Table[V]) tryStripe(s, sa, sb uint64) bool {
+	return s == sa || s == sb || t.stripes[s].mu.TryLock()
+}
+
+func (t *Table[V]) untryStripe(s, sa, sb uint64) {
+	if s != sa && s != sb {
+		t.stripes[s].mu.Unlock()
+	}
 }
 
 func evictable(mw uint64, dl, now int64) bool {
