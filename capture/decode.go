@@ -391,7 +391,9 @@ func (p *Packet) ipv6(b []byte, cut int) {
 		default:
 			p.Proto = nh
 			p.IPPayloadLen = tot - off
-			p.l4(b[off:end])
+			// The headers walked may end beyond what the snap length
+			// kept (off > end): then nothing of the L4 header was captured.
+			p.l4(b[min(off, end):end])
 			return
 		}
 		nh = b[off]

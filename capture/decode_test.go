@@ -133,6 +133,8 @@ func TestDecode(t *testing.T) {
 			rec{Kind: KindMalformed, Reason: reasonV6ExtOver, Family: 6, Src: s6, Dst: d6, Proto: protoDstOpts}},
 		{"v6/ext cut by snap", LinkRaw, ipv6(protoTCP, []ext{{protoHopOpts, optsHdr(0)}}, seg, 0)[:41], 78,
 			rec{Kind: KindMalformed, Reason: reasonV6ExtSnap, Family: 6, Src: s6, Dst: d6, Proto: protoHopOpts}},
+		{"v6/ext past snap, then TCP", LinkRaw, ipv6(protoTCP, []ext{{protoHopOpts, optsHdr(3)}}, seg, 0)[:48], 102,
+			rec{Kind: KindMalformed, Reason: reasonTCPSnap, Family: 6, Src: s6, Dst: d6, Proto: 6, PayLen: 30}},
 		{"v6/snap cut payload", LinkRaw, ipv6(protoTCP, []ext{{protoHopOpts, optsHdr(0)}}, seg, 0)[:70], 78,
 			with(okV6, func(r *rec) { r.TCPLen = 22 })},
 	}
