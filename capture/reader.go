@@ -11,8 +11,10 @@ import (
 	"strconv"
 )
 
-// Limits that keep memory bounded whatever a file claims. A Reader
-// allocates one buffer of bufSize bytes and never grows it.
+// Limits that keep memory bounded whatever a file claims. A Reader holds
+// one buffer: initBuf bytes, grown (by doubling) only when a record or
+// block needs more, and never beyond bufSize. Small captures, and the
+// fuzzer, never pay for the large buffer.
 const (
 	// MaxRecord is the largest captured length accepted for one record:
 	// libpcap's MAXIMUM_SNAPLEN (262144), which no capture tool exceeds.
@@ -22,10 +24,11 @@ const (
 	// is a corrupt header, not a setting.
 	MaxSnapLen = 64 << 20
 
-	bufSize       = 1 << 20 // holds any packet block: MaxRecord plus options
-	maxBlock      = bufSize // largest pcapng packet or interface block
-	maxInterfaces = 1 << 16 // IDBs per section; each costs 40 bytes
-	maxEmptyReads = 100     // consecutive (0, nil) reads before giving up, as bufio does
+	initBuf       = 64 << 10 // a bufio-sized start: records are usually < 1.5 KiB
+	bufSize       = 1 << 20  // holds any packet block: MaxRecord plus options
+	maxBlock      = bufSize  // largest pcapng packet or interface block
+	maxInterfaces = 1 << 16  // IDBs per section; each costs 40 bytes
+	maxEmptyReads = 100      // consecutive (0, nil) reads before giving up, as bufio does
 )
 
 type format uint8
@@ -118,9 +121,9 @@ func newReader(src io.Reader, name string, file *os.File) (*Reader, error) {
 			return nil, r.fail(-1, 0, "bad gzip header", err)
 		}
 		r.gz, r.src = zr, zr
-		r.buf = make([]byte, bufSize)
+		r.buf = make([]byte, initBuf)
 	} else {
-		r.buf = make([]byte, bufSize)
+		r.buf = make([]byte, initBuf)
 		r.end = copy(r.buf, head[:n])
 		if err != nil {
 			r.rerr = io.EOF
@@ -180,7 +183,7 @@ func (r *Reader) Next() (*Packet, error) {
 	return r.nextPcapng()
 }
 
-// fill makes at least n bytes available at buf[pos:], n <= len(buf).
+// fill makes at least n bytes available at buf[pos:], n <= bufSize.
 func (r *Reader) fill(n int) bool {
 	if r.end-r.pos >= n {
 		return true
@@ -189,7 +192,19 @@ func (r *Reader) fill(n int) bool {
 }
 
 func (r *Reader) fillSlow(n int) bool {
-	if r.pos+n > len(r.buf) {
+	if n > len(r.buf) {
+		// Grow to the next power of two that holds n; callers bound n
+		// by bufSize, so a file can cost at most that much.
+		size := len(r.buf)
+		for size < n {
+			size *= 2
+		}
+		buf := make([]byte, min(size, bufSize))
+		r.base += int64(r.pos)
+		r.end = copy(buf, r.buf[r.pos:r.end])
+		r.pos = 0
+		r.buf = buf
+	} else if r.pos+n > len(r.buf) {
 		// Slide the unread tail to the front. This happens once per
 		// buffer's worth of records, so the copy is cheap; it invalidates
 		// the previous Packet, which the contract allows.

@@ -389,3 +389,32 @@ func TestOpenStdin(t *testing.T) {
 	}
 	r.Close()
 }
+
+// TestBufferGrowth checks the memory bound: a capture of small records
+// keeps the initial buffer, a maximal record grows it, and a block that
+// claims more than the cap is refused before anything is allocated for it.
+func TestBufferGrowth(t *testing.T) {
+	f := newPcap(binary.LittleEndian, true, uint32(LinkRaw), 0)
+	for range 2000 {
+		f.add(t0, ipv4(protoTCP, tcp(1, 2, 1000), v4opts{}), 0)
+	}
+	r, _ := NewReader(bytes.NewReader(f.bytes()))
+	if got, err := readAll(t, r); err != io.EOF || len(got) != 2000 || len(r.buf) != initBuf {
+		t.Errorf("small records: %d records, %v, buffer %d bytes (want %d)", len(got), err, len(r.buf), initBuf)
+	}
+
+	f.add(t0, make([]byte, MaxRecord), 0)
+	r, _ = NewReader(bytes.NewReader(f.bytes()))
+	if got, err := readAll(t, r); err != io.EOF || len(got) != 2001 || len(r.buf) > bufSize || len(r.buf) < MaxRecord {
+		t.Errorf("maximal record: %d records, %v, buffer %d bytes", len(got), err, len(r.buf))
+	}
+
+	n := newNg(binary.LittleEndian)
+	n.idb(LinkRaw, 0, -1, 0)
+	huge := binary.LittleEndian.AppendUint32(bytes.Clone(n.bytes()), blockEPB)
+	huge = binary.LittleEndian.AppendUint32(huge, 0xfffffff0)
+	r, _ = NewReader(bytes.NewReader(append(huge, make([]byte, 100)...)))
+	if _, err := r.Next(); err == nil || !strings.Contains(err.Error(), "corrupt block length 4294967280 (limit 1048576)") || len(r.buf) != initBuf {
+		t.Errorf("huge block: %v, buffer %d bytes", err, len(r.buf))
+	}
+}
