@@ -71,12 +71,23 @@ func (t *Table[V]) Load(r Ref) (v V, m Meta, ok bool) {
 }
 
 // Get is Lookup followed by a snapshot of the entry found.
+//
+// If the entry found is replaced or deleted before its snapshot is taken,
+// Get looks again rather than report a miss: the key may have been present
+// all along (Replace), and a miss is only correct if a fresh search agrees.
 func (t *Table[V]) Get(k Key, now int64) (s Snapshot[V], d Dir, ok bool) {
-	r, d, ok := t.Lookup(k, now)
-	if !ok || !t.loadSnap(r.idx, r.gen, &s) || s.Meta.Deadline <= now {
-		return Snapshot[V]{}, 0, false
+	for {
+		r, d, ok := t.Lookup(k, now)
+		if !ok {
+			return Snapshot[V]{}, 0, false
+		}
+		if t.loadSnap(r.idx, r.gen, &s) {
+			if s.Meta.Deadline <= now {
+				return Snapshot[V]{}, 0, false
+			}
+			return s, d, true
+		}
 	}
-	return s, d, true
 }
 
 // Acquire takes the per-entry writer lock of r and returns the entry's

@@ -420,41 +420,53 @@ func (t *Table[V]) unlockStripes(a, b uint64) {
 
 // ---- free list -----------------------------------------------------------
 
-// alloc returns a free record index, or false when all Max records are in use.
+// alloc returns a free record index, or false when all Max records are in
+// use. live counts reservations: a CAS loop claims one (never pushing live
+// past Max, not even transiently), and release pushes a record back before
+// giving up its reservation, so a successful claim is always backed by a
+// fresh or listed record (fresh+listed >= unfilled claims). A claim
+// therefore never fails spuriously while a concurrent delete is halfway
+// through freeing.
 func (t *Table[V]) alloc(h uint64) (uint32, bool) {
-	if uint64(t.live.Load()) < uint64(t.max) {
-		if t.hwm.Load() < uint64(t.max) {
-			if n := t.hwm.Add(1) - 1; n < uint64(t.max) {
-				t.live.Add(1)
-				return uint32(n), true
-			}
+	for {
+		l := t.live.Load()
+		if l >= int64(t.max) {
+			return 0, false
 		}
-		s := (h >> 48) & t.freeMask
-		for i := uint64(0); i <= t.freeMask; i++ {
-			f := &t.free[(s+i)&t.freeMask]
-			f.mu.Lock()
-			if f.head != 0 {
-				idx := f.head - 1
-				f.head = uint32(atomic.LoadUint64(&t.arena[t.base(idx)+wKey]))
-				f.mu.Unlock()
-				t.live.Add(1)
-				return idx, true
-			}
-			f.mu.Unlock()
+		if t.live.CompareAndSwap(l, l+1) {
+			break
 		}
 	}
-	return 0, false
+	if t.hwm.Load() < uint64(t.max) {
+		if n := t.hwm.Add(1) - 1; n < uint64(t.max) {
+			return uint32(n), true
+		}
+	}
+	s := (h >> 48) & t.freeMask
+	for i := uint64(0); ; i++ {
+		f := &t.free[(s+i)&t.freeMask]
+		f.mu.Lock()
+		if f.head != 0 {
+			idx := f.head - 1
+			f.head = uint32(atomic.LoadUint64(&t.arena[t.base(idx)+wKey]))
+			f.mu.Unlock()
+			return idx, true
+		}
+		f.mu.Unlock()
+		if i > t.freeMask {
+			runtime.Gosched() // another claimer took the one we were racing for; ours is being pushed
+		}
+	}
 }
 
-// release puts a dead record on a free list. The next link is kept in the
-// first key word of the (dead) record; readers ignore dead records.
+// release puts a dead record on a free list, then gives up its reservation.
+// The next link is kept in the first key word of the (dead) record; readers
+// ignore dead records.
 func (t *Table[V]) release(idx uint32, h uint64) {
-	// Decrement first: a concurrent alloc may pop the record as soon as it
-	// is on the list, and Len must never exceed Max.
-	t.live.Add(-1)
 	f := &t.free[(h>>48)&t.freeMask]
 	f.mu.Lock()
 	atomic.StoreUint64(&t.arena[t.base(idx)+wKey], uint64(f.head))
 	f.head = idx + 1
 	f.mu.Unlock()
+	t.live.Add(-1)
 }
