@@ -1,0 +1,65 @@
+// Command tcpct replays packet captures through the Linux nf_conntrack TCP
+// tracker (or the 2.4-era one of the Iptables Tutorial) and shows what a
+// stateful firewall would have seen.
+//
+//	tcpct replay  [flags] FILE|-     track every TCP packet; jsonl, proc, conntrack, events, summary
+//	tcpct explain [flags] FILE       narrate one connection, packet by packet, with the spec's reasons
+//	tcpct spec    [flags]            print a profile: its spec text, JSON, Graphviz or Mermaid
+//
+// The command-line contract (flags, jsonl fields, exit status) is
+// /work/shared/cli-contract.md; `tcpct replay -h` documents it. Exit
+// status: 0 success, 1 usage error, 2 input that cannot be read (a
+// truncated or corrupt capture: everything before the fault is still
+// processed and printed, the fault is reported on stderr with its record
+// number and byte offset, and the status is 2).
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitUsage = 1
+	exitInput = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+const topUsage = `usage: tcpct COMMAND [flags] ...
+
+Commands:
+  replay   track every TCP packet of a capture (jsonl, proc, conntrack, events, summary)
+  explain  narrate one connection of a capture, with the spec's reasons
+  spec     print a tracker profile (text, json, dot, mermaid)
+
+Run 'tcpct COMMAND -h' for a command's flags.
+Exit status: 0 success, 1 usage error, 2 unreadable, truncated or corrupt input.
+`
+
+// run is the whole command, with its streams injected so that tests run
+// the real code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "replay":
+		return replay(args[1:], stdin, stdout, stderr)
+	case "explain":
+		return explain(args[1:], stdin, stdout, stderr)
+	case "spec":
+		return specCmd(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, topUsage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "tcpct: unknown command %q\n\n%s", args[0], topUsage)
+	return exitUsage
+}

@@ -1,0 +1,464 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/fdac824a/tcpct"
+	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/fsm"
+)
+
+const replayUsage = `usage: tcpct replay [flags] FILE|-
+
+Reads a capture (pcap or pcapng, gzip-compressed or not; - reads standard
+input) and runs every TCP/IPv4 and TCP/IPv6 packet through the connection
+tracker in capture order, using each packet's capture timestamp as the
+clock. Records that are not TCP (ARP, UDP, ICMP, fragments, ...) are
+counted and skipped. Flags may come before or after FILE.
+
+Flags:
+  -profile linux|tutorial
+        the tracker: linux (default) is the Linux 6.x nf_conntrack TCP
+        tracker; tutorial is the 2.4-era tracker of the Iptables Tutorial
+        1.2.2, with its Table 7-2 timeouts
+  -sysctl NAME=VALUE
+        repeatable; a knob, named as under /proc/sys/net/netfilter/ with or
+        without the nf_conntrack_ prefix: tcp_loose, tcp_be_liberal,
+        tcp_max_retrans, tcp_ignore_invalid_rst, tcp_timeout_syn_sent,
+        tcp_timeout_syn_recv, tcp_timeout_established, tcp_timeout_fin_wait,
+        tcp_timeout_close_wait, tcp_timeout_last_ack, tcp_timeout_time_wait,
+        tcp_timeout_close, tcp_timeout_max_retrans,
+        tcp_timeout_unacknowledged, and max (table size). The tutorial
+        profile also takes its 2.4 names (ip_conntrack_tcp_loose,
+        ip_ct_tcp_timeout_*, ip_conntrack_max). An unknown name or a bad
+        value is a usage error naming it.
+  -format jsonl|proc|conntrack|events|summary
+        what to print (default: summary when standard output is a terminal,
+        jsonl otherwise):
+          jsonl      one JSON object per TCP packet, in capture order:
+                       i           0-based record index (every record counts)
+                       ct          NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED
+                       dir         original or reply; omitted for INVALID
+                       state       TCP state of the entry right after the
+                                   packet; omitted when there is no entry (for
+                                   an INVALID packet of a known connection:
+                                   that entry's state)
+                       timeout     whole seconds the entry has left right after
+                                   the packet, floor((deadline-now)/1s), as
+                                   /proc shows it; omitted with state
+                       assured     true when the entry is [ASSURED]; omitted
+                                   when false
+                       seen_reply  true when the entry has seen a reply (not
+                                   [UNREPLIED]); omitted when false
+                       reason      why, for INVALID, ignored and dropped
+                                   packets
+                     extra fields: class (syn, synack, fin, ack, rst, none),
+                     old (state before the packet), action (none, create,
+                     update, delete, recreate), ignored (true when accepted
+                     without a state change), dropped (true when the table
+                     was full).
+          proc       the table as /proc/net/nf_conntrack prints it; with
+                     -profile tutorial the 2.4 /proc/net/ip_conntrack form
+          conntrack  the table as conntrack -L prints it
+          events     the conntrack -E stream: [NEW], [UPDATE], [DESTROY];
+                     DESTROY also for entries that expire while the capture
+                     runs (and, with -at, up to T)
+          summary    packets by conntrack and TCP state, INVALID and ignored
+                     packets by reason, connections, the busiest
+                     connections, throughput
+        Tables are printed sorted by original tuple.
+  -at T
+        the instant to stop at: an RFC 3339 time (2006-11-24T10:00:03Z), or
+        +DURATION after the last packet (+3s, +2m). Packets later than T are
+        not processed; proc and conntrack dump the table as it stands at T
+        (entries expired by then are gone, timeouts count down to T);
+        events ends with the DESTROY of every entry expired by T.
+        Without -at, the table is dumped at the last packet's time.
+
+Exit status: 0 success; 1 usage error (the message names the flag or
+knob); 2 when the input cannot be read. A truncated or corrupt capture is
+reported on stderr with its record number and byte offset; every record
+before the fault is still processed and printed, and the status is 2.
+`
+
+// multiFlag collects a repeatable flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+// parseInterleaved parses flags that may come before or after the
+// positional arguments (tcpct replay FILE -format proc).
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// trackerFlags are the flags replay and explain share.
+type trackerFlags struct {
+	profile string
+	sysctl  multiFlag
+	at      string
+}
+
+func (f *trackerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.profile, "profile", "linux", "tracker profile: linux or tutorial")
+	fs.Var(&f.sysctl, "sysctl", "knob `NAME=VALUE` (repeatable)")
+	fs.StringVar(&f.at, "at", "", "stop at `T`: RFC 3339 time or +DURATION after the last packet")
+}
+
+func (f *trackerFlags) tracker() (*tcpct.Tracker, error) {
+	if f.profile != "linux" && f.profile != "tutorial" {
+		return nil, fmt.Errorf("-profile: unknown profile %q (want linux or tutorial)", f.profile)
+	}
+	for _, kv := range f.sysctl {
+		if !strings.Contains(kv, "=") {
+			return nil, fmt.Errorf("-sysctl %q: want NAME=VALUE", kv)
+		}
+	}
+	tr, err := tcpct.New(tcpct.Config{Profile: f.profile, Knobs: f.sysctl})
+	if err != nil {
+		return nil, fmt.Errorf("-sysctl: %v", err)
+	}
+	return tr, nil
+}
+
+// atSpec is a parsed -at.
+type atSpec struct {
+	set      bool
+	relative bool
+	abs      int64
+	rel      time.Duration
+}
+
+func parseAt(s string) (atSpec, error) {
+	if s == "" {
+		return atSpec{}, nil
+	}
+	if strings.HasPrefix(s, "+") {
+		d, err := time.ParseDuration(s[1:])
+		if err != nil || d < 0 {
+			return atSpec{}, fmt.Errorf("-at %q: want an RFC 3339 time or +DURATION (+3s, +2m)", s)
+		}
+		return atSpec{set: true, relative: true, rel: d}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return atSpec{}, fmt.Errorf("-at %q: want an RFC 3339 time (2006-11-24T10:00:03Z) or +DURATION", s)
+	}
+	return atSpec{set: true, abs: t.UnixNano()}, nil
+}
+
+// end is the instant to dump at, given the last processed packet's time.
+func (a atSpec) end(last int64) int64 {
+	switch {
+	case !a.set:
+		return last
+	case a.relative:
+		return last + int64(a.rel)
+	}
+	return a.abs
+}
+
+// openCapture opens FILE, or stdin for "-".
+func openCapture(path string, stdin io.Reader) (*capture.Reader, error) {
+	if path == "-" {
+		return capture.NewReader(stdin)
+	}
+	return capture.Open(path)
+}
+
+// walk feeds every record to the tracker and calls fn for the TCP ones.
+// It returns the number of records read, the time of the last processed
+// packet (0 if none) and the read error that ended it early, if any.
+// Packets later than an absolute -at are read but not processed.
+type walkResult struct {
+	records, tcp, skipped int
+	first, last           int64
+	err                   error
+}
+
+func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Packet, v *tcpct.Verdict)) walkResult {
+	var res walkResult
+	for {
+		p, err := r.Next()
+		if err != nil {
+			if err != io.EOF {
+				res.err = err
+			}
+			return res
+		}
+		res.records++
+		if at.set && !at.relative && p.Time > at.abs {
+			continue
+		}
+		var v tcpct.Verdict
+		switch {
+		case p.Kind == capture.KindTCP:
+			seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+			v = tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
+		case p.Kind == capture.KindMalformed && p.Family != 0 && p.Proto == 6:
+			v = tr.Truncated(p.Timestamp())
+		default:
+			res.skipped++
+			continue
+		}
+		if res.tcp == 0 {
+			res.first = p.Time
+		}
+		res.tcp++
+		res.last = p.Time
+		fn(p, &v)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func usageErr(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "tcpct %s: %v\nRun 'tcpct %s -h' for usage.\n", cmd, err, cmd)
+	return exitUsage
+}
+
+func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var tf trackerFlags
+	tf.register(fs)
+	format := fs.String("format", "", "output `format`: jsonl, proc, conntrack, events, summary")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), replayUsage) }
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK
+		}
+		return exitUsage // the flag package printed the error, naming the flag
+	}
+	if len(pos) != 1 {
+		return usageErr(stderr, "replay", fmt.Errorf("want exactly one capture FILE (or - for stdin), got %d arguments", len(pos)))
+	}
+	f := *format
+	if f == "" {
+		f = "jsonl"
+		if isTerminal(stdout) {
+			f = "summary"
+		}
+	}
+	switch f {
+	case "jsonl", "proc", "conntrack", "events", "summary":
+	default:
+		return usageErr(stderr, "replay", fmt.Errorf("-format: unknown format %q (want jsonl, proc, conntrack, events or summary)", f))
+	}
+	at, err := parseAt(tf.at)
+	if err != nil {
+		return usageErr(stderr, "replay", err)
+	}
+	tr, err := tf.tracker()
+	if err != nil {
+		return usageErr(stderr, "replay", err)
+	}
+	r, err := openCapture(pos[0], stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpct replay: %v\n", err)
+		return exitInput
+	}
+	defer r.Close()
+
+	w := bufio.NewWriterSize(stdout, 64<<10)
+	var res walkResult
+	switch f {
+	case "jsonl":
+		res = replayJSONL(r, tr, at, w)
+	case "proc", "conntrack":
+		res = walk(r, tr, at, func(*capture.Packet, *tcpct.Verdict) {})
+		dumpTable(w, tr, f, at.end(res.last))
+	case "events":
+		res = replayEvents(r, tr, at, w)
+	case "summary":
+		res = replaySummary(r, tr, at, w, pos[0], f)
+	}
+	if err := w.Flush(); err != nil {
+		fmt.Fprintf(stderr, "tcpct replay: writing output: %v\n", err)
+		return exitInput
+	}
+	if res.err != nil {
+		fmt.Fprintf(stderr, "tcpct replay: %v (the %d records before it were processed)\n", res.err, res.records)
+		return exitInput
+	}
+	return exitOK
+}
+
+func dumpTable(w *bufio.Writer, tr *tcpct.Tracker, format string, now int64) {
+	t := time.Unix(0, now)
+	buf := make([]byte, 0, 512)
+	tutorial := tr.Profile().Name == "tutorial"
+	for _, e := range tr.Entries(t) {
+		buf = buf[:0]
+		switch {
+		case format == "conntrack":
+			buf = e.AppendConntrack(buf, t)
+		case tutorial:
+			buf = e.AppendProc24(buf, t)
+		default:
+			buf = e.AppendProc(buf, t)
+		}
+		w.Write(buf)
+	}
+}
+
+// replayJSONL prints one object per TCP packet. The line is built in one
+// reused buffer: no allocation per packet.
+func replayJSONL(r *capture.Reader, tr *tcpct.Tracker, at atSpec, w *bufio.Writer) walkResult {
+	buf := make([]byte, 0, 512)
+	return walk(r, tr, at, func(p *capture.Packet, v *tcpct.Verdict) {
+		buf = appendJSONL(buf[:0], p.Index, v)
+		w.Write(buf)
+	})
+}
+
+var actionNames = [...]string{"none", "create", "update", "delete", "recreate"}
+
+func appendJSONL(b []byte, i int, v *tcpct.Verdict) []byte {
+	b = append(b, `{"i":`...)
+	b = appendInt(b, int64(i))
+	b = append(b, `,"ct":"`...)
+	b = append(b, v.CT.String()...)
+	b = append(b, '"')
+	if v.CT != fsm.Invalid {
+		b = append(b, `,"dir":"`...)
+		b = append(b, v.Dir.String()...)
+		b = append(b, '"')
+	}
+	if v.Entry {
+		b = append(b, `,"state":"`...)
+		b = append(b, v.StateName()...)
+		b = append(b, `","timeout":`...)
+		b = appendInt(b, v.SecondsLeft())
+		if v.Assured {
+			b = append(b, `,"assured":true`...)
+		}
+		if v.SeenReply {
+			b = append(b, `,"seen_reply":true`...)
+		}
+	}
+	if v.CT == fsm.Invalid || v.Ignored || v.Dropped {
+		if r := v.ReasonText(); r != "" {
+			b = append(b, `,"reason":`...)
+			b = appendJSONString(b, r)
+		}
+	}
+	b = append(b, `,"class":"`...)
+	b = append(b, v.ClassName()...)
+	b = append(b, `","old":"`...)
+	b = append(b, v.OldName()...)
+	b = append(b, `","action":"`...)
+	if int(v.Action) < len(actionNames) {
+		b = append(b, actionNames[v.Action]...)
+	}
+	b = append(b, '"')
+	if v.Ignored {
+		b = append(b, `,"ignored":true`...)
+	}
+	if v.Dropped {
+		b = append(b, `,"dropped":true`...)
+	}
+	return append(b, "}\n"...)
+}
+
+func appendInt(b []byte, n int64) []byte {
+	if n < 0 {
+		b = append(b, '-')
+		n = -n
+	}
+	var d [20]byte
+	i := len(d)
+	for {
+		i--
+		d[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(b, d[i:]...)
+}
+
+// appendJSONString quotes s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+// replayEvents prints the conntrack -E stream. The subscription is drained
+// after every packet, so events appear in the order the packets caused
+// them; expiries appear when the clock-driven sweep (or an insert needing
+// the tuple) reclaims the entry, and the last sweep at the end flushes
+// every entry expired by then.
+func replayEvents(r *capture.Reader, tr *tcpct.Tracker, at atSpec, w *bufio.Writer) walkResult {
+	const budget = 1024
+	sub := tr.Subscribe(4 * budget)
+	defer sub.Close()
+	buf := make([]byte, 0, 512)
+	drain := func() {
+		for {
+			ev, ok := sub.Poll()
+			if !ok {
+				return
+			}
+			buf = ev.Append(buf[:0])
+			w.Write(buf)
+		}
+	}
+	res := walk(r, tr, at, func(*capture.Packet, *tcpct.Verdict) { drain() })
+	if res.tcp > 0 {
+		end := time.Unix(0, at.end(res.last))
+		for total := 0; ; {
+			ex, _ := tr.Sweep(end, budget)
+			drain()
+			total += ex
+			if ex < budget || total >= tr.Max() {
+				break
+			}
+		}
+	}
+	if n := sub.Lost(); n > 0 {
+		fmt.Fprintf(w, "# %d events lost (subscriber buffer full)\n", n)
+	}
+	return res
+}

@@ -1,0 +1,70 @@
+package tcpct
+
+import (
+	"context"
+
+	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/table"
+)
+
+// Event is one `conntrack -E` notification: an entry was created (NEW),
+// changed state or status (UPDATE), or went away (DESTROY), with Reason
+// saying why for DESTROY (expired, killed by an RST or a reopen, evicted
+// to make room).
+type Event struct {
+	Type   table.EventType
+	Reason table.Reason // DESTROY only
+	Time   int64        // clock of the operation that caused it, nanoseconds
+	Entry  Entry        // the entry after the change (before it, for DESTROY)
+}
+
+// AppendEvent appends the event as `conntrack -E` prints it: the type
+// right-aligned, the seconds left at the event's time (none for DESTROY).
+func (ev *Event) Append(b []byte) []byte {
+	r := ev.Entry.Render(ev.Time)
+	return table.AppendEvent(b, ev.Type, &r)
+}
+
+// Subscription delivers a tracker's events. Events are buffered; when the
+// buffer is full the tracker does not wait, it drops the event and counts
+// it (Lost), like a netlink socket overrun.
+type Subscription struct {
+	s *table.Subscription[fsm.Conn]
+	p *fsm.Profile
+}
+
+// Subscribe installs the tracker's event subscriber, with room for n
+// pending events, replacing any previous subscriber.
+func (tr *Tracker) Subscribe(n int) *Subscription {
+	return &Subscription{s: tr.t.Subscribe(n), p: tr.p}
+}
+
+func (s *Subscription) convert(e *table.Event[fsm.Conn]) Event {
+	return Event{Type: e.Type, Reason: e.Reason, Time: e.Time, Entry: Entry{Key: e.Key, Conn: e.V, p: s.p}}
+}
+
+// Poll returns the next pending event without waiting.
+func (s *Subscription) Poll() (Event, bool) {
+	select {
+	case e := <-s.s.C():
+		return s.convert(&e), true
+	default:
+		return Event{}, false
+	}
+}
+
+// Next waits for the next event or for ctx to end.
+func (s *Subscription) Next(ctx context.Context) (Event, error) {
+	select {
+	case e := <-s.s.C():
+		return s.convert(&e), nil
+	case <-ctx.Done():
+		return Event{}, ctx.Err()
+	}
+}
+
+// Lost returns how many events overflowed the buffer.
+func (s *Subscription) Lost() uint64 { return s.s.Lost() }
+
+// Close detaches the subscription.
+func (s *Subscription) Close() { s.s.Close() }

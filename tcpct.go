@@ -1,0 +1,435 @@
+// Package tcpct tracks TCP connections the way Linux nf_conntrack does:
+// give it packets (raw IPv4/IPv6, or parsed TCP headers) with the time they
+// were seen, and it says for each one what a stateful firewall would see —
+// NEW, ESTABLISHED or INVALID, the connection's TCP conntrack state and
+// the seconds its entry has left — and keeps the connection table that
+// /proc/net/nf_conntrack and `conntrack -L` would show.
+//
+// A Tracker joins the per-packet logic of package fsm (one profile, its
+// knobs) to the lock-free table of package table:
+//
+//	tr, err := tcpct.New(tcpct.Config{Profile: "linux", Knobs: []string{"tcp_loose=0"}})
+//	v, err := tr.Track(ipPacket, time.Now())
+//	if v.CT == fsm.Invalid { … v.Reason … }
+//
+// # Clock
+//
+// The Tracker has no timers: every call takes the time the packet was
+// seen, and entries whose deadline has passed are invisible from that
+// instant. Replaying a capture therefore reproduces, to the nanosecond,
+// what a kernel that saw those packets at those times would have decided.
+// Expired entries are reclaimed (and their DESTROY events emitted) by a
+// small incremental sweep that the clock drives from Track, like the
+// kernel's gc worker, by inserts that need their tuple, and by Sweep.
+//
+// # Concurrency
+//
+// All methods are safe for concurrent use. Packets of one connection are
+// serialised by the table's per-entry lock: Track looks the tuple up (one
+// probe finds the entry from either direction), takes the entry's lock,
+// runs the fsm step on a private copy and commits it, so two goroutines
+// tracking packets of the same connection see each other's effects in
+// some order, exactly as two CPUs do in the kernel. Two first packets of a
+// new connection racing to create it are resolved like the kernel's clash
+// resolution: the loser re-runs its packet on the winner's entry. Packets
+// of different connections never wait for each other except briefly on
+// the table's index stripes when entries are created or deleted.
+// Readers (Lookup, Range) take no locks at all.
+//
+// # Allocation
+//
+// Track and TrackSegment do not allocate (the tests check it with
+// testing.AllocsPerRun); the table is sized once, at New, from the max
+// knob.
+package tcpct
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/table"
+)
+
+// Config chooses a profile and its knobs. The zero Config is the Linux
+// tracker with its default sysctls.
+type Config struct {
+	// Profile is "linux" (the default: Linux 6.x nf_conntrack) or
+	// "tutorial" (the 2.4-era tracker of the Iptables Tutorial 1.2.2).
+	Profile string
+	// Sysctl sets knobs by name: the names under /proc/sys/net/netfilter/,
+	// with or without the nf_conntrack_ prefix (tcp_loose,
+	// nf_conntrack_tcp_timeout_established, …), dotted sysctl names, the
+	// profile's aliases (ip_conntrack_tcp_loose), and "max" for the table
+	// size. Applied in name order, before Knobs.
+	Sysctl map[string]string
+	// Knobs are "NAME=VALUE" settings with the same names, applied in
+	// order after Sysctl (the form -sysctl flags take).
+	Knobs []string
+	// Seed fixes the table's hash seed (0: random). Only tests need it.
+	Seed uint64
+	// SweepBudget is how many table records the clock-driven sweep
+	// examines at most every SweepInterval of clock time (0: 1024).
+	SweepBudget int
+	// SweepInterval is the clock time between two incremental sweeps
+	// (0: 100 ms). A negative value disables the sweep driven by Track.
+	SweepInterval time.Duration
+}
+
+// Tracker is a connection tracker: one profile with its knob values and
+// one connection table. Create it with New.
+type Tracker struct {
+	m     *fsm.Machine
+	p     *fsm.Profile
+	t     *table.Table[fsm.Conn]
+	names []string
+
+	budget    int
+	interval  int64
+	nextSweep atomic.Int64
+
+	packets, invalid, ignored, dropped atomic.Uint64
+}
+
+// New builds a Tracker. An unknown profile, an unknown knob or a bad value
+// is an error that names it.
+func New(cfg Config) (*Tracker, error) {
+	name := cfg.Profile
+	if name == "" {
+		name = "linux"
+	}
+	p, err := fsm.ProfileByName(name)
+	if err != nil {
+		return nil, err
+	}
+	m := fsm.NewMachine(p)
+	keys := make([]string, 0, len(cfg.Sysctl))
+	for k := range cfg.Sysctl {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := m.Set(k, cfg.Sysctl[k]); err != nil {
+			return nil, err
+		}
+	}
+	for _, kv := range cfg.Knobs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("knob setting %q: want NAME=VALUE", kv)
+		}
+		if err := m.Set(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
+			return nil, err
+		}
+	}
+	max := m.Limit()
+	if max <= 0 {
+		return nil, fmt.Errorf("knob max: %d; the table needs at least one entry", max)
+	}
+	tb, err := table.New[fsm.Conn](table.Config{Max: int(max), Seed: cfg.Seed, StateNames: p.StateNames})
+	if err != nil {
+		return nil, fmt.Errorf("knob max: %w", err)
+	}
+	tr := &Tracker{m: m, p: p, t: tb, names: p.StateNames, budget: cfg.SweepBudget, interval: int64(cfg.SweepInterval)}
+	if tr.budget <= 0 {
+		tr.budget = 1024
+	}
+	if tr.interval == 0 {
+		tr.interval = int64(100 * time.Millisecond)
+	}
+	return tr, nil
+}
+
+// Profile returns the tracker's profile (state and class names, the spec
+// cells and their rationale).
+func (tr *Tracker) Profile() *fsm.Profile { return tr.p }
+
+// Machine returns the per-packet logic with its knob values. Do not call
+// Set on it once packets are being tracked.
+func (tr *Tracker) Machine() *fsm.Machine { return tr.m }
+
+// Max returns the table size (the max knob).
+func (tr *Tracker) Max() int { return tr.t.Max() }
+
+// Len returns the number of entries held, including expired ones not yet
+// reclaimed, like nf_conntrack_count.
+func (tr *Tracker) Len() int { return tr.t.Len() }
+
+// Errors Track returns for packets the tracker does not see. They are
+// fixed values (compare with errors.Is) so that returning them costs no
+// allocation. A TCP packet whose header is incomplete is not an error: it
+// is an INVALID verdict ("truncated packet"), as the kernel counts it.
+var (
+	ErrNotIP    = errors.New("tcpct: not an IPv4 or IPv6 packet")
+	ErrNotTCP   = errors.New("tcpct: not a TCP packet")
+	ErrFragment = errors.New("tcpct: IP fragment (conntrack sees reassembled packets)")
+	ErrBadIP    = errors.New("tcpct: malformed IP header")
+)
+
+// Track runs one raw packet, starting at the IPv4 or IPv6 header, through
+// the tracker at time now. Packets that are not TCP (or not IP, or IP
+// fragments, or with a broken IP header) return one of the Err values and
+// change nothing; the kernel's IP layer or another protocol tracker would
+// handle them. A TCP packet whose header is cut short yields an INVALID
+// Verdict with reason "truncated packet" and a nil error.
+func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
+	var p capture.Packet
+	p.Decode(capture.LinkRaw, packet, len(packet))
+	switch p.Kind {
+	case capture.KindTCP:
+		seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+		k := keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+		return tr.track(k, &seg, now.UnixNano()), nil
+	case capture.KindNonTCP:
+		return Verdict{}, ErrNotTCP
+	case capture.KindFragment:
+		return Verdict{}, ErrFragment
+	case capture.KindMalformed:
+		if p.Family != 0 && p.Proto == 6 {
+			return tr.Truncated(now), nil
+		}
+		return Verdict{}, ErrBadIP
+	}
+	return Verdict{}, ErrNotIP
+}
+
+// Truncated returns the verdict for a TCP packet whose header is
+// incomplete (INVALID, "truncated packet"), counting it. The tracker
+// cannot tell which connection such a packet belongs to, so no entry is
+// consulted.
+func (tr *Tracker) Truncated(now time.Time) Verdict {
+	tr.packets.Add(1)
+	tr.invalid.Add(1)
+	tr.t.AddInvalid()
+	return Verdict{Verdict: fsm.Verdict{CT: fsm.Invalid, Cell: fsm.CellNone, Reason: fsm.ReasonTruncated,
+		Old: tr.p.Initial, New: tr.p.Initial}, Now: now.UnixNano(), p: tr.p}
+}
+
+// TrackSegment runs one parsed TCP segment, sent from src to dst, through
+// the tracker at time now. src and dst must be of the same family.
+func (tr *Tracker) TrackSegment(src, dst netip.AddrPort, seg *fsm.Segment, now time.Time) Verdict {
+	return tr.track(table.KeyFromAddrPorts(src, dst), seg, now.UnixNano())
+}
+
+// TrackKey is TrackSegment for callers that already hold the packet's
+// tuple as a table.Key and the clock in nanoseconds (the replay loop).
+func (tr *Tracker) TrackKey(k table.Key, seg *fsm.Segment, now int64) Verdict {
+	return tr.track(k, seg, now)
+}
+
+func keyOf(src, dst netip.Addr, sport, dport uint16) table.Key {
+	if src.Is4() {
+		return table.MakeKey4(src.As4(), dst.As4(), sport, dport)
+	}
+	s, d := src.As16(), dst.As16()
+	return table.MakeKey(table.FamilyIPv6, &s, &d, sport, dport)
+}
+
+// KeyOf builds the table key of a packet from its addresses and ports.
+func KeyOf(src, dst netip.Addr, sport, dport uint16) table.Key { return keyOf(src, dst, sport, dport) }
+
+func (tr *Tracker) meta(c *fsm.Conn) table.Meta {
+	var f table.Flags
+	if c.Assured() {
+		f |= table.Assured
+	}
+	if c.SeenReply() {
+		f |= table.SeenReply
+	}
+	if tr.m.Closing(c.State) {
+		f |= table.Closing
+	}
+	return table.Meta{Deadline: c.Deadline, State: uint8(c.State), Flags: f}
+}
+
+// track is the packet path: lookup (either tuple) → acquire → step →
+// commit / remove / replace, or step → insert-if-absent for a packet
+// without an entry.
+func (tr *Tracker) track(k table.Key, seg *fsm.Segment, now int64) Verdict {
+	tr.packets.Add(1)
+	tr.maybeSweep(now)
+	ref, d, found := tr.t.Lookup(k, now)
+	for attempt := 0; ; attempt++ {
+		if found {
+			c, _, ok := tr.t.Acquire(ref)
+			if !ok {
+				// Deleted or replaced between Lookup and Acquire: look again.
+				ref, d, found = tr.t.Lookup(k, now)
+				continue
+			}
+			fv := tr.m.Step(&c, seg, fsm.Dir(d), now)
+			v := Verdict{Verdict: fv, Now: now, p: tr.p}
+			orig := k
+			if d == table.Reply {
+				orig = k.Reverse()
+			}
+			switch fv.Action {
+			case fsm.None:
+				tr.t.Abort(ref)
+			case fsm.Update:
+				tr.t.Commit(ref, c, tr.meta(&c), now)
+			case fsm.Delete:
+				r := table.ReasonKilled
+				if fv.Expired {
+					r = table.ReasonExpired
+				}
+				tr.t.Remove(ref, r, now)
+			case fsm.Recreate:
+				// The reopening packet's direction is the new original one.
+				orig = k
+				if _, st := tr.t.Replace(ref, k, c, tr.meta(&c), now); st != table.Inserted {
+					c = fsm.Conn{}
+					v.Dropped = true
+				}
+			case fsm.Create:
+				// The entry found had expired (Step treated it as absent);
+				// reclaim it and create the new connection in its place.
+				tr.t.Remove(ref, table.ReasonExpired, now)
+				orig = k
+				switch _, wd, st := tr.t.Insert(k, c, tr.meta(&c), now); st {
+				case table.Inserted:
+				case table.Existing:
+					ref, _, found = tr.t.Lookup(k, now)
+					_ = wd
+					continue
+				default:
+					c = fsm.Conn{}
+					v.Dropped = true
+				}
+			}
+			return tr.finish(&v, &c, orig)
+		}
+		var c fsm.Conn
+		fv := tr.m.Step(&c, seg, fsm.Original, now)
+		v := Verdict{Verdict: fv, Now: now, p: tr.p}
+		if fv.Action == fsm.Create {
+			r, wd, st := tr.t.Insert(k, c, tr.meta(&c), now)
+			switch st {
+			case table.Existing:
+				// Another goroutine created the connection first (or the
+				// packet raced with its reply): run it on the winner.
+				ref, d, found = r, wd, true
+				continue
+			case table.Dropped, table.Failed:
+				// "nf_conntrack: table full, dropping packet".
+				c = fsm.Conn{}
+				v.Dropped = true
+			}
+		}
+		return tr.finish(&v, &c, k)
+	}
+}
+
+func (tr *Tracker) finish(v *Verdict, c *fsm.Conn, orig table.Key) Verdict {
+	v.Key = orig
+	if c.Live() {
+		v.Entry = true
+		v.State = c.State
+		v.Deadline = c.Deadline
+		v.Assured = c.Assured()
+		v.SeenReply = c.SeenReply()
+	}
+	switch {
+	case v.Dropped:
+		tr.dropped.Add(1)
+	case v.CT == fsm.Invalid:
+		tr.invalid.Add(1)
+		tr.t.AddInvalid()
+	case v.Ignored:
+		tr.ignored.Add(1)
+	}
+	return *v
+}
+
+// maybeSweep runs one bounded sweep when the clock has moved past the
+// next sweep time. One goroutine wins the slot; the others go on.
+func (tr *Tracker) maybeSweep(now int64) {
+	if tr.interval < 0 {
+		return
+	}
+	next := tr.nextSweep.Load()
+	if now < next || !tr.nextSweep.CompareAndSwap(next, now+tr.interval) {
+		return
+	}
+	tr.t.Sweep(now, tr.budget)
+}
+
+// Sweep examines up to budget table records and reclaims those expired
+// at now, emitting DESTROY events; budget <= 0 sweeps the whole table.
+// Track already sweeps incrementally as the clock advances; call Sweep to
+// flush every expiry up to a given instant (the end of a replay).
+func (tr *Tracker) Sweep(now time.Time, budget int) (examined, reclaimed int) {
+	if budget <= 0 {
+		budget = tr.t.Max()
+	}
+	return tr.t.Sweep(now.UnixNano(), budget)
+}
+
+// Lookup returns the live entry whose original or reply tuple is src→dst
+// at time now, and which direction matched. It takes no lock.
+func (tr *Tracker) Lookup(src, dst netip.AddrPort, now time.Time) (Entry, fsm.Dir, bool) {
+	s, d, ok := tr.t.Get(table.KeyFromAddrPorts(src, dst), now.UnixNano())
+	if !ok {
+		return Entry{}, 0, false
+	}
+	return tr.entry(&s), fsm.Dir(d), true
+}
+
+func (tr *Tracker) entry(s *table.Snapshot[fsm.Conn]) Entry {
+	return Entry{Key: s.Key, Conn: s.V, p: tr.p}
+}
+
+// Range calls fn for every live entry at time now, in table order, until
+// fn returns false. It runs concurrently with Track: each entry present
+// throughout is seen once, with a consistent snapshot.
+func (tr *Tracker) Range(now time.Time, fn func(*Entry) bool) {
+	var e Entry
+	tr.t.Range(now.UnixNano(), func(s *table.Snapshot[fsm.Conn]) bool {
+		e = tr.entry(s)
+		return fn(&e)
+	})
+}
+
+// Entries returns the live entries at time now, sorted by original tuple
+// (addresses, then ports) so that dumps are reproducible.
+func (tr *Tracker) Entries(now time.Time) []Entry {
+	var out []Entry
+	tr.Range(now, func(e *Entry) bool { out = append(out, *e); return true })
+	sort.Slice(out, func(i, j int) bool { return lessKey(out[i].Key, out[j].Key) })
+	return out
+}
+
+func lessKey(a, b table.Key) bool {
+	if c := a.Src().Compare(b.Src()); c != 0 {
+		return c < 0
+	}
+	if c := a.Dst().Compare(b.Dst()); c != 0 {
+		return c < 0
+	}
+	if a.SrcPort() != b.SrcPort() {
+		return a.SrcPort() < b.SrcPort()
+	}
+	return a.DstPort() < b.DstPort()
+}
+
+// Stats are the tracker's counters: packets by outcome and the table's
+// /proc/net/stat/nf_conntrack counters.
+type Stats struct {
+	Packets uint64 // TCP packets tracked (Track errors are not counted)
+	Invalid uint64 // INVALID verdicts
+	Ignored uint64 // accepted without a state change (sIG, window IGNORE, challenge ACKs)
+	Dropped uint64 // first packets dropped because the table was full
+	Table   table.Stats
+}
+
+// Stats returns the counters; weakly consistent with concurrent Track calls.
+func (tr *Tracker) Stats() Stats {
+	return Stats{Packets: tr.packets.Load(), Invalid: tr.invalid.Load(), Ignored: tr.ignored.Load(),
+		Dropped: tr.dropped.Load(), Table: tr.t.Stats()}
+}

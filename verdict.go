@@ -1,0 +1,210 @@
+package tcpct
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/table"
+)
+
+// Verdict is what the tracker decided about one packet and the state of
+// the packet's entry right after it. It is a plain value: keeping or
+// copying it allocates nothing.
+//
+// The embedded fsm.Verdict holds the decision itself: CT (NEW,
+// ESTABLISHED, INVALID), Dir, the packet Class, the Old and New TCP
+// states, the raw spec Cell, the table Action, Ignored, Expired,
+// Refreshed/Timeout and the Reason for INVALID or ignored packets.
+type Verdict struct {
+	fsm.Verdict
+
+	// Key is the connection's original tuple (the packet's own tuple when
+	// the packet matched no entry or started a new one).
+	Key table.Key
+	// Now is the clock the packet was tracked at, in nanoseconds.
+	Now int64
+
+	// Entry reports whether the connection has an entry right after the
+	// packet; the fields below describe it and are zero otherwise. For an
+	// INVALID packet of a known connection they describe that entry,
+	// which the packet left alone.
+	Entry     bool
+	State     fsm.State
+	Deadline  int64 // nanoseconds, same clock as Now
+	Assured   bool
+	SeenReply bool
+
+	// Dropped: the packet would have created an entry but the table was
+	// full and nothing could be early-dropped ("nf_conntrack: table full,
+	// dropping packet"); the kernel drops such a packet.
+	Dropped bool
+
+	p *fsm.Profile
+}
+
+// Profile returns the profile that decided the verdict.
+func (v *Verdict) Profile() *fsm.Profile { return v.p }
+
+// Time returns Now as a time.Time.
+func (v *Verdict) Time() time.Time { return time.Unix(0, v.Now) }
+
+// Src and Dst return the connection's original tuple.
+func (v *Verdict) Src() netip.AddrPort { return netip.AddrPortFrom(v.Key.Src(), v.Key.SrcPort()) }
+
+// Dst returns the destination of the connection's original tuple.
+func (v *Verdict) Dst() netip.AddrPort { return netip.AddrPortFrom(v.Key.Dst(), v.Key.DstPort()) }
+
+// StateName is the entry's TCP state as /proc spells it, or "" when there
+// is no entry.
+func (v *Verdict) StateName() string {
+	if !v.Entry || v.p == nil {
+		return ""
+	}
+	return v.p.StateName(v.State)
+}
+
+// OldName and NewName spell the fsm's old and new states.
+func (v *Verdict) OldName() string { return v.name(v.Old) }
+
+// NewName spells the state the fsm moved to (or would have, for a packet
+// whose entry was deleted).
+func (v *Verdict) NewName() string { return v.name(v.New) }
+
+func (v *Verdict) name(s fsm.State) string {
+	if v.p == nil {
+		return ""
+	}
+	return v.p.StateName(s)
+}
+
+// ClassName is the packet's class (syn, synack, fin, ack, rst, none).
+func (v *Verdict) ClassName() string {
+	if v.p == nil {
+		return ""
+	}
+	return v.p.ClassName(v.Class)
+}
+
+// CellName is the spec cell's outcome: a state, "INVALID", "IGNORE", or
+// "-" when the packet was decided before the table was consulted.
+func (v *Verdict) CellName() string {
+	if v.p == nil {
+		return "-"
+	}
+	return v.p.OutcomeName(v.Cell)
+}
+
+// Doc returns the rationale of the spec cell that decided the packet —
+// the RFC sections and the sentence from the spec's why lines — and false
+// when no cell was consulted (a malformed packet or bad flags).
+func (v *Verdict) Doc() (fsm.Doc, bool) {
+	if v.p == nil || v.Cell == fsm.CellNone {
+		return fsm.Doc{}, false
+	}
+	return v.p.CellDoc(v.Dir, v.Class, v.Old), true
+}
+
+// SecondsLeft is the entry's remaining time in whole seconds, truncated
+// as /proc/net/nf_conntrack prints it; -1 when there is no entry.
+func (v *Verdict) SecondsLeft() int64 {
+	if !v.Entry {
+		return -1
+	}
+	return table.SecondsLeft(v.Deadline, v.Now)
+}
+
+// ReasonText says why the packet is INVALID, was ignored, or was
+// dropped; "" otherwise.
+func (v *Verdict) ReasonText() string {
+	if v.Dropped {
+		return "table full, dropping packet"
+	}
+	return v.Reason.String()
+}
+
+// String renders the verdict on one line, for logs and tests.
+func (v *Verdict) String() string {
+	b := make([]byte, 0, 128)
+	b = append(b, v.CT.String()...)
+	if v.CT != fsm.Invalid {
+		b = append(b, ' ')
+		b = append(b, v.Dir.String()...)
+	}
+	b = append(b, ' ')
+	b = append(b, v.ClassName()...)
+	b = append(b, ' ')
+	b = append(b, v.OldName()...)
+	b = append(b, "->"...)
+	if v.Entry {
+		b = append(b, v.StateName()...)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, v.SecondsLeft(), 10)
+		b = append(b, 's')
+	} else {
+		b = append(b, "(no entry)"...)
+	}
+	if v.Assured {
+		b = append(b, " [ASSURED]"...)
+	}
+	if r := v.ReasonText(); r != "" {
+		b = append(b, " ("...)
+		b = append(b, r...)
+		b = append(b, ')')
+	}
+	return string(b)
+}
+
+// Entry is one connection of the table, as a dump shows it.
+type Entry struct {
+	// Key is the original tuple.
+	Key table.Key
+	// Conn is the tracker's whole state of the connection; Conn.State,
+	// Conn.Deadline, Conn.Assured() and Conn.SeenReply() are what /proc
+	// prints.
+	Conn fsm.Conn
+
+	p *fsm.Profile
+}
+
+// Src returns the source of the original tuple.
+func (e *Entry) Src() netip.AddrPort { return netip.AddrPortFrom(e.Key.Src(), e.Key.SrcPort()) }
+
+// Dst returns the destination of the original tuple.
+func (e *Entry) Dst() netip.AddrPort { return netip.AddrPortFrom(e.Key.Dst(), e.Key.DstPort()) }
+
+// StateName is the entry's TCP state as /proc spells it.
+func (e *Entry) StateName() string { return e.p.StateName(e.Conn.State) }
+
+// Render returns the entry in the form the table package prints, as of
+// time now (nanoseconds): the seconds left are truncated like the kernel's.
+func (e *Entry) Render(now int64) table.Entry {
+	var f table.Flags
+	if e.Conn.Assured() {
+		f |= table.Assured
+	}
+	if e.Conn.SeenReply() {
+		f |= table.SeenReply
+	}
+	return table.Entry{Key: e.Key, State: e.StateName(), Timeout: table.SecondsLeft(e.Conn.Deadline, now), Flags: f}
+}
+
+// AppendProc appends the entry's /proc/net/nf_conntrack line at time now.
+func (e *Entry) AppendProc(b []byte, now time.Time) []byte {
+	r := e.Render(now.UnixNano())
+	return table.AppendProc(b, &r)
+}
+
+// AppendProc24 appends the 2.4 /proc/net/ip_conntrack line the Iptables
+// Tutorial shows.
+func (e *Entry) AppendProc24(b []byte, now time.Time) []byte {
+	r := e.Render(now.UnixNano())
+	return table.AppendProc24(b, &r)
+}
+
+// AppendConntrack appends the entry's `conntrack -L` line at time now.
+func (e *Entry) AppendConntrack(b []byte, now time.Time) []byte {
+	r := e.Render(now.UnixNano())
+	return table.AppendConntrack(b, &r)
+}
