@@ -1,0 +1,353 @@
+package tcpct_test
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fdac824a/tcpct"
+	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/table"
+)
+
+var (
+	cli = netip.MustParseAddrPort("192.168.1.5:1031")
+	srv = netip.MustParseAddrPort("192.168.1.35:23")
+	t0  = time.Date(2006, 11, 24, 10, 0, 0, 0, time.UTC)
+)
+
+func pkt(t testing.TB, src, dst netip.AddrPort, flags craft.Flags, seq, ack uint32, n int) []byte {
+	t.Helper()
+	s := craft.Segment{Src: src, Dst: dst, Seq: seq, Ack: ack, Flags: flags, Window: 5840, PayloadLen: n}
+	if flags&craft.SYN != 0 {
+		s.Options = craft.Options{MSS: 1460, SACKPermitted: true, HasWScale: true}
+	}
+	b, err := s.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func newTracker(t testing.TB, cfg tcpct.Config) *tcpct.Tracker {
+	t.Helper()
+	if cfg.Seed == 0 {
+		cfg.Seed = 1
+	}
+	if cfg.Knobs == nil {
+		cfg.Knobs = []string{"max=1024"}
+	}
+	tr, err := tcpct.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+type step struct {
+	raw     []byte
+	at      time.Duration
+	ct      fsm.CT
+	dir     fsm.Dir
+	state   string // "" = no entry after the packet
+	left    int64
+	assured bool
+	action  fsm.Action
+}
+
+func runSteps(t *testing.T, tr *tcpct.Tracker, steps []step) {
+	t.Helper()
+	for i, s := range steps {
+		v, err := tr.Track(s.raw, t0.Add(s.at))
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if v.CT != s.ct || v.StateName() != s.state || v.Assured != s.assured || v.Action != s.action ||
+			(v.CT != fsm.Invalid && v.Dir != s.dir) || (s.state != "" && v.SecondsLeft() != s.left) {
+			t.Fatalf("step %d: got %s dir=%v action=%v; want %v %v %s %ds assured=%v action=%v",
+				i, v.String(), v.Dir, v.Action, s.ct, s.dir, s.state, s.left, s.assured, s.action)
+		}
+	}
+}
+
+// The seed's walk-through with the 2.4 tracker, through raw IPv4 packets.
+func TestTrackTutorialSeed(t *testing.T) {
+	tr := newTracker(t, tcpct.Config{Profile: "tutorial", Knobs: []string{"ip_conntrack_max=64"}})
+	const c, s = 1000, 5000
+	runSteps(t, tr, []step{
+		{pkt(t, cli, srv, craft.SYN, c, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), 5 * time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), 10 * time.Second, fsm.Established, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
+	})
+	// /proc at the seed's three instants is checked by the CLI golden
+	// tests; here the table itself, 1 s after the ACK.
+	at := t0.Add(11 * time.Second)
+	es := tr.Entries(at)
+	if len(es) != 1 {
+		t.Fatalf("%d entries, want 1", len(es))
+	}
+	got := string(es[0].AppendProc24(nil, at))
+	want := "tcp 6 431999 ESTABLISHED src=192.168.1.5 dst=192.168.1.35 sport=1031 dport=23 src=192.168.1.35 dst=192.168.1.5 sport=23 dport=1031 [ASSURED] use=1\n"
+	if got != want {
+		t.Errorf("proc line\n got %q\nwant %q", got, want)
+	}
+	if e, d, ok := tr.Lookup(srv, cli, at); !ok || d != fsm.Reply || e.Src() != cli || e.StateName() != "ESTABLISHED" {
+		t.Errorf("Lookup by reply tuple: %v %v %v", e.Src(), d, ok)
+	}
+}
+
+func TestTrackLinuxCloseAndExpiry(t *testing.T) {
+	tr := newTracker(t, tcpct.Config{})
+	sub := tr.Subscribe(64)
+	const c, s = 1000, 5000
+	runSteps(t, tr, []step{
+		{pkt(t, cli, srv, craft.SYN, c, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), 2 * time.Second, fsm.Established, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
+		{pkt(t, cli, srv, craft.FIN|craft.ACK, c+1, s+1, 0), 3 * time.Second, fsm.Established, fsm.Original, "FIN_WAIT", 120, true, fsm.Update},
+		{pkt(t, srv, cli, craft.FIN|craft.ACK, s+1, c+2, 0), 4 * time.Second, fsm.Established, fsm.Reply, "LAST_ACK", 30, true, fsm.Update},
+		{pkt(t, cli, srv, craft.ACK, c+2, s+2, 0), 5 * time.Second, fsm.Established, fsm.Original, "TIME_WAIT", 120, true, fsm.Update},
+	})
+	// A packet of another connection 2 minutes later drives the sweep,
+	// which reclaims the TIME_WAIT entry (expired at 5 s + 120 s).
+	other := netip.MustParseAddrPort("10.0.0.1:40000")
+	runSteps(t, tr, []step{{pkt(t, other, srv, craft.SYN, 1, 0, 0), 126 * time.Second, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create}})
+	var types []string
+	for {
+		ev, ok := sub.Poll()
+		if !ok {
+			break
+		}
+		typ := ev.Type.String() + " " + ev.Entry.StateName()
+		if ev.Type == table.EventDestroy {
+			typ += " " + ev.Reason.String()
+		}
+		types = append(types, typ)
+	}
+	want := "NEW SYN_SENT,UPDATE SYN_RECV,UPDATE ESTABLISHED,UPDATE FIN_WAIT,UPDATE LAST_ACK,UPDATE TIME_WAIT,DESTROY TIME_WAIT expired,NEW SYN_SENT"
+	if got := strings.Join(types, ","); got != want {
+		t.Errorf("events\n got %s\nwant %s", got, want)
+	}
+	if st := tr.Stats(); st.Packets != 7 || st.Table.Insert != 2 || st.Table.Expired != 1 || tr.Len() != 1 {
+		t.Errorf("stats %+v, len %d", st, tr.Len())
+	}
+}
+
+// An RST as the only answer to a SYN deletes the entry (Action Delete).
+func TestTrackRSTBeforeReplyDeletes(t *testing.T) {
+	tr := newTracker(t, tcpct.Config{})
+	runSteps(t, tr, []step{
+		{pkt(t, cli, srv, craft.SYN, 1000, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, craft.RST|craft.ACK, 0, 1001, 0), time.Second, fsm.Established, fsm.Reply, "", 0, false, fsm.Delete},
+	})
+	if tr.Len() != 0 {
+		t.Errorf("Len %d after RST, want 0", tr.Len())
+	}
+}
+
+// A SYN in TIME_WAIT from the old reply side reopens the connection: the
+// entry is recreated with the packet's direction as the original one.
+func TestTrackReopenFromReplySide(t *testing.T) {
+	tr := newTracker(t, tcpct.Config{})
+	const c, s = 1000, 5000
+	runSteps(t, tr, []step{
+		{pkt(t, cli, srv, craft.SYN, c, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), 2 * time.Second, fsm.Established, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
+		{pkt(t, cli, srv, craft.FIN|craft.ACK, c+1, s+1, 0), 3 * time.Second, fsm.Established, fsm.Original, "FIN_WAIT", 120, true, fsm.Update},
+		{pkt(t, srv, cli, craft.FIN|craft.ACK, s+1, c+2, 0), 4 * time.Second, fsm.Established, fsm.Reply, "LAST_ACK", 30, true, fsm.Update},
+		{pkt(t, cli, srv, craft.ACK, c+2, s+2, 0), 5 * time.Second, fsm.Established, fsm.Original, "TIME_WAIT", 120, true, fsm.Update},
+		{pkt(t, srv, cli, craft.SYN, 900000, 0, 0), 10 * time.Second, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Recreate},
+	})
+	es := tr.Entries(t0.Add(10 * time.Second))
+	if len(es) != 1 || es[0].Src() != srv || es[0].Dst() != cli || es[0].Conn.SeenReply() {
+		t.Fatalf("after reopen: %+v", es)
+	}
+}
+
+func TestTrackInvalidKeepsEntry(t *testing.T) {
+	tr := newTracker(t, tcpct.Config{})
+	runSteps(t, tr, []step{
+		{pkt(t, cli, srv, craft.SYN, 1000, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+	})
+	// A FIN in SYN_SENT from the reply side is sIV: INVALID, entry kept.
+	v, err := tr.Track(pkt(t, srv, cli, craft.FIN|craft.ACK, 5000, 1001, 0), t0.Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.CT != fsm.Invalid || !v.Entry || v.StateName() != "SYN_SENT" || v.SecondsLeft() != 118 || v.ReasonText() == "" {
+		t.Fatalf("got %s", v.String())
+	}
+	if d, ok := v.Doc(); !ok || d.RFC == "" || d.Reason == "" {
+		t.Errorf("no spec rationale for the INVALID cell: %+v %v", d, ok)
+	}
+	if st := tr.Stats(); st.Invalid != 1 || st.Table.Invalid != 1 {
+		t.Errorf("invalid counters %+v", st)
+	}
+}
+
+func TestTrackErrors(t *testing.T) {
+	tr := newTracker(t, tcpct.Config{})
+	udp := pkt(t, cli, srv, craft.ACK, 1, 1, 0)
+	udp[9] = 17 // protocol UDP (checksums do not matter to the decoder)
+	if _, err := tr.Track(udp, t0); !errors.Is(err, tcpct.ErrNotTCP) {
+		t.Errorf("UDP: %v", err)
+	}
+	if _, err := tr.Track([]byte{0x00, 1, 2}, t0); err == nil {
+		t.Errorf("garbage: no error")
+	}
+	// A TCP header cut short is an INVALID verdict, not an error.
+	short := pkt(t, cli, srv, craft.ACK, 1, 1, 0)[:30]
+	v, err := tr.Track(short, t0)
+	if err != nil || v.CT != fsm.Invalid || v.Reason != fsm.ReasonTruncated {
+		t.Errorf("short TCP: %v %s", err, v.String())
+	}
+}
+
+func TestTrackIPv6(t *testing.T) {
+	tr := newTracker(t, tcpct.Config{})
+	a := netip.MustParseAddrPort("[2001:db8::5]:1031")
+	b := netip.MustParseAddrPort("[2001:db8::35]:23")
+	runSteps(t, tr, []step{
+		{pkt(t, a, b, craft.SYN, 1000, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, b, a, craft.SYN|craft.ACK, 7, 1001, 0), time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+	})
+	es := tr.Entries(t0.Add(time.Second))
+	want := "ipv6     10 tcp      6 60 SYN_RECV src=2001:0db8:0000:0000:0000:0000:0000:0005 dst=2001:0db8:0000:0000:0000:0000:0000:0035 sport=1031 dport=23 src=2001:0db8:0000:0000:0000:0000:0000:0035 dst=2001:0db8:0000:0000:0000:0000:0000:0005 sport=23 dport=1031 mark=0 use=1\n"
+	if len(es) != 1 || string(es[0].AppendProc(nil, t0.Add(time.Second))) != want {
+		t.Errorf("got %v", es)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []struct {
+		cfg  tcpct.Config
+		want string
+	}{
+		{tcpct.Config{Profile: "bsd"}, `"bsd"`},
+		{tcpct.Config{Knobs: []string{"tcp_lose=1"}}, "tcp_lose"},
+		{tcpct.Config{Knobs: []string{"tcp_loose=2"}}, "tcp_loose"},
+		{tcpct.Config{Knobs: []string{"nf_conntrack_tcp_timeout_established=x"}}, "tcp_timeout_established"},
+		{tcpct.Config{Knobs: []string{"tcp_loose"}}, "NAME=VALUE"},
+		{tcpct.Config{Sysctl: map[string]string{"max": "0"}}, "max"},
+		{tcpct.Config{Sysctl: map[string]string{"max": "-5"}}, "max"},
+		{tcpct.Config{Profile: "tutorial", Knobs: []string{"tcp_be_liberal=1"}}, "tcp_be_liberal"},
+	} {
+		_, err := tcpct.New(c.cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one naming %s", c.cfg, err, c.want)
+		}
+	}
+	tr, err := tcpct.New(tcpct.Config{Sysctl: map[string]string{"net.netfilter.nf_conntrack_tcp_loose": "0", "max": "16"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := tr.Machine().Knob("tcp_loose"); v != 0 || tr.Max() != 16 {
+		t.Errorf("knobs not applied: loose=%d max=%d", v, tr.Max())
+	}
+}
+
+// A full table drops new connections (no early-drop candidate among
+// assured entries) and reports it.
+func TestTableFull(t *testing.T) {
+	tr := newTracker(t, tcpct.Config{Knobs: []string{"max=1"}})
+	runSteps(t, tr, []step{
+		{pkt(t, cli, srv, craft.SYN, 1000, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, craft.SYN|craft.ACK, 7, 1001, 0), time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, cli, srv, craft.ACK, 1001, 8, 0), time.Second, fsm.Established, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
+	})
+	other := netip.MustParseAddrPort("10.0.0.1:40000")
+	v, err := tr.Track(pkt(t, other, srv, craft.SYN, 1, 0, 0), t0.Add(2*time.Second))
+	if err != nil || !v.Dropped || v.Entry || v.ReasonText() != "table full, dropping packet" {
+		t.Fatalf("got %v %s dropped=%v", err, v.String(), v.Dropped)
+	}
+	if st := tr.Stats(); st.Dropped != 1 {
+		t.Errorf("Dropped = %d", st.Dropped)
+	}
+}
+
+func TestTrackAllocs(t *testing.T) {
+	tr := newTracker(t, tcpct.Config{})
+	syn := pkt(t, cli, srv, craft.SYN, 1000, 0, 0)
+	synack := pkt(t, srv, cli, craft.SYN|craft.ACK, 7, 1001, 0)
+	ack := pkt(t, cli, srv, craft.ACK, 1001, 8, 0)
+	rst := pkt(t, cli, srv, craft.RST, 1001, 0, 0)
+	now := t0
+	allocs := testing.AllocsPerRun(200, func() {
+		// A whole connection per run: create, update, RST → CLOSE.
+		for _, p := range [][]byte{syn, synack, ack, ack, rst} {
+			now = now.Add(time.Millisecond)
+			if _, err := tr.Track(p, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		now = now.Add(20 * time.Second) // past CLOSE's 10 s: the next SYN creates afresh
+	})
+	if allocs != 0 {
+		t.Errorf("Track allocates %.1f times per connection, want 0", allocs)
+	}
+	seg := fsm.ParseSegment(ack[20:], len(ack)-20)
+	allocs = testing.AllocsPerRun(100, func() { tr.TrackSegment(cli, srv, &seg, now) })
+	if allocs != 0 {
+		t.Errorf("TrackSegment allocates %.1f times, want 0", allocs)
+	}
+}
+
+// Many goroutines track the packets of the same connections concurrently;
+// per-entry locking keeps every entry consistent. The two racing SYNs of
+// one connection must leave exactly one entry.
+func TestTrackConcurrent(t *testing.T) {
+	tr := newTracker(t, tcpct.Config{Knobs: []string{"max=4096"}})
+	const conns, workers = 200, 8
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < conns; i++ {
+				src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 40000)
+				syn := pkt(t, src, srv, craft.SYN, 1000, 0, 0)
+				if _, err := tr.Track(syn, t0.Add(time.Duration(w)*time.Millisecond)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if tr.Len() != conns {
+		t.Fatalf("Len %d, want %d", tr.Len(), conns)
+	}
+	n := 0
+	tr.Range(t0.Add(time.Second), func(e *tcpct.Entry) bool {
+		if e.StateName() != "SYN_SENT" || e.Conn.SeenReply() {
+			t.Errorf("entry %v in %s", e.Key, e.StateName())
+		}
+		n++
+		return true
+	})
+	if n != conns {
+		t.Errorf("Range saw %d entries", n)
+	}
+	if st := tr.Stats(); st.Packets != conns*workers || st.Table.Insert != conns {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func BenchmarkTrackEstablished(b *testing.B) {
+	tr := newTracker(b, tcpct.Config{})
+	const c, s = 1000, 5000
+	now := t0
+	for _, p := range [][]byte{pkt(b, cli, srv, craft.SYN, c, 0, 0), pkt(b, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), pkt(b, cli, srv, craft.ACK, c+1, s+1, 0)} {
+		tr.Track(p, now)
+	}
+	ack := pkt(b, cli, srv, craft.ACK, c+1, s+1, 0)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		tr.Track(ack, now)
+	}
+}
