@@ -418,3 +418,24 @@ func TestBufferGrowth(t *testing.T) {
 		t.Errorf("huge block: %v, buffer %d bytes", err, len(r.buf))
 	}
 }
+
+// TestGzipMembers reads a capture split across two concatenated gzip
+// members (what `cat a.gz b.gz` or pigz produce), record straddling the
+// boundary included.
+func TestGzipMembers(t *testing.T) {
+	f := newPcap(binary.LittleEndian, true, uint32(LinkRaw), 0)
+	for i := range 10 {
+		f.add(t0, ipv4(protoTCP, tcp(uint16(i), 2, 10), v4opts{}), 0)
+	}
+	data := f.bytes()
+	cut := int(f.offs[5]) + 7
+	z := append(gz(t, data[:cut]), gz(t, data[cut:])...)
+	r, err := NewReader(bytes.NewReader(z))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(t, r)
+	if err != io.EOF || len(got) != 10 || got[9].SPort != 9 || got[5].Kind != KindTCP {
+		t.Errorf("%d records, %v", len(got), err)
+	}
+}
