@@ -73,7 +73,7 @@ type Context struct {
 	Linux bool // window tracking, RST checks, timeout caps (linux profile)
 
 	sNO, sSS, sSR, sES, sFW, sCW, sLA, sTW, sCL, sS2 int
-	cSyn, cSynAck, cFin, cAck, cRst                   int
+	cSyn, cSynAck, cFin, cAck, cRst                  int
 
 	T               [16]int64 // state timeouts, ns
 	retrans, unack  int64
