@@ -274,10 +274,10 @@ func (r *Reader) packetBlock(typ uint32, b []byte, off int64) (*Packet, error) {
 	if id >= len(r.ifaces) {
 		return nil, r.fail(r.index, off, fmt.Sprintf("packet for interface %d, but the section describes %d", id, len(r.ifaces)), nil)
 	}
+	// An interface of a link type Decode does not know (USB, nflog, ...
+	// beside the Ethernet ones in a multi-interface capture) is not a
+	// reason to stop: its records come back as KindNonIP.
 	ifc := &r.ifaces[id]
-	if !ifc.link.Supported() {
-		return nil, r.fail(r.index, off, fmt.Sprintf("unsupported link type %s on interface %d", ifc.link, id), nil)
-	}
 	if caplen > MaxRecord {
 		return nil, r.fail(r.index, off, fmt.Sprintf("corrupt record length %d (limit %d)", caplen, MaxRecord), nil)
 	}

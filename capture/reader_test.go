@@ -439,3 +439,22 @@ func TestGzipMembers(t *testing.T) {
 		t.Errorf("%d records, %v", len(got), err)
 	}
 }
+
+// TestUnsupportedInterface: in pcapng, an interface of an unknown link
+// type does not stop the read; its records are NonIP and still counted.
+func TestUnsupportedInterface(t *testing.T) {
+	n := newNg(binary.LittleEndian)
+	n.idb(LinkType(189), 0, -1, 0) // USB Linux
+	n.idb(LinkRaw, 0, -1, 0)
+	n.epb(0, 1, make([]byte, 48), 0)
+	n.epb(1, 2, ipv4(protoTCP, tcp(1, 2, 0), v4opts{}), 0)
+	r, err := NewReader(bytes.NewReader(n.bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(t, r)
+	if err != io.EOF || len(got) != 2 || got[0].Kind != KindNonIP || got[0].Reason != reasonUnsupported ||
+		got[0].Link != 189 || got[1].Kind != KindTCP || got[1].Index != 1 {
+		t.Errorf("%+v, %v", got, err)
+	}
+}
