@@ -1,5 +1,308 @@
 package main
 
-import "io"
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
 
-func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int { return exitUsage }
+	"github.com/fdac824a/tcpct"
+	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/table"
+)
+
+const explainUsage = `usage: tcpct explain [flags] FILE|-
+
+Replays the capture like 'tcpct replay' and narrates one connection: for
+each of its packets the record number, time, direction and TCP flags, the
+packet's class and conntrack state, the TCP state before and after, the
+timeout set, and what happened to the entry. For INVALID and ignored
+packets it gives the reason and the spec cell that decided, with the RFC
+sections and rationale the spec records for it. All other connections are
+tracked too (they share the table) but not shown.
+
+Flags:
+  -conn 'src=A dst=B sport=P dport=Q'
+        the connection to explain, by either of its tuples (the /proc
+        notation; A:P->B:Q is accepted too)
+  -packet N
+        the connection of record N (0-based, as jsonl's i)
+        Without -conn or -packet, the connection of the first TCP packet.
+  -profile, -sysctl, -at
+        as for 'tcpct replay'
+
+Exit status: 0 success; 1 usage error; 2 unreadable input.
+`
+
+func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var tf trackerFlags
+	tf.register(fs)
+	connFlag := fs.String("conn", "", "connection `'src=A dst=B sport=P dport=Q'`")
+	packetFlag := fs.Int("packet", -1, "explain the connection of record `N`")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), explainUsage) }
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK
+		}
+		return exitUsage
+	}
+	if len(pos) != 1 {
+		return usageErr(stderr, "explain", fmt.Errorf("want exactly one capture FILE (or - for stdin), got %d arguments", len(pos)))
+	}
+	if *connFlag != "" && *packetFlag >= 0 {
+		return usageErr(stderr, "explain", errors.New("-conn and -packet are exclusive"))
+	}
+	var want table.Key
+	if *connFlag != "" {
+		if want, err = parseConn(*connFlag); err != nil {
+			return usageErr(stderr, "explain", fmt.Errorf("-conn: %v", err))
+		}
+	}
+	at, err := parseAt(tf.at)
+	if err != nil {
+		return usageErr(stderr, "explain", err)
+	}
+	tr, err := tf.tracker()
+	if err != nil {
+		return usageErr(stderr, "explain", err)
+	}
+
+	// Choosing by -packet (or by default) needs the tuple before the
+	// replay: read the input once to find it. Standard input is kept in
+	// memory for the second pass.
+	var data []byte
+	path := pos[0]
+	if path == "-" {
+		if data, err = io.ReadAll(stdin); err != nil {
+			fmt.Fprintf(stderr, "tcpct explain: reading stdin: %v\n", err)
+			return exitInput
+		}
+	}
+	open := func() (*capture.Reader, error) {
+		if data != nil {
+			return capture.NewReader(bytes.NewReader(data))
+		}
+		return capture.Open(path)
+	}
+	if want.IsZero() {
+		r, err := open()
+		if err != nil {
+			fmt.Fprintf(stderr, "tcpct explain: %v\n", err)
+			return exitInput
+		}
+		for {
+			p, err := r.Next()
+			if err != nil {
+				break
+			}
+			if p.Kind != capture.KindTCP || (*packetFlag >= 0 && p.Index != *packetFlag) {
+				continue
+			}
+			want = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+			break
+		}
+		r.Close()
+		if want.IsZero() {
+			if *packetFlag >= 0 {
+				return usageErr(stderr, "explain", fmt.Errorf("-packet %d: no such TCP record", *packetFlag))
+			}
+			fmt.Fprintf(stderr, "tcpct explain: %s: no TCP packet\n", path)
+			return exitInput
+		}
+	}
+	r, err := open()
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpct explain: %v\n", err)
+		return exitInput
+	}
+	defer r.Close()
+
+	w := bufio.NewWriter(stdout)
+	p := tr.Profile()
+	fmt.Fprintf(w, "connection %s (either direction), profile %s: %s\n", want, p.Name, p.Title)
+	wantR := want.Reverse()
+	var prev int64
+	n := 0
+	res := walk(r, tr, at, func(pk *capture.Packet, v *tcpct.Verdict) {
+		if pk.Kind != capture.KindTCP {
+			return
+		}
+		k := tcpct.KeyOf(pk.Src, pk.Dst, pk.SrcPort, pk.DstPort)
+		if k != want && k != wantR {
+			return
+		}
+		seg := fsm.ParseSegment(pk.TCP, pk.IPPayloadLen)
+		narrate(w, tr, pk, &seg, v, n, prev)
+		prev = pk.Time
+		n++
+	})
+	if n == 0 {
+		fmt.Fprintf(w, "\nno packet of this connection in the capture\n")
+	} else {
+		end := time.Unix(0, at.end(res.last))
+		fmt.Fprintf(w, "\nat %s: ", end.UTC().Format(time.RFC3339Nano))
+		if e, _, ok := tr.Lookup(netipSrc(want), netipDst(want), end); ok {
+			left := table.SecondsLeft(e.Conn.Deadline, end.UnixNano())
+			fmt.Fprintf(w, "entry %s -> %s in %s, %d s left", e.Src(), e.Dst(), e.StateName(), left)
+			if e.Conn.Assured() {
+				fmt.Fprintf(w, ", [ASSURED]")
+			}
+			if !e.Conn.SeenReply() {
+				fmt.Fprintf(w, ", [UNREPLIED]")
+			}
+			fmt.Fprintf(w, "; it expires at %s\n", time.Unix(0, e.Conn.Deadline).UTC().Format(time.RFC3339Nano))
+		} else {
+			fmt.Fprintf(w, "no entry (never created, deleted, or expired)\n")
+		}
+	}
+	w.Flush()
+	if res.err != nil {
+		fmt.Fprintf(stderr, "tcpct explain: %v (the %d records before it were processed)\n", res.err, res.records)
+		return exitInput
+	}
+	return exitOK
+}
+
+func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Segment, v *tcpct.Verdict, n int, prev int64) {
+	ts := time.Unix(0, pk.Time).UTC().Format("15:04:05.000000")
+	if n > 0 {
+		ts += fmt.Sprintf(" (+%v)", time.Duration(pk.Time-prev))
+	}
+	dir := "original"
+	if v.CT == fsm.Invalid {
+		dir = "-"
+	} else if v.Dir == fsm.Reply {
+		dir = "reply"
+	}
+	fmt.Fprintf(w, "\n#%d %s  %s:%d > %s:%d  [%s] seq=%d", pk.Index, ts, pk.Src, pk.SrcPort, pk.Dst, pk.DstPort,
+		craft.Flags(seg.Flags).String(), seg.Seq)
+	if seg.Flags&fsm.Flags(craft.ACK) != 0 {
+		fmt.Fprintf(w, " ack=%d", seg.Ack)
+	}
+	fmt.Fprintf(w, " win=%d len=%d\n", seg.Win, seg.Len)
+	fmt.Fprintf(w, "    class %s, direction %s: %s", v.ClassName(), dir, v.CT)
+	if v.Expired {
+		fmt.Fprintf(w, " (the entry found had expired and was destroyed)")
+	}
+	fmt.Fprintf(w, "\n")
+	switch {
+	case v.Dropped:
+		fmt.Fprintf(w, "    table full: no entry created, the kernel drops this packet\n")
+	case v.Entry:
+		fmt.Fprintf(w, "    state %s -> %s", v.OldName(), v.StateName())
+		if v.Refreshed {
+			fmt.Fprintf(w, ", timeout set to %s", seconds(v.Timeout))
+			if full := tr.Machine().Timeout(v.State); full != v.Timeout {
+				fmt.Fprintf(w, " (capped from %s: unacknowledged data, retransmissions, zero window, RST or no reply yet)", seconds(full))
+			}
+		} else {
+			fmt.Fprintf(w, ", timeout not refreshed")
+		}
+		fmt.Fprintf(w, " (%d s left)", v.SecondsLeft())
+		var flags []string
+		if v.Assured {
+			flags = append(flags, "ASSURED")
+		}
+		if !v.SeenReply {
+			flags = append(flags, "UNREPLIED")
+		}
+		if len(flags) > 0 {
+			fmt.Fprintf(w, " [%s]", strings.Join(flags, "] ["))
+		}
+		fmt.Fprintf(w, "; entry %s\n", entryAction(v))
+		if v.Action == fsm.Recreate {
+			fmt.Fprintf(w, "    the reopening packet's direction is the new original one: %s\n", v.Key)
+		}
+	default:
+		fmt.Fprintf(w, "    no entry after the packet (%s)\n", entryAction(v))
+	}
+	if v.CT == fsm.Invalid || v.Ignored {
+		what := "INVALID"
+		if v.CT != fsm.Invalid {
+			what = "ignored"
+		}
+		fmt.Fprintf(w, "    %s: %s\n", what, v.ReasonText())
+	}
+	if d, ok := v.Doc(); ok {
+		fmt.Fprintf(w, "    spec cell %s/%s/%s = %s (RFC %s): %s\n", v.Dir, v.ClassName(), v.OldName(), v.CellName(), d.RFC, d.Reason)
+	}
+}
+
+func entryAction(v *tcpct.Verdict) string {
+	switch v.Action {
+	case fsm.Create:
+		return "created"
+	case fsm.Update:
+		return "updated"
+	case fsm.Delete:
+		return "deleted"
+	case fsm.Recreate:
+		return "killed and re-created"
+	}
+	return "unchanged"
+}
+
+func seconds(ns int64) string {
+	return strconv.FormatInt(ns/1e9, 10) + " s"
+}
+
+// parseConn reads 'src=A dst=B sport=P dport=Q' (any order) or A:P->B:Q.
+func parseConn(s string) (table.Key, error) {
+	if a, b, ok := strings.Cut(s, "->"); ok {
+		src, err1 := netip.ParseAddrPort(strings.TrimSpace(a))
+		dst, err2 := netip.ParseAddrPort(strings.TrimSpace(b))
+		if err1 != nil || err2 != nil || src.Addr().Is4() != dst.Addr().Is4() {
+			return table.Key{}, fmt.Errorf("%q: want A:P->B:Q with addresses of one family", s)
+		}
+		return table.KeyFromAddrPorts(src, dst), nil
+	}
+	var src, dst netip.Addr
+	var sport, dport uint64
+	var have int
+	for _, f := range strings.Fields(s) {
+		name, val, ok := strings.Cut(f, "=")
+		if !ok {
+			return table.Key{}, fmt.Errorf("%q: want NAME=VALUE", f)
+		}
+		var err error
+		switch name {
+		case "src":
+			src, err = netip.ParseAddr(val)
+			have |= 1
+		case "dst":
+			dst, err = netip.ParseAddr(val)
+			have |= 2
+		case "sport":
+			sport, err = strconv.ParseUint(val, 10, 16)
+			have |= 4
+		case "dport":
+			dport, err = strconv.ParseUint(val, 10, 16)
+			have |= 8
+		default:
+			return table.Key{}, fmt.Errorf("unknown field %q (want src, dst, sport, dport)", name)
+		}
+		if err != nil {
+			return table.Key{}, fmt.Errorf("%s: %v", name, err)
+		}
+	}
+	if have != 15 {
+		return table.Key{}, fmt.Errorf("%q: need src=, dst=, sport= and dport=", s)
+	}
+	if src.Is4() != dst.Is4() {
+		return table.Key{}, fmt.Errorf("%q: src and dst of different families", s)
+	}
+	return table.KeyFromAddrPorts(netip.AddrPortFrom(src, uint16(sport)), netip.AddrPortFrom(dst, uint16(dport))), nil
+}
