@@ -145,6 +145,16 @@ func (c *Context) CheckStep(s *Step) error {
 	return nil
 }
 
+// CheckOne runs the step invariant of the given name.
+func (c *Context) CheckOne(name string, s *Step) error {
+	for _, ch := range c.Checks {
+		if ch.Name == name {
+			return ch.Fn(c, s)
+		}
+	}
+	return fmt.Errorf("no step invariant %q", name)
+}
+
 // Bound is the longest time an entry in state may have left: its state's
 // timeout, or CLOSE's (an accepted RST sets T[CLOSE] even when the state
 // is kept), or SYN_SENT's for SYN_SENT2 (a reply SYN before any reply
