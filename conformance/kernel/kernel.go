@@ -1,0 +1,609 @@
+// Package kernel runs TCP traces through the real Linux connection tracker
+// and records, packet by packet, what it decided. It is the oracle the
+// generated FSM is compared with.
+//
+// How it works (all inside a throw-away network namespace):
+//
+//   - Packets are injected with raw sockets (IPPROTO_RAW, so the IP header is
+//     ours) towards addresses that route to lo. Locally generated packets are
+//     tracked in the LOCAL_OUT hook, synchronously inside sendto(2), and the
+//     new entry is confirmed in POSTROUTING before sendto returns.
+//   - An nftables OUTPUT chain after conntrack (priority 0 > -200) logs every
+//     TCP packet to NFLOG group 1 with a prefix naming its ct state and
+//     direction ("NEW original", "INVALID", ...). This is exact and needs no
+//     counter diffing: the prefix is the rule that matched.
+//   - nf_conntrack_log_invalid is on and the namespace's IPv4/IPv6 logger is
+//     bound to nfnetlink_log, so the tracker's own "invalid"/"ignored" messages
+//     (the reason strings) arrive on NFLOG group 0, in order, before the group
+//     1 message of the same packet.
+//   - A PREROUTING chain at priority -300 (before conntrack, -200) drops every
+//     packet when it loops back in on lo, so the local TCP stack never sees
+//     the trace and never answers it; and it is never tracked twice.
+//   - After each packet one ctnetlink GET for the packet's tuple reads the
+//     entry: TCP state, seconds left, ASSURED, SEEN_REPLY.
+//
+// Sysctls under /proc/sys/net/netfilter are per namespace, so variants can
+// run side by side.
+package kernel
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Packet is one packet to inject: its capture time (for pacing) and its bytes
+// from the IP header on. Packets whose Data is not TCP over IPv4/IPv6 are
+// skipped and produce no Record, as in the jsonl contract.
+type Packet struct {
+	TS   time.Time
+	Data []byte
+}
+
+// Record is the kernel's verdict on one packet, in the jsonl form of
+// /work/shared/cli-contract.md. HasEntry says whether an entry for the
+// packet's tuple existed right after it; State, Timeout, Assured and
+// SeenReply are meaningful only then.
+type Record struct {
+	I         int    // index of the packet in the input (counting every record)
+	CT        string // NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED
+	Dir       string // original or reply; empty for INVALID
+	HasEntry  bool
+	State     string // SYN_SENT ... SYN_SENT2
+	Timeout   uint32 // seconds left, as ctnetlink and /proc/net/nf_conntrack report it
+	Assured   bool
+	SeenReply bool
+	Reason    string // the tracker's log message for INVALID and ignored packets
+}
+
+// AppendJSON appends the record as one JSON object (no newline), with the
+// fields in contract order and omitted exactly as the contract says.
+func (r *Record) AppendJSON(b []byte) []byte {
+	b = append(b, `{"i":`...)
+	b = strconv.AppendInt(b, int64(r.I), 10)
+	b = append(b, `,"ct":"`...)
+	b = append(b, r.CT...)
+	b = append(b, '"')
+	if r.Dir != "" {
+		b = append(b, `,"dir":"`...)
+		b = append(b, r.Dir...)
+		b = append(b, '"')
+	}
+	if r.HasEntry {
+		b = append(b, `,"state":"`...)
+		b = append(b, r.State...)
+		b = append(b, `","timeout":`...)
+		b = strconv.AppendUint(b, uint64(r.Timeout), 10)
+		if r.Assured {
+			b = append(b, `,"assured":true`...)
+		}
+		if r.SeenReply {
+			b = append(b, `,"seen_reply":true`...)
+		}
+	}
+	if r.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = strconv.AppendQuote(b, r.Reason)
+	}
+	return append(b, '}')
+}
+
+// Options configure a run.
+type Options struct {
+	// Sysctls are set in the namespace before the first packet. Names are
+	// as under /proc/sys/net/netfilter/, with or without the nf_conntrack_
+	// prefix ("tcp_loose", "nf_conntrack_tcp_be_liberal") or fully
+	// qualified ("net.netfilter.nf_conntrack_tcp_loose").
+	Sysctls map[string]string
+	// NoPace injects back to back, ignoring the capture timestamps. Only
+	// for throughput measurements and traces without meaningful pauses.
+	NoPace bool
+	// KeepNamespace leaves the namespace in place for inspection (its name
+	// is returned by Runner.Namespace).
+	KeepNamespace bool
+}
+
+// NamePrefix starts the name of every namespace this package creates;
+// stale ones (whose creating process is gone) are removed on the next run.
+const NamePrefix = "tcpct-oracle-"
+
+// IPv6Prefix is the prefix routed to lo inside the namespace; IPv6 traces
+// must use addresses inside it. IPv4 traces use 127.0.0.0/8.
+var IPv6Prefix = netip.MustParsePrefix("fd7c:7c7c::/48")
+
+// Available reports why the kernel oracle cannot run here, or nil if it can.
+func Available() error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN for namespaces)")
+	}
+	for _, c := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(c); err != nil {
+			return fmt.Errorf("needs the %q command (apt-get install iproute2 nftables)", c)
+		}
+	}
+	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
+		return fmt.Errorf("no network namespace support: %v", err)
+	}
+	return nil
+}
+
+// Runner owns one namespace with the ruleset installed and the sockets
+// open. It is not safe for concurrent use.
+type Runner struct {
+	name      string
+	nsFD      int
+	raw4      int
+	raw6      int
+	ct        *nlSock
+	log       *nlSock
+	pending   []nlMsg
+	scratch   []nlMsg
+	keep      bool
+	foreign   int
+	buf       []byte
+	closed    bool
+	closeErrs []error
+}
+
+var seq atomic.Uint32
+
+// New creates the namespace, applies the sysctls, installs the ruleset and
+// opens the sockets. Close removes everything, also after a failure.
+func New(opts Options) (r *Runner, err error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	CleanupStale()
+	name := fmt.Sprintf("%s%d-%d-%d", NamePrefix, os.Getpid(), seq.Add(1), time.Now().UnixNano()%1e6)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("ip netns add: %v: %s", err, bytes.TrimSpace(out))
+	}
+	r = &Runner{name: name, nsFD: -1, raw4: -1, raw6: -1, keep: opts.KeepNamespace}
+	defer func() {
+		if err != nil {
+			r.keep = false
+			r.Close()
+			r = nil
+		}
+	}()
+	if err := r.setup(opts); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Namespace is the name of the runner's network namespace.
+func (r *Runner) Namespace() string { return r.name }
+
+func (r *Runner) nsExec(stdin string, args ...string) error {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", r.name}, args...)...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// ruleset drops everything that loops back (before conntrack sees it again)
+// and labels every tracked TCP packet on the way out.
+const ruleset = `
+table inet tcpct_oracle {
+	chain pre {
+		type filter hook prerouting priority -300; policy drop;
+		counter name looped
+	}
+	counter looped {}
+	chain out {
+		type filter hook output priority 0; policy accept;
+		meta l4proto != tcp accept
+		ct state invalid log prefix "INVALID" group 1 accept
+		ct state untracked log prefix "UNTRACKED" group 1 accept
+		ct state new ct direction original log prefix "NEW original" group 1 accept
+		ct state new ct direction reply log prefix "NEW reply" group 1 accept
+		ct state established ct direction original log prefix "ESTABLISHED original" group 1 accept
+		ct state established ct direction reply log prefix "ESTABLISHED reply" group 1 accept
+		ct state related ct direction original log prefix "RELATED original" group 1 accept
+		ct state related ct direction reply log prefix "RELATED reply" group 1 accept
+		log prefix "UNKNOWN" group 1 accept
+	}
+}
+`
+
+// sysctlPath maps a knob name to its /proc/sys path.
+func sysctlPath(name string) string {
+	n := strings.TrimPrefix(name, "net.netfilter.")
+	n = strings.TrimPrefix(n, "nf_conntrack_")
+	switch {
+	case strings.Contains(name, "/"):
+		return name
+	case strings.HasPrefix(name, "net."):
+		return "/proc/sys/" + strings.ReplaceAll(name, ".", "/")
+	}
+	return "/proc/sys/net/netfilter/nf_conntrack_" + n
+}
+
+func (r *Runner) setup(opts Options) error {
+	steps := [][]string{
+		{"ip", "link", "set", "lo", "up"},
+		{"ip", "-6", "route", "add", "local", IPv6Prefix.String(), "dev", "lo"},
+	}
+	for _, s := range steps {
+		if err := r.nsExec("", s...); err != nil {
+			return err
+		}
+	}
+	if err := r.nsExec(ruleset, "nft", "-f", "-"); err != nil {
+		return err
+	}
+	fd, err := unix.Open("/run/netns/"+r.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open namespace: %w", err)
+	}
+	r.nsFD = fd
+
+	// Sysctls, raw sockets: from a thread inside the namespace. /proc/sys/net
+	// resolves to the opening thread's namespace, and a socket belongs to
+	// the namespace it was created in for its whole life.
+	sys := map[string]string{
+		// Reasons: the tracker logs invalid and ignored TCP packets through
+		// the namespace's logger, which we bind to nfnetlink_log (group 0).
+		"/proc/sys/net/netfilter/nf_log/2":                 "nfnetlink_log",
+		"/proc/sys/net/netfilter/nf_log/10":                "nfnetlink_log",
+		"/proc/sys/net/netfilter/nf_conntrack_log_invalid": "6",
+	}
+	order := []string{"/proc/sys/net/netfilter/nf_log/2", "/proc/sys/net/netfilter/nf_log/10", "/proc/sys/net/netfilter/nf_conntrack_log_invalid"}
+	for k, v := range opts.Sysctls {
+		p := sysctlPath(k)
+		if _, ok := sys[p]; !ok {
+			order = append(order, p)
+		}
+		sys[p] = v
+	}
+	err = inNamespace(fd, func() error {
+		for _, p := range order {
+			if err := os.WriteFile(p, []byte(sys[p]), 0); err != nil {
+				return fmt.Errorf("sysctl %s=%s: %w", strings.TrimPrefix(p, "/proc/sys/"), sys[p], err)
+			}
+		}
+		var err error
+		if r.raw4, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW); err != nil {
+			return fmt.Errorf("raw IPv4 socket: %w", err)
+		}
+		if r.raw6, err = unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW); err != nil {
+			return fmt.Errorf("raw IPv6 socket: %w", err)
+		}
+		if r.ct, err = openNL(0); err != nil {
+			return fmt.Errorf("ctnetlink socket: %w", err)
+		}
+		if r.log, err = openNL(4 << 20); err != nil {
+			return fmt.Errorf("nfnetlink_log socket: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, g := range []uint16{0, 1} {
+		if err := r.bindLog(g); err != nil {
+			return fmt.Errorf("nflog group %d: %w", g, err)
+		}
+	}
+	return nil
+}
+
+// inNamespace runs f on a fresh OS thread that has joined the namespace.
+// The thread stays locked and dies with the goroutine, so no other
+// goroutine ever runs in the namespace by accident.
+func inNamespace(nsFD int, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with us
+		if err := unix.Setns(nsFD, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns: %w", err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// nfnetlink_log constants (include/uapi/linux/netfilter/nfnetlink_log.h).
+const (
+	nfulnlMsgPacket = 0
+	nfulnlMsgConfig = 1
+
+	nfulaPayload = 9
+	nfulaPrefix  = 10
+
+	nfulaCfgCmd     = 1
+	nfulaCfgMode    = 2
+	nfulaCfgTimeout = 4
+	nfulaCfgQthresh = 5
+
+	nfulnlCfgCmdBind = 1
+	nfulnlCopyPacket = 2
+)
+
+func (r *Runner) bindLog(group uint16) error {
+	// Bind, then copy (the first 128 bytes of) each packet, and flush
+	// every message at once: the default batches up to 100 messages or
+	// one second.
+	s := r.log
+	s.begin(nfnlSubsysUL<<8|nfulnlMsgConfig, unix.NLM_F_REQUEST|unix.NLM_F_ACK, unix.AF_UNSPEC, group)
+	s.attr(nfulaCfgCmd, []byte{nfulnlCfgCmdBind})
+	if _, err := s.request(r.scratch[:0]); err != nil {
+		return err
+	}
+	s.begin(nfnlSubsysUL<<8|nfulnlMsgConfig, unix.NLM_F_REQUEST|unix.NLM_F_ACK, unix.AF_UNSPEC, group)
+	s.attr(nfulaCfgMode, []byte{0, 0, 0, 128, nfulnlCopyPacket, 0})
+	s.attr(nfulaCfgQthresh, binary.BigEndian.AppendUint32(nil, 1))
+	s.attr(nfulaCfgTimeout, binary.BigEndian.AppendUint32(nil, 0))
+	_, err := s.request(r.scratch[:0])
+	return err
+}
+
+// Close closes the sockets and deletes the namespace (unless
+// KeepNamespace). It is safe to call more than once.
+func (r *Runner) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	var errs []error
+	r.ct.close()
+	r.log.close()
+	for _, fd := range []int{r.raw4, r.raw6, r.nsFD} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	if !r.keep {
+		if out, err := exec.Command("ip", "netns", "del", r.name).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("ip netns del %s: %v: %s", r.name, err, bytes.TrimSpace(out)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CleanupStale deletes namespaces left by earlier runs of this package
+// whose process no longer exists (a crash or a kill -9).
+func CleanupStale() {
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, NamePrefix) {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(strings.TrimPrefix(n, NamePrefix), "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil {
+			continue
+		}
+		if pid == os.Getpid() || unix.Kill(pid, 0) == nil {
+			continue // ours (still in use) or another live run
+		}
+		_ = exec.Command("ip", "netns", "del", n).Run()
+	}
+}
+
+// Namespaces lists the namespaces this process created that are still
+// present (other processes' runs are not counted).
+func Namespaces() []string {
+	m, _ := filepath.Glob("/run/netns/" + NamePrefix + strconv.Itoa(os.Getpid()) + "-*")
+	for i := range m {
+		m[i] = filepath.Base(m[i])
+	}
+	return m
+}
+
+// tuple extracts what ctnetlink needs from a TCP packet.
+type tuple struct {
+	src, dst netip.AddrPort
+	tcp      []byte // TCP header and payload
+}
+
+func parse(p []byte) (t tuple, ok bool) {
+	if len(p) < 1 {
+		return t, false
+	}
+	switch p[0] >> 4 {
+	case 4:
+		if len(p) < 20 {
+			return t, false
+		}
+		ihl := int(p[0]&15) * 4
+		frag := binary.BigEndian.Uint16(p[6:]) & 0x3fff
+		if p[9] != unix.IPPROTO_TCP || ihl < 20 || len(p) < ihl+4 || frag != 0 {
+			return t, false
+		}
+		s, _ := netip.AddrFromSlice(p[12:16])
+		d, _ := netip.AddrFromSlice(p[16:20])
+		t.tcp = p[ihl:]
+		t.src = netip.AddrPortFrom(s, binary.BigEndian.Uint16(t.tcp))
+		t.dst = netip.AddrPortFrom(d, binary.BigEndian.Uint16(t.tcp[2:]))
+	case 6:
+		if len(p) < 44 || p[6] != unix.IPPROTO_TCP {
+			return t, false
+		}
+		s, _ := netip.AddrFromSlice(p[8:24])
+		d, _ := netip.AddrFromSlice(p[24:40])
+		t.tcp = p[40:]
+		t.src = netip.AddrPortFrom(s, binary.BigEndian.Uint16(t.tcp))
+		t.dst = netip.AddrPortFrom(d, binary.BigEndian.Uint16(t.tcp[2:]))
+	default:
+		return t, false
+	}
+	return t, true
+}
+
+// stateNames are tcp_conntrack_names[] (enum tcp_conntrack order).
+var stateNames = [...]string{"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT",
+	"CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"}
+
+// Inject sends one packet and returns the kernel's verdict. i is copied
+// into the record.
+func (r *Runner) Inject(i int, data []byte) (Record, error) {
+	rec := Record{I: i}
+	t, ok := parse(data)
+	if !ok {
+		return rec, fmt.Errorf("packet %d: not TCP over IPv4/IPv6", i)
+	}
+	var err error
+	if t.src.Addr().Is4() {
+		sa := &unix.SockaddrInet4{Addr: t.dst.Addr().As4()}
+		err = unix.Sendto(r.raw4, data, 0, sa)
+	} else {
+		sa := &unix.SockaddrInet6{Addr: t.dst.Addr().As16()}
+		err = unix.Sendto(r.raw6, data, 0, sa)
+	}
+	if err != nil {
+		return rec, fmt.Errorf("packet %d: sendto %v: %w", i, t.dst.Addr(), err)
+	}
+	// Everything the kernel logs about this packet was queued inside
+	// sendto; read until our rule's message for it.
+	for {
+		m, err := r.nextLog()
+		if err != nil {
+			return rec, fmt.Errorf("packet %d: reading nflog: %w", i, err)
+		}
+		if m.typ != nfnlSubsysUL<<8|nfulnlMsgPacket {
+			continue
+		}
+		var prefix string
+		var payload []byte
+		eachAttr(m.attrs, func(typ uint16, d []byte) {
+			switch typ {
+			case nfulaPrefix:
+				prefix = string(bytes.TrimRight(d, "\x00"))
+			case nfulaPayload:
+				payload = d
+			}
+		})
+		if m.resID == 0 {
+			// The tracker's own message: "nf_ct_proto_6: <reason> ".
+			rec.Reason = strings.TrimSpace(strings.TrimPrefix(prefix, "nf_ct_proto_6:"))
+			continue
+		}
+		if pt, ok := parse(payload); !ok || !bytes.Equal(pt.tcp[:min(len(pt.tcp), 20)], t.tcp[:min(len(t.tcp), 20)]) || pt.src != t.src {
+			r.foreign++
+			continue
+		}
+		ct, dir, _ := strings.Cut(prefix, " ")
+		rec.CT, rec.Dir = ct, dir
+		break
+	}
+	e, found, err := r.ct.ctGet(t.src, t.dst, r.scratch)
+	if err != nil {
+		return rec, fmt.Errorf("packet %d: ctnetlink get: %w", i, err)
+	}
+	if found {
+		rec.HasEntry = true
+		if int(e.state) < len(stateNames) {
+			rec.State = stateNames[e.state]
+		} else {
+			rec.State = "STATE_" + strconv.Itoa(int(e.state))
+		}
+		rec.Timeout = e.timeout
+		rec.Assured = e.status&ipsAssured != 0
+		rec.SeenReply = e.status&ipsSeenReply != 0
+	}
+	return rec, nil
+}
+
+func (r *Runner) nextLog() (nlMsg, error) {
+	for len(r.pending) == 0 {
+		var err error
+		if r.pending, err = r.log.recv(r.pending[:0]); err != nil {
+			return nlMsg{}, err
+		}
+	}
+	m := r.pending[0]
+	r.pending = r.pending[1:]
+	return m, nil
+}
+
+// Foreign counts logged TCP packets that were not the one just injected:
+// anything the kernel sent by itself. It must stay 0.
+func (r *Runner) Foreign() int { return r.foreign }
+
+// Looped returns how many packets reached the PREROUTING drop chain.
+func (r *Runner) Looped() (uint64, error) {
+	cmd := exec.Command("ip", "netns", "exec", r.name, "nft", "list", "counter", "inet", "tcpct_oracle", "looped")
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, err
+	}
+	_, after, ok := bytes.Cut(out, []byte("packets "))
+	if !ok {
+		return 0, fmt.Errorf("no packet count in %q", out)
+	}
+	f := strings.Fields(string(after))
+	return strconv.ParseUint(f[0], 10, 64)
+}
+
+// Run injects pkts in order, paced by their timestamps (unless
+// opts.NoPace), into a fresh namespace and returns one Record per TCP
+// packet. The namespace is removed before Run returns.
+func Run(ctx context.Context, pkts []Packet, opts Options) ([]Record, error) {
+	r, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	recs, err := r.Run(ctx, pkts, !opts.NoPace)
+	if err != nil {
+		return recs, err
+	}
+	if r.foreign != 0 {
+		return recs, fmt.Errorf("the kernel emitted %d TCP packets of its own", r.foreign)
+	}
+	return recs, r.Close()
+}
+
+// Run injects pkts through an existing runner. See the package function.
+func (r *Runner) Run(ctx context.Context, pkts []Packet, pace bool) ([]Record, error) {
+	recs := make([]Record, 0, len(pkts))
+	var t0 time.Time
+	var wall0 time.Time
+	for i, p := range pkts {
+		if _, ok := parse(p.Data); !ok {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return recs, err
+		}
+		if pace {
+			if t0.IsZero() {
+				t0, wall0 = p.TS, time.Now()
+			}
+			if d := time.Until(wall0.Add(p.TS.Sub(t0))); d > 50*time.Microsecond {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+					return recs, ctx.Err()
+				}
+			}
+		}
+		rec, err := r.Inject(i, p.Data)
+		if err != nil {
+			return recs, err
+		}
+		recs = append(recs, rec)
+	}
+	return recs, nil
+}
