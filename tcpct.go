@@ -401,11 +401,13 @@ func (tr *Tracker) Range(now time.Time, fn func(*Entry) bool) {
 func (tr *Tracker) Entries(now time.Time) []Entry {
 	var out []Entry
 	tr.Range(now, func(e *Entry) bool { out = append(out, *e); return true })
-	sort.Slice(out, func(i, j int) bool { return lessKey(out[i].Key, out[j].Key) })
+	sort.Slice(out, func(i, j int) bool { return KeyLess(out[i].Key, out[j].Key) })
 	return out
 }
 
-func lessKey(a, b table.Key) bool {
+// KeyLess orders tuples by source address, destination address, source
+// port, destination port: the order Entries and the CLI's dumps use.
+func KeyLess(a, b table.Key) bool {
 	if c := a.Src().Compare(b.Src()); c != 0 {
 		return c < 0
 	}

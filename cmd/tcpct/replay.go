@@ -196,6 +196,9 @@ type walkResult struct {
 
 func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Packet, v *tcpct.Verdict)) walkResult {
 	var res walkResult
+	// One Verdict for the whole walk: fn receives a pointer to it, and a
+	// per-iteration variable would escape to the heap on every packet.
+	var v tcpct.Verdict
 	for {
 		p, err := r.Next()
 		if err != nil {
@@ -208,7 +211,6 @@ func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Pa
 		if at.set && !at.relative && p.Time > at.abs {
 			continue
 		}
-		var v tcpct.Verdict
 		switch {
 		case p.Kind == capture.KindTCP:
 			seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)

@@ -128,7 +128,7 @@ func replaySummary(r *capture.Reader, tr *tcpct.Tracker, at atSpec, w *bufio.Wri
 		if top[i].packets != top[j].packets {
 			return top[i].packets > top[j].packets
 		}
-		return top[i].key.String() < top[j].key.String()
+		return tcpct.KeyLess(top[i].key, top[j].key)
 	})
 	if len(top) > 10 {
 		top = top[:10]
