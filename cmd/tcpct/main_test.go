@@ -84,6 +84,13 @@ func TestGolden(t *testing.T) {
 		// last ACK (inside the +5m horizon).
 		{"linux.events", []string{"replay", "-format", "events", "-at", "+5m", seedPcap}},
 		{"tutorial.events", []string{"replay", "-profile", "tutorial", "-format", "events", seedPcap}},
+		// tcp_timeout_syn_sent=2: the entry expires before the SYN/ACK
+		// (5 s later), which is then INVALID ("invalid new": a SYN/ACK
+		// cannot start a connection); the sweep driven by that packet
+		// emits the DESTROY; the handshake ACK is picked up (tcp_loose=1)
+		// as an unreplied ESTABLISHED capped at 300 s.
+		{"short-syn-sent.jsonl", []string{"replay", "-sysctl", "tcp_timeout_syn_sent=2", "-format", "jsonl", seedPcap}},
+		{"short-syn-sent.events", []string{"replay", "-sysctl", "nf_conntrack_tcp_timeout_syn_sent=2", "-format", "events", seedPcap}},
 		{"explain-linux.txt", []string{"explain", "-conn", "src=192.168.1.35 dst=192.168.1.5 sport=23 dport=1031", seedPcap}},
 		{"explain-tutorial.txt", []string{"explain", seedPcap, "-profile", "tutorial", "-packet", "4"}},
 	} {
