@@ -67,3 +67,7 @@ func describe(conn int, dir fsm.Dir, kind invariant.Kind, mode invariant.SeqMode
 }
 
 func joinTrace(lines []string) string { return "\n\t" + strings.Join(lines, "\n\t") }
+
+func stepOf(before, after fsm.Conn, dir fsm.Dir, seg fsm.Segment, now int64, v fsm.Verdict) invariant.Step {
+	return invariant.Step{Before: before, After: after, Dir: dir, Seg: seg, Now: now, V: v}
+}
