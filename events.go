@@ -18,7 +18,7 @@ type Event struct {
 	Entry  Entry        // the entry after the change (before it, for DESTROY)
 }
 
-// AppendEvent appends the event as `conntrack -E` prints it: the type
+// Append appends the event as `conntrack -E` prints it: the type
 // right-aligned, the seconds left at the event's time (none for DESTROY).
 func (ev *Event) Append(b []byte) []byte {
 	r := ev.Entry.Render(ev.Time)

@@ -292,11 +292,11 @@ func (tr *Tracker) track(k table.Key, seg *fsm.Segment, now int64) Verdict {
 				// reclaim it and create the new connection in its place.
 				tr.t.Remove(ref, table.ReasonExpired, now)
 				orig = k
-				switch _, wd, st := tr.t.Insert(k, c, tr.meta(&c), now); st {
+				switch r, wd, st := tr.t.Insert(k, c, tr.meta(&c), now); st {
 				case table.Inserted:
 				case table.Existing:
-					ref, _, found = tr.t.Lookup(k, now)
-					_ = wd
+					// A racing packet re-created the connection first.
+					ref, d = r, wd
 					continue
 				default:
 					c = fsm.Conn{}
