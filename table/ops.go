@@ -161,7 +161,7 @@ func (t *Table[V]) Remove(r Ref, reason Reason, now int64) {
 	k := t.loadKey(b)
 	h, hr := k.hash(&t.seed), k.Reverse().hash(&t.seed)
 	sa, sb := t.lockStripes(h, hr)
-	t.destroyUnderStripes(r.idx, b, &k, h, hr, mw, reason, now)
+	t.destroyUnderStripes(r.idx, b, &k, h, hr, mw, reason, now, true)
 	t.unlockStripes(sa, sb)
 	unlock(t.lockp(b))
 	t.release(r.idx, h)
@@ -178,10 +178,20 @@ func (t *Table[V]) Delete(r Ref, reason Reason, now int64) bool {
 
 // destroyUnderStripes unlinks both tuples and marks the record dead (new
 // generation). The caller holds the entry lock and both stripe locks, and
-// frees the record afterwards (or reuses it).
-func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, mw uint64, reason Reason, now int64) {
-	t.unlink(h, slotVal(uint32(h), idx, Original))
-	t.unlink(hr, slotVal(uint32(hr), idx, Reply))
+// either frees the record afterwards with release (free: its reservation is
+// returned here) or reuses it (evict, Replace: the reservation moves to the
+// new occupant).
+//
+// The reservation is returned before the unlink: a create that claims it
+// can only get a record once this one is pushed, i.e. after the unlink, so
+// at most Max entries are ever visible, while a create that finds the table
+// full can always be ordered before this delete (the delete is in progress
+// until its unlink). Returning it after the unlink would let a create see a
+// full table although a delete had already made room.
+func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, mw uint64, reason Reason, now int64, free bool) {
+	if free {
+		t.live.Add(-1)
+	}
 	var ev Event[V]
 	sub := t.subscribed()
 	if sub != nil {
@@ -189,7 +199,13 @@ func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, 
 			Meta: Meta{Deadline: atomic.LoadInt64(&t.dls[idx]), State: metaState(mw), Flags: metaFlags(mw) & userFlags}}
 		t.loadV(b, &ev.V)
 	}
+	// Kill first, unlink after: the record's alive bit is the single point
+	// at which the connection disappears for both directions at once.
+	// Unlinking first would let a lookup of one tuple miss while the other
+	// tuple still found the entry.
 	t.kill(idx, b, mw)
+	t.unlink(h, slotVal(uint32(h), idx, Original))
+	t.unlink(hr, slotVal(uint32(hr), idx, Reply))
 	st := t.stat()
 	switch reason {
 	case ReasonExpired:
@@ -265,7 +281,7 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 				if ek != k {
 					eh, ehr = hr, h
 				}
-				t.destroyUnderStripes(eidx, eb, &ek, eh, ehr, mw, ReasonExpired, now)
+				t.destroyUnderStripes(eidx, eb, &ek, eh, ehr, mw, ReasonExpired, now, true)
 				unlock(elp)
 				t.release(eidx, eh)
 			} else {
@@ -293,7 +309,7 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 	b := t.base(idx)
 	lp := t.lockp(b)
 	gen := nextGen(metaGen(atomic.LoadUint64(&t.arena[b+wMeta])) - 1) // 0 (fresh) -> 1
-	t.write(idx, b, gen, &k, &v, &m)
+	t.write(idx, b, gen, &k, &v, &m, false)
 	if !t.link(h, slotVal(uint32(h), idx, Original)) {
 		t.failInsert(idx, b, gen, h, sa, sb)
 		return Ref{}, 0, Failed
@@ -303,6 +319,7 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 		t.failInsert(idx, b, gen, h, sa, sb)
 		return Ref{}, 0, Failed
 	}
+	t.publish(b, gen, &m)
 	t.unlockStripes(sa, sb)
 	unlock(lp)
 	t.stat().insert.Add(1)
@@ -315,14 +332,30 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 	return r, Original, Inserted
 }
 
-func (t *Table[V]) write(idx uint32, b int, gen uint32, k *Key, v *V, m *Meta) {
+// write fills a record in one seqlock window. A new connection is written
+// with alive clear, linked under both tuples, then published: the alive bit
+// is the single point at which it appears for both directions at once.
+func (t *Table[V]) write(idx uint32, b int, gen uint32, k *Key, v *V, m *Meta, alive bool) {
+	f := m.Flags & userFlags
+	if alive {
+		f |= flagAlive
+	}
 	sp := t.seqp(b)
 	s := atomic.LoadUint32(sp)
 	atomic.StoreUint32(sp, s+1)
 	t.storeKey(b, k)
 	t.storeV(b, v)
-	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(gen, m.State, m.Flags&userFlags|flagAlive))
+	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(gen, m.State, f))
 	atomic.StoreInt64(&t.dls[idx], m.Deadline)
+	atomic.StoreUint32(sp, s+2)
+}
+
+// publish sets the alive bit of a record written by write(..., false).
+func (t *Table[V]) publish(b int, gen uint32, m *Meta) {
+	sp := t.seqp(b)
+	s := atomic.LoadUint32(sp)
+	atomic.StoreUint32(sp, s+1)
+	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(gen, m.State, m.Flags&userFlags|flagAlive))
 	atomic.StoreUint32(sp, s+2)
 }
 
@@ -330,6 +363,7 @@ func (t *Table[V]) failInsert(idx uint32, b int, gen uint32, h uint64, sa, sb ui
 	t.kill(idx, b, uint64(gen))
 	t.unlockStripes(sa, sb)
 	unlock(t.lockp(b))
+	t.live.Add(-1)
 	t.release(idx, h)
 	t.stat().insertFailed.Add(1)
 }
@@ -387,7 +421,7 @@ func (t *Table[V]) evict(h uint64, sa, sb uint64, now int64) (uint32, bool) {
 			if dl <= now {
 				reason = ReasonExpired
 			}
-			t.destroyUnderStripes(idx, b, &k, eh, ehr, mw, reason, now)
+			t.destroyUnderStripes(idx, b, &k, eh, ehr, mw, reason, now, false)
 			if vb != va {
 				t.untryStripe(vb, sa, sb)
 			}
@@ -444,12 +478,12 @@ func (t *Table[V]) Replace(r Ref, k Key, v V, m Meta, now int64) (Ref, Status) {
 	}
 	h, hr := ok.hash(&t.seed), okr.hash(&t.seed)
 	sa, sb := t.lockStripes(h, hr)
-	t.destroyUnderStripes(r.idx, b, &ok, h, hr, mw, ReasonKilled, now)
+	t.destroyUnderStripes(r.idx, b, &ok, h, hr, mw, ReasonKilled, now, false)
 	if k != ok {
 		h, hr = hr, h
 	}
 	gen := nextGen(metaGen(mw))
-	t.write(r.idx, b, gen, &k, &v, &m)
+	t.write(r.idx, b, gen, &k, &v, &m, false)
 	// The two slots just freed are on the same probe paths, so these links
 	// cannot hit the probe limit; check anyway.
 	if !t.link(h, slotVal(uint32(h), r.idx, Original)) {
@@ -461,6 +495,7 @@ func (t *Table[V]) Replace(r Ref, k Key, v V, m Meta, now int64) (Ref, Status) {
 		t.failInsert(r.idx, b, gen, h, sa, sb)
 		return Ref{}, Failed
 	}
+	t.publish(b, gen, &m)
 	t.unlockStripes(sa, sb)
 	unlock(t.lockp(b))
 	t.stat().insert.Add(1)
@@ -484,7 +519,7 @@ func (t *Table[V]) replaceInPlace(r Ref, b int, mw uint64, k *Key, v *V, m *Meta
 		t.loadV(b, &old.V)
 	}
 	gen := nextGen(metaGen(mw))
-	t.write(r.idx, b, gen, k, v, m)
+	t.write(r.idx, b, gen, k, v, m, true)
 	unlock(t.lockp(b))
 	st := t.stat()
 	st.killed.Add(1)
@@ -542,7 +577,7 @@ func (t *Table[V]) expire(idx uint32, now int64) bool {
 	k := t.loadKey(b)
 	h, hr := k.hash(&t.seed), k.Reverse().hash(&t.seed)
 	sa, sb := t.lockStripes(h, hr)
-	t.destroyUnderStripes(idx, b, &k, h, hr, mw, ReasonExpired, now)
+	t.destroyUnderStripes(idx, b, &k, h, hr, mw, ReasonExpired, now, true)
 	t.unlockStripes(sa, sb)
 	unlock(lp)
 	t.release(idx, h)

@@ -420,13 +420,14 @@ func (t *Table[V]) unlockStripes(a, b uint64) {
 
 // ---- free list -----------------------------------------------------------
 
-// alloc returns a free record index, or false when all Max records are in
-// use. live counts reservations: a CAS loop claims one (never pushing live
-// past Max, not even transiently), and release pushes a record back before
-// giving up its reservation, so a successful claim is always backed by a
-// fresh or listed record (fresh+listed >= unfilled claims). A claim
-// therefore never fails spuriously while a concurrent delete is halfway
-// through freeing.
+// alloc returns a free record index, or false when all Max records are
+// claimed. live counts claims: a CAS loop takes one (never pushing live past
+// Max, not even transiently). A deleter gives its claim back while it still
+// holds the entry (see destroyUnderStripes) and pushes the record on a free
+// list just after, so a successful claim is always backed by a fresh,
+// listed or about-to-be-listed record, and alloc waits for it in the last
+// case. That wait is a few instructions of the deleter, which holds no lock
+// a creator could be holding.
 func (t *Table[V]) alloc(h uint64) (uint32, bool) {
 	for {
 		l := t.live.Load()
@@ -454,19 +455,18 @@ func (t *Table[V]) alloc(h uint64) (uint32, bool) {
 		}
 		f.mu.Unlock()
 		if i > t.freeMask {
-			runtime.Gosched() // another claimer took the one we were racing for; ours is being pushed
+			runtime.Gosched() // our record is between a deleter's unlink and its push
 		}
 	}
 }
 
-// release puts a dead record on a free list, then gives up its reservation.
-// The next link is kept in the first key word of the (dead) record; readers
-// ignore dead records.
+// release puts a dead record on a free list. Its claim on live was given
+// back already. The next link is kept in the first key word of the (dead)
+// record; readers ignore dead records.
 func (t *Table[V]) release(idx uint32, h uint64) {
 	f := &t.free[(h>>48)&t.freeMask]
 	f.mu.Lock()
 	atomic.StoreUint64(&t.arena[t.base(idx)+wKey], uint64(f.head))
 	f.head = idx + 1
 	f.mu.Unlock()
-	t.live.Add(-1)
 }
