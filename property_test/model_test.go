@@ -73,11 +73,11 @@ type model struct {
 	m   *fsm.Machine
 
 	sNO, sSS, sSR, sES, sFW, sCW, sLA, sTW, sCL, sS2 fsm.State
-	cSyn, cSynAck, cFin, cAck, cRst, cNone            fsm.Class
-	T                                                 [16]int64
-	retrans, unack                                    int64
-	maxRetrans                                        uint8
-	linux                                             bool
+	cSyn, cSynAck, cFin, cAck, cRst, cNone           fsm.Class
+	T                                                [16]int64
+	retrans, unack                                   int64
+	maxRetrans                                       uint8
+	linux                                            bool
 }
 
 func newModel(m *fsm.Machine) *model {
@@ -170,7 +170,10 @@ func (md *model) step(b, c *fsm.Conn, seg *fsm.Segment, dir fsm.Dir, now int64, 
 		if !md.in.MayCreate(cls, md.knob) {
 			return invalid(fsm.ReasonLooseOff)
 		}
-		work = fsm.Conn{Status: fsm.Confirmed, State: md.sNO, LastIndex: md.cNone}
+		work = fsm.Conn{Status: fsm.Confirmed, State: md.sNO}
+		if md.linux {
+			work.LastIndex = md.cNone // tcp_new: last_index = TCP_NONE_SET
+		}
 		created = true
 	}
 	if md.linux {
@@ -409,7 +412,6 @@ func (md *model) linuxStep(b, c, work *fsm.Conn, created bool, seg *fsm.Segment,
 
 // dead marks a choice sequence that the kernel cannot take.
 func (md *model) dead(ch *chooser) fsm.Verdict { return fsm.Verdict{Reason: 0xFF} }
-
 
 func (md *model) timeoutFor(c *fsm.Conn, next fsm.State, class fsm.Class) int64 {
 	t := md.T[next]
