@@ -576,10 +576,15 @@ func Run(ctx context.Context, pkts []Packet, opts Options) ([]Record, error) {
 }
 
 // Run injects pkts through an existing runner. See the package function.
+//
+// Pacing follows the capture clock from an anchor: packet i is sent at
+// anchor + (ts[i] - ts[anchor]), or at once when the runner is behind. A
+// gap of LongGap or more re-anchors at the previous packet, so a pause is
+// never shortened by lag accumulated before it: the kernel's clock
+// advances across a pause by at least the captured amount.
 func (r *Runner) Run(ctx context.Context, pkts []Packet, pace bool) ([]Record, error) {
 	recs := make([]Record, 0, len(pkts))
-	var t0 time.Time
-	var wall0 time.Time
+	var anchorTS, anchorWall, prevTS, prevWall time.Time
 	for i, p := range pkts {
 		if _, ok := parse(p.Data); !ok {
 			continue
@@ -588,10 +593,12 @@ func (r *Runner) Run(ctx context.Context, pkts []Packet, pace bool) ([]Record, e
 			return recs, err
 		}
 		if pace {
-			if t0.IsZero() {
-				t0, wall0 = p.TS, time.Now()
+			if anchorWall.IsZero() {
+				anchorTS, anchorWall = p.TS, time.Now()
+			} else if p.TS.Sub(prevTS) >= LongGap {
+				anchorTS, anchorWall = prevTS, prevWall
 			}
-			if d := time.Until(wall0.Add(p.TS.Sub(t0))); d > 50*time.Microsecond {
+			if d := time.Until(anchorWall.Add(p.TS.Sub(anchorTS))); d > 100*time.Microsecond {
 				select {
 				case <-time.After(d):
 				case <-ctx.Done():
@@ -599,6 +606,7 @@ func (r *Runner) Run(ctx context.Context, pkts []Packet, pace bool) ([]Record, e
 				}
 			}
 		}
+		prevTS, prevWall = p.TS, time.Now()
 		rec, err := r.Inject(i, p.Data)
 		if err != nil {
 			return recs, err
@@ -607,3 +615,6 @@ func (r *Runner) Run(ctx context.Context, pkts []Packet, pace bool) ([]Record, e
 	}
 	return recs, nil
 }
+
+// LongGap is the capture gap from which pacing re-anchors (see Run).
+const LongGap = 100 * time.Millisecond
