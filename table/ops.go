@@ -4,6 +4,7 @@ import (
 	"iter"
 	"runtime"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Lookup finds the live entry whose original or reply tuple is k. It takes
@@ -129,12 +130,11 @@ func (t *Table[V]) held(r Ref) (b int, mw uint64) {
 func (t *Table[V]) Commit(r Ref, v V, m Meta, now int64) {
 	b, old := t.held(r)
 	sp := t.seqp(b)
-	s := atomic.LoadUint32(sp)
-	atomic.StoreUint32(sp, s+1)
+	s := beginWrite(sp)
 	t.storeV(b, &v)
-	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(r.gen, m.State, m.Flags&userFlags|flagAlive))
-	atomic.StoreInt64(&t.dls[r.idx], m.Deadline)
-	atomic.StoreUint32(sp, s+2)
+	storeW(&t.arena[b+wMeta], packMeta(r.gen, m.State, m.Flags&userFlags|flagAlive))
+	storeW((*uint64)(unsafe.Pointer(&t.dls[r.idx])), uint64(m.Deadline))
+	endWrite(sp, s)
 	sub := t.subscribed()
 	if sub == nil || (metaState(old) == m.State && metaFlags(old)&userFlags == m.Flags&userFlags) {
 		unlock(t.lockp(b))
@@ -231,11 +231,10 @@ func nextGen(g uint32) uint32 {
 // still hold its index see the generation change.
 func (t *Table[V]) kill(idx uint32, b int, mw uint64) {
 	sp := t.seqp(b)
-	s := atomic.LoadUint32(sp)
-	atomic.StoreUint32(sp, s+1)
+	s := beginWrite(sp)
 	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(nextGen(metaGen(mw)), 0, 0))
 	atomic.StoreInt64(&t.dls[idx], freeDeadline)
-	atomic.StoreUint32(sp, s+2)
+	endWrite(sp, s)
 }
 
 // Insert creates the entry for a new connection whose original tuple is k,
@@ -341,22 +340,20 @@ func (t *Table[V]) write(idx uint32, b int, gen uint32, k *Key, v *V, m *Meta, a
 		f |= flagAlive
 	}
 	sp := t.seqp(b)
-	s := atomic.LoadUint32(sp)
-	atomic.StoreUint32(sp, s+1)
+	s := beginWrite(sp)
 	t.storeKey(b, k)
 	t.storeV(b, v)
 	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(gen, m.State, f))
 	atomic.StoreInt64(&t.dls[idx], m.Deadline)
-	atomic.StoreUint32(sp, s+2)
+	endWrite(sp, s)
 }
 
 // publish sets the alive bit of a record written by write(..., false).
 func (t *Table[V]) publish(b int, gen uint32, m *Meta) {
 	sp := t.seqp(b)
-	s := atomic.LoadUint32(sp)
-	atomic.StoreUint32(sp, s+1)
+	s := beginWrite(sp)
 	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(gen, m.State, m.Flags&userFlags|flagAlive))
-	atomic.StoreUint32(sp, s+2)
+	endWrite(sp, s)
 }
 
 func (t *Table[V]) failInsert(idx uint32, b int, gen uint32, h uint64, sa, sb uint64) {
