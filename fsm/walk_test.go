@@ -62,7 +62,11 @@ func (p pkt) segment() Segment {
 
 func run(t *testing.T, m *Machine, steps []pkt) Conn {
 	t.Helper()
-	var c Conn
+	return runFrom(t, m, Conn{}, steps)
+}
+
+func runFrom(t *testing.T, m *Machine, c Conn, steps []pkt) Conn {
+	t.Helper()
 	for i, p := range steps {
 		seg := p.segment()
 		now := p.at * second

@@ -1,0 +1,201 @@
+package conformance
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fdac824a/tcpct"
+	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/conformance/compare"
+	"github.com/fdac824a/tcpct/conformance/gen"
+	"github.com/fdac824a/tcpct/conformance/kernel"
+	"github.com/fdac824a/tcpct/fsm"
+)
+
+// variants are the sysctl settings the kernel traces were recorded with
+// (testdata/kernel/README.md).
+var variants = []struct {
+	name    string
+	seed    uint64
+	sysctls []string
+	pause   time.Duration
+}{
+	{"default", 101, nil, 0},
+	{"loose0", 102, []string{"tcp_loose=0"}, 0},
+	{"be_liberal", 103, []string{"tcp_be_liberal=1"}, 0},
+	{"ignore_invalid_rst", 104, []string{"tcp_ignore_invalid_rst=1"}, 0},
+	{"max_retrans1", 105, []string{"tcp_max_retrans=1"}, 0},
+	{"short_timeouts", 106, []string{
+		"tcp_timeout_close=1", "tcp_timeout_close_wait=1", "tcp_timeout_established=3",
+		"tcp_timeout_fin_wait=2", "tcp_timeout_last_ack=1", "tcp_timeout_max_retrans=2",
+		"tcp_timeout_syn_recv=1", "tcp_timeout_syn_sent=2", "tcp_timeout_time_wait=2",
+		"tcp_timeout_unacknowledged=2"}, 1300 * time.Millisecond},
+}
+
+// replay runs a capture through the tracker and returns its verdicts in
+// the jsonl form the kernel runner records.
+func replay(t *testing.T, r io.Reader, sysctls []string) ([]compare.Line, map[int]string) {
+	t.Helper()
+	tr, err := tcpct.New(tcpct.Config{Profile: "linux", Knobs: sysctls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, err := capture.NewReader(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []compare.Line
+	var raw [][]byte
+	for {
+		p, err := cr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = append(raw, append([]byte(nil), p.Data...))
+		if p.Kind != capture.KindTCP {
+			continue
+		}
+		seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+		v := tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
+		l := compare.Line{I: p.Index, CT: v.CT.String(), Reason: v.ReasonText()}
+		if v.CT != fsm.Invalid {
+			l.Dir = v.Dir.String()
+		}
+		if v.Entry {
+			s := v.SecondsLeft()
+			l.State, l.Timeout, l.Assured, l.SeenReply = v.StateName(), &s, v.Assured, v.SeenReply
+		}
+		out = append(out, l)
+	}
+	return out, compare.FlowKeys(raw)
+}
+
+func gunzip(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func report(t *testing.T, name string, kern, ours []compare.Line, keys map[int]string) {
+	t.Helper()
+	rep := compare.Compare(kern, ours, compare.Options{Keys: keys})
+	rep.NameA, rep.NameB = "kernel", "tcpct"
+	t.Logf("%s: %d packets, %d agree on every field", name, rep.Packets, rep.AllAgree)
+	if !rep.Agree() {
+		var b bytes.Buffer
+		rep.WriteText(&b)
+		t.Errorf("%s: tcpct disagrees with the kernel:\n%s", name, b.String())
+	}
+}
+
+// TestRecordedKernelTraces replays every recorded trace and requires
+// agreement with the kernel on every packet and field (timeouts within the
+// 1 s jiffy tolerance).
+func TestRecordedKernelTraces(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "kernel")
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			pcap := gunzip(t, filepath.Join(dir, v.name+".pcap.gz"))
+			kern, err := compare.Read(bytes.NewReader(gunzip(t, filepath.Join(dir, v.name+".jsonl.gz"))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours, keys := replay(t, bytes.NewReader(pcap), v.sysctls)
+			report(t, v.name, kern, ours, keys)
+		})
+	}
+}
+
+// TestKernelDifferential generates fresh traces (20,000 packets per
+// variant; TCPCT_DIFF_PACKETS to change), runs them through the real
+// kernel and through tcpct, and compares. It needs root, nft and network
+// namespaces, and skips without them.
+func TestKernelDifferential(t *testing.T) {
+	if err := kernel.Available(); err != nil {
+		t.Skipf("kernel oracle unavailable: %v", err)
+	}
+	n := 20000
+	if s := os.Getenv("TCPCT_DIFF_PACKETS"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	if testing.Short() {
+		n = 2000
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("TCPCT_DIFF_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	for i, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			cfg := gen.Config{Seed: seed + uint64(i), Packets: n}
+			if v.pause > 0 {
+				cfg.Packets = n / 4
+				cfg.Pause = v.pause
+			}
+			pkts := gen.Generate(cfg)
+			in := make([]kernel.Packet, len(pkts))
+			for j, p := range pkts {
+				in[j] = kernel.Packet{TS: p.TS, Data: p.Data}
+			}
+			var sys []string
+			for _, s := range v.sysctls {
+				sys = append(sys, "nf_conntrack_"+s)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			recs, err := kernel.Run(ctx, in, kernel.Options{Sysctls: sysctlMap(sys)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kb bytes.Buffer
+			for j := range recs {
+				kb.Write(recs[j].AppendJSON(nil))
+				kb.WriteByte('\n')
+			}
+			kern, err := compare.Read(&kb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pb bytes.Buffer
+			if err := gen.WritePcap(&pb, pkts); err != nil {
+				t.Fatal(err)
+			}
+			ours, keys := replay(t, bytes.NewReader(pb.Bytes()), v.sysctls)
+			report(t, fmt.Sprintf("%s (seed %d, TCPCT_DIFF_SEED reproduces)", v.name, cfg.Seed-uint64(i)), kern, ours, keys)
+		})
+	}
+}
+
+func sysctlMap(kv []string) map[string]string {
+	m := map[string]string{}
+	for _, s := range kv {
+		k, v, _ := strings.Cut(s, "=")
+		m[k] = v
+	}
+	return m
+}

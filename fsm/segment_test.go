@@ -1,0 +1,101 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+func tcpHeader(flags Flags, opts ...byte) []byte {
+	for len(opts)%4 != 0 {
+		opts = append(opts, 0)
+	}
+	h := make([]byte, 20+len(opts))
+	binary.BigEndian.PutUint32(h[4:], 1000)
+	binary.BigEndian.PutUint32(h[8:], 2000)
+	h[12] = byte((20+len(opts))/4) << 4
+	h[13] = byte(flags)
+	binary.BigEndian.PutUint16(h[14:], 512)
+	copy(h[20:], opts)
+	return h
+}
+
+func TestParseSegmentOptions(t *testing.T) {
+	// MSS, SACK-permitted, timestamps, NOP, window scale 15 (capped at 14).
+	h := tcpHeader(syn, 2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 15)
+	s := ParseSegment(h, len(h)+7)
+	if s.Malformed != 0 || s.Seq != 1000 || s.Ack != 2000 || s.Win != 512 || s.Len != 7 || !s.SackPerm || !s.HasWScale || s.WScale != 14 || !s.HasOptions {
+		t.Fatalf("parsed %+v", s)
+	}
+	if s.End() != 1000+7+1 {
+		t.Fatalf("End = %d", s.End())
+	}
+}
+
+func TestParseSegmentSack(t *testing.T) {
+	block := func(l, r uint32) []byte {
+		b := make([]byte, 8)
+		binary.BigEndian.PutUint32(b, l)
+		binary.BigEndian.PutUint32(b[4:], r)
+		return b
+	}
+	opts := []byte{1, 1, 5, 18}
+	opts = append(opts, block(3000, 3500)...)
+	opts = append(opts, block(4000, 4500)...)
+	// A second SACK option is not read (tcp_sack stops at the first).
+	opts = append(opts, 5, 10)
+	opts = append(opts, block(9000, 9900)...)
+	s := ParseSegment(tcpHeader(ack, opts...), 20+len(opts)+2)
+	if s.NumSack != 2 || s.SackEdges[0] != 3500 || s.SackEdges[1] != 4500 {
+		t.Fatalf("sack edges %v (n=%d)", s.SackEdges, s.NumSack)
+	}
+	// The aligned timestamp alone is skipped by tcp_sack's fast path and
+	// sets no option but HasOptions.
+	s = ParseSegment(tcpHeader(ack, 1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8), 32)
+	if !s.HasOptions || s.NumSack != 0 || s.HasWScale || s.SackPerm {
+		t.Fatalf("timestamp-only %+v", s)
+	}
+	// A SACK option of a bad length is skipped; a length below 2 stops
+	// the parse, so a later window scale is not seen.
+	s = ParseSegment(tcpHeader(syn, 5, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6, 1, 3, 3, 7), 36)
+	if s.NumSack != 0 || s.HasWScale {
+		t.Fatalf("bad option %+v", s)
+	}
+	s = ParseSegment(tcpHeader(syn, 3, 3, 9, 30, 0, 3, 3, 2), 28)
+	if !s.HasWScale || s.WScale != 9 {
+		t.Fatalf("option with size 0 must stop after the first option: %+v", s)
+	}
+}
+
+func TestParseSegmentTruncated(t *testing.T) {
+	h := tcpHeader(ack, 2, 4, 5, 0xb4)
+	for _, tc := range []struct {
+		name  string
+		b     []byte
+		l4len int
+	}{
+		{"short header", h[:19], 40},
+		{"data offset below 5", func() []byte { c := append([]byte(nil), h...); c[12] = 4 << 4; return c }(), 40},
+		{"ip length shorter than header", h, 21},
+		{"header not captured", h[:22], 24},
+	} {
+		if s := ParseSegment(tc.b, tc.l4len); s.Malformed != ReasonTruncated {
+			t.Errorf("%s: Malformed = %v", tc.name, s.Malformed)
+		}
+	}
+	var c Conn
+	s := ParseSegment(h[:10], 40)
+	if v := NewMachine(Linux).Step(&c, &s, Original, 0); v.CT != Invalid || v.Reason != ReasonTruncated || c.Live() {
+		t.Fatalf("truncated packet verdict %+v", v)
+	}
+}
+
+func FuzzParseSegment(f *testing.F) {
+	f.Add(tcpHeader(syn, 2, 4, 5, 0xb4, 4, 2, 1, 3, 3, 7), 40)
+	f.Add(tcpHeader(ack, 1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2), 60)
+	f.Fuzz(func(t *testing.T, b []byte, l4len int) {
+		s := ParseSegment(b, l4len)
+		if s.Malformed == 0 && (int(s.HdrLen) > len(b) || s.HdrLen < 20 || s.NumSack > 4 || s.WScale > 14) {
+			t.Fatalf("inconsistent segment %+v from %d bytes", s, len(b))
+		}
+	})
+}
