@@ -177,6 +177,10 @@ func (m *Machine) Step(c *Conn, seg *Segment, dir Dir, now int64) Verdict {
 	} else {
 		m.stepTable(c, seg, dir, class, now, &v)
 	}
+	if v.Expired && v.Action == None {
+		// The packet created nothing, but the expired entry must still go.
+		v.Action = Delete
+	}
 	return v
 }
 

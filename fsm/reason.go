@@ -22,6 +22,7 @@ const (
 	ReasonChallengeAck
 	ReasonLoweredToUnack
 	ReasonReplyWithoutEntry
+	ReasonNotCaptured
 	numReasons
 )
 
@@ -42,6 +43,9 @@ var reasonText = [numReasons]string{
 	ReasonChallengeAck:      "challenge-ack ignored",
 	ReasonLoweredToUnack:    "SEQ or ACK out of window; lowered timeout to UNACK",
 	ReasonReplyWithoutEntry: "reply-direction packet without an entry",
+	// Not a kernel decision: the capture's snap length cut the TCP header,
+	// so its options (window scale, SACK) are unknown to the tracker.
+	ReasonNotCaptured: "TCP header cut short by the capture (snap length)",
 }
 
 func (r Reason) String() string {

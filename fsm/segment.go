@@ -75,8 +75,13 @@ func ParseSegment(tcp []byte, l4len int) Segment {
 	s.Win = binary.BigEndian.Uint16(tcp[14:])
 	s.HdrLen = uint8(hdr)
 	// tcp_error: "Not whole TCP header or malformed packet".
-	if hdr < 20 || l4len < hdr || len(tcp) < hdr {
+	if hdr < 20 || l4len < hdr {
 		s.Malformed = ReasonTruncated
+		return s
+	}
+	if len(tcp) < hdr {
+		// The kernel saw the whole header; the capture did not keep it.
+		s.Malformed = ReasonNotCaptured
 		return s
 	}
 	s.Len = uint32(l4len - hdr)

@@ -76,11 +76,13 @@ func TestParseSegmentTruncated(t *testing.T) {
 		{"short header", h[:19], 40},
 		{"data offset below 5", func() []byte { c := append([]byte(nil), h...); c[12] = 4 << 4; return c }(), 40},
 		{"ip length shorter than header", h, 21},
-		{"header not captured", h[:22], 24},
 	} {
 		if s := ParseSegment(tc.b, tc.l4len); s.Malformed != ReasonTruncated {
 			t.Errorf("%s: Malformed = %v", tc.name, s.Malformed)
 		}
+	}
+	if s := ParseSegment(h[:22], 24); s.Malformed != ReasonNotCaptured {
+		t.Errorf("header cut by the snap length: Malformed = %v", s.Malformed)
 	}
 	var c Conn
 	s := ParseSegment(h[:10], 40)
