@@ -108,6 +108,16 @@ func NewContext(m *fsm.Machine) (*Context, error) {
 	if err != nil {
 		return nil, err
 	}
+	return NewContextSpec(m, in.S), nil
+}
+
+// NewContextSpec builds a context whose interpreter executes s rather than
+// the built-in spec of m's profile: the mutation check runs a machine
+// compiled from a mutated spec against that same mutated spec, so that
+// spec-cell checks the logic's consistency with the table in use and only
+// the other invariants and the kernel traces judge the table itself.
+func NewContextSpec(m *fsm.Machine, s *spec.Spec) *Context {
+	in := &Interp{S: s}
 	c := &Context{M: m, I: in, Linux: in.S.HasFeature("window-tracking"), Checks: StepChecks}
 	c.knob = func(name string) int64 { v, _ := m.Knob(name); return v }
 	st := func(n string) int { return in.State(n) }
@@ -132,7 +142,7 @@ func NewContext(m *fsm.Machine) (*Context, error) {
 			c.closing[s] = true
 		}
 	}
-	return c, nil
+	return c
 }
 
 // CheckStep runs every step invariant and returns the first violation.
