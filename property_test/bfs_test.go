@@ -41,7 +41,7 @@ type bfsNode struct {
 // exploreAbstract runs the BFS over md's abstract machine from the empty
 // entry until no new abstract state appears, checking invariants 1-5 (and
 // the step part of 7) on every abstract transition.
-func exploreAbstract(t *testing.T, md *model) bfsResult {
+func exploreAbstract(t tb, md *model) bfsResult {
 	const now = 1000 * second
 	res := bfsResult{edges: map[absEdge]bool{}, reached: map[fsm.State]bool{}}
 	nodes := []bfsNode{{parent: -1, a: abs{}}}

@@ -29,11 +29,18 @@ var concreteKinds = []invariant.Kind{invariant.KSyn, invariant.KSynAck, invarian
 // with segments drawn from the small sequence domain (exact, in window,
 // below, above, zero), checking every invariant on every step and that
 // every concrete step is an edge of the abstract machine (refinement).
-func exploreConcrete(t *testing.T, m *fsm.Machine, edges map[absEdge]bool, depth int, full bool) (states, steps int, rate float64) {
+func exploreConcrete(t tb, m *fsm.Machine, edges map[absEdge]bool, depth int, full bool) (states, steps int, rate float64) {
 	ctx, err := invariant.NewContext(m)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
+	return exploreConcreteCtx(t, ctx, edges, depth, full)
+}
+
+// exploreConcreteCtx is exploreConcrete with the invariants of ctx (whose
+// machine it explores).
+func exploreConcreteCtx(t tb, ctx *invariant.Context, edges map[absEdge]bool, depth int, full bool) (states, steps int, rate float64) {
+	m := ctx.M
 
 	const now = 1000 * second
 	start := concrete{conv: *invariant.NewConv(0xfffffff0, 7000)} // the originator's sequence numbers wrap

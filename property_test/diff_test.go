@@ -64,35 +64,44 @@ func TestDifferential(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rng := rand.New(rand.NewPCG(1, 2))
-		tally := map[string]int{}
-		var c fsm.Conn
-		conv := invariant.NewConv(rng.Uint32(), rng.Uint32())
-		now := 1000 * second
-		for i := 0; i < n; i++ {
-			if rng.IntN(40) == 0 {
-				c, conv = fsm.Conn{}, invariant.NewConv(rng.Uint32(), rng.Uint32())
-			}
-			dir := fsm.Dir(rng.IntN(2))
-			kind := invariant.Kind(rng.IntN(int(invariant.NumKinds)))
-			mode := invariant.SeqExact
-			if rng.IntN(3) == 0 {
-				mode = invariant.SeqMode(rng.IntN(int(invariant.NumSeqModes)))
-			}
-			seg := conv.Segment(dir, kind, mode, rng.Uint32N(3000), spec.Flags(rng.IntN(256)))
-			now += int64(rng.IntN(3)) * second
-			before := c
-			d := dir
-			if !before.Live() || now-before.Deadline >= 0 {
-				d = fsm.Original
-			}
-			v := m.Step(&c, &seg, d, now)
-			st := stepOf(before, c, d, seg, now, v)
-			if err := ctx.CheckStep(&st); err != nil {
-				t.Fatalf("%s step %d (%v %v seq=%d ack=%d in %s): %v\n\tverdict %+v", ks.Profile, i, d, seg.Flags, seg.Seq, seg.Ack, m.Profile().StateName(before.State), err, v)
-			}
-			tally[category(ctx.I, &st)]++
-		}
+		tally := differential(t, ctx, n, 1)
 		t.Logf("%s: %d steps agree with the interpreter: %v", ks.Profile, n, tally)
 	}
+}
+
+// differential runs n random steps (arbitrary flag bytes, every sequence
+// mode, pauses, fresh connections) through ctx's machine, checking every
+// step invariant, and tallies how each step relates to the spec table.
+func differential(t tb, ctx *invariant.Context, n int, seed uint64) map[string]int {
+	m := ctx.M
+	rng := rand.New(rand.NewPCG(seed, 2))
+	tally := map[string]int{}
+	var c fsm.Conn
+	conv := invariant.NewConv(rng.Uint32(), rng.Uint32())
+	now := 1000 * second
+	for i := 0; i < n; i++ {
+		if rng.IntN(40) == 0 {
+			c, conv = fsm.Conn{}, invariant.NewConv(rng.Uint32(), rng.Uint32())
+		}
+		dir := fsm.Dir(rng.IntN(2))
+		kind := invariant.Kind(rng.IntN(int(invariant.NumKinds)))
+		mode := invariant.SeqExact
+		if rng.IntN(3) == 0 {
+			mode = invariant.SeqMode(rng.IntN(int(invariant.NumSeqModes)))
+		}
+		seg := conv.Segment(dir, kind, mode, rng.Uint32N(3000), spec.Flags(rng.IntN(256)))
+		now += int64(rng.IntN(3)) * second
+		before := c
+		d := dir
+		if !before.Live() || now-before.Deadline >= 0 {
+			d = fsm.Original
+		}
+		v := m.Step(&c, &seg, d, now)
+		st := stepOf(before, c, d, seg, now, v)
+		if err := ctx.CheckStep(&st); err != nil {
+			t.Fatalf("%s step %d (%v %v seq=%d ack=%d in %s): %v\n\tverdict %+v", m.Profile().Name, i, d, seg.Flags, seg.Seq, seg.Ack, m.Profile().StateName(before.State), err, v)
+		}
+		tally[category(ctx.I, &st)]++
+	}
+	return tally
 }

@@ -10,6 +10,13 @@ import (
 	"github.com/fdac824a/tcpct/table"
 )
 
+// tb is the part of testing.T the explorers use, so that the mutation
+// check can run them and catch the first failure.
+type tb interface {
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+}
+
 // long reports whether the bigger runs are requested (TCPCT_LONG=1).
 func long() bool { return os.Getenv("TCPCT_LONG") == "1" }
 

@@ -85,6 +85,13 @@ func newModel(m *fsm.Machine) *model {
 	if err != nil {
 		panic(err)
 	}
+	return newModelCtx(ctx)
+}
+
+// newModelCtx is the abstract machine of the spec ctx interprets (which
+// may be a mutant), with the knobs of ctx's machine.
+func newModelCtx(ctx *invariant.Context) *model {
+	m := ctx.M
 	in := ctx.I
 	md := &model{ctx: ctx, in: in, m: m, linux: ctx.Linux}
 	st := func(n string) fsm.State { return fsm.State(uint8(in.State(n))) }
