@@ -323,3 +323,17 @@ func Splice(doc []byte, specs []*spec.Spec) ([]byte, error) {
 	})
 	return out, err
 }
+
+// Docs renders the browsable reference for specs. Paths are relative to the
+// docs directory. extra names other documents of that directory for the
+// index to link (hand-written pages, or pages generated elsewhere).
+func Docs(specs []*spec.Spec, extra []string) []File {
+	files := []File{{"states.md", StatesMarkdown(specs)}}
+	for _, s := range specs {
+		files = append(files, File{s.Profile + ".dot", Dot(s)})
+	}
+	if len(specs) > 1 {
+		files = append(files, File{"profiles-compared.md", CompareMarkdown(specs)})
+	}
+	return files
+}

@@ -37,6 +37,7 @@ Commands:
   replay   track every TCP packet of a capture (jsonl, proc, conntrack, events, summary)
   explain  narrate one connection of a capture, with the spec's reasons
   spec     print a tracker profile (text, json, dot, mermaid)
+  docs     write the reference documentation generated from the spec
 
 Run 'tcpct COMMAND -h' for a command's flags.
 Exit status: 0 success, 1 usage error, 2 unreadable, truncated or corrupt input.
@@ -56,6 +57,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return explain(args[1:], stdin, stdout, stderr)
 	case "spec":
 		return specCmd(args[1:], stdout, stderr)
+	case "docs":
+		return docsCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, topUsage)
 		return exitOK

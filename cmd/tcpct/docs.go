@@ -1,0 +1,100 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/fdac824a/tcpct/gen"
+	"github.com/fdac824a/tcpct/spec"
+)
+
+const docsUsage = `usage: tcpct docs -o DIR [-profile linux|tutorial]
+
+Writes the reference documentation generated from the spec into DIR (created
+if needed): the same files 'go generate ./...' commits under docs/. With
+-profile only that profile's documents are written. When Graphviz 'dot' is on
+PATH, an SVG is rendered next to each .dot file.
+`
+
+func docsCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("docs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "", "output `DIR`")
+	profile := fs.String("profile", "", "only this `profile` (linux or tutorial); default all")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), docsUsage) }
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK
+		}
+		return exitUsage
+	}
+	if len(pos) != 0 {
+		return usageErr(stderr, "docs", fmt.Errorf("unexpected argument %q", pos[0]))
+	}
+	if *out == "" {
+		return usageErr(stderr, "docs", errors.New("-o DIR is required"))
+	}
+	names := spec.Profiles()
+	if *profile != "" {
+		found := false
+		for _, n := range names {
+			found = found || n == *profile
+		}
+		if !found {
+			return usageErr(stderr, "docs", fmt.Errorf("-profile: unknown profile %q (want %s)", *profile, strings.Join(names, " or ")))
+		}
+		names = []string{*profile}
+	}
+	var specs []*spec.Spec
+	for _, n := range names {
+		s, err := spec.Load(n)
+		if err != nil {
+			fmt.Fprintf(stderr, "tcpct docs: %v\n", err)
+			return exitInput
+		}
+		specs = append(specs, s)
+	}
+	if err := writeDocs(*out, gen.Docs(specs, nil), stdout); err != nil {
+		fmt.Fprintf(stderr, "tcpct docs: %v\n", err)
+		return exitInput
+	}
+	return exitOK
+}
+
+// writeDocs writes files under dir, one path per line on stdout, and
+// renders an SVG next to every .dot file when Graphviz is installed.
+func writeDocs(dir string, files []gen.File, stdout io.Writer) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	dot, _ := exec.LookPath("dot")
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, p)
+		if dot == "" || !strings.HasSuffix(f.Path, ".dot") {
+			continue
+		}
+		svg := strings.TrimSuffix(p, ".dot") + ".svg"
+		cmd := exec.Command(dot, "-Tsvg", "-o", svg, p)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("dot -Tsvg %s: %v\n%s", p, err, msg)
+		}
+		fmt.Fprintln(stdout, svg)
+	}
+	return nil
+}
