@@ -3,10 +3,12 @@ package property
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 
 	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/invariant"
+	"github.com/fdac824a/tcpct/spec"
 	"github.com/fdac824a/tcpct/table"
 )
 
@@ -77,4 +79,10 @@ func joinTrace(lines []string) string { return "\n\t" + strings.Join(lines, "\n\
 
 func stepOf(before, after fsm.Conn, dir fsm.Dir, seg fsm.Segment, now int64, v fsm.Verdict) invariant.Step {
 	return invariant.Step{Before: before, After: after, Dir: dir, Seg: seg, Now: now, V: v}
+}
+
+func reflectTypeOf[T any]() reflect.Type { return reflect.TypeOf((*T)(nil)).Elem() }
+
+func invariantMutant(d spec.Dir, class, state int, o spec.Outcome) invariant.Mutant {
+	return invariant.Mutant{Dir: d, Class: class, State: state, To: o}
 }
