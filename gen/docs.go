@@ -170,11 +170,33 @@ func edges(s *spec.Spec) (keys [][2]int, labels map[[2]int][]string) {
 	return keys, labels
 }
 
-// Mermaid renders a state diagram: one edge per (old, new) pair, labelled
-// with the classes that take it (">" original, "<" reply).
+// shortDuration spells a timeout for a diagram: "5 d", "2 min", "30 s".
+func shortDuration(v int64) string {
+	switch {
+	case v >= 86400 && v%86400 == 0:
+		return fmt.Sprintf("%d d", v/86400)
+	case v >= 3600 && v%3600 == 0:
+		return fmt.Sprintf("%d h", v/3600)
+	case v >= 60 && v%60 == 0:
+		return fmt.Sprintf("%d min", v/60)
+	}
+	return fmt.Sprintf("%d s", v)
+}
+
+// Mermaid renders a state diagram: every state declared with its timeout,
+// then one edge per (old, new) pair, labelled with the classes that take
+// it (">" original, "<" reply).
 func Mermaid(s *spec.Spec) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "stateDiagram-v2\n")
+	for _, st := range s.States {
+		k, _ := s.Knob(st.Timeout)
+		desc := shortDuration(k.Default)
+		if st.Unused {
+			desc = "never entered"
+		}
+		fmt.Fprintf(&b, "    %s: %s\n", st.Name, desc)
+	}
 	fmt.Fprintf(&b, "    [*] --> %s\n", s.States[s.Initial].Name)
 	keys, labels := edges(s)
 	for _, k := range keys {
@@ -324,16 +346,60 @@ func Splice(doc []byte, specs []*spec.Spec) ([]byte, error) {
 	return out, err
 }
 
-// Docs renders the browsable reference for specs. Paths are relative to the
-// docs directory. extra names other documents of that directory for the
-// index to link (hand-written pages, or pages generated elsewhere).
-func Docs(specs []*spec.Spec, extra []string) []File {
-	files := []File{{"states.md", StatesMarkdown(specs)}}
+// Docs renders the browsable reference for specs: an index (README.md), a
+// page per profile (profile-NAME.md), a Graphviz file per profile
+// (NAME.dot), the profile comparison when there are two profiles or more
+// (profiles-compared.md) and the schema of `tcpct spec -format json`
+// (spec-schema.md, spec.schema.json). Paths are relative to the docs
+// directory; the documents link only to each other, to extra and to the
+// web. extra are other documents of the same directory for the index to
+// link, under the title of their first "# " heading.
+func Docs(specs []*spec.Spec, extra []File) []File {
+	compared := len(specs) > 1
+	files := []File{{"README.md", Index(specs, extra)}}
+	for _, s := range specs {
+		files = append(files, File{"profile-" + s.Profile + ".md", ProfilePage(s, compared)})
+	}
 	for _, s := range specs {
 		files = append(files, File{s.Profile + ".dot", Dot(s)})
 	}
-	if len(specs) > 1 {
+	if compared {
 		files = append(files, File{"profiles-compared.md", CompareMarkdown(specs)})
 	}
+	files = append(files, File{"spec-schema.md", SchemaMarkdown()}, File{"spec.schema.json", SpecSchema()})
 	return files
+}
+
+// Index renders the README.md of the docs directory: what Docs writes,
+// plus links to extra.
+func Index(specs []*spec.Spec, extra []File) []byte {
+	var b bytes.Buffer
+	b.WriteString(generatedHeader)
+	fmt.Fprintf(&b, "# tcpct reference\n\n")
+	fmt.Fprintf(&b, "Generated from the spec files (`spec/*.spec`) by `go generate ./...`; `tcpct docs -o DIR` writes the same pages anywhere, with SVG diagrams when Graphviz is installed. Nothing here is edited by hand.\n\n")
+	fmt.Fprintf(&b, "## Profiles\n\nEach page has the states and timeouts, the knobs with their defaults, the packet classes, both transition tables, a Mermaid diagram, every cell with its RFC sections and rationale, and the RFC sections cited.\n\n")
+	fmt.Fprintf(&b, "| profile | what it describes | states | classes | cells | Graphviz |\n|---|---|---|---|---|---|\n")
+	for _, s := range specs {
+		fmt.Fprintf(&b, "| [%s](profile-%s.md) | %s — %s | %d | %d | %d | [%s.dot](%s.dot) |\n", s.Profile, s.Profile, esc(s.Title), esc(s.Describes),
+			len(s.States), len(s.Classes), 2*len(s.States)*len(s.Classes), s.Profile, s.Profile)
+	}
+	fmt.Fprintf(&b, "\n## Other pages\n\n")
+	if len(specs) > 1 {
+		fmt.Fprintf(&b, "- [Profiles compared](profiles-compared.md): the profiles side by side, timeout by timeout and cell by cell\n")
+	}
+	fmt.Fprintf(&b, "- [JSON form of a profile](spec-schema.md): the schema of `tcpct spec -format json` ([spec.schema.json](spec.schema.json))\n")
+	for _, f := range extra {
+		fmt.Fprintf(&b, "- [%s](%s)\n", title(f), f.Path)
+	}
+	return b.Bytes()
+}
+
+// title is the first "# " heading of a Markdown document, or its path.
+func title(f File) string {
+	for _, l := range strings.Split(string(f.Data), "\n") {
+		if t, ok := strings.CutPrefix(l, "# "); ok {
+			return strings.TrimSpace(t)
+		}
+	}
+	return f.Path
 }

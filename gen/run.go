@@ -29,6 +29,10 @@ func LoadAll() ([]*spec.Spec, error) {
 	return out, nil
 }
 
+// handWritten are the hand-written documents of docs/ that the index links
+// (when they exist); generated regions in them are kept current.
+var handWritten = []string{"rfc793-mapping.md", "invariants.md"}
+
 // Files renders every generated file. Files that splice generated regions
 // into hand-written text (docs/rfc793-mapping.md) are read from root.
 func Files(root string) ([]File, error) {
@@ -41,18 +45,28 @@ func Files(root string) ([]File, error) {
 		return nil, err
 	}
 	files := []File{{"fsm/zz_profiles.go", src}}
-	files = append(files, File{"docs/states.md", StatesMarkdown(specs)})
-	for _, s := range specs {
-		files = append(files, File{"docs/" + s.Profile + ".dot", Dot(s)})
-	}
-	files = append(files, File{"docs/profiles-compared.md", CompareMarkdown(specs)})
-	mapping := filepath.Join(root, "docs", "rfc793-mapping.md")
-	if old, err := os.ReadFile(mapping); err == nil {
+	// Documents of docs/ made elsewhere than Docs, for its index to link:
+	// the one-page tables (generated) and the hand-written pages, whose
+	// generated regions are spliced in.
+	states := File{"states.md", StatesMarkdown(specs)}
+	files = append(files, File{"docs/states.md", states.Data})
+	extra := []File{states}
+	for _, name := range handWritten {
+		old, err := os.ReadFile(filepath.Join(root, "docs", name))
+		if err != nil {
+			continue
+		}
 		spliced, err := Splice(old, specs)
 		if err != nil {
-			return nil, fmt.Errorf("docs/rfc793-mapping.md: %w", err)
+			return nil, fmt.Errorf("docs/%s: %w", name, err)
 		}
-		files = append(files, File{"docs/rfc793-mapping.md", spliced})
+		if regionRE.Match(old) {
+			files = append(files, File{"docs/" + name, spliced})
+		}
+		extra = append(extra, File{name, spliced})
+	}
+	for _, f := range Docs(specs, extra) {
+		files = append(files, File{"docs/" + f.Path, f.Data})
 	}
 	return files, nil
 }
