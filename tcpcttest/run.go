@@ -1,0 +1,492 @@
+package tcpcttest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fdac824a/tcpct"
+	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/conformance/compare"
+	"github.com/fdac824a/tcpct/conformance/gen"
+	"github.com/fdac824a/tcpct/fsm"
+)
+
+// The recorded traces: testdata/kernel/ of the module, copied here so that
+// the kit is self-contained (see testdata/README.md there for how they were
+// recorded: Linux 6.18, HZ=250).
+//
+//go:embed testdata/*.gz
+var recorded embed.FS
+
+// Cell is the spec cell that decided the reference verdict, with its
+// rationale.
+type Cell struct {
+	Dir     string // original, reply
+	Class   string // syn, synack, fin, ack, rst, none
+	Old     string // state before the packet
+	Outcome string // a state, INVALID, IGNORE, or "-" when no cell was consulted
+	RFC     string // RFC sections the cell rests on
+	Why     string // the spec's rationale
+	Reason  string // why the reference found the packet INVALID or ignored it, if it did
+}
+
+func (c Cell) String() string {
+	s := fmt.Sprintf("%s %s %s → %s", c.Dir, c.Class, c.Old, c.Outcome)
+	if c.Reason != "" {
+		s += " (" + c.Reason + ")"
+	}
+	if c.RFC != "" || c.Why != "" {
+		s += fmt.Sprintf("; RFC %s: %s", c.RFC, c.Why)
+	}
+	return s
+}
+
+// Disagreement is one packet on which the tracker and the reference differ.
+type Disagreement struct {
+	Trace  string
+	Index  int
+	Packet string // tcpdump-style summary
+	Fields Field  // the fields that differ
+	Want   Result
+	Got    Result
+	Cell   Cell
+}
+
+func (d *Disagreement) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s packet %d: %s\n", d.Trace, d.Index, d.Packet)
+	for i, f := range fieldList {
+		if d.Fields&f != 0 {
+			fmt.Fprintf(&b, "\t%-10s want %-12s got %s\n", fieldNames[i], fieldValue(d.Want, f), fieldValue(d.Got, f))
+		}
+	}
+	fmt.Fprintf(&b, "\twant: %v\n\tgot:  %v\n\tcell: %v", d.Want, d.Got, d.Cell)
+	return b.String()
+}
+
+func fieldValue(r Result, f Field) string {
+	switch f {
+	case FieldCT:
+		return string(r.CT)
+	case FieldDir:
+		return string(r.Dir)
+	case FieldState:
+		if r.State == "" {
+			return "(no entry)"
+		}
+		return r.State
+	case FieldTimeout:
+		return fmt.Sprint(r.Timeout)
+	case FieldAssured:
+		return fmt.Sprint(r.Assured)
+	case FieldSeenReply:
+		return fmt.Sprint(r.SeenReply)
+	}
+	return "?"
+}
+
+// FieldStat counts one field over a trace.
+type FieldStat struct {
+	Compared, Agree int
+}
+
+// Percent is the share of compared packets that agree (100 when none was
+// compared).
+func (s FieldStat) Percent() float64 {
+	if s.Compared == 0 {
+		return 100
+	}
+	return 100 * float64(s.Agree) / float64(s.Compared)
+}
+
+// TraceReport is the outcome of one trace.
+type TraceReport struct {
+	Name      string // "kernel/default", "generated/short_timeouts", …
+	Variant   string
+	Reference string // "linux 6.18" (recorded) or "tcpct linux" (generated)
+	Skipped   string // why the trace did not run; "" if it ran
+	Packets   int
+	AllAgree  int // packets on which every compared field agrees
+	Fields    [len(fieldList)]FieldStat
+	// Diffs holds the first Options.MaxDiffs disagreements; TotalDiffs
+	// counts them all.
+	Diffs      []Disagreement
+	TotalDiffs int
+}
+
+// Report is the outcome of Measure.
+type Report struct {
+	Tracker Field // the fields compared
+	Traces  []TraceReport
+}
+
+// Agree reports whether every packet of every trace that ran agreed.
+func (r *Report) Agree() bool {
+	for i := range r.Traces {
+		if r.Traces[i].TotalDiffs > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Total sums the traces that ran.
+func (r *Report) Total() TraceReport {
+	t := TraceReport{Name: "total"}
+	for _, tr := range r.Traces {
+		if tr.Skipped != "" {
+			continue
+		}
+		t.Packets += tr.Packets
+		t.AllAgree += tr.AllAgree
+		t.TotalDiffs += tr.TotalDiffs
+		for i := range t.Fields {
+			t.Fields[i].Compared += tr.Fields[i].Compared
+			t.Fields[i].Agree += tr.Fields[i].Agree
+		}
+	}
+	return t
+}
+
+// WriteTable writes the agreement table as Markdown: one row per trace and
+// a total, one column per field (percent agreeing; "—" for a field not
+// compared).
+func (r *Report) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString("| trace | packets | all fields |")
+	for _, n := range fieldNames {
+		b.WriteString(" " + n + " |")
+	}
+	b.WriteString("\n|---|--:|--:|")
+	for range fieldNames {
+		b.WriteString("--:|")
+	}
+	b.WriteString("\n")
+	row := func(t TraceReport) {
+		if t.Skipped != "" {
+			fmt.Fprintf(&b, "| %s | skipped: %s |\n", t.Name, t.Skipped)
+			return
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s |", t.Name, t.Packets, pct(t.AllAgree, t.Packets))
+		for i, f := range fieldList {
+			if r.Tracker&f == 0 {
+				b.WriteString(" — |")
+				continue
+			}
+			fmt.Fprintf(&b, " %s |", pct(t.Fields[i].Agree, t.Fields[i].Compared))
+		}
+		b.WriteString("\n")
+	}
+	for _, t := range r.Traces {
+		row(t)
+	}
+	row(r.Total())
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func pct(a, n int) string {
+	if n == 0 {
+		return "n/a"
+	}
+	if a == n {
+		return "100%"
+	}
+	return fmt.Sprintf("%.2f%%", 100*float64(a)/float64(n))
+}
+
+// Test runs the traces through trackers made by newTracker (one fresh
+// tracker per trace) and fails t, in a subtest per trace, for each
+// disagreement with the reference (the first Options.MaxDiffs in detail),
+// then logs the agreement table. Variants the tracker cannot be
+// configured for are skipped.
+func Test(t *testing.T, newTracker func() Tracker, opts Options) {
+	t.Helper()
+	r := Measure(newTracker, opts)
+	for _, tr := range r.Traces {
+		t.Run(tr.Name, func(t *testing.T) {
+			if tr.Skipped != "" {
+				t.Skip(tr.Skipped)
+			}
+			for i := range tr.Diffs {
+				t.Error(tr.Diffs[i].String())
+			}
+			if tr.TotalDiffs > len(tr.Diffs) {
+				t.Errorf("… and %d more disagreements", tr.TotalDiffs-len(tr.Diffs))
+			}
+			t.Logf("%d packets, %d agree on every compared field", tr.Packets, tr.AllAgree)
+		})
+	}
+	var b strings.Builder
+	r.WriteTable(&b)
+	t.Logf("agreement with Linux nf_conntrack (fields compared: %v):\n%s", r.Tracker, b.String())
+}
+
+// Measure runs the traces like Test but never fails: it returns the
+// agreement table, for trackers that knowingly depart from Linux.
+func Measure(newTracker func() Tracker, opts Options) *Report {
+	opts.defaults()
+	fields := AllFields
+	if c, ok := newTracker().(Capable); ok {
+		fields = c.Capabilities()
+	}
+	if opts.Fields != 0 {
+		fields &= opts.Fields
+	}
+	r := &Report{Tracker: fields}
+	for i, v := range Variants {
+		if len(opts.Variants) > 0 && !slices.Contains(opts.Variants, v.Name) {
+			continue
+		}
+		if !opts.NoRecorded {
+			r.Traces = append(r.Traces, runRecorded(newTracker, v, fields, &opts))
+		}
+		if !opts.NoGenerated {
+			r.Traces = append(r.Traces, runGenerated(newTracker, v, opts.Seed+uint64(i), fields, &opts))
+		}
+	}
+	return r
+}
+
+// packet is one trace record: raw IP bytes and capture time.
+type packet struct {
+	data []byte
+	ts   time.Time
+}
+
+func gunzip(name string) ([]byte, error) {
+	f, err := recorded.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(z)
+}
+
+func readPcap(b []byte) ([]packet, error) {
+	cr, err := capture.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	var out []packet
+	for {
+		p, err := cr.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p.Link != capture.LinkRaw {
+			return nil, fmt.Errorf("record %d: link type %v, want raw IP", p.Index, p.Link)
+		}
+		out = append(out, packet{append([]byte(nil), p.Data...), p.Timestamp()})
+	}
+}
+
+// configure makes a fresh tracker for variant v, or says why it cannot.
+func configure(newTracker func() Tracker, v Variant) (Tracker, string) {
+	tr := newTracker()
+	if len(v.Sysctls) == 0 {
+		return tr, ""
+	}
+	s, ok := tr.(Sysctler)
+	if !ok {
+		return nil, "tracker has no sysctls (implement tcpcttest.Sysctler)"
+	}
+	for _, kv := range v.Sysctls {
+		if err := s.SetSysctl(kv[0], kv[1]); err != nil {
+			return nil, fmt.Sprintf("%s=%s: %v", kv[0], kv[1], err)
+		}
+	}
+	return tr, ""
+}
+
+func runRecorded(newTracker func() Tracker, v Variant, fields Field, o *Options) TraceReport {
+	rep := TraceReport{Name: "kernel/" + v.Name, Variant: v.Name, Reference: "Linux 6.18 nf_conntrack"}
+	tr, why := configure(newTracker, v)
+	if why != "" {
+		rep.Skipped = why
+		return rep
+	}
+	pb, err := gunzip("testdata/" + v.Name + ".pcap.gz")
+	if err != nil {
+		panic("tcpcttest: embedded trace: " + err.Error())
+	}
+	pkts, err := readPcap(pb)
+	if err != nil {
+		panic("tcpcttest: embedded trace: " + err.Error())
+	}
+	jb, err := gunzip("testdata/" + v.Name + ".jsonl.gz")
+	if err != nil {
+		panic("tcpcttest: embedded trace: " + err.Error())
+	}
+	lines, err := compare.Read(bytes.NewReader(jb))
+	if err != nil {
+		panic("tcpcttest: embedded trace: " + err.Error())
+	}
+	want := make(map[int]*Result, len(lines))
+	for _, l := range lines {
+		r := Result{CT: CT(l.CT), Dir: Dir(l.Dir), State: l.State, Assured: l.Assured, SeenReply: l.SeenReply}
+		if l.Timeout != nil {
+			r.Timeout = *l.Timeout
+		}
+		want[l.I] = &r
+	}
+	run(&rep, tr, v, pkts, want, fields, o)
+	return rep
+}
+
+func runGenerated(newTracker func() Tracker, v Variant, seed uint64, fields Field, o *Options) TraceReport {
+	rep := TraceReport{Name: "generated/" + v.Name, Variant: v.Name, Reference: "tcpct linux"}
+	tr, why := configure(newTracker, v)
+	if why != "" {
+		rep.Skipped = why
+		return rep
+	}
+	cfg := gen.Config{Seed: seed, Packets: o.Packets}
+	if v.pause > 0 {
+		cfg.Pause = v.pause
+	}
+	var pkts []packet
+	for _, p := range gen.Generate(cfg) {
+		pkts = append(pkts, packet{p.Data, p.TS})
+	}
+	run(&rep, tr, v, pkts, nil, fields, o)
+	rep.Name += fmt.Sprintf(" (seed %d)", seed)
+	return rep
+}
+
+// run replays pkts through the reference (tcpct's linux profile with the
+// variant's sysctls) and the tracker, and compares. want, when not nil,
+// overrides the reference's results (the kernel's recorded verdicts);
+// the reference still supplies the spec cell.
+func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*Result, fields Field, o *Options) {
+	var knobs []string
+	for _, kv := range v.Sysctls {
+		knobs = append(knobs, kv[0]+"="+kv[1])
+	}
+	ref, err := tcpct.New(tcpct.Config{Profile: "linux", Knobs: knobs, Seed: 1})
+	if err != nil {
+		panic("tcpcttest: reference: " + err.Error())
+	}
+	var cp capture.Packet
+	for i, p := range pkts {
+		cp.Decode(capture.LinkRaw, p.data, len(p.data))
+		if cp.Kind != capture.KindTCP {
+			continue
+		}
+		seg := fsm.ParseSegment(cp.TCP, cp.IPPayloadLen)
+		rv := ref.TrackKey(tcpct.KeyOf(cp.Src, cp.Dst, cp.SrcPort, cp.DstPort), &seg, p.ts.UnixNano())
+		w := resultOf(&rv)
+		if want != nil {
+			k, ok := want[i]
+			if !ok {
+				continue // the kernel recorded no verdict for this record
+			}
+			w = *k
+		}
+		in := Packet{Index: i, Time: p.ts, IP: p.data, TCP: cp.TCP,
+			Src: netip.AddrPortFrom(cp.Src, cp.SrcPort), Dst: netip.AddrPortFrom(cp.Dst, cp.DstPort),
+			PayloadLen: int(seg.Len), HeaderLen: int(seg.HdrLen)}
+		if len(cp.TCP) >= 20 {
+			t := cp.TCP
+			in.Seq = be32(t[4:])
+			in.Ack = be32(t[8:])
+			in.Flags = t[13]
+			in.Window = uint16(t[14])<<8 | uint16(t[15])
+		}
+		got := tr.Track(&in)
+		rep.Packets++
+		diff := compareResults(w, got, fields, o.TimeoutTolerance, &rep.Fields)
+		if diff == 0 {
+			rep.AllAgree++
+			continue
+		}
+		rep.TotalDiffs++
+		if len(rep.Diffs) < o.MaxDiffs {
+			rep.Diffs = append(rep.Diffs, Disagreement{Trace: rep.Name, Index: i, Packet: gen.Summary(p.data),
+				Fields: diff, Want: w, Got: got, Cell: cellOf(&rv)})
+		}
+	}
+}
+
+// resultOf converts a tcpct verdict the way the kernel runner records one.
+func resultOf(v *tcpct.Verdict) Result {
+	r := Result{CT: CT(v.CT.String())}
+	if v.CT != fsm.Invalid {
+		r.Dir = Dir(v.Dir.String())
+	}
+	if v.Entry {
+		r.State, r.Timeout, r.Assured, r.SeenReply = v.StateName(), v.SecondsLeft(), v.Assured, v.SeenReply
+	}
+	return r
+}
+
+func cellOf(v *tcpct.Verdict) Cell {
+	c := Cell{Dir: v.Dir.String(), Class: v.ClassName(), Old: v.OldName(), Outcome: v.CellName(), Reason: v.ReasonText()}
+	if d, ok := v.Doc(); ok {
+		c.RFC, c.Why = d.RFC, d.Reason
+	}
+	return c
+}
+
+// compareResults returns the compared fields on which want and got differ
+// and counts every compared field in st.
+func compareResults(want, got Result, fields Field, tol int64, st *[len(fieldList)]FieldStat) Field {
+	var diff Field
+	for i, f := range fieldList {
+		if fields&f == 0 {
+			continue
+		}
+		var same bool
+		switch f {
+		case FieldCT:
+			same = want.CT == got.CT
+		case FieldDir:
+			if want.CT == Invalid || got.CT == Invalid {
+				continue
+			}
+			same = want.Dir == got.Dir
+		case FieldState:
+			same = want.State == got.State
+		case FieldTimeout:
+			if want.State == "" || got.State == "" {
+				continue
+			}
+			d := want.Timeout - got.Timeout
+			if d < 0 {
+				d = -d
+			}
+			same = d <= max(tol, 0)
+		case FieldAssured:
+			same = want.Assured == got.Assured
+		case FieldSeenReply:
+			same = want.SeenReply == got.SeenReply
+		}
+		st[i].Compared++
+		if same {
+			st[i].Agree++
+		} else {
+			diff |= f
+		}
+	}
+	return diff
+}
+
+func be32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}

@@ -1,0 +1,248 @@
+// Package tcpcttest checks a TCP connection tracker against Linux
+// nf_conntrack, the way testing/fstest checks an fs.FS: write an adapter of a
+// few lines that feeds one packet to your tracker and says what it decided,
+// then call Test from a test function.
+//
+//	func TestConformance(t *testing.T) {
+//		tcpcttest.Test(t, func() tcpcttest.Tracker { return myAdapter{mytracker.New()} }, tcpcttest.Options{})
+//	}
+//
+// Test runs two kinds of traces through fresh trackers and compares every
+// packet's verdict, field by field, with the reference:
+//
+//   - recorded traces: generated traces that the real Linux 6.18 kernel
+//     tracked, with its verdict on every packet (shipped in this package, so
+//     the kit works offline and needs no privileges); the kernel is the
+//     expected value.
+//   - generated traces: fresh traces from conformance/gen (seed in Options),
+//     replayed through tcpct's linux profile, which agrees with the kernel on
+//     every recorded packet; tcpct is the expected value. They reach states
+//     the recorded traces visit rarely, and timeouts that expire.
+//
+// Each disagreement names the packet, the expected and actual value of each
+// field that differs, and the spec cell that decided the reference verdict
+// (direction, packet class, old state → outcome) with its RFC sections and
+// rationale, so a failure reads as "your tracker departs from RFC 5961 §4
+// here", not "line 3071 differs".
+//
+// Trackers differ in what they model. A tracker declares what it reports
+// with the optional Capable interface (no timeouts, no ASSURED bit, …) and
+// which sysctl variants it can be configured for with the optional Sysctler
+// interface; fields it does not report are not compared and variants it
+// cannot be set up for are skipped, not failed. Trackers that knowingly
+// depart from Linux use Measure, which never fails and returns the agreement
+// table.
+package tcpcttest
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// CT is the conntrack state of a packet as iptables' -m conntrack --ctstate
+// and nftables' ct state see it.
+type CT string
+
+// The ct states a TCP tracker decides between.
+const (
+	New         CT = "NEW"
+	Established CT = "ESTABLISHED"
+	Invalid     CT = "INVALID"
+)
+
+// Dir is the direction of a packet relative to the connection's first
+// packet (the "original" tuple).
+type Dir string
+
+// The two directions.
+const (
+	Original Dir = "original"
+	Reply    Dir = "reply"
+)
+
+// Packet is one packet fed to a tracker: the raw IP packet and, for
+// trackers that take parsed input, its TCP header fields. Every slice is
+// only valid during the Track call.
+type Packet struct {
+	// Index is the packet's record number in its trace (0-based).
+	Index int
+	// Time is the capture time. Trackers must use it, not the wall
+	// clock: traces span seconds of capture time replayed in milliseconds.
+	Time time.Time
+
+	// IP is the whole packet from the IPv4 or IPv6 header on.
+	IP []byte
+	// TCP is the TCP header and payload, as captured.
+	TCP []byte
+
+	Src, Dst netip.AddrPort
+	Seq, Ack uint32
+	// Flags holds the TCP flag bits as in the header's 14th byte
+	// (FIN=0x01, SYN=0x02, RST=0x04, PSH=0x08, ACK=0x10, URG=0x20, ECE, CWR).
+	Flags  uint8
+	Window uint16
+	// HeaderLen is the TCP header length in bytes (data offset × 4).
+	HeaderLen int
+	// PayloadLen is the TCP payload length per the IP header.
+	PayloadLen int
+}
+
+// Result is what a tracker decided about one packet, and the state of the
+// packet's connection entry right after it.
+type Result struct {
+	CT CT
+	// Dir is the packet's direction; not compared for INVALID packets
+	// (Linux attaches no direction to a packet it did not match).
+	Dir Dir
+	// State is the connection's TCP conntrack state as /proc spells it
+	// (SYN_SENT, ESTABLISHED, TIME_WAIT, …), "" when the connection has no
+	// entry after the packet.
+	State string
+	// Timeout is the entry's remaining lifetime in whole seconds (as
+	// /proc/net/nf_conntrack prints it); compared only when both sides
+	// have an entry, within Options.TimeoutTolerance.
+	Timeout int64
+	// Assured and SeenReply are the entry's IPS_ASSURED and
+	// IPS_SEEN_REPLY status bits.
+	Assured, SeenReply bool
+}
+
+func (r Result) String() string {
+	s := string(r.CT)
+	if r.CT != Invalid && r.Dir != "" {
+		s += " " + string(r.Dir)
+	}
+	if r.State == "" {
+		return s + " (no entry)"
+	}
+	s += fmt.Sprintf(" %s %ds", r.State, r.Timeout)
+	if r.Assured {
+		s += " [ASSURED]"
+	}
+	if r.SeenReply {
+		s += " seen_reply"
+	}
+	return s
+}
+
+// Tracker is what the kit drives: one connection tracker with an empty
+// table. The kit calls the constructor given to Test or Measure for every
+// trace, and Track for each of the trace's TCP packets in order.
+type Tracker interface {
+	Track(p *Packet) Result
+}
+
+// Field is a set of compared verdict fields.
+type Field uint8
+
+// The compared fields.
+const (
+	FieldCT Field = 1 << iota
+	FieldDir
+	FieldState
+	FieldTimeout
+	FieldAssured
+	FieldSeenReply
+
+	AllFields = FieldCT | FieldDir | FieldState | FieldTimeout | FieldAssured | FieldSeenReply
+)
+
+var fieldNames = [...]string{"ct", "dir", "state", "timeout", "assured", "seen_reply"}
+
+// fieldList is every field in report order.
+var fieldList = [...]Field{FieldCT, FieldDir, FieldState, FieldTimeout, FieldAssured, FieldSeenReply}
+
+func (f Field) String() string {
+	s := ""
+	for i, g := range fieldList {
+		if f&g != 0 {
+			if s != "" {
+				s += ","
+			}
+			s += fieldNames[i]
+		}
+	}
+	return s
+}
+
+// Capable is implemented by trackers that do not report every field: a
+// tracker without timers returns AllFields &^ FieldTimeout, and its timeouts
+// are not compared. Trackers that do not implement it report all fields.
+type Capable interface {
+	Capabilities() Field
+}
+
+// Sysctler is implemented by trackers that can be configured like the
+// kernel's nf_conntrack sysctls. The kit calls SetSysctl on a fresh tracker,
+// before its first packet, with the names of /proc/sys/net/netfilter/
+// without the nf_conntrack_ prefix ("tcp_loose", "tcp_be_liberal",
+// "tcp_timeout_established", …) and decimal values. An error skips the
+// variant. Trackers that do not implement it run the default variant only.
+type Sysctler interface {
+	SetSysctl(name, value string) error
+}
+
+// Variant is a set of sysctl settings the traces are run with.
+type Variant struct {
+	Name    string
+	Sysctls [][2]string // name, value, applied in order
+	// pause is the gap the generator inserts so that the shortened
+	// timeouts expire mid-trace.
+	pause time.Duration
+}
+
+// Variants are the settings the recorded kernel traces were taken with
+// (one trace each), in order. Generated traces are run with each of them
+// too.
+var Variants = []Variant{
+	{Name: "default"},
+	{Name: "loose0", Sysctls: [][2]string{{"tcp_loose", "0"}}},
+	{Name: "be_liberal", Sysctls: [][2]string{{"tcp_be_liberal", "1"}}},
+	{Name: "ignore_invalid_rst", Sysctls: [][2]string{{"tcp_ignore_invalid_rst", "1"}}},
+	{Name: "max_retrans1", Sysctls: [][2]string{{"tcp_max_retrans", "1"}}},
+	{Name: "short_timeouts", Sysctls: [][2]string{
+		{"tcp_timeout_close", "1"}, {"tcp_timeout_close_wait", "1"}, {"tcp_timeout_established", "3"},
+		{"tcp_timeout_fin_wait", "2"}, {"tcp_timeout_last_ack", "1"}, {"tcp_timeout_max_retrans", "2"},
+		{"tcp_timeout_syn_recv", "1"}, {"tcp_timeout_syn_sent", "2"}, {"tcp_timeout_time_wait", "2"},
+		{"tcp_timeout_unacknowledged", "2"}}, pause: 1300 * time.Millisecond},
+}
+
+// Options tune a run. The zero value runs everything with the defaults.
+type Options struct {
+	// Variants restricts the run to the named variants (default: all that
+	// the tracker can be configured for).
+	Variants []string
+	// NoRecorded and NoGenerated leave out one kind of trace.
+	NoRecorded, NoGenerated bool
+	// Seed and Packets set the generated traces (default seed 1, 4000
+	// packets per variant). Variant i uses Seed+i.
+	Seed    uint64
+	Packets int
+	// Fields restricts the compared fields further than the tracker's
+	// Capabilities (0: all it reports).
+	Fields Field
+	// TimeoutTolerance is the allowed difference in seconds left (default
+	// 1, negative: exact). The kernel reports floor(jiffies left / HZ) a
+	// few microseconds after the packet, so a fresh timeout T reads T or
+	// T-1.
+	TimeoutTolerance int64
+	// MaxDiffs is how many disagreements per trace are kept in detail
+	// (default 10; Test reports each of them).
+	MaxDiffs int
+}
+
+func (o *Options) defaults() {
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.Packets <= 0 {
+		o.Packets = 4000
+	}
+	if o.TimeoutTolerance == 0 {
+		o.TimeoutTolerance = 1
+	}
+	if o.MaxDiffs <= 0 {
+		o.MaxDiffs = 10
+	}
+}
