@@ -166,3 +166,14 @@ func TestRapidTracker(t *testing.T) {
 	})
 	t.Logf("rapid: %d cases, %d packets", cases, steps)
 }
+
+// FuzzRapidTracker exposes the rapid state machine of TestRapidTracker to
+// go test -fuzz: the fuzzer's bytes become rapid's choices, so coverage
+// guidance steers the multi-connection traffic; a failure is reported
+// with the same trace.
+func FuzzRapidTracker(f *testing.F) {
+	f.Fuzz(rapid.MakeFuzz(func(rt *rapid.T) {
+		tr := newTracker(rt)
+		rt.Repeat(rapid.StateMachineActions(tr))
+	}))
+}
