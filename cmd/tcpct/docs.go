@@ -16,10 +16,19 @@ import (
 
 const docsUsage = `usage: tcpct docs -o DIR [-profile linux|tutorial]
 
-Writes the reference documentation generated from the spec into DIR (created
-if needed): the same files 'go generate ./...' commits under docs/. With
--profile only that profile's documents are written. When Graphviz 'dot' is on
-PATH, an SVG is rendered next to each .dot file.
+Writes the reference generated from the spec into DIR (created if needed),
+the same pages 'go generate ./...' commits under docs/:
+  README.md             index
+  profile-NAME.md       states, timeouts, knobs, classes, both transition
+                        tables, Mermaid diagram, every cell with its RFC
+                        sections and rationale
+  NAME.dot              Graphviz diagram (NAME.svg too when 'dot' is on PATH)
+  profiles-compared.md  the profiles cell by cell (without -profile)
+  spec-schema.md, spec.schema.json
+                        the schema of 'tcpct spec -format json'
+With -profile only that profile is documented. The pages link only to each
+other and to the RFCs, so DIR can be published as it is. Prints each file
+written.
 `
 
 func docsCmd(args []string, stdout, stderr io.Writer) int {
