@@ -1,0 +1,46 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fdac824a/tcpct/tcpcttest"
+)
+
+// TestGVisorAgreement measures gVisor's tcpconntrack against Linux with the
+// conformance kit, in both mappings of the adapter, and prints the
+// agreement table (bench/README.md has it). Where gVisor departs from Linux
+// that is a finding, not a failure: the test only asserts that the kit ran
+// the traces gVisor can be set up for and produced numbers.
+func TestGVisorAgreement(t *testing.T) {
+	for _, v := range []struct {
+		name string
+		drop bool
+	}{{"netstack", false}, {"tcb-drop-invalid", true}} {
+		t.Run(v.name, func(t *testing.T) {
+			r := tcpcttest.Measure(func() tcpcttest.Tracker { return NewGVisor(v.drop) },
+				tcpcttest.Options{MaxDiffs: 3})
+			tot := r.Total()
+			if tot.Packets < 8000 {
+				t.Fatalf("only %d packets compared", tot.Packets)
+			}
+			ran := 0
+			for _, tr := range r.Traces {
+				if tr.Skipped == "" {
+					ran++
+				}
+			}
+			if ran != 2 { // gVisor has no sysctls: default variant only
+				t.Errorf("%d traces ran, want 2 (kernel/default, generated/default)", ran)
+			}
+			var b strings.Builder
+			r.WriteTable(&b)
+			t.Logf("gVisor tcpconntrack (%s mapping) vs Linux, fields %v:\n%s", v.name, r.Tracker, b.String())
+			for _, tr := range r.Traces {
+				for _, d := range tr.Diffs {
+					t.Logf("example disagreement:\n%s", d.String())
+				}
+			}
+		})
+	}
+}
