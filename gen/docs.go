@@ -45,7 +45,9 @@ func StatesMarkdown(specs []*spec.Spec) []byte {
 	fmt.Fprintf(&b, "state*; INVALID packets change nothing, IGNORE packets pass without a\n")
 	fmt.Fprintf(&b, "state change or timer refresh. [rfc793-mapping.md](rfc793-mapping.md)\n")
 	fmt.Fprintf(&b, "explains each cell; [profiles-compared.md](profiles-compared.md) sets the\n")
-	fmt.Fprintf(&b, "profiles side by side.\n\n")
+	fmt.Fprintf(&b, "profiles side by side. The [index](README.md) lists every page; each\n")
+	fmt.Fprintf(&b, "profile also has a page of its own with every cell's rationale and RFC links:\n")
+	fmt.Fprintf(&b, "%s.\n\n", profileLinks(specs))
 	for _, s := range specs {
 		fmt.Fprintf(&b, "- [%s](#profile-%s): %s\n", s.Profile, s.Profile, s.Title)
 	}
@@ -402,4 +404,12 @@ func title(f File) string {
 		}
 	}
 	return f.Path
+}
+
+func profileLinks(specs []*spec.Spec) string {
+	var l []string
+	for _, s := range specs {
+		l = append(l, "[profile-"+s.Profile+".md](profile-"+s.Profile+".md)")
+	}
+	return strings.Join(l, ", ")
 }
