@@ -29,6 +29,7 @@ var apiPackages = []string{
 	"github.com/fdac824a/tcpct/fsm",
 	"github.com/fdac824a/tcpct/spec",
 	"github.com/fdac824a/tcpct/table",
+	"github.com/fdac824a/tcpct/tcpcttest",
 }
 
 // TestAPI fails when the exported API of apiPackages differs from api.txt,
