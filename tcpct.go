@@ -51,6 +51,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/fsm"
@@ -94,7 +95,7 @@ type Tracker struct {
 	interval  int64
 	nextSweep atomic.Int64
 
-	packets, invalid, ignored, dropped atomic.Uint64
+	counters [counterShards]counterShard
 }
 
 // New builds a Tracker. An unknown profile, an unknown knob or a bad value
@@ -185,7 +186,9 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 	case capture.KindTCP:
 		seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
 		k := keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
-		return tr.track(k, &seg, now.UnixNano()), nil
+		var v Verdict
+		tr.track(&v, &k, &seg, now.UnixNano())
+		return v, nil
 	case capture.KindNonTCP:
 		return Verdict{}, ErrNotTCP
 	case capture.KindFragment:
@@ -204,8 +207,9 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 // cannot tell which connection such a packet belongs to, so no entry is
 // consulted.
 func (tr *Tracker) Truncated(now time.Time) Verdict {
-	tr.packets.Add(1)
-	tr.invalid.Add(1)
+	cs := tr.counter()
+	cs.packets.Add(1)
+	cs.invalid.Add(1)
 	tr.t.AddInvalid()
 	return Verdict{Verdict: fsm.Verdict{CT: fsm.Invalid, Cell: fsm.CellNone, Reason: fsm.ReasonTruncated,
 		Old: tr.p.Initial, New: tr.p.Initial}, Now: now.UnixNano(), p: tr.p}
@@ -214,13 +218,18 @@ func (tr *Tracker) Truncated(now time.Time) Verdict {
 // TrackSegment runs one parsed TCP segment, sent from src to dst, through
 // the tracker at time now. src and dst must be of the same family.
 func (tr *Tracker) TrackSegment(src, dst netip.AddrPort, seg *fsm.Segment, now time.Time) Verdict {
-	return tr.track(table.KeyFromAddrPorts(src, dst), seg, now.UnixNano())
+	k := table.KeyFromAddrPorts(src, dst)
+	var v Verdict
+	tr.track(&v, &k, seg, now.UnixNano())
+	return v
 }
 
 // TrackKey is TrackSegment for callers that already hold the packet's
 // tuple as a table.Key and the clock in nanoseconds (the replay loop).
 func (tr *Tracker) TrackKey(k table.Key, seg *fsm.Segment, now int64) Verdict {
-	return tr.track(k, seg, now)
+	var v Verdict
+	tr.track(&v, &k, seg, now)
+	return v
 }
 
 func keyOf(src, dst netip.Addr, sport, dport uint16) table.Key {
@@ -250,40 +259,45 @@ func (tr *Tracker) meta(c *fsm.Conn) table.Meta {
 
 // track is the packet path: lookup (either tuple) → acquire → step →
 // commit / remove / replace, or step → insert-if-absent for a packet
-// without an entry.
-func (tr *Tracker) track(k table.Key, seg *fsm.Segment, now int64) Verdict {
-	tr.packets.Add(1)
-	tr.maybeSweep(now)
-	ref, d, found := tr.t.Lookup(k, now)
-	for attempt := 0; ; attempt++ {
+// without an entry. It fills *v in place (a Verdict is ~100 bytes; the
+// replay loop reuses one) and touches no shared cache line of its own
+// except one striped counter.
+func (tr *Tracker) track(v *Verdict, k *table.Key, seg *fsm.Segment, now int64) {
+	cs := tr.counter()
+	cs.packets.Add(1)
+	if tr.interval >= 0 && now >= tr.nextSweep.Load() {
+		tr.maybeSweep(now)
+	}
+	ref, d, found := tr.t.Lookup(*k, now)
+	for {
 		if found {
 			c, _, ok := tr.t.Acquire(ref)
 			if !ok {
 				// Deleted or replaced between Lookup and Acquire: look again.
-				ref, d, found = tr.t.Lookup(k, now)
+				ref, d, found = tr.t.Lookup(*k, now)
 				continue
 			}
-			fv := tr.m.Step(&c, seg, fsm.Dir(d), now)
-			v := Verdict{Verdict: fv, Now: now, p: tr.p}
-			orig := k
+			*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Dir(d), now), Now: now, p: tr.p}
 			if d == table.Reply {
-				orig = k.Reverse()
+				v.Key = k.Reverse()
+			} else {
+				v.Key = *k
 			}
-			switch fv.Action {
+			switch v.Action {
 			case fsm.None:
 				tr.t.Abort(ref)
 			case fsm.Update:
 				tr.t.Commit(ref, c, tr.meta(&c), now)
 			case fsm.Delete:
 				r := table.ReasonKilled
-				if fv.Expired {
+				if v.Expired {
 					r = table.ReasonExpired
 				}
 				tr.t.Remove(ref, r, now)
 			case fsm.Recreate:
 				// The reopening packet's direction is the new original one.
-				orig = k
-				if _, st := tr.t.Replace(ref, k, c, tr.meta(&c), now); st != table.Inserted {
+				v.Key = *k
+				if _, st := tr.t.Replace(ref, *k, c, tr.meta(&c), now); st != table.Inserted {
 					c = fsm.Conn{}
 					v.Dropped = true
 				}
@@ -291,8 +305,8 @@ func (tr *Tracker) track(k table.Key, seg *fsm.Segment, now int64) Verdict {
 				// The entry found had expired (Step treated it as absent);
 				// reclaim it and create the new connection in its place.
 				tr.t.Remove(ref, table.ReasonExpired, now)
-				orig = k
-				switch r, wd, st := tr.t.Insert(k, c, tr.meta(&c), now); st {
+				v.Key = *k
+				switch r, wd, st := tr.t.Insert(*k, c, tr.meta(&c), now); st {
 				case table.Inserted:
 				case table.Existing:
 					// A racing packet re-created the connection first.
@@ -303,13 +317,13 @@ func (tr *Tracker) track(k table.Key, seg *fsm.Segment, now int64) Verdict {
 					v.Dropped = true
 				}
 			}
-			return tr.finish(&v, &c, orig)
+			tr.finish(cs, v, &c)
+			return
 		}
 		var c fsm.Conn
-		fv := tr.m.Step(&c, seg, fsm.Original, now)
-		v := Verdict{Verdict: fv, Now: now, p: tr.p}
-		if fv.Action == fsm.Create {
-			r, wd, st := tr.t.Insert(k, c, tr.meta(&c), now)
+		*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Original, now), Key: *k, Now: now, p: tr.p}
+		if v.Action == fsm.Create {
+			r, wd, st := tr.t.Insert(*k, c, tr.meta(&c), now)
 			switch st {
 			case table.Existing:
 				// Another goroutine created the connection first (or the
@@ -322,12 +336,12 @@ func (tr *Tracker) track(k table.Key, seg *fsm.Segment, now int64) Verdict {
 				v.Dropped = true
 			}
 		}
-		return tr.finish(&v, &c, k)
+		tr.finish(cs, v, &c)
+		return
 	}
 }
 
-func (tr *Tracker) finish(v *Verdict, c *fsm.Conn, orig table.Key) Verdict {
-	v.Key = orig
+func (tr *Tracker) finish(cs *counterShard, v *Verdict, c *fsm.Conn) {
 	if c.Live() {
 		v.Entry = true
 		v.State = c.State
@@ -337,14 +351,37 @@ func (tr *Tracker) finish(v *Verdict, c *fsm.Conn, orig table.Key) Verdict {
 	}
 	switch {
 	case v.Dropped:
-		tr.dropped.Add(1)
+		cs.dropped.Add(1)
 	case v.CT == fsm.Invalid:
-		tr.invalid.Add(1)
+		cs.invalid.Add(1)
 		tr.t.AddInvalid()
 	case v.Ignored:
-		tr.ignored.Add(1)
+		cs.ignored.Add(1)
 	}
-	return *v
+}
+
+// counterShard is one stripe of the tracker's packet counters, padded to
+// two cache lines so that goroutines tracking in parallel do not share one
+// (a single shared atomic counter costs a cache-line transfer per packet
+// once two cores track).
+type counterShard struct {
+	packets, invalid, ignored, dropped atomic.Uint64
+	_                                  [128 - 4*8]byte
+}
+
+const counterShards = 16
+
+// counter picks a stripe from the address of a stack variable: distinct
+// goroutines have distinct stacks (the trick table's statistics use).
+func (tr *Tracker) counter() *counterShard {
+	p := stackHint()
+	return &tr.counters[(p>>12^p>>18)&(counterShards-1)]
+}
+
+//go:noinline
+func stackHint() uintptr {
+	var x byte
+	return uintptr(unsafe.Pointer(&x))
 }
 
 // maybeSweep runs one bounded sweep when the clock has moved past the
@@ -432,6 +469,13 @@ type Stats struct {
 
 // Stats returns the counters; weakly consistent with concurrent Track calls.
 func (tr *Tracker) Stats() Stats {
-	return Stats{Packets: tr.packets.Load(), Invalid: tr.invalid.Load(), Ignored: tr.ignored.Load(),
-		Dropped: tr.dropped.Load(), Table: tr.t.Stats()}
+	s := Stats{Table: tr.t.Stats()}
+	for i := range tr.counters {
+		c := &tr.counters[i]
+		s.Packets += c.packets.Load()
+		s.Invalid += c.invalid.Load()
+		s.Ignored += c.ignored.Load()
+		s.Dropped += c.dropped.Load()
+	}
+	return s
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -139,6 +141,39 @@ func (f *trackerFlags) tracker() (*tcpct.Tracker, error) {
 	return tr, nil
 }
 
+// limit is the table size the flags ask for (the max knob), found without
+// allocating a table.
+func (f *trackerFlags) limit() (int64, error) {
+	if f.profile != "linux" && f.profile != "tutorial" {
+		return 0, fmt.Errorf("-profile: unknown profile %q (want linux or tutorial)", f.profile)
+	}
+	p, err := fsm.ProfileByName(f.profile)
+	if err != nil {
+		return 0, err
+	}
+	m := fsm.NewMachine(p)
+	for _, kv := range f.sysctl {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return 0, fmt.Errorf("-sysctl %q: want NAME=VALUE", kv)
+		}
+		if err := m.Set(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
+			return 0, fmt.Errorf("-sysctl: %v", err)
+		}
+	}
+	if m.Limit() <= 0 {
+		return 0, fmt.Errorf("-sysctl: knob max: %d; the table needs at least one entry", m.Limit())
+	}
+	return m.Limit(), nil
+}
+
+// trackerWith is tracker with extra knob settings applied last.
+func (f *trackerFlags) trackerWith(extra ...string) (*tcpct.Tracker, error) {
+	g := *f
+	g.sysctl = append(append(multiFlag(nil), f.sysctl...), extra...)
+	return g.tracker()
+}
+
 // atSpec is a parsed -at.
 type atSpec struct {
 	set      bool
@@ -184,15 +219,9 @@ func openCapture(path string, stdin io.Reader) (*capture.Reader, error) {
 	return capture.Open(path)
 }
 
-// walk feeds every record to the tracker and calls fn for the TCP ones.
-// It returns the number of records read, the time of the last processed
-// packet (0 if none) and the read error that ended it early, if any.
-// Packets later than an absolute -at are read but not processed.
-type walkResult struct {
-	records, tcp, skipped int
-	first, last           int64
-	err                   error
-}
+// walk feeds every record to the tracker and calls fn for the TCP ones
+// (explain's loop; replay runs an engine). Packets later than an absolute
+// -at are read but not processed.
 
 func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Packet, v *tcpct.Verdict)) walkResult {
 	var res walkResult
@@ -218,7 +247,7 @@ func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Pa
 		case p.Kind == capture.KindMalformed && p.Family != 0 && p.Proto == 6:
 			v = tr.Truncated(p.Timestamp())
 		default:
-			res.skipped++
+			res.skip(p.Reason)
 			continue
 		}
 		if res.tcp == 0 {
@@ -250,6 +279,10 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var tf trackerFlags
 	tf.register(fs)
 	format := fs.String("format", "", "output `format`: jsonl, proc, conntrack, events, summary")
+	jobsFlag := fs.Int("j", 0, "worker goroutines, connections sharded by tuple (0: one per CPU)")
+	progressFlag := fs.String("progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
+	verbose := fs.Bool("v", false, "report skipped records by reason on stderr")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the replay to `FILE`")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), replayUsage) }
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -279,7 +312,20 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageErr(stderr, "replay", err)
 	}
-	tr, err := tf.tracker()
+	jobs := *jobsFlag
+	if jobs < 0 {
+		return usageErr(stderr, "replay", fmt.Errorf("-j %d: want 0 (one per CPU) or a positive number of workers", jobs))
+	}
+	if jobs == 0 {
+		jobs = runtime.GOMAXPROCS(0)
+	}
+	if f == "events" {
+		// The conntrack -E stream includes DESTROYs found by the clock-
+		// driven sweep, whose timing depends on the table as a whole:
+		// one tracker keeps it exactly as documented.
+		jobs = 1
+	}
+	eng, err := newEngine(&tf, jobs)
 	if err != nil {
 		return usageErr(stderr, "replay", err)
 	}
@@ -289,23 +335,43 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitInput
 	}
 	defer r.Close()
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			return usageErr(stderr, "replay", fmt.Errorf("-cpuprofile: %v", err))
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return usageErr(stderr, "replay", fmt.Errorf("-cpuprofile: %v", err))
+		}
+		defer pprof.StopCPUProfile()
+	}
+	bar := newProgress(stderr, pos[0], *progressFlag)
+	if bar != nil {
+		eng.progress = bar.set
+	}
 
 	w := bufio.NewWriterSize(stdout, 64<<10)
 	var res walkResult
 	switch f {
 	case "jsonl":
-		res = replayJSONL(r, tr, at, w)
+		res = replayJSONL(r, eng, at, w)
 	case "proc", "conntrack":
-		res = walk(r, tr, at, func(*capture.Packet, *tcpct.Verdict) {})
-		dumpTable(w, tr, f, at.end(res.last))
+		res = eng.run(r, at, func(*pktInfo, *tcpct.Verdict) {})
+		dumpTable(w, eng, f, at.end(res.last))
 	case "events":
-		res = replayEvents(r, tr, at, w)
+		res = replayEvents(r, eng, at, w)
 	case "summary":
-		res = replaySummary(r, tr, at, w, pos[0], f)
+		res = replaySummary(r, eng, at, w, pos[0])
 	}
+	bar.finish()
 	if err := w.Flush(); err != nil {
 		fmt.Fprintf(stderr, "tcpct replay: writing output: %v\n", err)
 		return exitInput
+	}
+	if res.skipped > 0 && *verbose {
+		fmt.Fprintf(stderr, "tcpct replay: %d of %d records skipped (not tracked TCP):\n", res.skipped, res.records)
+		printSkips(stderr, &res)
 	}
 	if res.err != nil {
 		fmt.Fprintf(stderr, "tcpct replay: %v (the %d records before it were processed)\n", res.err, res.records)
@@ -314,11 +380,11 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func dumpTable(w *bufio.Writer, tr *tcpct.Tracker, format string, now int64) {
+func dumpTable(w *bufio.Writer, eng *engine, format string, now int64) {
 	t := time.Unix(0, now)
 	buf := make([]byte, 0, 512)
-	tutorial := tr.Profile().Name == "tutorial"
-	for _, e := range tr.Entries(t) {
+	tutorial := eng.profile().Name == "tutorial"
+	for _, e := range eng.entries(now) {
 		buf = buf[:0]
 		switch {
 		case format == "conntrack":
@@ -332,14 +398,20 @@ func dumpTable(w *bufio.Writer, tr *tcpct.Tracker, format string, now int64) {
 	}
 }
 
-// replayJSONL prints one object per TCP packet. The line is built in one
-// reused buffer: no allocation per packet.
-func replayJSONL(r *capture.Reader, tr *tcpct.Tracker, at atSpec, w *bufio.Writer) walkResult {
-	buf := make([]byte, 0, 512)
-	return walk(r, tr, at, func(p *capture.Packet, v *tcpct.Verdict) {
-		buf = appendJSONL(buf[:0], p.Index, v)
-		w.Write(buf)
+// replayJSONL prints one object per TCP packet. Lines are appended to one
+// reused buffer that is written out every 64 KiB: no allocation and no
+// copy per packet.
+func replayJSONL(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer) walkResult {
+	buf := make([]byte, 0, 80<<10)
+	res := eng.run(r, at, func(p *pktInfo, v *tcpct.Verdict) {
+		buf = appendJSONL(buf, p.index, v)
+		if len(buf) >= 64<<10 {
+			w.Write(buf)
+			buf = buf[:0]
+		}
 	})
+	w.Write(buf)
+	return res
 }
 
 var actionNames = [...]string{"none", "create", "update", "delete", "recreate"}
@@ -432,7 +504,8 @@ func appendJSONString(b []byte, s string) []byte {
 // them; expiries appear when the clock-driven sweep (or an insert needing
 // the tuple) reclaims the entry, and the last sweep at the end flushes
 // every entry expired by then.
-func replayEvents(r *capture.Reader, tr *tcpct.Tracker, at atSpec, w *bufio.Writer) walkResult {
+func replayEvents(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer) walkResult {
+	tr := eng.trs[0]
 	const budget = 1024
 	sub := tr.Subscribe(4 * budget)
 	defer sub.Close()
@@ -447,7 +520,7 @@ func replayEvents(r *capture.Reader, tr *tcpct.Tracker, at atSpec, w *bufio.Writ
 			w.Write(buf)
 		}
 	}
-	res := walk(r, tr, at, func(*capture.Packet, *tcpct.Verdict) { drain() })
+	res := eng.run(r, at, func(*pktInfo, *tcpct.Verdict) { drain() })
 	if res.tcp > 0 {
 		end := time.Unix(0, at.end(res.last))
 		for total := 0; ; {

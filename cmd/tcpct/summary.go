@@ -9,67 +9,59 @@ import (
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/fsm"
-	"github.com/fdac824a/tcpct/table"
 )
-
-// connStat is what the summary keeps per connection (original tuple).
-type connStat struct {
-	key     table.Key
-	packets int
-	bytes   int64
-	invalid int
-}
 
 type summary struct {
 	byCT      [8]int
 	byState   []int // TCP state after the packet; last slot: no entry
-	invalid   map[string]int
-	ignored   map[string]int
+	invalid   [256]int
+	ignored   [256]int
 	dropped   int
-	conns     map[table.Key]*connStat
+	conns     connCounts
 	tcpBytes  int64
 	wallStart time.Time
 }
 
-func replaySummary(r *capture.Reader, tr *tcpct.Tracker, at atSpec, w *bufio.Writer, name, _ string) walkResult {
-	p := tr.Profile()
-	s := &summary{byState: make([]int, len(p.StateNames)+1), invalid: map[string]int{}, ignored: map[string]int{},
-		conns: map[table.Key]*connStat{}, wallStart: time.Now()}
-	res := walk(r, tr, at, func(pk *capture.Packet, v *tcpct.Verdict) {
-		if int(v.CT) < len(s.byCT) {
-			s.byCT[v.CT]++
-		}
+// replaySummary counts per packet into fixed arrays and one bounded
+// open-addressing table of per-connection counters (no Go map, no
+// allocation per packet or per connection), then prints.
+func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, name string) walkResult {
+	p := eng.profile()
+	s := &summary{byState: make([]int, len(p.StateNames)+1), wallStart: time.Now()}
+	s.conns.init(eng.maxTotal())
+	noEntry := len(p.StateNames)
+	res := eng.run(r, at, func(pk *pktInfo, v *tcpct.Verdict) {
+		s.byCT[v.CT&7]++
 		if v.Entry {
 			s.byState[v.State]++
 		} else {
-			s.byState[len(p.StateNames)]++
+			s.byState[noEntry]++
 		}
 		switch {
 		case v.Dropped:
 			s.dropped++
 		case v.CT == fsm.Invalid:
-			s.invalid[v.ReasonText()]++
+			s.invalid[v.Reason]++
 		case v.Ignored:
-			s.ignored[v.ReasonText()]++
+			s.ignored[v.Reason]++
 		}
-		s.tcpBytes += int64(pk.OrigLen)
-		c := s.conns[v.Key]
-		if c == nil {
-			c = &connStat{key: v.Key}
-			s.conns[v.Key] = c
-		}
-		c.packets++
-		c.bytes += int64(pk.IPPayloadLen)
-		if v.CT == fsm.Invalid {
-			c.invalid++
-		}
+		s.tcpBytes += int64(pk.origLen)
+		s.conns.add(v, pk)
 	})
 	wall := time.Since(s.wallStart)
 	end := at.end(res.last)
 	endT := time.Unix(0, end)
-	st := tr.Stats()
+	if res.tcp > 0 {
+		// Reclaim every entry expired by the end, so that "expired" counts
+		// them all, not only those the incremental sweep happened to reach.
+		eng.flush(end)
+	}
+	st := eng.stats()
 
 	fmt.Fprintf(w, "capture   %s: %d records, %d TCP packets, %d other records skipped\n", name, res.records, res.tcp, res.skipped)
+	if res.skipped > 0 {
+		printSkips(w, &res)
+	}
 	fmt.Fprintf(w, "profile   %s (%s)\n", p.Name, p.Title)
 	if res.tcp > 0 {
 		fmt.Fprintf(w, "span      %s .. %s (%v)\n", time.Unix(0, res.first).UTC().Format(time.RFC3339Nano),
@@ -94,15 +86,15 @@ func replaySummary(r *capture.Reader, tr *tcpct.Tracker, at atSpec, w *bufio.Wri
 		}
 		fmt.Fprintf(w, "  %-12s %10d\n", name, n)
 	}
-	printReasons(w, "INVALID packets by reason", s.invalid)
-	printReasons(w, "ignored packets by reason (accepted, no state change)", s.ignored)
+	printReasons(w, "INVALID packets by reason", &s.invalid)
+	printReasons(w, "ignored packets by reason (accepted, no state change)", &s.ignored)
 	if s.dropped > 0 {
 		fmt.Fprintf(w, "\ndropped (table full): %d packets\n", s.dropped)
 	}
 
 	live := map[fsm.State]int{}
 	assured, total := 0, 0
-	tr.Range(endT, func(e *tcpct.Entry) bool {
+	eng.rangeAll(end, func(e *tcpct.Entry) bool {
 		live[e.Conn.State]++
 		total++
 		if e.Conn.Assured() {
@@ -120,24 +112,12 @@ func replaySummary(r *capture.Reader, tr *tcpct.Tracker, at atSpec, w *bufio.Wri
 		}
 	}
 
-	top := make([]*connStat, 0, len(s.conns))
-	for _, c := range s.conns {
-		top = append(top, c)
-	}
-	sort.Slice(top, func(i, j int) bool {
-		if top[i].packets != top[j].packets {
-			return top[i].packets > top[j].packets
-		}
-		return tcpct.KeyLess(top[i].key, top[j].key)
-	})
-	if len(top) > 10 {
-		top = top[:10]
-	}
+	top := s.conns.top()
 	if len(top) > 0 {
 		fmt.Fprintf(w, "\nbusiest connections (original tuple)\n")
 		for _, c := range top {
 			state := "(gone)"
-			if e, _, ok := tr.Lookup(netipSrc(c.key), netipDst(c.key), endT); ok {
+			if e, ok := eng.lookup(c.key, end); ok {
 				state = e.StateName()
 				if e.Conn.Assured() {
 					state += " [ASSURED]"
@@ -158,22 +138,28 @@ func replaySummary(r *capture.Reader, tr *tcpct.Tracker, at atSpec, w *bufio.Wri
 	return res
 }
 
-func printReasons(w *bufio.Writer, title string, m map[string]int) {
-	if len(m) == 0 {
+func printReasons(w *bufio.Writer, title string, counts *[256]int) {
+	type rc struct {
+		r fsm.Reason
+		n int
+	}
+	var rs []rc
+	for r, n := range counts {
+		if n > 0 {
+			rs = append(rs, rc{fsm.Reason(r), n})
+		}
+	}
+	if len(rs) == 0 {
 		return
 	}
 	fmt.Fprintf(w, "\n%s\n", title)
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if m[keys[i]] != m[keys[j]] {
-			return m[keys[i]] > m[keys[j]]
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].n != rs[j].n {
+			return rs[i].n > rs[j].n
 		}
-		return keys[i] < keys[j]
+		return rs[i].r.String() < rs[j].r.String()
 	})
-	for _, k := range keys {
-		fmt.Fprintf(w, "  %10d  %s\n", m[k], k)
+	for _, x := range rs {
+		fmt.Fprintf(w, "  %10d  %s\n", x.n, x.r)
 	}
 }

@@ -1,0 +1,411 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fdac824a/tcpct"
+	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/table"
+)
+
+// pktInfo is what the output stages need of a record besides its verdict.
+type pktInfo struct {
+	index   int
+	time    int64
+	origLen int
+	ipLen   int
+}
+
+// engine runs a capture through one tracker (jobs == 1) or through one
+// tracker per worker, connections sharded by a hash of their tuple that
+// is the same for both directions (jobs > 1).
+//
+// Sharding keeps every connection's packets on one worker, in capture
+// order, and each worker's tracker sees its packets with the capture
+// clock, so every verdict is the one a single tracker gives: the output
+// is identical, in capture order. The table limit (the max knob) is split
+// evenly across the shards; only when the table fills can which packets
+// are dropped differ from -j 1.
+type engine struct {
+	trs  []*tcpct.Tracker
+	jobs int
+	// progress, when set, is called every few thousand records with the
+	// byte offset reached.
+	progress func(offset int64)
+}
+
+func newEngine(tf *trackerFlags, jobs int) (*engine, error) {
+	if jobs <= 1 {
+		tr, err := tf.tracker()
+		if err != nil {
+			return nil, err
+		}
+		return &engine{trs: []*tcpct.Tracker{tr}, jobs: 1}, nil
+	}
+	limit, err := tf.limit()
+	if err != nil {
+		return nil, err
+	}
+	per := (limit + int64(jobs) - 1) / int64(jobs)
+	e := &engine{jobs: jobs}
+	for i := 0; i < jobs; i++ {
+		tr, err := tf.trackerWith("max=" + strconv.FormatInt(per, 10))
+		if err != nil {
+			return nil, err
+		}
+		e.trs = append(e.trs, tr)
+	}
+	return e, nil
+}
+
+// maxTotal is the sum of the shards' table sizes.
+func (e *engine) maxTotal() int {
+	n := 0
+	for _, tr := range e.trs {
+		n += tr.Max()
+	}
+	return n
+}
+
+// profile returns the trackers' profile.
+func (e *engine) profile() *fsm.Profile { return e.trs[0].Profile() }
+
+// stats sums the trackers' counters.
+func (e *engine) stats() tcpct.Stats {
+	var s tcpct.Stats
+	for _, tr := range e.trs {
+		x := tr.Stats()
+		s.Packets += x.Packets
+		s.Invalid += x.Invalid
+		s.Ignored += x.Ignored
+		s.Dropped += x.Dropped
+		t, u := &s.Table, &x.Table
+		t.Entries += u.Entries
+		t.Found += u.Found
+		t.Insert += u.Insert
+		t.InsertFailed += u.InsertFailed
+		t.Drop += u.Drop
+		t.EarlyDrop += u.EarlyDrop
+		t.Invalid += u.Invalid
+		t.SearchRestart += u.SearchRestart
+		t.ClashResolve += u.ClashResolve
+		t.Expired += u.Expired
+		t.Killed += u.Killed
+		t.EventsLost += u.EventsLost
+	}
+	return s
+}
+
+// flush reclaims every entry expired at now, in every shard.
+func (e *engine) flush(now int64) {
+	t := time.Unix(0, now)
+	for _, tr := range e.trs {
+		tr.Sweep(t, 0)
+	}
+}
+
+// rangeAll calls fn for every live entry of every shard at now.
+func (e *engine) rangeAll(now int64, fn func(*tcpct.Entry) bool) {
+	t := time.Unix(0, now)
+	for _, tr := range e.trs {
+		stop := false
+		tr.Range(t, func(en *tcpct.Entry) bool {
+			if !fn(en) {
+				stop = true
+				return false
+			}
+			return true
+		})
+		if stop {
+			return
+		}
+	}
+}
+
+// entries returns every shard's live entries at now, sorted by original
+// tuple.
+func (e *engine) entries(now int64) []tcpct.Entry {
+	n := 0
+	for _, tr := range e.trs {
+		n += tr.Len()
+	}
+	out := make([]tcpct.Entry, 0, n)
+	e.rangeAll(now, func(en *tcpct.Entry) bool { out = append(out, *en); return true })
+	sort.Slice(out, func(i, j int) bool { return tcpct.KeyLess(out[i].Key, out[j].Key) })
+	return out
+}
+
+// lookup finds the live entry of a tuple at now, whichever shard holds it.
+func (e *engine) lookup(k table.Key, now int64) (tcpct.Entry, bool) {
+	t := time.Unix(0, now)
+	for _, tr := range e.trs {
+		if en, _, ok := tr.Lookup(netipSrc(k), netipDst(k), t); ok {
+			return en, true
+		}
+	}
+	return tcpct.Entry{}, false
+}
+
+// walkResult is what reading the capture found: record counts, the time
+// of the first and last processed TCP packet (0 if none) and the read
+// error that ended it early, if any.
+type walkResult struct {
+	records, tcp, skipped int
+	first, last           int64
+	// skips counts the records that are not TCP packets, by reason
+	// (capture.Packet.Reason: "not TCP", "ARP", "IPv4 fragment", ...).
+	skips map[string]int
+	err   error
+}
+
+func (res *walkResult) skip(reason string) {
+	res.skipped++
+	if res.skips == nil {
+		res.skips = map[string]int{}
+	}
+	if reason == "" {
+		reason = "not a TCP packet"
+	}
+	res.skips[reason]++
+}
+
+// classify says what to do with a record: track it (tcp), count it as an
+// INVALID truncated TCP packet (trunc), or skip it.
+func classify(p *capture.Packet) (tcp, trunc bool) {
+	switch {
+	case p.Kind == capture.KindTCP:
+		return true, false
+	case p.Kind == capture.KindMalformed && p.Family != 0 && p.Proto == 6:
+		return false, true
+	}
+	return false, false
+}
+
+const progressEvery = 1 << 14
+
+// run feeds every record to the trackers and calls fn for each TCP packet
+// in capture order with its verdict. Packets later than an absolute -at
+// are read but not processed.
+func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct.Verdict)) walkResult {
+	if e.jobs > 1 {
+		return e.runParallel(r, at, fn)
+	}
+	tr := e.trs[0]
+	var res walkResult
+	var v tcpct.Verdict
+	var pi pktInfo
+	for {
+		p, err := r.Next()
+		if err != nil {
+			if err != io.EOF {
+				res.err = err
+			}
+			return res
+		}
+		res.records++
+		if e.progress != nil && res.records%progressEvery == 0 {
+			e.progress(p.Offset)
+		}
+		if at.set && !at.relative && p.Time > at.abs {
+			continue
+		}
+		tcp, trunc := classify(p)
+		switch {
+		case tcp:
+			seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+			v = tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
+		case trunc:
+			v = tr.Truncated(p.Timestamp())
+		default:
+			res.skip(p.Reason)
+			continue
+		}
+		if res.tcp == 0 {
+			res.first = p.Time
+		}
+		res.tcp++
+		res.last = p.Time
+		pi = pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}
+		fn(&pi, &v)
+	}
+}
+
+// item is one TCP packet handed to a worker.
+type item struct {
+	key   table.Key
+	seg   fsm.Segment
+	info  pktInfo
+	trunc bool
+}
+
+// batch is a run of consecutive TCP packets. The reader fills items and,
+// per shard, the indexes of that shard's items; each worker tracks its
+// items into out; the consumer, which takes batches in capture order,
+// waits for done and hands the verdicts to fn in order.
+type batch struct {
+	items []item
+	out   []tcpct.Verdict
+	idx   [][]int32
+	left  atomic.Int32
+	done  chan struct{}
+}
+
+const batchSize = 2048
+
+// shardOf maps a packet's tuple to a shard, the same for both directions:
+// the XOR of the two addresses and of the two ports is symmetric.
+func shardOf(p *capture.Packet, n int) int {
+	var h uint64
+	if p.Src.Is4() {
+		s, d := p.Src.As4(), p.Dst.As4()
+		h = uint64(binary.LittleEndian.Uint32(s[:]) ^ binary.LittleEndian.Uint32(d[:]))
+	} else {
+		s, d := p.Src.As16(), p.Dst.As16()
+		h = binary.LittleEndian.Uint64(s[:8]) ^ binary.LittleEndian.Uint64(d[:8]) ^
+			binary.LittleEndian.Uint64(s[8:]) ^ binary.LittleEndian.Uint64(d[8:])
+	}
+	h ^= uint64(p.SrcPort^p.DstPort) << 40
+	h *= 0x9e3779b97f4a7c15
+	h ^= h >> 29
+	h *= 0xbf58476d1ce4e5b9
+	return int((h >> 32) * uint64(n) >> 32)
+}
+
+func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct.Verdict)) walkResult {
+	n := e.jobs
+	depth := 4 * n
+	free := make(chan *batch, depth)
+	for i := 0; i < depth; i++ {
+		b := &batch{items: make([]item, 0, batchSize), out: make([]tcpct.Verdict, batchSize),
+			idx: make([][]int32, n), done: make(chan struct{}, 1)}
+		for w := range b.idx {
+			b.idx[w] = make([]int32, 0, batchSize)
+		}
+		free <- b
+	}
+	work := make([]chan *batch, n)
+	ordered := make(chan *batch, depth)
+	var wg sync.WaitGroup
+	for w := 0; w < n; w++ {
+		work[w] = make(chan *batch, depth)
+		wg.Add(1)
+		go func(w int, tr *tcpct.Tracker) {
+			defer wg.Done()
+			for b := range work[w] {
+				for _, i := range b.idx[w] {
+					it := &b.items[i]
+					if it.trunc {
+						b.out[i] = tr.Truncated(time.Unix(0, it.info.time))
+					} else {
+						b.out[i] = tr.TrackKey(it.key, &it.seg, it.info.time)
+					}
+				}
+				if b.left.Add(-1) == 0 {
+					b.done <- struct{}{}
+				}
+			}
+		}(w, e.trs[w])
+	}
+
+	// The reader runs in its own goroutine; this one consumes in order.
+	resc := make(chan walkResult, 1)
+	go func() {
+		var res walkResult
+		defer func() {
+			for _, c := range work {
+				close(c)
+			}
+			close(ordered)
+			resc <- res
+		}()
+		b := <-free
+		send := func() {
+			b.left.Store(int32(n))
+			for w := 0; w < n; w++ {
+				work[w] <- b
+			}
+			ordered <- b
+		}
+		for {
+			p, err := r.Next()
+			if err != nil {
+				if err != io.EOF {
+					res.err = err
+				}
+				break
+			}
+			res.records++
+			if e.progress != nil && res.records%progressEvery == 0 {
+				e.progress(p.Offset)
+			}
+			if at.set && !at.relative && p.Time > at.abs {
+				continue
+			}
+			tcp, trunc := classify(p)
+			if !tcp && !trunc {
+				res.skip(p.Reason)
+				continue
+			}
+			if res.tcp == 0 {
+				res.first = p.Time
+			}
+			res.tcp++
+			res.last = p.Time
+			i := len(b.items)
+			b.items = append(b.items, item{info: pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}, trunc: trunc})
+			it := &b.items[i]
+			w := 0
+			if tcp {
+				it.key = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+				it.seg = fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+				w = shardOf(p, n)
+			}
+			b.idx[w] = append(b.idx[w], int32(i))
+			if len(b.items) == batchSize {
+				send()
+				b = <-free
+				b.items = b.items[:0]
+				for w := range b.idx {
+					b.idx[w] = b.idx[w][:0]
+				}
+			}
+		}
+		if len(b.items) > 0 {
+			send()
+		}
+	}()
+	for b := range ordered {
+		<-b.done
+		for i := range b.items {
+			fn(&b.items[i].info, &b.out[i])
+		}
+		free <- b
+	}
+	wg.Wait()
+	return <-resc
+}
+
+// printSkips writes the skipped records by reason, most frequent first.
+func printSkips(w io.Writer, res *walkResult) {
+	keys := make([]string, 0, len(res.skips))
+	for k := range res.skips {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if res.skips[keys[i]] != res.skips[keys[j]] {
+			return res.skips[keys[i]] > res.skips[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %10d  %s\n", res.skips[k], k)
+	}
+}
