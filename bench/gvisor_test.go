@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"fmt"
+	"sort"
 	"strings"
 	"testing"
 
@@ -37,6 +39,23 @@ func TestGVisorAgreement(t *testing.T) {
 			r.WriteTable(&b)
 			t.Logf("gVisor tcpconntrack (%s mapping) vs Linux, fields %v:\n%s", v.name, r.Tracker, b.String())
 			for _, tr := range r.Traces {
+				if tr.Skipped != "" {
+					continue
+				}
+				type kv struct {
+					k string
+					n int
+				}
+				var ps []kv
+				for k, n := range tr.Patterns {
+					ps = append(ps, kv{k, n})
+				}
+				sort.Slice(ps, func(i, j int) bool { return ps[i].n > ps[j].n || ps[i].n == ps[j].n && ps[i].k < ps[j].k })
+				var pb strings.Builder
+				for _, p := range ps[:min(len(ps), 12)] {
+					fmt.Fprintf(&pb, "\t%5d  %s\n", p.n, p.k)
+				}
+				t.Logf("%s: most frequent departures (Linux → gVisor):\n%s", tr.Name, pb.String())
 				for _, d := range tr.Diffs {
 					t.Logf("example disagreement:\n%s", d.String())
 				}

@@ -121,6 +121,10 @@ type TraceReport struct {
 	// counts them all.
 	Diffs      []Disagreement
 	TotalDiffs int
+	// Patterns counts disagreements by field and value pair
+	// ("ct: INVALID → ESTABLISHED"), to see at a glance where a tracker
+	// departs.
+	Patterns map[string]int
 }
 
 // Report is the outcome of Measure.
@@ -417,6 +421,14 @@ func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*R
 			continue
 		}
 		rep.TotalDiffs++
+		if rep.Patterns == nil {
+			rep.Patterns = map[string]int{}
+		}
+		for j, f := range fieldList {
+			if diff&f != 0 {
+				rep.Patterns[fieldNames[j]+": "+fieldValue(w, f)+" → "+fieldValue(got, f)]++
+			}
+		}
 		if len(rep.Diffs) < o.MaxDiffs {
 			rep.Diffs = append(rep.Diffs, Disagreement{Trace: rep.Name, Index: i, Packet: gen.Summary(p.data),
 				Fields: diff, Want: w, Got: got, Cell: cellOf(&rv)})
