@@ -1,11 +1,18 @@
 // Command mkload writes a large synthetic capture for throughput
-// measurements: -conns connections (default 100000), 1000 of them open at
-// a time and interleaved, each a handshake, four data segments with their
-// ACKs... ten packets: SYN, SYN/ACK, ACK, data, ACK, data, ACK, FIN, FIN,
-// ACK. Raw-IPv4 link type, deterministic.
+// measurements: -conns connections (default 100000), -concurrent of them
+// (default 1000) open at a time and interleaved, each a handshake, data
+// both ways with ACKs and a FIN close: ten packets (SYN, SYN/ACK, ACK,
+// data, data, ACK, ACK, FIN, FIN, ACK). Packets are -gap apart (default
+// 1µs). Clients spread over 10.0.0.0/8, servers over -servers addresses
+// (default 1) on port 80. Raw-IPv4 link type, deterministic.
 //
 //	go run ./examples/mkload -o /tmp/load.pcap   # 1,000,000 packets, ~90 MB
 //	tcpct replay -format summary /tmp/load.pcap
+//
+// scripts/bench-replay.sh writes the large one: 10,000,000 packets,
+// 100,000 connections open at a time, 120 µs apart (20 minutes of
+// traffic, so that closed connections leave TIME_WAIT and the table stays
+// under its default 262144 entries).
 package main
 
 import (
@@ -23,14 +30,21 @@ import (
 func main() {
 	out := flag.String("o", "load.pcap", "output file")
 	conns := flag.Int("conns", 100000, "number of connections (10 packets each)")
+	concurrent := flag.Int("concurrent", 1000, "connections open at a time")
+	gap := flag.Duration("gap", time.Microsecond, "time between two packets")
+	servers := flag.Int("servers", 1, "number of server addresses")
 	flag.Parse()
-	if err := write(*out, *conns); err != nil {
+	if *concurrent < 1 || *servers < 1 || *servers > 65535 {
+		fmt.Fprintln(os.Stderr, "mkload: -concurrent and -servers must be positive (servers at most 65535)")
+		os.Exit(2)
+	}
+	if err := write(*out, *conns, *concurrent, *servers, *gap); err != nil {
 		fmt.Fprintln(os.Stderr, "mkload:", err)
 		os.Exit(1)
 	}
 }
 
-func write(path string, conns int) error {
+func write(path string, conns, batch, servers int, gap time.Duration) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -43,15 +57,15 @@ func write(path string, conns int) error {
 	}
 	const (
 		S, A, P, F = craft.SYN, craft.ACK, craft.PSH, craft.FIN
-		batch      = 1000
 	)
-	srv := netip.MustParseAddrPort("10.255.0.1:80")
 	t := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	buf := make([]byte, 0, 256)
 	for b := 0; b < conns; b += batch {
 		for step := 0; step < 10; step++ {
 			for c := b; c < b+batch && c < conns; c++ {
 				cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(c >> 16), byte(c >> 8), byte(c)}), uint16(10000+c%50000))
+				sn := c % servers
+				srv := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 255, byte(sn >> 8), byte(sn + 1)}), 80)
 				ci, si := uint32(c)*7919, uint32(c)*104729
 				s := craft.Segment{Src: cli, Dst: srv, Window: 64240}
 				rev := func() { s.Src, s.Dst = srv, cli }
@@ -86,7 +100,7 @@ func write(path string, conns int) error {
 				if buf, err = s.Append(buf[:0]); err != nil {
 					return err
 				}
-				t = t.Add(time.Microsecond)
+				t = t.Add(gap)
 				if err := pw.WritePacket(t, buf); err != nil {
 					return err
 				}
