@@ -249,7 +249,18 @@ func (f *fixture) parallel(b *testing.B, body func(l int, rng *rand.Rand)) {
 		b.Skip("more goroutines than lanes")
 	}
 	b.ReportAllocs()
+	cpu0 := processCPU()
 	b.ResetTimer()
+	defer func() {
+		// CPU time per operation, all goroutines of the process summed
+		// (GC and a W4 sweeper included): unlike ns/op it does not count
+		// time the benchmark spent descheduled on a loaded machine, and
+		// at -cpu 2 it shows the cost of contention directly (perfect
+		// scaling keeps it equal to the -cpu 1 value).
+		if cpu1 := processCPU(); cpu0 != 0 && b.N > 0 {
+			b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+		}
+	}()
 	b.RunParallel(func(pb *testing.PB) {
 		l := int(f.next.Add(1) - 1)
 		if l >= lanes {

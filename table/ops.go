@@ -4,7 +4,6 @@ import (
 	"iter"
 	"runtime"
 	"sync/atomic"
-	"unsafe"
 )
 
 // Lookup finds the live entry whose original or reply tuple is k. It takes
@@ -34,15 +33,15 @@ type Snapshot[V any] struct {
 // dead or (when gen != 0) belongs to another incarnation.
 func (t *Table[V]) loadSnap(idx uint32, gen uint32, s *Snapshot[V]) bool {
 	b := t.base(idx)
-	sp := t.seqp(b)
+	cp := t.ctlp(b)
 	for i := 0; ; i++ {
-		s1 := atomic.LoadUint32(sp)
-		if s1&1 == 0 {
-			mw := atomic.LoadUint64(&t.arena[b+wMeta])
+		c1 := atomic.LoadUint64(cp)
+		if c1&ctlW == 0 {
 			s.Key = t.loadKey(b)
+			mw := metaOf(c1, atomic.LoadUint64(&t.arena[b+wTail]))
+			dl := t.loadDl(b)
 			t.loadV(b, &s.V)
-			dl := atomic.LoadInt64(&t.dls[idx])
-			if atomic.LoadUint32(sp) == s1 {
+			if (atomic.LoadUint64(cp)^c1)&^ctlL == 0 {
 				if !metaAlive(mw) || (gen != 0 && metaGen(mw) != gen) {
 					return false
 				}
@@ -101,22 +100,21 @@ func (t *Table[V]) Acquire(r Ref) (v V, m Meta, ok bool) {
 		return v, m, false
 	}
 	b := t.base(r.idx)
-	lp := t.lockp(b)
-	spinLock(lp)
-	mw := atomic.LoadUint64(&t.arena[b+wMeta])
+	c := t.lock(b)
+	mw := metaOf(c, atomic.LoadUint64(&t.arena[b+wTail]))
 	if !metaAlive(mw) || metaGen(mw) != r.gen {
-		unlock(lp)
+		atomic.StoreUint64(t.ctlp(b), c&^ctlL)
 		return v, m, false
 	}
 	t.loadV(b, &v)
-	m = Meta{Deadline: atomic.LoadInt64(&t.dls[r.idx]), State: metaState(mw), Flags: metaFlags(mw) & userFlags}
+	m = Meta{Deadline: t.loadDl(b), State: metaState(mw), Flags: metaFlags(mw) & userFlags}
 	return v, m, true
 }
 
 func (t *Table[V]) held(r Ref) (b int, mw uint64) {
 	b = t.base(r.idx)
-	mw = atomic.LoadUint64(&t.arena[b+wMeta])
-	if atomic.LoadUint32(t.lockp(b)) != 1 || metaGen(mw) != r.gen || !metaAlive(mw) {
+	mw = t.loadMeta(b)
+	if !t.locked(b) || metaGen(mw) != r.gen || !metaAlive(mw) {
 		panic("table: entry not held by Acquire")
 	}
 	return b, mw
@@ -129,21 +127,24 @@ func (t *Table[V]) held(r Ref) (b int, mw uint64) {
 // IPCT_REPLY, IPCT_ASSURED), not for deadline refreshes.
 func (t *Table[V]) Commit(r Ref, v V, m Meta, now int64) {
 	b, old := t.held(r)
-	sp := t.seqp(b)
-	s := beginWrite(sp)
+	tail := atomic.LoadUint64(&t.arena[b+wTail])
+	odl := t.loadDl(b)
+	c := t.beginWrite(b)
 	t.storeV(b, &v)
-	storeW(&t.arena[b+wMeta], packMeta(r.gen, m.State, m.Flags&userFlags|flagAlive))
-	storeW((*uint64)(unsafe.Pointer(&t.dls[r.idx])), uint64(m.Deadline))
-	endWrite(sp, s)
+	storeW(&t.arena[b+wTail], tailWord(tail, m.State, m.Flags&userFlags|flagAlive))
+	storeW(&t.arena[b+wDl], uint64(m.Deadline))
+	if m.Deadline < odl {
+		t.storeHint(r.idx, m.Deadline) // keep the hint a lower bound
+	}
 	sub := t.subscribed()
 	if sub == nil || (metaState(old) == m.State && metaFlags(old)&userFlags == m.Flags&userFlags) {
-		unlock(t.lockp(b))
+		t.endWrite(b, c, r.gen, true)
 		return
 	}
 	// The key must be read while the entry is still held: once unlocked the
 	// record may be deleted and reused (or carry a free-list link).
 	ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v}
-	unlock(t.lockp(b))
+	t.endWrite(b, c, r.gen, true)
 	ev.Meta.Flags &= userFlags
 	t.deliver(sub, &ev)
 }
@@ -151,7 +152,7 @@ func (t *Table[V]) Commit(r Ref, v V, m Meta, now int64) {
 // Abort releases the lock taken by Acquire without writing.
 func (t *Table[V]) Abort(r Ref) {
 	b, _ := t.held(r)
-	unlock(t.lockp(b))
+	t.unlock(b)
 }
 
 // Remove deletes the entry held by Acquire and releases it; a DESTROY event
@@ -163,7 +164,7 @@ func (t *Table[V]) Remove(r Ref, reason Reason, now int64) {
 	sa, sb := t.lockStripes(h, hr)
 	t.destroyUnderStripes(r.idx, b, &k, h, hr, mw, reason, now, true)
 	t.unlockStripes(sa, sb)
-	unlock(t.lockp(b))
+	t.unlock(b)
 	t.release(r.idx, h)
 }
 
@@ -196,7 +197,7 @@ func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, 
 	sub := t.subscribed()
 	if sub != nil {
 		ev = Event[V]{Type: EventDestroy, Reason: reason, Time: now, Ref: Ref{idx, metaGen(mw)}, Key: *k,
-			Meta: Meta{Deadline: atomic.LoadInt64(&t.dls[idx]), State: metaState(mw), Flags: metaFlags(mw) & userFlags}}
+			Meta: Meta{Deadline: t.loadDl(b), State: metaState(mw), Flags: metaFlags(mw) & userFlags}}
 		t.loadV(b, &ev.V)
 	}
 	// Kill first, unlink after: the record's alive bit is the single point
@@ -227,14 +228,16 @@ func nextGen(g uint32) uint32 {
 	return g
 }
 
-// kill marks a record dead inside a seqlock window; lock-free readers that
-// still hold its index see the generation change.
+// kill marks a record dead inside a seqlock window (the entry lock stays
+// held); lock-free readers that still hold its index see the generation
+// change.
 func (t *Table[V]) kill(idx uint32, b int, mw uint64) {
-	sp := t.seqp(b)
-	s := beginWrite(sp)
-	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(nextGen(metaGen(mw)), 0, 0))
-	atomic.StoreInt64(&t.dls[idx], freeDeadline)
-	endWrite(sp, s)
+	tail := atomic.LoadUint64(&t.arena[b+wTail])
+	c := t.beginWrite(b)
+	storeW(&t.arena[b+wTail], tailWord(tail, 0, 0))
+	storeW(&t.arena[b+wDl], uint64(freeDeadline))
+	t.storeHint(idx, freeDeadline)
+	t.endWrite(b, c, nextGen(metaGen(mw)), false)
 }
 
 // Insert creates the entry for a new connection whose original tuple is k,
@@ -271,20 +274,19 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 		// stripe locks we may only try-lock entries (lock order is entry
 		// before stripe), so back off if its owner is busy with it.
 		eb := t.base(eidx)
-		elp := t.lockp(eb)
-		if atomic.CompareAndSwapUint32(elp, 0, 1) {
-			mw := atomic.LoadUint64(&t.arena[eb+wMeta])
-			if metaAlive(mw) && metaGen(mw) == metaGen(em) && atomic.LoadInt64(&t.dls[eidx]) <= now {
+		if _, ok := t.tryLock(eb); ok {
+			mw := t.loadMeta(eb)
+			if metaAlive(mw) && metaGen(mw) == metaGen(em) && t.loadDl(eb) <= now {
 				ek := t.loadKey(eb)
 				eh, ehr := h, hr
 				if ek != k {
 					eh, ehr = hr, h
 				}
 				t.destroyUnderStripes(eidx, eb, &ek, eh, ehr, mw, ReasonExpired, now, true)
-				unlock(elp)
+				t.unlock(eb)
 				t.release(eidx, eh)
 			} else {
-				unlock(elp)
+				t.unlock(eb)
 			}
 			continue
 		}
@@ -299,16 +301,15 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 		// A free record's lock is only ever held briefly by code that waits
 		// for nothing (stale Acquire, Sweep, evict re-checks), so waiting
 		// for it under the stripes cannot deadlock.
-		spinLock(t.lockp(t.base(idx)))
+		t.lock(t.base(idx))
 	} else if idx, ok = t.evict(h, sa, sb, now); !ok { // returns idx locked
 		t.unlockStripes(sa, sb)
 		t.stat().drop.Add(1)
 		return Ref{}, 0, Dropped
 	}
 	b := t.base(idx)
-	lp := t.lockp(b)
-	gen := nextGen(metaGen(atomic.LoadUint64(&t.arena[b+wMeta])) - 1) // 0 (fresh) -> 1
-	t.write(idx, b, gen, &k, &v, &m, false)
+	gen := nextGen(metaGen(t.loadMeta(b)) - 1) // 0 (fresh) -> 1
+	t.write(idx, b, gen, &k, &v, &m, false, false)
 	if !t.link(h, slotVal(uint32(h), idx, Original)) {
 		t.failInsert(idx, b, gen, h, sa, sb)
 		return Ref{}, 0, Failed
@@ -318,9 +319,8 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 		t.failInsert(idx, b, gen, h, sa, sb)
 		return Ref{}, 0, Failed
 	}
-	t.publish(b, gen, &m)
+	t.publish(b, gen, &m) // before the stripes: a racing create must see it
 	t.unlockStripes(sa, sb)
-	unlock(lp)
 	t.stat().insert.Add(1)
 	r = Ref{idx, gen}
 	if sub := t.subscribed(); sub != nil {
@@ -331,35 +331,36 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 	return r, Original, Inserted
 }
 
-// write fills a record in one seqlock window. A new connection is written
-// with alive clear, linked under both tuples, then published: the alive bit
-// is the single point at which it appears for both directions at once.
-func (t *Table[V]) write(idx uint32, b int, gen uint32, k *Key, v *V, m *Meta, alive bool) {
+// write fills a record in one seqlock window, which also sets its
+// generation; release also releases the entry lock. A new connection is
+// written with alive clear, linked under both tuples, then published: the
+// alive bit is the single point at which it appears for both directions at
+// once.
+func (t *Table[V]) write(idx uint32, b int, gen uint32, k *Key, v *V, m *Meta, alive, release bool) {
 	f := m.Flags & userFlags
 	if alive {
 		f |= flagAlive
 	}
-	sp := t.seqp(b)
-	s := beginWrite(sp)
-	t.storeKey(b, k)
+	c := t.beginWrite(b)
+	t.storeHead(b, k, m.State, f, m.Deadline)
 	t.storeV(b, v)
-	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(gen, m.State, f))
-	atomic.StoreInt64(&t.dls[idx], m.Deadline)
-	endWrite(sp, s)
+	t.storeHint(idx, m.Deadline)
+	t.endWrite(b, c, gen, release)
 }
 
-// publish sets the alive bit of a record written by write(..., false).
+// publish sets the alive bit of a record written by write(..., false, false)
+// and releases its entry lock.
 func (t *Table[V]) publish(b int, gen uint32, m *Meta) {
-	sp := t.seqp(b)
-	s := beginWrite(sp)
-	atomic.StoreUint64(&t.arena[b+wMeta], packMeta(gen, m.State, m.Flags&userFlags|flagAlive))
-	endWrite(sp, s)
+	tail := atomic.LoadUint64(&t.arena[b+wTail])
+	c := t.beginWrite(b)
+	storeW(&t.arena[b+wTail], tailWord(tail, m.State, m.Flags&userFlags|flagAlive))
+	t.endWrite(b, c, gen, true)
 }
 
 func (t *Table[V]) failInsert(idx uint32, b int, gen uint32, h uint64, sa, sb uint64) {
 	t.kill(idx, b, uint64(gen))
 	t.unlockStripes(sa, sb)
-	unlock(t.lockp(b))
+	t.unlock(b)
 	t.live.Add(-1)
 	t.release(idx, h)
 	t.stat().insertFailed.Add(1)
@@ -390,14 +391,13 @@ func (t *Table[V]) evict(h uint64, sa, sb uint64, now int64) (uint32, bool) {
 				continue
 			}
 			b := t.base(idx)
-			lp := t.lockp(b)
-			if !atomic.CompareAndSwapUint32(lp, 0, 1) {
+			if _, ok := t.tryLock(b); !ok {
 				continue
 			}
-			mw = atomic.LoadUint64(&t.arena[b+wMeta])
-			dl = atomic.LoadInt64(&t.dls[idx])
+			mw = t.loadMeta(b)
+			dl = t.loadDl(b)
 			if !evictable(mw, dl, now) {
-				unlock(lp)
+				t.unlock(b)
 				continue
 			}
 			k := t.loadKey(b)
@@ -411,7 +411,7 @@ func (t *Table[V]) evict(h uint64, sa, sb uint64, now int64) (uint32, bool) {
 				if gotA {
 					t.untryStripe(va, sa, sb)
 				}
-				unlock(lp)
+				t.unlock(b)
 				continue
 			}
 			reason := ReasonEvicted
@@ -480,7 +480,7 @@ func (t *Table[V]) Replace(r Ref, k Key, v V, m Meta, now int64) (Ref, Status) {
 		h, hr = hr, h
 	}
 	gen := nextGen(metaGen(mw))
-	t.write(r.idx, b, gen, &k, &v, &m, false)
+	t.write(r.idx, b, gen, &k, &v, &m, false, false)
 	// The two slots just freed are on the same probe paths, so these links
 	// cannot hit the probe limit; check anyway.
 	if !t.link(h, slotVal(uint32(h), r.idx, Original)) {
@@ -492,9 +492,8 @@ func (t *Table[V]) Replace(r Ref, k Key, v V, m Meta, now int64) (Ref, Status) {
 		t.failInsert(r.idx, b, gen, h, sa, sb)
 		return Ref{}, Failed
 	}
-	t.publish(b, gen, &m)
+	t.publish(b, gen, &m) // before the stripes: a racing create must see it
 	t.unlockStripes(sa, sb)
-	unlock(t.lockp(b))
 	t.stat().insert.Add(1)
 	nr := Ref{r.idx, gen}
 	if sub := t.subscribed(); sub != nil {
@@ -512,12 +511,11 @@ func (t *Table[V]) replaceInPlace(r Ref, b int, mw uint64, k *Key, v *V, m *Meta
 	var old Event[V]
 	if sub != nil {
 		old = Event[V]{Type: EventDestroy, Reason: ReasonKilled, Time: now, Ref: r, Key: *k,
-			Meta: Meta{Deadline: atomic.LoadInt64(&t.dls[r.idx]), State: metaState(mw), Flags: metaFlags(mw) & userFlags}}
+			Meta: Meta{Deadline: t.loadDl(b), State: metaState(mw), Flags: metaFlags(mw) & userFlags}}
 		t.loadV(b, &old.V)
 	}
 	gen := nextGen(metaGen(mw))
-	t.write(r.idx, b, gen, k, v, m, true)
-	unlock(t.lockp(b))
+	t.write(r.idx, b, gen, k, v, m, true, true)
 	st := t.stat()
 	st.killed.Add(1)
 	st.insert.Add(1)
@@ -562,13 +560,18 @@ func (t *Table[V]) Sweep(now int64, budget int) (examined, reclaimed int) {
 
 func (t *Table[V]) expire(idx uint32, now int64) bool {
 	b := t.base(idx)
-	lp := t.lockp(b)
-	if !atomic.CompareAndSwapUint32(lp, 0, 1) {
+	if _, ok := t.tryLock(b); !ok {
 		return false
 	}
-	mw := atomic.LoadUint64(&t.arena[b+wMeta])
-	if !metaAlive(mw) || atomic.LoadInt64(&t.dls[idx]) > now {
-		unlock(lp)
+	mw := t.loadMeta(b)
+	if !metaAlive(mw) {
+		t.unlock(b)
+		return false
+	}
+	if dl := t.loadDl(b); dl > now {
+		// A stale hint: the deadline was moved later by an update.
+		t.storeHint(idx, dl)
+		t.unlock(b)
 		return false
 	}
 	k := t.loadKey(b)
@@ -576,7 +579,7 @@ func (t *Table[V]) expire(idx uint32, now int64) bool {
 	sa, sb := t.lockStripes(h, hr)
 	t.destroyUnderStripes(idx, b, &k, h, hr, mw, ReasonExpired, now, true)
 	t.unlockStripes(sa, sb)
-	unlock(lp)
+	t.unlock(b)
 	t.release(idx, h)
 	return true
 }
@@ -594,9 +597,9 @@ func (t *Table[V]) Range(now int64, fn func(*Snapshot[V]) bool) {
 	}
 	var s Snapshot[V]
 	for ix := uint64(0); ix < lim; ix++ {
-		if atomic.LoadInt64(&t.dls[ix]) <= now {
-			continue
-		}
+		// The sweep hint is a lower bound of the deadline: a hint > now
+		// does not prove the record alive, a hint <= now does not prove it
+		// expired, so every record is read.
 		if t.loadSnap(uint32(ix), 0, &s) && s.Meta.Deadline > now {
 			if !fn(&s) {
 				return

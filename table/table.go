@@ -115,19 +115,41 @@ type Config struct {
 	Stripes int
 }
 
-// Record layout, in 64-bit words:
+// Record layout, in 64-bit words (a record is 128 bytes for a 72-byte V and
+// starts on a 128-byte boundary, so the first cache line holds everything a
+// lookup reads and the adjacent-line prefetcher brings the rest of V):
 //
-//	0      lock (uint32, per-entry writer lock) | seq (uint32, seqlock: odd while being written)
-//	1..5   original Key
-//	6      gen (uint32) | state<<32 | flags<<40
+//	0      control word: gen<<32 | seq<<2 | L<<1 | W
+//	         W    a seqlock write window is open (readers retry)
+//	         L    the per-entry writer lock is held (readers ignore it)
+//	         seq  30-bit seqlock sequence, +1 per write window
+//	         gen  generation, changes whenever the record is freed or replaced
+//	1..4   original Key, words 0..3
+//	5      original Key word 4 (48 bits) | state<<48 | flags<<56
+//	6      deadline
 //	7..    V, padded to whole words
 //
-// The deadline lives in a separate []int64 so that the expiry sweep reads
-// 8 bytes per entry sequentially instead of a record-sized stride.
+// One word serves as entry lock, seqlock and generation, so a reader's
+// first load gives it the sequence and the generation at once, and a writer
+// ends its write window and releases the lock with a single store.
+//
+// t.dls is not the deadline but a sweep hint: a lower bound of the
+// deadline of the record (freeDeadline for a free record), kept in its own
+// []int64 so that Sweep scans 8 bytes per entry sequentially. A write that
+// moves a deadline later (the common refresh of an established connection)
+// leaves the hint alone, so the update path touches only the record; Sweep
+// raises a stale hint when it meets one.
 const (
-	hdrWords = 7
+	wCtl     = 0
 	wKey     = 1
-	wMeta    = 6
+	wTail    = 5
+	wDl      = 6
+	hdrWords = 7
+
+	ctlW     = 1
+	ctlL     = 2
+	ctlSeq   = 4
+	tailMask = 1<<48 - 1
 )
 
 const freeDeadline = math.MaxInt64 // deadline of a free record: never expires
@@ -222,6 +244,7 @@ func New[V any](cfg Config) (*Table[V], error) {
 
 	t.arena = alignedWords(cfg.Max * t.stride)
 	t.dls = make([]int64, cfg.Max)
+	adviseHuge(unsafe.Pointer(&t.dls[0]), uintptr(len(t.dls))*8)
 	for i := range t.dls {
 		t.dls[i] = freeDeadline
 	}
@@ -260,13 +283,15 @@ func nextPow2(x uint64) uint64 {
 	return p
 }
 
-// alignedWords returns n zeroed words starting on a 64-byte boundary.
+// alignedWords returns n zeroed words starting on a 128-byte boundary (a
+// pair of cache lines, the unit of the adjacent-line prefetcher).
 func alignedWords(n int) []uint64 {
-	s := make([]uint64, n+8)
+	s := make([]uint64, n+16)
 	off := 0
-	for uintptr(unsafe.Pointer(&s[off]))%64 != 0 {
+	for uintptr(unsafe.Pointer(&s[off]))%128 != 0 {
 		off++
 	}
+	adviseHuge(unsafe.Pointer(&s[0]), uintptr(len(s))*8)
 	return s[off : off+n : off+n]
 }
 
@@ -306,20 +331,40 @@ func (t *Table[V]) Len() int { return int(t.live.Load()) }
 
 func (t *Table[V]) base(idx uint32) int { return int(idx) * t.stride }
 
-func (t *Table[V]) lockp(b int) *uint32 { return (*uint32)(unsafe.Pointer(&t.arena[b])) }
-func (t *Table[V]) seqp(b int) *uint32 {
-	return (*uint32)(unsafe.Add(unsafe.Pointer(&t.arena[b]), 4))
-}
+func (t *Table[V]) ctlp(b int) *uint64 { return &t.arena[b+wCtl] }
 
-func spinLock(p *uint32) {
-	for i := 0; !atomic.CompareAndSwapUint32(p, 0, 1); i++ {
+// lock spins for the entry lock of the record at b and returns the control
+// word with L set. Only the lock holder changes the control word otherwise,
+// so the returned value stays exact until the holder changes it.
+func (t *Table[V]) lock(b int) uint64 {
+	p := t.ctlp(b)
+	for i := 0; ; i++ {
+		c := atomic.LoadUint64(p)
+		if c&ctlL == 0 && atomic.CompareAndSwapUint64(p, c, c|ctlL) {
+			return c | ctlL
+		}
 		if i > 16 {
 			runtime.Gosched()
 		}
 	}
 }
 
-func unlock(p *uint32) { atomic.StoreUint32(p, 0) }
+// tryLock takes the entry lock if it is free.
+func (t *Table[V]) tryLock(b int) (uint64, bool) {
+	p := t.ctlp(b)
+	c := atomic.LoadUint64(p)
+	if c&ctlL != 0 || !atomic.CompareAndSwapUint64(p, c, c|ctlL) {
+		return 0, false
+	}
+	return c | ctlL, true
+}
+
+func (t *Table[V]) unlock(b int) {
+	p := t.ctlp(b)
+	atomic.StoreUint64(p, atomic.LoadUint64(p)&^ctlL)
+}
+
+func (t *Table[V]) locked(b int) bool { return atomic.LoadUint64(t.ctlp(b))&ctlL != 0 }
 
 func packMeta(gen uint32, state uint8, f Flags) uint64 {
 	return uint64(gen) | uint64(state)<<32 | uint64(f)<<40
@@ -329,29 +374,52 @@ func metaGen(m uint64) uint32  { return uint32(m) }
 func metaState(m uint64) uint8 { return uint8(m >> 32) }
 func metaFlags(m uint64) Flags { return Flags(m >> 40) }
 func metaAlive(m uint64) bool  { return metaFlags(m)&flagAlive != 0 }
+
+// tailWord packs the last key word with state and flags (record word 5).
+func tailWord(k4 uint64, state uint8, f Flags) uint64 {
+	return k4&tailMask | uint64(state)<<48 | uint64(f)<<56
+}
+
+// metaOf builds the meta value (gen | state<<32 | flags<<40) from a control
+// word and a tail word.
+func metaOf(c, tail uint64) uint64 {
+	return c>>32 | (tail>>48)<<32
+}
+
+// loadMeta reads the meta of a record whose lock the caller holds.
+func (t *Table[V]) loadMeta(b int) uint64 {
+	return metaOf(atomic.LoadUint64(t.ctlp(b)), atomic.LoadUint64(&t.arena[b+wTail]))
+}
+
 func (t *Table[V]) loadKey(b int) Key {
 	var k Key
-	for i := range k.w {
+	for i := 0; i < 4; i++ {
 		k.w[i] = atomic.LoadUint64(&t.arena[b+wKey+i])
 	}
+	k.w[4] = atomic.LoadUint64(&t.arena[b+wTail]) & tailMask
 	return k
 }
 
-func (t *Table[V]) storeKey(b int, k *Key) {
-	for i := range k.w {
+func (t *Table[V]) loadDl(b int) int64 { return int64(atomic.LoadUint64(&t.arena[b+wDl])) }
+
+// storeHead writes key, state, flags and deadline inside a write window.
+func (t *Table[V]) storeHead(b int, k *Key, state uint8, f Flags, dl int64) {
+	for i := 0; i < 4; i++ {
 		storeW(&t.arena[b+wKey+i], k.w[i])
 	}
+	storeW(&t.arena[b+wTail], tailWord(k.w[4], state, f))
+	storeW(&t.arena[b+wDl], uint64(dl))
 }
 
 // storeV copies v into the record. It is only called inside a seqlock
-// write window (seq odd, entered with an atomic read-modify-write, left
-// with an atomic store), so the words need no ordering of their own: the
-// window's atomics order them, and readers that overlap the window retry.
-// Each store is a whole aligned word, which the Go memory model guarantees
-// a racing reader observes whole, never split. Plain stores cost one MOV
-// where an atomic store is a full-barrier XCHG on amd64 (9 of them for a
-// 72-byte value were a third of an update). Race-detector builds use
-// atomic stores so that the (benign, retried) overlap is not reported.
+// write window (W set by an atomic read-modify-write, cleared by an atomic
+// store), so the words need no ordering of their own: the window's atomics
+// order them, and readers that overlap the window retry. Each store is a
+// whole aligned word, which the Go memory model guarantees a racing reader
+// observes whole, never split. Plain stores cost one MOV where an atomic
+// store is a full-barrier XCHG on amd64 (9 of them for a 72-byte value were
+// a third of an update). Race-detector builds use atomic stores so that the
+// (benign, retried) overlap is not reported.
 func (t *Table[V]) storeV(b int, v *V) {
 	p := unsafe.Pointer(v)
 	a := t.arena[b+hdrWords : b+hdrWords+t.vWords]
@@ -369,11 +437,12 @@ func (t *Table[V]) storeV(b int, v *V) {
 		for j := 0; j < t.vTail; j++ {
 			w |= uint64(*(*byte)(unsafe.Add(p, t.vFull*8+j))) << (8 * j)
 		}
-		atomic.StoreUint64(&a[t.vFull], w)
+		storeW(&a[t.vFull], w)
 	}
 }
 
-// storeW stores one word inside a seqlock write window (see storeV).
+// storeW stores one word inside a seqlock write window (see storeV), or a
+// sweep hint (a lower bound only ever read as a whole word).
 func storeW(p *uint64, v uint64) {
 	if raceEnabled {
 		atomic.StoreUint64(p, v)
@@ -382,13 +451,26 @@ func storeW(p *uint64, v uint64) {
 	}
 }
 
-// beginWrite opens a seqlock write window. The read-modify-write is a full
-// barrier on every architecture Go supports (LOCK XADD, LDADDAL), so no
-// later store of the window can become visible before seq is odd.
-func beginWrite(sp *uint32) uint32 { return atomic.AddUint32(sp, 1) - 1 }
+func (t *Table[V]) storeHint(idx uint32, dl int64) {
+	storeW((*uint64)(unsafe.Pointer(&t.dls[idx])), uint64(dl))
+}
 
-// endWrite closes the window opened by beginWrite (release store).
-func endWrite(sp *uint32, s uint32) { atomic.StoreUint32(sp, s+2) }
+// beginWrite opens a seqlock write window on a record whose lock the caller
+// holds and returns the control word before it. The read-modify-write is a
+// full barrier on every architecture Go supports (LOCK XADD, LDADDAL), so no
+// later store of the window can become visible before W is set.
+func (t *Table[V]) beginWrite(b int) uint64 { return atomic.AddUint64(t.ctlp(b), ctlW) - ctlW }
+
+// endWrite closes the window opened by beginWrite with one release store:
+// the sequence advances, the generation becomes gen, and the entry lock is
+// released too when release is set.
+func (t *Table[V]) endWrite(b int, c uint64, gen uint32, release bool) {
+	lo := (uint32(c) + ctlSeq) &^ (ctlW | ctlL)
+	if !release {
+		lo |= ctlL
+	}
+	atomic.StoreUint64(t.ctlp(b), uint64(gen)<<32|uint64(lo))
+}
 
 func (t *Table[V]) loadV(b int, v *V) {
 	p := unsafe.Pointer(v)
@@ -404,20 +486,24 @@ func (t *Table[V]) loadV(b int, v *V) {
 	}
 }
 
-// readHead takes a consistent snapshot of key, meta word and deadline of a
+// readHead takes a consistent snapshot of key, meta and deadline of a
 // record with the seqlock; it spins only while a writer is inside its short
 // copy window (never while a writer merely holds the entry lock).
 func (t *Table[V]) readHead(idx uint32) (k Key, m uint64, dl int64) {
 	b := t.base(idx)
-	sp := t.seqp(b)
+	r := t.arena[b : b+hdrWords : b+hdrWords]
 	for i := 0; ; i++ {
-		s1 := atomic.LoadUint32(sp)
-		if s1&1 == 0 {
-			m = atomic.LoadUint64(&t.arena[b+wMeta])
-			k = t.loadKey(b)
-			dl = atomic.LoadInt64(&t.dls[idx])
-			if atomic.LoadUint32(sp) == s1 {
-				return
+		c1 := atomic.LoadUint64(&r[wCtl])
+		if c1&ctlW == 0 {
+			k.w[0] = atomic.LoadUint64(&r[wKey])
+			k.w[1] = atomic.LoadUint64(&r[wKey+1])
+			k.w[2] = atomic.LoadUint64(&r[wKey+2])
+			k.w[3] = atomic.LoadUint64(&r[wKey+3])
+			tail := atomic.LoadUint64(&r[wTail])
+			dl = int64(atomic.LoadUint64(&r[wDl]))
+			if (atomic.LoadUint64(&r[wCtl])^c1)&^ctlL == 0 {
+				k.w[4] = tail & tailMask
+				return k, metaOf(c1, tail), dl
 			}
 		}
 		t.stat().searchRestart.Add(1)

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package table
+
+func processCPU() int64 { return 0 }
