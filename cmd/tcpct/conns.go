@@ -30,7 +30,7 @@ const topN = 10
 //
 // It is an open-addressing hash table (linear probing, keys compared
 // whole) rather than a Go map: one probe per packet, no allocation per
-// connection. When it is three quarters full it is compacted: every connection
+// connection. When it is half full it is compacted: every connection
 // whose entry is gone (deleted, or expired by the current packet's time,
 // judged from the deadline its last packet reported) is folded into the
 // running top-N and dropped. So it holds about as many connections as the
@@ -75,6 +75,7 @@ func (cc *connCounts) hash(k *table.Key) uint64 {
 		hi, lo := bits.Mul64(h^x, 0x9e3779b97f4a7c15)
 		h = hi ^ lo
 	}
+	h ^= h >> 31
 	return h | 1
 }
 
@@ -89,7 +90,7 @@ func (cc *connCounts) add(v *tcpct.Verdict, pk *pktInfo) {
 	h := cc.hash(&v.Key)
 	s := cc.slot(&v.Key, h)
 	if s.h == 0 {
-		if 4*(cc.n+1) > 3*len(cc.slots) {
+		if 2*(cc.n+1) > len(cc.slots) {
 			cc.compact(v.Now)
 			s = cc.slot(&v.Key, h)
 		}
@@ -109,9 +110,8 @@ func (cc *connCounts) add(v *tcpct.Verdict, pk *pktInfo) {
 }
 
 // compact folds the connections without an entry at now into the top-N
-// and rebuilds the table with the others, at least twice as large as what
-// it keeps (so a quarter of it is free for new connections before the
-// next compaction).
+// and rebuilds the table with the others, at least four times as large as
+// what it keeps (linear probing stays short below half full).
 func (cc *connCounts) compact(now int64) {
 	keep := 0
 	for i := range cc.slots {
@@ -123,7 +123,7 @@ func (cc *connCounts) compact(now int64) {
 		keep = 0 // more "live" tuples than the table holds: fold them all
 	}
 	size := len(cc.slots)
-	for 2*keep > size {
+	for 4*keep > size {
 		size *= 2
 	}
 	old := cc.slots

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"testing"
+)
+
+// FuzzReplay runs the whole replay command over arbitrary bytes on
+// standard input, in every format and on one and two workers: it must
+// never panic, must exit 0 or 2 (never a usage error for input), and the
+// two worker counts must print the same jsonl.
+func FuzzReplay(f *testing.F) {
+	seed, err := os.ReadFile(seedPcap)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add(seed[:24])
+	f.Add(seed[:100])
+	f.Add(multiConnCapture(f, 20, 1)[:3000])
+	f.Add([]byte{})
+	f.Add([]byte("\x1f\x8b\x08\x00garbage"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1<<16 {
+			return
+		}
+		var jsonl [2]string
+		for i, j := range []string{"1", "2"} {
+			for _, format := range []string{"jsonl", "summary", "events", "proc"} {
+				var out, errb bytes.Buffer
+				code := run([]string{"replay", "-format", format, "-j", j, "-sysctl", "max=64", "-"}, bytes.NewReader(data), &out, &errb)
+				if code != exitOK && code != exitInput {
+					t.Fatalf("-format %s -j %s: status %d, stderr %q", format, j, code, errb.String())
+				}
+				if format == "jsonl" {
+					jsonl[i] = out.String()
+				}
+			}
+		}
+		if jsonl[0] != jsonl[1] {
+			t.Errorf("jsonl differs between -j 1 and -j 2")
+		}
+	})
+}
