@@ -10,27 +10,32 @@ import "github.com/fdac824a/tcpct/spec"
 
 // stepLinux runs a packet through a profile with window tracking.
 func (m *Machine) stepLinux(c *Conn, seg *Segment, dir Dir, class Class, now int64, v *Verdict) {
-	created := false
-	var fresh Conn
-	work := c
-	if !c.Live() {
-		// tcp_new(): the entry is built aside and only stored when the
-		// packet is accepted ("this conntrack not in circulation yet").
-		cell := m.p.Cell(Original, class, m.p.Initial)
-		if cell >= spec.OutInvalid {
-			v.Cell = cell
-			*v = m.invalid(c, *v, ReasonInvalidNew)
-			return
-		}
-		if !m.create[class] {
-			v.Cell = cell
-			*v = m.invalid(c, *v, ReasonLooseOff)
-			return
-		}
-		m.newConn(&fresh, seg, State(cell))
-		work, created = &fresh, true
+	if c.Live() {
+		m.linuxPacket(c, c, false, seg, dir, class, now, v)
+		return
 	}
+	// tcp_new(): the entry is built aside and only stored when the
+	// packet is accepted ("this conntrack not in circulation yet").
+	cell := m.p.Cell(Original, class, m.p.Initial)
+	if cell >= spec.OutInvalid {
+		v.Cell = cell
+		*v = m.invalid(c, *v, ReasonInvalidNew)
+		return
+	}
+	if !m.create[class] {
+		v.Cell = cell
+		*v = m.invalid(c, *v, ReasonLooseOff)
+		return
+	}
+	var fresh Conn
+	m.newConn(&fresh, seg, State(cell))
+	m.linuxPacket(c, &fresh, true, seg, dir, class, now, v)
+}
 
+// linuxPacket is nf_conntrack_tcp_packet() on work, which is c itself for
+// an existing entry or a fresh Conn for a first packet (created); c is
+// written when the packet is accepted.
+func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir, class Class, now int64, v *Verdict) {
 	old := work.State
 	cell := m.p.Cell(dir, class, old)
 	v.Cell = cell
@@ -107,7 +112,6 @@ func (m *Machine) stepLinux(c *Conn, seg *Segment, dir Dir, class Class, now int
 				r = ReasonLoweredToUnack
 			}
 			if !created {
-				*c = *work
 				v.Action = Update
 			} else {
 				v.Action = None
@@ -145,7 +149,9 @@ func (m *Machine) stepLinux(c *Conn, seg *Segment, dir Dir, class Class, now int
 		if m.keepTimerOnSynRetransmit && class == m.cSyn && old == m.sSS {
 			// A retransmitted SYN does not renew the timer, so port
 			// reuse cannot keep an unanswered entry alive forever.
-			*c = *work
+			if created {
+				*c = *work
+			}
 			accept(c, dir, ct, v)
 			return
 		}
@@ -158,7 +164,9 @@ func (m *Machine) stepLinux(c *Conn, seg *Segment, dir Dir, class Class, now int
 	}
 	work.Deadline = now + timeout
 	v.Refreshed, v.Timeout = true, timeout
-	*c = *work
+	if created {
+		*c = *work
+	}
 	accept(c, dir, ct, v)
 }
 
@@ -231,7 +239,6 @@ func (m *Machine) finishIgnored(c, work *Conn, created bool, dir Dir, ct CT, r R
 		v.CT, v.Action = ct, None
 		return
 	}
-	*c = *work
 	v.Action = Update
 	accept(c, dir, ct, v)
 }

@@ -276,17 +276,3 @@ func TestStepDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Step allocates %.1f times per packet pair", allocs)
 	}
 }
-
-func BenchmarkStepEstablished(b *testing.B) {
-	m := NewMachine(Linux)
-	var c Conn
-	for i, s := range []Segment{{Seq: 1000, Flags: syn, Win: 64240}, {Seq: 5000, Ack: 1001, Flags: syn | ack, Win: 65160}, {Seq: 1001, Ack: 5001, Flags: ack, Win: 502}} {
-		m.Step(&c, &s, Dir(i%2), 0)
-	}
-	data := Segment{Seq: 1001, Ack: 5001, Flags: ack | psh, Win: 502, Len: 10}
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		m.Step(&c, &data, Original, int64(i))
-		data.Seq += 10
-	}
-}

@@ -99,7 +99,11 @@ func parseOptions(s *Segment, opt []byte) {
 		return
 	}
 	s.HasOptions = true
-	sackDone := len(opt) == 12 && opt[0] == optNOP && opt[1] == optNOP && opt[2] == optTstamp && opt[3] == 10
+	if len(opt) == 12 && opt[0] == optNOP && opt[1] == optNOP && opt[2] == optTstamp && opt[3] == 10 {
+		// The aligned timestamp alone, on nearly every segment of a
+		// modern connection: nothing else to read (tcp_sack's fast path).
+		return
+	}
 	for len(opt) > 0 {
 		kind := opt[0]
 		if kind == optEOL {
@@ -122,8 +126,7 @@ func parseOptions(s *Segment, opt []byte) {
 		case kind == optWScale && size == 3:
 			s.HasWScale = true
 			s.WScale = min(opt[2], maxWScale)
-		case kind == optSack && !sackDone && size >= 10 && (size-2)%8 == 0:
-			sackDone = true
+		case kind == optSack && s.NumSack == 0 && size >= 10 && (size-2)%8 == 0:
 			for i := 2; i+8 <= size; i += 8 {
 				s.SackEdges[s.NumSack] = binary.BigEndian.Uint32(opt[i+4:])
 				s.NumSack++
