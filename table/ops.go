@@ -165,7 +165,7 @@ func (t *Table[V]) Remove(r Ref, reason Reason, now int64) {
 	t.destroyUnderStripes(r.idx, b, &k, h, hr, mw, reason, now, true)
 	t.unlockStripes(sa, sb)
 	t.unlock(b)
-	t.release(r.idx, h)
+	t.release(r.idx)
 }
 
 // Delete acquires r and removes it. It returns false if r was already gone.
@@ -191,7 +191,7 @@ func (t *Table[V]) Delete(r Ref, reason Reason, now int64) bool {
 // full table although a delete had already made room.
 func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, mw uint64, reason Reason, now int64, free bool) {
 	if free {
-		t.live.Add(-1)
+		t.giveToken()
 	}
 	var ev Event[V]
 	sub := t.subscribed()
@@ -284,7 +284,7 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 				}
 				t.destroyUnderStripes(eidx, eb, &ek, eh, ehr, mw, ReasonExpired, now, true)
 				t.unlock(eb)
-				t.release(eidx, eh)
+				t.release(eidx)
 			} else {
 				t.unlock(eb)
 			}
@@ -296,7 +296,7 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 		sa, sb = t.lockStripes(h, hr)
 	}
 
-	idx, ok := t.alloc(h)
+	idx, ok := t.alloc()
 	if ok {
 		// A free record's lock is only ever held briefly by code that waits
 		// for nothing (stale Acquire, Sweep, evict re-checks), so waiting
@@ -361,8 +361,8 @@ func (t *Table[V]) failInsert(idx uint32, b int, gen uint32, h uint64, sa, sb ui
 	t.kill(idx, b, uint64(gen))
 	t.unlockStripes(sa, sb)
 	t.unlock(b)
-	t.live.Add(-1)
-	t.release(idx, h)
+	t.giveToken()
+	t.release(idx)
 	t.stat().insertFailed.Add(1)
 }
 
@@ -580,7 +580,7 @@ func (t *Table[V]) expire(idx uint32, now int64) bool {
 	t.destroyUnderStripes(idx, b, &k, h, hr, mw, ReasonExpired, now, true)
 	t.unlockStripes(sa, sb)
 	t.unlock(b)
-	t.release(idx, h)
+	t.release(idx)
 	return true
 }
 

@@ -67,6 +67,6 @@ func (t *Table[V]) Stats() Stats {
 		s.Killed += c.killed.Load()
 		s.EventsLost += c.lost.Load()
 	}
-	s.Entries = t.live.Load()
+	s.Entries = int64(t.Len())
 	return s
 }

@@ -172,10 +172,10 @@ type Table[V any] struct {
 	stripes    []stripe
 	stripeMask uint64
 
-	hwm      atomic.Uint64 // records ever handed out from the fresh region
-	live     atomic.Int64
+	hwm      atomic.Uint64 // records ever handed to a free shard from the fresh region
 	free     []freeShard
 	freeMask uint64
+	batch    uint64        // fresh records a shard takes from hwm at once
 	cursor   atomic.Uint64 // sweep position
 
 	stats [statShards]statShard
@@ -188,10 +188,15 @@ type stripe struct {
 	_  [56]byte
 }
 
+// freeShard is one of the capacity shards (see alloc). tokens, head, fresh
+// and freshEnd change only under mu; tokens is also read without it by Len.
 type freeShard struct {
-	mu   sync.Mutex
-	head uint32 // idx+1 of the first free record, 0 = empty
-	_    [52]byte
+	mu       sync.Mutex
+	head     uint32 // idx+1 of the first free record, 0 = empty
+	tokens   atomic.Int64
+	fresh    uint64 // never-used records [fresh, freshEnd) taken from hwm
+	freshEnd uint64
+	_        [128 - 40]byte
 }
 
 const (
@@ -272,7 +277,19 @@ func New[V any](cfg Config) (*Table[V], error) {
 	}
 	t.free = make([]freeShard, nf)
 	t.freeMask = nf - 1
+	for i := range t.free {
+		t.free[i].tokens.Store(int64(uint64(cfg.Max)/nf + b2u(uint64(i) < uint64(cfg.Max)%nf)))
+	}
+	t.batch = uint64(cfg.Max) / (8 * nf)
+	t.batch = max(1, min(t.batch, 64))
 	return t, nil
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func nextPow2(x uint64) uint64 {
@@ -324,8 +341,16 @@ func checkPointerFree(t reflect.Type) error {
 func (t *Table[V]) Max() int { return int(t.max) }
 
 // Len returns the number of entries held, including expired ones not yet
-// reclaimed (like the kernel's nf_conntrack_count).
-func (t *Table[V]) Len() int { return int(t.live.Load()) }
+// reclaimed (like the kernel's nf_conntrack_count). It is exact when no
+// create or delete is in progress; while some are, it may be off by at most
+// their number, and it never exceeds Max (see alloc).
+func (t *Table[V]) Len() int {
+	n := int64(t.max)
+	for i := range t.free {
+		n -= t.free[i].tokens.Load()
+	}
+	return int(n)
+}
 
 // ---- record access helpers -------------------------------------------------
 
@@ -536,51 +561,129 @@ func (t *Table[V]) unlockStripes(a, b uint64) {
 
 // ---- free list -----------------------------------------------------------
 
-// alloc returns a free record index, or false when all Max records are
-// claimed. live counts claims: a CAS loop takes one (never pushing live past
-// Max, not even transiently). A deleter gives its claim back while it still
-// holds the entry (see destroyUnderStripes) and pushes the record on a free
-// list just after, so a successful claim is always backed by a fresh,
-// listed or about-to-be-listed record, and alloc waits for it in the last
-// case. That wait is a few instructions of the deleter, which holds no lock
-// a creator could be holding.
-func (t *Table[V]) alloc(h uint64) (uint32, bool) {
-	for {
-		l := t.live.Load()
-		if l >= int64(t.max) {
-			return 0, false
+// Capacity is a set of Max tokens spread over the free shards; a live entry
+// (or one being created or deleted) holds one. A create takes a token, then
+// a record; a delete gives its token back while it still holds the entry
+// (see destroyUnderStripes) and pushes the record on a free list just
+// after, so a held token is always backed by a fresh, listed or
+// about-to-be-listed record, and takeRecord waits for it in the last case
+// (a few instructions of the deleter, which holds no lock a creator could be
+// holding). Tokens never exceed Max in total, so neither do entries, not
+// even transiently.
+//
+// A goroutine works on "its" shard, chosen like the counter stripes from
+// the address of its stack: a churning goroutine gives back and takes
+// tokens and records on its own cache lines, with no shared counter. The
+// shard's mutex is almost always uncontended. Only when its shard is out of
+// tokens does a create look at the others, one at a time, and when all look
+// empty it takes every shard lock (in index order) to decide "full" on an
+// exact count, so a create never reports a full table while a completed
+// delete has made room.
+func (t *Table[V]) myShard() uint64 {
+	p := stackHint()
+	return uint64(p>>12^p>>18) & t.freeMask
+}
+
+// alloc claims a token and returns a free record index, or false when all
+// Max tokens are claimed.
+func (t *Table[V]) alloc() (uint32, bool) {
+	s := t.myShard()
+	f := &t.free[s]
+	f.mu.Lock()
+	if f.tokens.Load() > 0 {
+		f.tokens.Store(f.tokens.Load() - 1)
+		idx, ok := t.popLocked(f)
+		f.mu.Unlock()
+		if !ok {
+			idx = t.takeRecord(s)
 		}
-		if t.live.CompareAndSwap(l, l+1) {
+		return idx, true
+	}
+	f.mu.Unlock()
+	for i := uint64(1); i <= t.freeMask; i++ {
+		g := &t.free[(s+i)&t.freeMask]
+		if g.tokens.Load() == 0 {
+			continue
+		}
+		g.mu.Lock()
+		if g.tokens.Load() > 0 {
+			g.tokens.Store(g.tokens.Load() - 1)
+			g.mu.Unlock()
+			return t.takeRecord(s), true
+		}
+		g.mu.Unlock()
+	}
+	// Every shard looked empty: decide on a frozen count.
+	got := false
+	for i := range t.free {
+		t.free[i].mu.Lock()
+	}
+	for i := range t.free {
+		if g := &t.free[i]; g.tokens.Load() > 0 {
+			g.tokens.Store(g.tokens.Load() - 1)
+			got = true
 			break
 		}
 	}
-	if t.hwm.Load() < uint64(t.max) {
-		if n := t.hwm.Add(1) - 1; n < uint64(t.max) {
-			return uint32(n), true
+	for i := range t.free {
+		t.free[i].mu.Unlock()
+	}
+	if !got {
+		return 0, false
+	}
+	return t.takeRecord(s), true
+}
+
+// popLocked takes a record from f's free list or fresh batch, refilling the
+// batch from the never-used region. f.mu is held.
+func (t *Table[V]) popLocked(f *freeShard) (uint32, bool) {
+	if f.head != 0 {
+		idx := f.head - 1
+		f.head = uint32(atomic.LoadUint64(&t.arena[t.base(idx)+wKey]))
+		return idx, true
+	}
+	if f.fresh == f.freshEnd && t.hwm.Load() < uint64(t.max) {
+		n := t.hwm.Add(t.batch) - t.batch
+		if n < uint64(t.max) {
+			f.fresh, f.freshEnd = n, min(n+t.batch, uint64(t.max))
 		}
 	}
-	s := (h >> 48) & t.freeMask
+	if f.fresh < f.freshEnd {
+		f.fresh++
+		return uint32(f.fresh - 1), true
+	}
+	return 0, false
+}
+
+// takeRecord finds a record for a claimed token, starting at shard s.
+func (t *Table[V]) takeRecord(s uint64) uint32 {
 	for i := uint64(0); ; i++ {
 		f := &t.free[(s+i)&t.freeMask]
 		f.mu.Lock()
-		if f.head != 0 {
-			idx := f.head - 1
-			f.head = uint32(atomic.LoadUint64(&t.arena[t.base(idx)+wKey]))
-			f.mu.Unlock()
-			return idx, true
-		}
+		idx, ok := t.popLocked(f)
 		f.mu.Unlock()
+		if ok {
+			return idx
+		}
 		if i > t.freeMask {
 			runtime.Gosched() // our record is between a deleter's unlink and its push
 		}
 	}
 }
 
-// release puts a dead record on a free list. Its claim on live was given
-// back already. The next link is kept in the first key word of the (dead)
+// giveToken returns a claim (see destroyUnderStripes).
+func (t *Table[V]) giveToken() {
+	f := &t.free[t.myShard()]
+	f.mu.Lock()
+	f.tokens.Store(f.tokens.Load() + 1)
+	f.mu.Unlock()
+}
+
+// release puts a dead record on a free list. Its token was given back
+// already. The next link is kept in the first key word of the (dead)
 // record; readers ignore dead records.
-func (t *Table[V]) release(idx uint32, h uint64) {
-	f := &t.free[(h>>48)&t.freeMask]
+func (t *Table[V]) release(idx uint32) {
+	f := &t.free[t.myShard()]
 	f.mu.Lock()
 	atomic.StoreUint64(&t.arena[t.base(idx)+wKey], uint64(f.head))
 	f.head = idx + 1
