@@ -59,12 +59,27 @@ type Config struct {
 	Pause      time.Duration
 	PauseEvery int
 	MaxPauses  int
+	// Cells replaces the random scenarios by the cell scenarios
+	// (cells.go): every connection drives itself into one state with
+	// in-window packets and sends one in-window probe of a given class and
+	// direction, so that the transition table decides. Connections run in
+	// batches of Parallel (default 128), each batch's probes after one
+	// pause of Pause (default 2.5s); PauseEvery and MaxPauses do not apply.
+	Cells bool
 }
 
 // Base is the capture time of the first packet of every trace.
 var Base = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func (c *Config) defaults() {
+	if c.Cells {
+		if c.Parallel <= 0 {
+			c.Parallel = 128
+		}
+		if c.Pause <= 0 {
+			c.Pause = 2500 * time.Millisecond
+		}
+	}
 	if c.Packets <= 0 {
 		c.Packets = 2000
 	}
@@ -89,6 +104,9 @@ func (c *Config) defaults() {
 // byte for byte.
 func Generate(cfg Config) []Packet {
 	cfg.defaults()
+	if cfg.Cells {
+		return generateCells(cfg)
+	}
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x7463706374)) // interleaving
 	type active struct {
 		segs []seg
