@@ -54,6 +54,9 @@ var variants = []variant{
 	{"ignore_invalid_rst", gen.Config{Seed: 104, Packets: 4000}, map[string]string{"tcp_ignore_invalid_rst": "1"}},
 	{"max_retrans1", gen.Config{Seed: 105, Packets: 4000}, map[string]string{"tcp_max_retrans": "1"}},
 	{"short_timeouts", gen.Config{Seed: 106, Packets: 3000, Pause: 1300 * time.Millisecond, MaxPauses: 8}, shortTimeouts},
+	// cells: the cell scenarios (gen.Config.Cells), an in-window probe of
+	// every (direction, class, state) the tracker can be in.
+	{"cells", gen.Config{Seed: 107, Packets: 3000, Cells: true}, nil},
 }
 
 func gzipBytes(b []byte) []byte {
@@ -127,6 +130,9 @@ func TestRecord(t *testing.T) {
 }
 
 func pauseText(c gen.Config) string {
+	if c.Cells {
+		return "2.5s per batch of 128 connections"
+	}
 	if c.Pause == 0 {
 		return "none"
 	}
@@ -150,6 +156,11 @@ Kernel: Linux %s (HZ=250), recorded %s.
 
 Generator settings besides seed, packets and pauses are the defaults of
 ` + "`gen.Config`" + ` (8 connections interleaved, 30%% IPv6, 40 µs gaps).
+The cells variant is ` + "`gen.Config{Cells: true}`" + `: every connection is
+driven into one state with in-window packets and then sends one in-window
+probe (SYN, SYN/ACK, FIN, ACK or RST, from either side), so that the
+transition table decides; 128 connections per batch, their probes after
+one 2.5 s pause, so that a refreshed timer tells from an ignored packet.
 
 Re-record (root, nft, ip needed):
 
