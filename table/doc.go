@@ -27,30 +27,68 @@
 // # Layout
 //
 // Records live in one []uint64 arena, one record per connection, stride
-// rounded to whole words (7 header words + V): a per-entry writer lock, a
-// seqlock counter, the original tuple (5 words), generation/state/flags and
-// the value. Deadlines live in a separate []int64 so that Sweep reads 8
-// sequential bytes per entry.
+// rounded to whole words (7 header words + V; 128 bytes for the tracker's
+// 72-byte state, aligned to 128 bytes). Word 0 is the control word: entry
+// lock bit, seqlock write bit and sequence, and the generation, so one
+// word is lock, seqlock and incarnation. Words 1-5 are the original tuple
+// with state and flags packed into the unused top 16 bits of its last word,
+// word 6 is the deadline, then V. Everything a lookup reads (control word,
+// key, state, flags, deadline) is in the record's first cache line, next to
+// the first words of V; the second line is the other half of an aligned
+// pair, which the adjacent-line prefetcher fetches with it.
 //
 // The index is an open-addressed array of 64-byte buckets (one cache line):
 // an overflow count and seven slots. A slot packs a 32-bit hash tag, the
 // record index and the direction, so a lookup touches one bucket line and,
-// only on a tag match, the record. Each connection has two slots, one per
-// tuple (like the kernel's tuplehash[ORIGINAL] and [REPLY]), so a packet of
-// either direction is one probe; the slot's direction bit says which tuple
-// matched. The overflow count (F14-style) ends unsuccessful searches early
-// and makes deletion tombstone-free, so churn never degrades probing. At Max
-// the index is 80% full, about 23 bytes per connection.
+// only on a tag match, the record: two cache lines per established-flow
+// lookup (a tag collision adds a record read once in 2^32). Each connection
+// has two slots, one per tuple (like the kernel's tuplehash[ORIGINAL] and
+// [REPLY]), so a packet of either direction is one probe; the slot's
+// direction bit says which tuple matched. The overflow count (F14-style)
+// ends unsuccessful searches early and makes deletion tombstone-free, so
+// churn never degrades probing. At Max the index is 80% full, about 23
+// bytes per connection.
+//
+// A separate []int64 holds, per record, a lower bound of its deadline (the
+// sweep hint), so Sweep scans 8 sequential bytes per entry. Creates write
+// it; an update writes it only when it moves the deadline earlier (a
+// closing state), so the common refresh touches nothing but the record;
+// Sweep raises a stale hint when it meets one. All in, about 159 bytes per
+// connection at 1e6 (128 record + 8 hint + 23 index).
+//
+// The arena, the index and the hint array are ordinary pointer-free Go heap
+// objects (the collector never scans them). On Linux, New also asks for
+// transparent huge pages on them (madvise MADV_HUGEPAGE, then
+// MADV_COLLAPSE): at 1e5 connections and beyond each lookup is two random
+// accesses into tens to hundreds of MiB, and with 4 KiB pages each of them
+// also paid a page walk (a two-dimensional one under a hypervisor).
 //
 // # Concurrency
 //
 // Readers (Lookup, Get, Load, Range) take no lock: they read a slot with an
 // atomic load and the record under its seqlock, retrying only while a writer
-// is inside its few-word copy window. Writers of one entry serialise on the
-// per-entry lock (Acquire ... Commit); index changes of a connection
-// (insert, delete) additionally take the two writer stripes of its tuples in
-// index order, the kernel's nf_conntrack_double_lock. Lock order is entry
-// lock, then stripes; under stripes only try-locks are used.
+// is inside its few-word copy window. The lock bit does not disturb them:
+// readers never wait for an entry's lock holder. Writers of one entry
+// serialise on the entry lock (Acquire ... Commit): Acquire is one CAS on
+// the control word; Commit opens the write window with one atomic add,
+// stores the words plainly, and closes the window and releases the lock
+// with one store. Index changes of a connection (insert, delete)
+// additionally take the two writer stripes of its tuples in index order,
+// the kernel's nf_conntrack_double_lock. Lock order is entry lock, then
+// stripes; under stripes only try-locks are used.
+//
+// Capacity is Max tokens spread over per-goroutine free shards (chosen from
+// the goroutine's stack address, like the counter stripes): a create takes
+// a token and a record from its own shard, a delete gives them back to its
+// own shard, so churn on several cores shares no counter; fresh records are
+// handed to shards in batches. "Full" is decided with every shard locked,
+// on an exact count, so the table never holds more than Max entries, not
+// even transiently, and never reports full after a delete made room. Len
+// sums the shards: exact when no create or delete is in flight, otherwise
+// off by at most their number, and never above Max.
+//
+// The kernel-style counters (Stats) are striped the same way; Sweep counts
+// its reclaims once per call.
 //
 // # Time
 //

@@ -196,7 +196,11 @@ func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, 
 	var ev Event[V]
 	sub := t.subscribed()
 	if sub != nil {
-		ev = Event[V]{Type: EventDestroy, Reason: reason, Time: now, Ref: Ref{idx, metaGen(mw)}, Key: *k,
+		evReason := reason
+		if reason == reasonSwept {
+			evReason = ReasonExpired
+		}
+		ev = Event[V]{Type: EventDestroy, Reason: evReason, Time: now, Ref: Ref{idx, metaGen(mw)}, Key: *k,
 			Meta: Meta{Deadline: t.loadDl(b), State: metaState(mw), Flags: metaFlags(mw) & userFlags}}
 		t.loadV(b, &ev.V)
 	}
@@ -211,6 +215,7 @@ func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, 
 	switch reason {
 	case ReasonExpired:
 		st.expired.Add(1)
+	case reasonSwept: // counted by Sweep, once per call
 	case ReasonEvicted:
 		st.earlyDrop.Add(1)
 	default:
@@ -220,6 +225,10 @@ func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, 
 		t.deliver(sub, &ev)
 	}
 }
+
+// reasonSwept is ReasonExpired for a reclaim by Sweep, which counts its
+// reclaims itself, once per call.
+const reasonSwept Reason = 0xff
 
 func nextGen(g uint32) uint32 {
 	if g++; g == 0 {
@@ -555,6 +564,9 @@ func (t *Table[V]) Sweep(now int64, budget int) (examined, reclaimed int) {
 			ix = 0
 		}
 	}
+	if reclaimed > 0 {
+		t.stat().expired.Add(uint64(reclaimed))
+	}
 	return budget, reclaimed
 }
 
@@ -577,7 +589,7 @@ func (t *Table[V]) expire(idx uint32, now int64) bool {
 	k := t.loadKey(b)
 	h, hr := k.hash(&t.seed), k.Reverse().hash(&t.seed)
 	sa, sb := t.lockStripes(h, hr)
-	t.destroyUnderStripes(idx, b, &k, h, hr, mw, ReasonExpired, now, true)
+	t.destroyUnderStripes(idx, b, &k, h, hr, mw, reasonSwept, now, true)
 	t.unlockStripes(sa, sb)
 	t.unlock(b)
 	t.release(idx)

@@ -188,8 +188,9 @@ type stripe struct {
 	_  [56]byte
 }
 
-// freeShard is one of the capacity shards (see alloc). tokens, head, fresh
-// and freshEnd change only under mu; tokens is also read without it by Len.
+// freeShard is one of the capacity shards (see alloc). head, fresh and
+// freshEnd change only under mu. tokens is taken only under mu but given
+// back with a bare atomic add, so under mu it can only grow.
 type freeShard struct {
 	mu       sync.Mutex
 	head     uint32 // idx+1 of the first free record, 0 = empty
@@ -576,9 +577,10 @@ func (t *Table[V]) unlockStripes(a, b uint64) {
 // tokens and records on its own cache lines, with no shared counter. The
 // shard's mutex is almost always uncontended. Only when its shard is out of
 // tokens does a create look at the others, one at a time, and when all look
-// empty it takes every shard lock (in index order) to decide "full" on an
-// exact count, so a create never reports a full table while a completed
-// delete has made room.
+// empty it takes every shard lock (in index order) to decide "full": with
+// all locks held no token can be taken and counts can only grow, so if every
+// shard reads zero, all were zero at the first read — an exact "full", never
+// reported while a completed delete has made room.
 func (t *Table[V]) myShard() uint64 {
 	p := stackHint()
 	return uint64(p>>12^p>>18) & t.freeMask
@@ -591,7 +593,7 @@ func (t *Table[V]) alloc() (uint32, bool) {
 	f := &t.free[s]
 	f.mu.Lock()
 	if f.tokens.Load() > 0 {
-		f.tokens.Store(f.tokens.Load() - 1)
+		f.tokens.Add(-1)
 		idx, ok := t.popLocked(f)
 		f.mu.Unlock()
 		if !ok {
@@ -607,7 +609,7 @@ func (t *Table[V]) alloc() (uint32, bool) {
 		}
 		g.mu.Lock()
 		if g.tokens.Load() > 0 {
-			g.tokens.Store(g.tokens.Load() - 1)
+			g.tokens.Add(-1)
 			g.mu.Unlock()
 			return t.takeRecord(s), true
 		}
@@ -620,7 +622,7 @@ func (t *Table[V]) alloc() (uint32, bool) {
 	}
 	for i := range t.free {
 		if g := &t.free[i]; g.tokens.Load() > 0 {
-			g.tokens.Store(g.tokens.Load() - 1)
+			g.tokens.Add(-1)
 			got = true
 			break
 		}
@@ -671,13 +673,9 @@ func (t *Table[V]) takeRecord(s uint64) uint32 {
 	}
 }
 
-// giveToken returns a claim (see destroyUnderStripes).
-func (t *Table[V]) giveToken() {
-	f := &t.free[t.myShard()]
-	f.mu.Lock()
-	f.tokens.Store(f.tokens.Load() + 1)
-	f.mu.Unlock()
-}
+// giveToken returns a claim (see destroyUnderStripes): one atomic add on
+// the goroutine's own shard, no lock.
+func (t *Table[V]) giveToken() { t.free[t.myShard()].tokens.Add(1) }
 
 // release puts a dead record on a free list. Its token was given back
 // already. The next link is kept in the first key word of the (dead)
