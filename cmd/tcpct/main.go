@@ -38,6 +38,7 @@ Commands:
   explain  narrate one connection of a capture, with the spec's reasons
   spec     print a tracker profile (text, json, dot, mermaid)
   docs     write the reference documentation generated from the spec
+  watch    track live TCP traffic on an interface (root; events or summary)
 
 Run 'tcpct COMMAND -h' for a command's flags.
 Exit status: 0 success, 1 usage error, 2 unreadable, truncated or corrupt input.
@@ -59,6 +60,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return specCmd(args[1:], stdout, stderr)
 	case "docs":
 		return docsCmd(args[1:], stdout, stderr)
+	case "watch":
+		return watch(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, topUsage)
 		return exitOK
