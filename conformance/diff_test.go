@@ -40,6 +40,9 @@ var variants = []struct {
 		"tcp_timeout_fin_wait=2", "tcp_timeout_last_ack=1", "tcp_timeout_max_retrans=2",
 		"tcp_timeout_syn_recv=1", "tcp_timeout_syn_sent=2", "tcp_timeout_time_wait=2",
 		"tcp_timeout_unacknowledged=2"}, 1300 * time.Millisecond},
+	// Probes of every reachable cell with in-window packets, in batches
+	// separated by pauses that show whether a packet refreshed the timer.
+	{"cells", 107, nil, 2500 * time.Millisecond},
 }
 
 // replay runs a capture through the tracker and returns its verdicts in
@@ -157,6 +160,7 @@ func TestKernelDifferential(t *testing.T) {
 				cfg.Packets = n / 4
 				cfg.Pause = v.pause
 			}
+			cfg.Cells = v.name == "cells"
 			pkts := gen.Generate(cfg)
 			in := make([]kernel.Packet, len(pkts))
 			for j, p := range pkts {

@@ -24,7 +24,7 @@ type KernelVariant struct {
 	Knobs []string
 }
 
-// KernelVariants are the six recorded traces.
+// KernelVariants are the recorded traces (testdata/kernel/README.md).
 var KernelVariants = []KernelVariant{
 	{"default", nil},
 	{"loose0", []string{"tcp_loose=0"}},
@@ -36,6 +36,7 @@ var KernelVariants = []KernelVariant{
 		"tcp_timeout_fin_wait=2", "tcp_timeout_last_ack=1", "tcp_timeout_max_retrans=2",
 		"tcp_timeout_syn_recv=1", "tcp_timeout_syn_sent=2", "tcp_timeout_time_wait=2",
 		"tcp_timeout_unacknowledged=2"}},
+	{"cells", nil},
 }
 
 // KernelPacket is one TCP record of a recorded trace, parsed once.

@@ -192,7 +192,10 @@ func TestKernelTracesFollowSpec(t *testing.T) {
 				continue
 			}
 			ne := kentry{live: true, orig: used.orig, state: in.State(l.State), seenReply: l.SeenReply, lo: p.Now + *l.Timeout*1e9}
-			if !used.live || how == invariant.ExReopen {
+			// A reopen in the reply direction matches its own cell (reply
+			// syn sTW -> sSS) but turns the tuple around: the reopening
+			// packet's tuple is the new original.
+			if !used.live || how == invariant.ExReopen || (l.CT != "INVALID" && l.Dir == "original" && p.Key == used.orig.Reverse()) {
 				ne.orig = p.Key
 			}
 			*e = ne
