@@ -5,9 +5,11 @@
 //	tcpct replay  [flags] FILE|-     track every TCP packet; jsonl, proc, conntrack, events, summary
 //	tcpct explain [flags] FILE       narrate one connection, packet by packet, with the spec's reasons
 //	tcpct spec    [flags]            print a profile: its spec text, JSON, Graphviz or Mermaid
+//	tcpct docs    -o DIR             write the reference generated from the spec (SVGs with Graphviz)
+//	tcpct watch   -i IFACE           track live traffic (AF_PACKET, root): events or a live summary
 //
 // The command-line contract (flags, jsonl fields, exit status) is
-// /work/shared/cli-contract.md; `tcpct replay -h` documents it. Exit
+// cmd/tcpct/README.md (after the project's cli-contract.md); `tcpct replay -h` documents it. Exit
 // status: 0 success, 1 usage error, 2 input that cannot be read (a
 // truncated or corrupt capture: everything before the fault is still
 // processed and printed, the fault is reported on stderr with its record
