@@ -288,7 +288,7 @@ func TestMutation(t *testing.T) {
 		every   int
 		minPct  float64 // kill rate required of the non-equivalent mutants
 	}{
-		{"linux", 37 * raceSlow, 70},
+		{"linux", 37 * raceSlow, 95},
 		{"tutorial", 61 * raceSlow, 20},
 	} {
 		t.Run(tc.profile, func(t *testing.T) {
