@@ -10,6 +10,12 @@
 #   BENCH='CT/n=1e5/.*/W1$' scripts/bench-table.sh
 #
 # Raw results go to $OUT (default bench-table.txt in the current directory).
+#
+# Besides sec/op, the concurrent workloads report cpu-sec/op (process CPU
+# time per operation). On a shared, loaded machine wall-clock sec/op also
+# counts the time the benchmark was descheduled; cpu-sec/op does not, and
+# at -cpu 2 it shows contention directly (perfect scaling keeps it equal to
+# the -cpu 1 value). Compare both, and compare ratios from the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

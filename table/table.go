@@ -344,13 +344,14 @@ func (t *Table[V]) Max() int { return int(t.max) }
 // Len returns the number of entries held, including expired ones not yet
 // reclaimed (like the kernel's nf_conntrack_count). It is exact when no
 // create or delete is in progress; while some are, it may be off by at most
-// their number, and it never exceeds Max (see alloc).
+// their number (a token moving from a shard not yet read to one already
+// read is missed, or counted twice), and it never exceeds Max (see alloc).
 func (t *Table[V]) Len() int {
 	n := int64(t.max)
 	for i := range t.free {
 		n -= t.free[i].tokens.Load()
 	}
-	return int(n)
+	return int(max(n, 0))
 }
 
 // ---- record access helpers -------------------------------------------------
