@@ -22,6 +22,51 @@ type summary struct {
 	wallStart time.Time
 }
 
+// count adds one packet's verdict to the per-packet counters.
+func (s *summary) count(v *tcpct.Verdict) {
+	s.byCT[v.CT&7]++
+	if v.Entry {
+		s.byState[v.State]++
+	} else {
+		s.byState[len(s.byState)-1]++ // no entry
+	}
+	switch {
+	case v.Dropped:
+		s.dropped++
+	case v.CT == fsm.Invalid:
+		s.invalid[v.Reason]++
+	case v.Ignored:
+		s.ignored[v.Reason]++
+	}
+}
+
+// printPackets prints the per-packet counters: by conntrack state, by TCP
+// state after the packet, INVALID and ignored packets by reason, drops.
+func (s *summary) printPackets(w *bufio.Writer, p *fsm.Profile) {
+	fmt.Fprintf(w, "\npackets by conntrack state\n")
+	for ct := fsm.New; ct <= fsm.Untracked; ct++ {
+		if n := s.byCT[ct]; n > 0 {
+			fmt.Fprintf(w, "  %-12s %10d\n", ct, n)
+		}
+	}
+	fmt.Fprintf(w, "\npackets by TCP state after the packet\n")
+	for i, n := range s.byState {
+		if n == 0 {
+			continue
+		}
+		name := "(no entry)"
+		if i < len(p.StateNames) {
+			name = p.StateNames[i]
+		}
+		fmt.Fprintf(w, "  %-12s %10d\n", name, n)
+	}
+	printReasons(w, "INVALID packets by reason", &s.invalid)
+	printReasons(w, "ignored packets by reason (accepted, no state change)", &s.ignored)
+	if s.dropped > 0 {
+		fmt.Fprintf(w, "\ndropped (table full): %d packets\n", s.dropped)
+	}
+}
+
 // replaySummary counts per packet into fixed arrays and one bounded
 // open-addressing table of per-connection counters (no Go map, no
 // allocation per packet or per connection), then prints.
@@ -29,22 +74,8 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 	p := eng.profile()
 	s := &summary{byState: make([]int, len(p.StateNames)+1), wallStart: time.Now()}
 	s.conns.init(eng.maxTotal())
-	noEntry := len(p.StateNames)
 	res := eng.run(r, at, func(pk *pktInfo, v *tcpct.Verdict) {
-		s.byCT[v.CT&7]++
-		if v.Entry {
-			s.byState[v.State]++
-		} else {
-			s.byState[noEntry]++
-		}
-		switch {
-		case v.Dropped:
-			s.dropped++
-		case v.CT == fsm.Invalid:
-			s.invalid[v.Reason]++
-		case v.Ignored:
-			s.ignored[v.Reason]++
-		}
+		s.count(v)
 		s.tcpBytes += int64(pk.origLen)
 		s.conns.add(v, pk)
 	})
@@ -69,28 +100,7 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 		fmt.Fprintf(w, "table at  %s\n", endT.UTC().Format(time.RFC3339Nano))
 	}
 
-	fmt.Fprintf(w, "\npackets by conntrack state\n")
-	for ct := fsm.New; ct <= fsm.Untracked; ct++ {
-		if n := s.byCT[ct]; n > 0 {
-			fmt.Fprintf(w, "  %-12s %10d\n", ct, n)
-		}
-	}
-	fmt.Fprintf(w, "\npackets by TCP state after the packet\n")
-	for i, n := range s.byState {
-		if n == 0 {
-			continue
-		}
-		name := "(no entry)"
-		if i < len(p.StateNames) {
-			name = p.StateNames[i]
-		}
-		fmt.Fprintf(w, "  %-12s %10d\n", name, n)
-	}
-	printReasons(w, "INVALID packets by reason", &s.invalid)
-	printReasons(w, "ignored packets by reason (accepted, no state change)", &s.ignored)
-	if s.dropped > 0 {
-		fmt.Fprintf(w, "\ndropped (table full): %d packets\n", s.dropped)
-	}
+	s.printPackets(w, p)
 
 	live := map[fsm.State]int{}
 	assured, total := 0, 0

@@ -295,23 +295,7 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 }
 
 // count adds one packet's verdict to the summary counters.
-func (ws *watchState) count(v *tcpct.Verdict) {
-	s := &ws.sum
-	s.byCT[v.CT&7]++
-	if v.Entry {
-		s.byState[v.State]++
-	} else {
-		s.byState[len(s.byState)-1]++
-	}
-	switch {
-	case v.Dropped:
-		s.dropped++
-	case v.CT == fsm.Invalid:
-		s.invalid[v.Reason]++
-	case v.Ignored:
-		s.ignored[v.Reason]++
-	}
-}
+func (ws *watchState) count(v *tcpct.Verdict) { ws.sum.count(v) }
 
 // drain writes the pending events.
 func (ws *watchState) drain(w *bufio.Writer) int {
@@ -372,29 +356,7 @@ func (ws *watchState) printSummary(w *bufio.Writer, now time.Time) {
 	}
 	fmt.Fprintf(w, "\nprofile   %s (%s)\n", p.Name, p.Title)
 
-	s := &ws.sum
-	fmt.Fprintf(w, "\npackets by conntrack state\n")
-	for ct := fsm.New; ct <= fsm.Untracked; ct++ {
-		if n := s.byCT[ct]; n > 0 {
-			fmt.Fprintf(w, "  %-12s %10d\n", ct, n)
-		}
-	}
-	fmt.Fprintf(w, "\npackets by TCP state after the packet\n")
-	for i, n := range s.byState {
-		if n == 0 {
-			continue
-		}
-		name := "(no entry)"
-		if i < len(p.StateNames) {
-			name = p.StateNames[i]
-		}
-		fmt.Fprintf(w, "  %-12s %10d\n", name, n)
-	}
-	printReasons(w, "INVALID packets by reason", &s.invalid)
-	printReasons(w, "ignored packets by reason (accepted, no state change)", &s.ignored)
-	if s.dropped > 0 {
-		fmt.Fprintf(w, "\ndropped (table full): %d packets\n", s.dropped)
-	}
+	ws.sum.printPackets(w, p)
 
 	live := make([]int, len(p.StateNames))
 	assured, total := 0, 0
