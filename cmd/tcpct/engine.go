@@ -189,6 +189,33 @@ func classify(p *capture.Packet) (tcp, trunc bool) {
 	return false, false
 }
 
+// admit classifies a record, counts it as skipped or as a processed TCP
+// packet, and says how to track it (both false: skip it).
+func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
+	tcp, trunc = classify(p)
+	if !tcp && !trunc {
+		res.skip(p.Reason)
+		return false, false
+	}
+	if res.tcp == 0 {
+		res.first = p.Time
+	}
+	res.tcp++
+	res.last = p.Time
+	return tcp, trunc
+}
+
+// track runs an admitted record through tr into *v: a TCP segment, or an
+// INVALID verdict for a TCP header too short to parse.
+func track(tr *tcpct.Tracker, p *capture.Packet, tcp bool, v *tcpct.Verdict) {
+	if tcp {
+		seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+		*v = tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
+	} else {
+		*v = tr.Truncated(p.Timestamp())
+	}
+}
+
 const progressEvery = 1 << 14
 
 // run feeds every record to the trackers and calls fn for each TCP packet
@@ -214,25 +241,14 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 		if e.progress != nil && res.records%progressEvery == 0 {
 			e.progress(p.Offset)
 		}
-		if at.set && !at.relative && p.Time > at.abs {
+		if at.excludes(p.Time) {
 			continue
 		}
-		tcp, trunc := classify(p)
-		switch {
-		case tcp:
-			seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
-			v = tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
-		case trunc:
-			v = tr.Truncated(p.Timestamp())
-		default:
-			res.skip(p.Reason)
+		tcp, trunc := res.admit(p)
+		if !tcp && !trunc {
 			continue
 		}
-		if res.tcp == 0 {
-			res.first = p.Time
-		}
-		res.tcp++
-		res.last = p.Time
+		track(tr, p, tcp, &v)
 		pi = pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}
 		fn(&pi, &v)
 	}
@@ -346,19 +362,13 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			if e.progress != nil && res.records%progressEvery == 0 {
 				e.progress(p.Offset)
 			}
-			if at.set && !at.relative && p.Time > at.abs {
+			if at.excludes(p.Time) {
 				continue
 			}
-			tcp, trunc := classify(p)
+			tcp, trunc := res.admit(p)
 			if !tcp && !trunc {
-				res.skip(p.Reason)
 				continue
 			}
-			if res.tcp == 0 {
-				res.first = p.Time
-			}
-			res.tcp++
-			res.last = p.Time
 			i := len(b.items)
 			b.items = append(b.items, item{info: pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}, trunc: trunc})
 			it := &b.items[i]

@@ -182,6 +182,10 @@ type atSpec struct {
 	rel      time.Duration
 }
 
+// excludes reports whether a packet seen at t comes after an absolute -at
+// and so is read but not processed.
+func (a atSpec) excludes(t int64) bool { return a.set && !a.relative && t > a.abs }
+
 func parseAt(s string) (atSpec, error) {
 	if s == "" {
 		return atSpec{}, nil
@@ -237,24 +241,14 @@ func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Pa
 			return res
 		}
 		res.records++
-		if at.set && !at.relative && p.Time > at.abs {
+		if at.excludes(p.Time) {
 			continue
 		}
-		switch {
-		case p.Kind == capture.KindTCP:
-			seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
-			v = tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
-		case p.Kind == capture.KindMalformed && p.Family != 0 && p.Proto == 6:
-			v = tr.Truncated(p.Timestamp())
-		default:
-			res.skip(p.Reason)
+		tcp, trunc := res.admit(p)
+		if !tcp && !trunc {
 			continue
 		}
-		if res.tcp == 0 {
-			res.first = p.Time
-		}
-		res.tcp++
-		res.last = p.Time
+		track(tr, p, tcp, &v)
 		fn(p, &v)
 	}
 }
