@@ -36,15 +36,9 @@ func docsCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	out := fs.String("o", "", "output `DIR`")
 	profile := fs.String("profile", "", "only this `profile` (linux or tutorial); default all")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), docsUsage) }
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	pos, code, done := parseFlags(fs, args, docsUsage, stdout)
+	if done {
+		return code
 	}
 	if len(pos) != 0 {
 		return usageErr(stderr, "docs", fmt.Errorf("unexpected argument %q", pos[0]))

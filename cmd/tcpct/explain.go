@@ -49,15 +49,9 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	tf.register(fs)
 	connFlag := fs.String("conn", "", "connection `'src=A dst=B sport=P dport=Q'`")
 	packetFlag := fs.Int("packet", -1, "explain the connection of record `N`")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), explainUsage) }
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	pos, code, done := parseFlags(fs, args, explainUsage, stdout)
+	if done {
+		return code
 	}
 	if len(pos) != 1 {
 		return usageErr(stderr, "explain", fmt.Errorf("want exactly one capture FILE (or - for stdin), got %d arguments", len(pos)))
@@ -67,6 +61,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var want table.Key
 	if *connFlag != "" {
+		var err error
 		if want, err = parseConn(*connFlag); err != nil {
 			return usageErr(stderr, "explain", fmt.Errorf("-conn: %v", err))
 		}

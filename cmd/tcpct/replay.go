@@ -96,6 +96,24 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
+// parseFlags sets a subcommand's usage text and parses its flags, which
+// may be interleaved with its arguments. done says the caller must return
+// code at once: exitOK after -h printed the usage on stdout, exitUsage
+// after the flag package printed the error, naming the flag.
+func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) (pos []string, code int, done bool) {
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
+	pos, err := parseInterleaved(fs, args)
+	if err == nil {
+		return pos, 0, false
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return nil, exitOK, true
+	}
+	return nil, exitUsage, true
+}
+
 // parseInterleaved parses flags that may come before or after the
 // positional arguments (tcpct replay FILE -format proc).
 func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
@@ -277,15 +295,9 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	progressFlag := fs.String("progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
 	verbose := fs.Bool("v", false, "report skipped records by reason on stderr")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the replay to `FILE`")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), replayUsage) }
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage // the flag package printed the error, naming the flag
+	pos, code, done := parseFlags(fs, args, replayUsage, stdout)
+	if done {
+		return code
 	}
 	if len(pos) != 1 {
 		return usageErr(stderr, "replay", fmt.Errorf("want exactly one capture FILE (or - for stdin), got %d arguments", len(pos)))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -127,15 +126,9 @@ func specCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	profile := fs.String("profile", "linux", "profile: linux or tutorial")
 	format := fs.String("format", "text", "`format`: text, json, dot or mermaid")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), specUsage) }
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	pos, code, done := parseFlags(fs, args, specUsage, stdout)
+	if done {
+		return code
 	}
 	if len(pos) != 0 {
 		return usageErr(stderr, "spec", fmt.Errorf("unexpected argument %q", pos[0]))

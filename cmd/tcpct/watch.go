@@ -103,15 +103,9 @@ func watch(args []string, stdout, stderr io.Writer) int {
 	interval := fs.Duration("interval", 2*time.Second, "summary refresh `interval`")
 	count := fs.Int("count", 0, "stop after `N` TCP packets")
 	duration := fs.Duration("duration", 0, "stop after `D`")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), watchUsage) }
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	pos, code, done := parseFlags(fs, args, watchUsage, stdout)
+	if done {
+		return code
 	}
 	switch {
 	case len(pos) != 0:
