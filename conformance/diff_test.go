@@ -22,29 +22,6 @@ import (
 	"github.com/fdac824a/tcpct/fsm"
 )
 
-// variants are the sysctl settings the kernel traces were recorded with
-// (testdata/kernel/README.md).
-var variants = []struct {
-	name    string
-	seed    uint64
-	sysctls []string
-	pause   time.Duration
-}{
-	{"default", 101, nil, 0},
-	{"loose0", 102, []string{"tcp_loose=0"}, 0},
-	{"be_liberal", 103, []string{"tcp_be_liberal=1"}, 0},
-	{"ignore_invalid_rst", 104, []string{"tcp_ignore_invalid_rst=1"}, 0},
-	{"max_retrans1", 105, []string{"tcp_max_retrans=1"}, 0},
-	{"short_timeouts", 106, []string{
-		"tcp_timeout_close=1", "tcp_timeout_close_wait=1", "tcp_timeout_established=3",
-		"tcp_timeout_fin_wait=2", "tcp_timeout_last_ack=1", "tcp_timeout_max_retrans=2",
-		"tcp_timeout_syn_recv=1", "tcp_timeout_syn_sent=2", "tcp_timeout_time_wait=2",
-		"tcp_timeout_unacknowledged=2"}, 1300 * time.Millisecond},
-	// Probes of every reachable cell with in-window packets, in batches
-	// separated by pauses that show whether a packet refreshed the timer.
-	{"cells", 107, nil, 2500 * time.Millisecond},
-}
-
 // replay runs a capture through the tracker and returns its verdicts in
 // the jsonl form the kernel runner records.
 func replay(t *testing.T, r io.Reader, sysctls []string) ([]compare.Line, map[int]string) {
@@ -121,15 +98,15 @@ func report(t *testing.T, name string, kern, ours []compare.Line, keys map[int]s
 // 1 s jiffy tolerance).
 func TestRecordedKernelTraces(t *testing.T) {
 	dir := filepath.Join("..", "testdata", "kernel")
-	for _, v := range variants {
-		t.Run(v.name, func(t *testing.T) {
-			pcap := gunzip(t, filepath.Join(dir, v.name+".pcap.gz"))
-			kern, err := compare.Read(bytes.NewReader(gunzip(t, filepath.Join(dir, v.name+".jsonl.gz"))))
+	for _, v := range gen.Recordings {
+		t.Run(v.Name, func(t *testing.T) {
+			pcap := gunzip(t, filepath.Join(dir, v.Name+".pcap.gz"))
+			kern, err := compare.Read(bytes.NewReader(gunzip(t, filepath.Join(dir, v.Name+".jsonl.gz"))))
 			if err != nil {
 				t.Fatal(err)
 			}
-			ours, keys := replay(t, bytes.NewReader(pcap), v.sysctls)
-			report(t, v.name, kern, ours, keys)
+			ours, keys := replay(t, bytes.NewReader(pcap), v.Sysctls)
+			report(t, v.Name, kern, ours, keys)
 		})
 	}
 }
@@ -153,21 +130,22 @@ func TestKernelDifferential(t *testing.T) {
 	if s := os.Getenv("TCPCT_DIFF_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
 	}
-	for i, v := range variants {
-		t.Run(v.name, func(t *testing.T) {
-			cfg := gen.Config{Seed: seed + uint64(i), Packets: n}
-			if v.pause > 0 {
+	for i, v := range gen.Recordings {
+		t.Run(v.Name, func(t *testing.T) {
+			// The recording's configuration with a fresh seed and n
+			// packets; a quarter of them where pauses make time pass.
+			cfg := v.Config
+			cfg.Seed, cfg.Packets = seed+uint64(i), n
+			if cfg.Pause > 0 || cfg.Cells {
 				cfg.Packets = n / 4
-				cfg.Pause = v.pause
 			}
-			cfg.Cells = v.name == "cells"
 			pkts := gen.Generate(cfg)
 			in := make([]kernel.Packet, len(pkts))
 			for j, p := range pkts {
 				in[j] = kernel.Packet{TS: p.TS, Data: p.Data}
 			}
 			var sys []string
-			for _, s := range v.sysctls {
+			for _, s := range v.Sysctls {
 				sys = append(sys, "nf_conntrack_"+s)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -189,8 +167,8 @@ func TestKernelDifferential(t *testing.T) {
 			if err := gen.WritePcap(&pb, pkts); err != nil {
 				t.Fatal(err)
 			}
-			ours, keys := replay(t, bytes.NewReader(pb.Bytes()), v.sysctls)
-			report(t, fmt.Sprintf("%s (seed %d, TCPCT_DIFF_SEED reproduces)", v.name, cfg.Seed-uint64(i)), kern, ours, keys)
+			ours, keys := replay(t, bytes.NewReader(pb.Bytes()), v.Sysctls)
+			report(t, fmt.Sprintf("%s (seed %d, TCPCT_DIFF_SEED reproduces)", v.Name, cfg.Seed-uint64(i)), kern, ours, keys)
 		})
 	}
 }

@@ -12,32 +12,10 @@ import (
 
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/conformance/compare"
+	"github.com/fdac824a/tcpct/conformance/gen"
 	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/table"
 )
-
-// KernelVariant is one recorded kernel trace of testdata/kernel and the
-// sysctls it was recorded with (testdata/kernel/README.md; the same list
-// as conformance's TestRecordedKernelTraces).
-type KernelVariant struct {
-	Name  string
-	Knobs []string
-}
-
-// KernelVariants are the recorded traces (testdata/kernel/README.md).
-var KernelVariants = []KernelVariant{
-	{"default", nil},
-	{"loose0", []string{"tcp_loose=0"}},
-	{"be_liberal", []string{"tcp_be_liberal=1"}},
-	{"ignore_invalid_rst", []string{"tcp_ignore_invalid_rst=1"}},
-	{"max_retrans1", []string{"tcp_max_retrans=1"}},
-	{"short_timeouts", []string{
-		"tcp_timeout_close=1", "tcp_timeout_close_wait=1", "tcp_timeout_established=3",
-		"tcp_timeout_fin_wait=2", "tcp_timeout_last_ack=1", "tcp_timeout_max_retrans=2",
-		"tcp_timeout_syn_recv=1", "tcp_timeout_syn_sent=2", "tcp_timeout_time_wait=2",
-		"tcp_timeout_unacknowledged=2"}},
-	{"cells", nil},
-}
 
 // KernelPacket is one TCP record of a recorded trace, parsed once.
 type KernelPacket struct {
@@ -50,17 +28,17 @@ type KernelPacket struct {
 
 // KernelTrace is a recorded trace: its packets and the kernel's verdicts.
 type KernelTrace struct {
-	KernelVariant
-	Packets []KernelPacket
-	Kernel  []compare.Line
-	Keys    map[int]string // compare.FlowKeys of the capture
+	gen.Recording // Name, generator configuration, Sysctls
+	Packets       []KernelPacket
+	Kernel        []compare.Line
+	Keys          map[int]string // compare.FlowKeys of the capture
 }
 
 // LoadKernelTraces reads every variant from dir (testdata/kernel).
 func LoadKernelTraces(dir string) ([]*KernelTrace, error) {
 	var out []*KernelTrace
-	for _, v := range KernelVariants {
-		kt := &KernelTrace{KernelVariant: v}
+	for _, v := range gen.Recordings {
+		kt := &KernelTrace{Recording: v}
 		pc, err := gunzip(filepath.Join(dir, v.Name+".pcap.gz"))
 		if err != nil {
 			return nil, err

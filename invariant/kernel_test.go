@@ -20,7 +20,7 @@ func TestKernelReplay(t *testing.T) {
 	s := spec.MustLoad("linux")
 	total := 0
 	for _, kt := range kts {
-		m, err := MachineOf(s, kt.Knobs...)
+		m, err := MachineOf(s, kt.Sysctls...)
 		if err != nil {
 			t.Fatal(err)
 		}

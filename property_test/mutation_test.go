@@ -144,7 +144,7 @@ func (su *mutSetup) kill(s *spec.Spec) (stage, msg string) {
 		return stRandom, msg
 	}
 	for _, kt := range su.kernel {
-		m, err := invariant.MachineOf(s, kt.Knobs...)
+		m, err := invariant.MachineOf(s, kt.Sysctls...)
 		if err != nil {
 			panic(err)
 		}

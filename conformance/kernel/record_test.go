@@ -23,40 +23,14 @@ import (
 // recordDir holds the recorded kernel traces.
 const recordDir = "../../testdata/kernel"
 
-// variant is one recorded trace: how it was generated and the sysctls it
-// ran under.
-type variant struct {
-	name    string
-	cfg     gen.Config
-	sysctls map[string]string
-}
-
-// shortTimeouts sets every TCP timeout to 1-3 s. The generator's 1.3 s
-// pauses then expire 1 s entries after one pause, 2 s entries after two
-// and 3 s entries after three, each with at least 0.3 s to spare.
-var shortTimeouts = map[string]string{
-	"tcp_timeout_syn_sent":       "2",
-	"tcp_timeout_syn_recv":       "1",
-	"tcp_timeout_established":    "3",
-	"tcp_timeout_fin_wait":       "2",
-	"tcp_timeout_close_wait":     "1",
-	"tcp_timeout_last_ack":       "1",
-	"tcp_timeout_time_wait":      "2",
-	"tcp_timeout_close":          "1",
-	"tcp_timeout_max_retrans":    "2",
-	"tcp_timeout_unacknowledged": "2",
-}
-
-var variants = []variant{
-	{"default", gen.Config{Seed: 101, Packets: 4000}, nil},
-	{"loose0", gen.Config{Seed: 102, Packets: 4000}, map[string]string{"tcp_loose": "0"}},
-	{"be_liberal", gen.Config{Seed: 103, Packets: 4000}, map[string]string{"tcp_be_liberal": "1"}},
-	{"ignore_invalid_rst", gen.Config{Seed: 104, Packets: 4000}, map[string]string{"tcp_ignore_invalid_rst": "1"}},
-	{"max_retrans1", gen.Config{Seed: 105, Packets: 4000}, map[string]string{"tcp_max_retrans": "1"}},
-	{"short_timeouts", gen.Config{Seed: 106, Packets: 3000, Pause: 1300 * time.Millisecond, MaxPauses: 8}, shortTimeouts},
-	// cells: the cell scenarios (gen.Config.Cells), an in-window probe of
-	// every (direction, class, state) the tracker can be in.
-	{"cells", gen.Config{Seed: 107, Packets: 3000, Cells: true}, nil},
+// sysctlMap turns a recording's "NAME=VALUE" list into runner options.
+func sysctlMap(kv []string) map[string]string {
+	m := map[string]string{}
+	for _, s := range kv {
+		k, v, _ := strings.Cut(s, "=")
+		m[k] = v
+	}
+	return m
 }
 
 func gzipBytes(b []byte) []byte {
@@ -91,8 +65,8 @@ func TestRecord(t *testing.T) {
 	unix.Uname(&u)
 	release := unix.ByteSliceToString(u.Release[:])
 	var rows []string
-	for _, v := range variants {
-		pkts := gen.Generate(v.cfg)
+	for _, v := range gen.Recordings {
+		pkts := gen.Generate(v.Config)
 		var pcap bytes.Buffer
 		if err := gen.WritePcap(&pcap, pkts); err != nil {
 			t.Fatal(err)
@@ -102,9 +76,9 @@ func TestRecord(t *testing.T) {
 			in[i] = kernel.Packet{TS: p.TS, Data: p.Data}
 		}
 		t0 := time.Now()
-		recs, err := kernel.Run(context.Background(), in, kernel.Options{Sysctls: v.sysctls})
+		recs, err := kernel.Run(context.Background(), in, kernel.Options{Sysctls: sysctlMap(v.Sysctls)})
 		if err != nil {
-			t.Fatalf("%s: %v", v.name, err)
+			t.Fatalf("%s: %v", v.Name, err)
 		}
 		el := time.Since(t0)
 		var jl []byte
@@ -113,15 +87,15 @@ func TestRecord(t *testing.T) {
 			jl = append(jl, '\n')
 		}
 		pz, jz := gzipBytes(pcap.Bytes()), gzipBytes(jl)
-		for name, b := range map[string][]byte{v.name + ".pcap.gz": pz, v.name + ".jsonl.gz": jz} {
+		for name, b := range map[string][]byte{v.Name + ".pcap.gz": pz, v.Name + ".jsonl.gz": jz} {
 			if err := os.WriteFile(filepath.Join(recordDir, name), b, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
 		dur := pkts[len(pkts)-1].TS.Sub(pkts[0].TS)
 		rows = append(rows, fmt.Sprintf("| %s | %d | %d | %s | %v | %d / %d | %s |",
-			v.name, v.cfg.Seed, len(pkts), pauseText(v.cfg), dur.Round(time.Millisecond), len(pz), len(jz), sortedSysctls(v.sysctls)))
-		t.Logf("%s: %d packets in %v, pcap.gz %d B, jsonl.gz %d B", v.name, len(recs), el, len(pz), len(jz))
+			v.Name, v.Config.Seed, len(pkts), pauseText(v.Config), dur.Round(time.Millisecond), len(pz), len(jz), sortedSysctls(sysctlMap(v.Sysctls))))
+		t.Logf("%s: %d packets in %v, pcap.gz %d B, jsonl.gz %d B", v.Name, len(recs), el, len(pz), len(jz))
 	}
 	readme := fmt.Sprintf(readmeTemplate, release, time.Now().UTC().Format("2006-01-02"), strings.Join(rows, "\n"))
 	if err := os.WriteFile(filepath.Join(recordDir, "README.md"), []byte(readme), 0o644); err != nil {
@@ -185,8 +159,8 @@ sometimes T-1; compare with a tolerance of 1 s (the comparer's default).
 // what its seed generates (else the generator changed and the traces must
 // be re-recorded) and each jsonl has one line per packet, in order.
 func TestRecordedTraces(t *testing.T) {
-	for _, v := range variants {
-		pp := filepath.Join(recordDir, v.name+".pcap.gz")
+	for _, v := range gen.Recordings {
+		pp := filepath.Join(recordDir, v.Name+".pcap.gz")
 		if _, err := os.Stat(pp); err != nil {
 			t.Skipf("no recording %s", pp)
 		}
@@ -194,16 +168,16 @@ func TestRecordedTraces(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", pp, err)
 		}
-		pkts := gen.Generate(v.cfg)
+		pkts := gen.Generate(v.Config)
 		if len(recs) != len(pkts) {
-			t.Fatalf("%s: %d packets, the seed generates %d: re-record with TCPCT_RECORD=1", v.name, len(recs), len(pkts))
+			t.Fatalf("%s: %d packets, the seed generates %d: re-record with TCPCT_RECORD=1", v.Name, len(recs), len(pkts))
 		}
 		for i := range recs {
 			if !bytes.Equal(recs[i].Data, pkts[i].Data) || !recs[i].TS.Equal(pkts[i].TS) {
-				t.Fatalf("%s: packet %d differs from what seed %d generates: the generator changed; re-record with TCPCT_RECORD=1", v.name, i, v.cfg.Seed)
+				t.Fatalf("%s: packet %d differs from what seed %d generates: the generator changed; re-record with TCPCT_RECORD=1", v.Name, i, v.Config.Seed)
 			}
 		}
-		f, err := os.Open(filepath.Join(recordDir, v.name+".jsonl.gz"))
+		f, err := os.Open(filepath.Join(recordDir, v.Name+".jsonl.gz"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,14 +189,14 @@ func TestRecordedTraces(t *testing.T) {
 		io.Copy(io.Discard, zr)
 		f.Close()
 		if err != nil {
-			t.Fatalf("%s: %v", v.name, err)
+			t.Fatalf("%s: %v", v.Name, err)
 		}
 		if len(lines) != len(recs) {
-			t.Fatalf("%s: %d jsonl lines for %d packets", v.name, len(lines), len(recs))
+			t.Fatalf("%s: %d jsonl lines for %d packets", v.Name, len(lines), len(recs))
 		}
 		for i, l := range lines {
 			if l.I != i {
-				t.Fatalf("%s: line %d has i=%d", v.name, i, l.I)
+				t.Fatalf("%s: line %d has i=%d", v.Name, i, l.I)
 			}
 		}
 	}
