@@ -16,15 +16,8 @@ func (m *Machine) stepLinux(c *Conn, seg *Segment, dir Dir, class Class, now int
 	}
 	// tcp_new(): the entry is built aside and only stored when the
 	// packet is accepted ("this conntrack not in circulation yet").
-	cell := m.p.Cell(Original, class, m.p.Initial)
-	if cell >= spec.OutInvalid {
-		v.Cell = cell
-		*v = m.invalid(c, *v, ReasonInvalidNew)
-		return
-	}
-	if !m.create[class] {
-		v.Cell = cell
-		*v = m.invalid(c, *v, ReasonLooseOff)
+	cell, ok := m.mayCreate(c, class, v)
+	if !ok {
 		return
 	}
 	var fresh Conn

@@ -184,6 +184,25 @@ func (m *Machine) Step(c *Conn, seg *Segment, dir Dir, now int64) Verdict {
 	return v
 }
 
+// mayCreate is tcp_new()'s verdict on a first packet: the initial state's
+// cell must be a state and the class must be allowed to create an entry
+// (tcp_loose). Otherwise it fills v as INVALID ("invalid new") and
+// returns false.
+func (m *Machine) mayCreate(c *Conn, class Class, v *Verdict) (uint8, bool) {
+	cell := m.p.Cell(Original, class, m.p.Initial)
+	switch {
+	case cell >= spec.OutInvalid:
+		v.Cell = cell
+		*v = m.invalid(c, *v, ReasonInvalidNew)
+		return cell, false
+	case !m.create[class]:
+		v.Cell = cell
+		*v = m.invalid(c, *v, ReasonLooseOff)
+		return cell, false
+	}
+	return cell, true
+}
+
 // invalid finishes a verdict that leaves the entry untouched.
 func (m *Machine) invalid(c *Conn, v Verdict, r Reason) Verdict {
 	v.CT = Invalid

@@ -12,15 +12,7 @@ func (m *Machine) stepTable(c *Conn, seg *Segment, dir Dir, class Class, now int
 	var fresh Conn
 	work := c
 	if !c.Live() {
-		cell := m.p.Cell(Original, class, m.p.Initial)
-		if cell >= spec.OutInvalid {
-			v.Cell = cell
-			*v = m.invalid(c, *v, ReasonInvalidNew)
-			return
-		}
-		if !m.create[class] {
-			v.Cell = cell
-			*v = m.invalid(c, *v, ReasonLooseOff)
+		if _, ok := m.mayCreate(c, class, v); !ok {
 			return
 		}
 		fresh = Conn{Status: Confirmed, State: m.p.Initial}
