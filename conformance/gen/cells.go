@@ -390,15 +390,7 @@ func (k *conn) special(n int) int {
 	default: // spIgnoredSynResyncES
 		k.established()
 		split := len(k.segs)
-		iss := k.r.Uint32()
-		k.restart(c, iss)
-		k.initSide(s)
-		k.syn(c, false, "probe-syn-in-est")
-		s.rcv = iss + 1
-		k.syn(s, true, "synack-resync")
-		k.negotiate()
-		c.rcv = s.iss + 1
-		k.ack(c, "ack-resync")
+		k.resyncAfterIgnoredSyn("probe-syn-in-est")
 		k.epilogue()
 		return split
 	}

@@ -737,15 +737,7 @@ func (k *conn) middle() bool {
 			return false
 		}
 	case 14: // SYN in ESTABLISHED answered by SYN/ACK (server lost state): resync
-		iss := k.r.Uint32()
-		k.restart(c, iss)
-		k.initSide(s)
-		k.syn(c, false, "syn-in-est")
-		s.rcv = iss + 1
-		k.syn(s, true, "synack-resync")
-		k.negotiate()
-		c.rcv = s.iss + 1
-		k.ack(c, "ack-resync")
+		k.resyncAfterIgnoredSyn("syn-in-est")
 	case 15: // RST, exact
 		k.ack(b, "ack-before-rst")
 		k.emit(a, craft.RST|craft.ACK, a.nxt, a.rcv, 0, "rst-exact")
@@ -783,6 +775,23 @@ func (k *conn) middle() bool {
 
 // reopenFrom continues after the client restarted with ISN iss: the
 // server, which saw the RST, accepts the new SYN.
+// resyncAfterIgnoredSyn sends, in an established connection, a SYN from
+// the client that conntrack ignores and the server's SYN/ACK answering
+// it (the server lost its state), then the client's ACK: the tracker
+// resyncs from the ignored SYN.
+func (k *conn) resyncAfterIgnoredSyn(synNote string) {
+	c, s := k.c, k.s
+	iss := k.r.Uint32()
+	k.restart(c, iss)
+	k.initSide(s)
+	k.syn(c, false, synNote)
+	s.rcv = iss + 1
+	k.syn(s, true, "synack-resync")
+	k.negotiate()
+	c.rcv = s.iss + 1
+	k.ack(c, "ack-resync")
+}
+
 func (k *conn) reopenFrom(iss uint32) {
 	c, s := k.c, k.s
 	k.initSide(c)
