@@ -209,7 +209,6 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 func (tr *Tracker) Truncated(now time.Time) Verdict {
 	cs := tr.counter()
 	cs.packets.Add(1)
-	cs.invalid.Add(1)
 	tr.t.AddInvalid()
 	return Verdict{Verdict: fsm.Verdict{CT: fsm.Invalid, Cell: fsm.CellNone, Reason: fsm.ReasonTruncated,
 		Old: tr.p.Initial, New: tr.p.Initial}, Now: now.UnixNano(), p: tr.p}
@@ -353,7 +352,6 @@ func (tr *Tracker) finish(cs *counterShard, v *Verdict, c *fsm.Conn) {
 	case v.Dropped:
 		cs.dropped.Add(1)
 	case v.CT == fsm.Invalid:
-		cs.invalid.Add(1)
 		tr.t.AddInvalid()
 	case v.Ignored:
 		cs.ignored.Add(1)
@@ -365,8 +363,8 @@ func (tr *Tracker) finish(cs *counterShard, v *Verdict, c *fsm.Conn) {
 // (a single shared atomic counter costs a cache-line transfer per packet
 // once two cores track).
 type counterShard struct {
-	packets, invalid, ignored, dropped atomic.Uint64
-	_                                  [128 - 4*8]byte
+	packets, ignored, dropped atomic.Uint64
+	_                         [128 - 3*8]byte
 }
 
 const counterShards = 16
@@ -461,7 +459,7 @@ func KeyLess(a, b table.Key) bool {
 // /proc/net/stat/nf_conntrack counters.
 type Stats struct {
 	Packets uint64 // TCP packets tracked (Track errors are not counted)
-	Invalid uint64 // INVALID verdicts
+	Invalid uint64 // INVALID verdicts (the table's "invalid" counter, Table.Invalid)
 	Ignored uint64 // accepted without a state change (sIG, window IGNORE, challenge ACKs)
 	Dropped uint64 // first packets dropped because the table was full
 	Table   table.Stats
@@ -470,10 +468,10 @@ type Stats struct {
 // Stats returns the counters; weakly consistent with concurrent Track calls.
 func (tr *Tracker) Stats() Stats {
 	s := Stats{Table: tr.t.Stats()}
+	s.Invalid = s.Table.Invalid
 	for i := range tr.counters {
 		c := &tr.counters[i]
 		s.Packets += c.packets.Load()
-		s.Invalid += c.invalid.Load()
 		s.Ignored += c.ignored.Load()
 		s.Dropped += c.dropped.Load()
 	}
