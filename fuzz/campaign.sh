@@ -12,6 +12,10 @@
 # test's is 60s): FuzzSpec's inputs are whole spec files, and minimizing one
 # for a minute stalls the campaign with zero execs.
 #
+# Workers per target are TCPCT_FUZZ_PARALLEL (default 2, one per core of
+# our machine type); 1 leaves a core free for other work during a long
+# campaign.
+#
 # CI, briefly: fuzz/campaign.sh 20s
 set -u
 cd "$(dirname "$0")/.."
@@ -46,7 +50,7 @@ for t in "${TARGETS[@]}"; do
 	crashdir="$pkg/testdata/fuzz/$name"
 	before=$(ls "$crashdir" 2>/dev/null | wc -l)
 	printf '== %s %s\n' "$pkg" "$name" >&2
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$D" -fuzzminimizetime "${TCPCT_FUZZ_MINIMIZE:-5s}" -parallel 2 "$pkg" >"$log" 2>&1
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$D" -fuzzminimizetime "${TCPCT_FUZZ_MINIMIZE:-5s}" -parallel "${TCPCT_FUZZ_PARALLEL:-2}" "$pkg" >"$log" 2>&1
 	rc=$?
 	after=$(ls "$crashdir" 2>/dev/null | wc -l)
 	crashers=$((after - before))
