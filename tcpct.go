@@ -296,7 +296,8 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, seg *fsm.Segment, now int64) 
 			case fsm.Recreate:
 				// The reopening packet's direction is the new original one.
 				v.Key = *k
-				if _, st := tr.t.Replace(ref, *k, c, tr.meta(&c), now); st != table.Inserted {
+				var st table.Status
+				if ref, st = tr.t.Replace(ref, *k, c, tr.meta(&c), now); st != table.Inserted {
 					c = fsm.Conn{}
 					v.Dropped = true
 				}
@@ -307,6 +308,7 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, seg *fsm.Segment, now int64) 
 				v.Key = *k
 				switch r, wd, st := tr.t.Insert(*k, c, tr.meta(&c), now); st {
 				case table.Inserted:
+					ref = r
 				case table.Existing:
 					// A racing packet re-created the connection first.
 					ref, d = r, wd
@@ -316,6 +318,7 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, seg *fsm.Segment, now int64) 
 					v.Dropped = true
 				}
 			}
+			v.Ref = ref
 			tr.finish(cs, v, &c)
 			return
 		}
@@ -324,6 +327,8 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, seg *fsm.Segment, now int64) 
 		if v.Action == fsm.Create {
 			r, wd, st := tr.t.Insert(*k, c, tr.meta(&c), now)
 			switch st {
+			case table.Inserted:
+				v.Ref = r
 			case table.Existing:
 				// Another goroutine created the connection first (or the
 				// packet raced with its reply): run it on the winner.
@@ -347,6 +352,8 @@ func (tr *Tracker) finish(cs *counterShard, v *Verdict, c *fsm.Conn) {
 		v.Deadline = c.Deadline
 		v.Assured = c.Assured()
 		v.SeenReply = c.SeenReply()
+	} else {
+		v.Ref = table.Ref{}
 	}
 	switch {
 	case v.Dropped:

@@ -351,3 +351,48 @@ func BenchmarkTrackEstablished(b *testing.B) {
 		tr.Track(ack, now)
 	}
 }
+
+// Verdict.Ref names the connection, not the packet: every packet of one
+// connection (either direction, INVALID ones too) carries the same Ref, a
+// packet with no entry after it carries none, and a reopen is a new
+// connection: a different Ref, even though the tuple is the same.
+func TestVerdictRef(t *testing.T) {
+	tr := newTracker(t, tcpct.Config{})
+	const c, s = 1000, 5000
+	track := func(b []byte, at time.Duration) tcpct.Verdict {
+		t.Helper()
+		v, err := tr.Track(b, t0.Add(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	first := track(pkt(t, cli, srv, craft.SYN, c, 0, 0), 0)
+	if first.Ref.IsZero() || first.Ref.Index() >= tr.Max() {
+		t.Fatalf("new entry's Ref %+v (Max %d)", first.Ref, tr.Max())
+	}
+	for i, b := range [][]byte{
+		pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0),
+		pkt(t, cli, srv, craft.ACK, c+1, s+1, 0),
+		pkt(t, srv, cli, craft.ACK, s+1, c+1+1<<30, 0), // ACK far above the window: INVALID
+		pkt(t, cli, srv, craft.FIN|craft.ACK, c+1, s+1, 0),
+		pkt(t, srv, cli, craft.FIN|craft.ACK, s+1, c+2, 0),
+		pkt(t, cli, srv, craft.ACK, c+2, s+2, 0),
+	} {
+		v := track(b, time.Duration(i+1)*time.Second)
+		if i == 2 && v.CT != fsm.Invalid {
+			t.Fatalf("packet 3 should be INVALID: %s", v.String())
+		}
+		if !v.Entry || v.Ref != first.Ref {
+			t.Fatalf("packet %d: Ref %+v, want the connection's %+v (%s)", i+1, v.Ref, first.Ref, v.String())
+		}
+	}
+	reopen := track(pkt(t, srv, cli, craft.SYN, 900000, 0, 0), 10*time.Second)
+	if reopen.Action != fsm.Recreate || reopen.Ref.IsZero() || reopen.Ref == first.Ref {
+		t.Fatalf("reopen: %s, Ref %+v (old %+v)", reopen.String(), reopen.Ref, first.Ref)
+	}
+	rst := track(pkt(t, srv, cli, craft.RST, 900001, 0, 0), 11*time.Second)
+	if rst.Entry || !rst.Ref.IsZero() {
+		t.Fatalf("RST before any reply deletes the entry, but the verdict keeps Ref %+v: %s", rst.Ref, rst.String())
+	}
+}

@@ -36,6 +36,13 @@ type Verdict struct {
 	Assured   bool
 	SeenReply bool
 
+	// Ref is the entry's handle in the tracker's table, set with Entry.
+	// Ref.Index() is below Max and the same for every packet of the
+	// connection, so per-connection data can live in a slice indexed by it
+	// (the replay summary counts packets per connection that way);
+	// Ref.Gen() tells successive connections in one slot apart.
+	Ref table.Ref
+
 	// Dropped: the packet would have created an entry but the table was
 	// full and nothing could be early-dropped ("nf_conntrack: table full,
 	// dropping packet"); the kernel drops such a packet.

@@ -68,6 +68,16 @@ type Ref struct {
 // IsZero reports whether r is the zero (invalid) Ref.
 func (r Ref) IsZero() bool { return r.gen == 0 }
 
+// Index is the entry's record slot, in [0, Max). It stays the same for the
+// entry's whole life and is reused by later entries once it is freed, so a
+// caller can keep side data per connection in a slice of length Max,
+// indexed by it, instead of in a second hash table keyed by tuple.
+func (r Ref) Index() int { return int(r.idx) }
+
+// Gen is the slot's generation: successive entries in one slot have
+// different generations, so (Index, Gen) names one connection.
+func (r Ref) Gen() uint32 { return r.gen }
+
 // Status is the outcome of Insert and Replace.
 type Status uint8
 
