@@ -1,145 +1,81 @@
 package main
 
 import (
-	"hash/maphash"
-	"math/bits"
 	"sort"
-	"unsafe"
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/table"
 )
 
-// connStat is what the summary keeps per connection (original tuple).
+// connStat is what the summary reports per connection.
 type connStat struct {
-	h        uint64 // hash of key, low bit set; 0: empty slot
-	key      table.Key
-	deadline int64 // the entry's deadline after the connection's last packet; 0: no entry
-	packets  int
-	invalid  int
-	bytes    int64
+	key     table.Key // original tuple
+	packets uint64
+	invalid uint64
+	bytes   uint64
+}
+
+// connSlot is the running count of the connection that holds one table
+// slot: 32 bytes, written by every packet of the connection.
+type connSlot struct {
+	gen     uint32 // the Ref generation counted; 0: none yet
+	invalid uint32
+	packets uint64
+	bytes   uint64
+	_       uint64
 }
 
 // topN is how many busiest connections the summary lists.
 const topN = 10
 
 // connCounts counts packets and bytes per connection for the summary's
-// busiest connections, with memory bounded by the connection table, not
-// by the capture.
+// busiest connections.
 //
-// It is an open-addressing hash table (linear probing, keys compared
-// whole) rather than a Go map: one probe per packet, no allocation per
-// connection. When it is half full it is compacted: every connection
-// whose entry is gone (deleted, or expired by the current packet's time,
-// judged from the deadline its last packet reported) is folded into the
-// running top-N and dropped. So it holds about as many connections as the
-// tracker's table at most, and the top-N is exact. A tuple reused after
-// its connection was folded counts as a new connection.
+// Counts live in a slice indexed by the connection's table slot
+// (Verdict.Ref.Index), one slice per tracker shard, so a packet's count is
+// one direct store, with no hashing, probing or resizing, in memory that
+// the table bounds (Max slots), not the capture. The tracker hands slots
+// of recently created connections out close together, so the counts
+// touched at any time are too. When a slot is seen with a new generation,
+// the connection counted there before is over: it is folded into the
+// running top-N, so the top-N is exact over the whole capture. Packets that
+// leave no entry (INVALID without a connection, table full) belong to no
+// connection and are only counted in the per-packet totals.
 type connCounts struct {
-	seed0 uint64
-	slots []connStat
-	mask  uint64
-	n     int
-	limit int // most connections kept alive through a compaction
+	slots [][]connSlot
+	keys  [][]table.Key // original tuple of each slot's connection
 	best  []connStat
 }
 
-func (cc *connCounts) init(limit int) {
-	cc.seed0 = new(maphash.Hash).Sum64()
-	cc.slots = make([]connStat, 1<<12)
-	cc.mask = 1<<12 - 1
-	cc.limit = limit
+// init sizes one counter slice per tracker shard, each the shard's Max.
+func (cc *connCounts) init(sizes []int) {
+	cc.slots = make([][]connSlot, len(sizes))
+	cc.keys = make([][]table.Key, len(sizes))
+	for i, n := range sizes {
+		cc.slots[i] = make([]connSlot, n)
+		cc.keys[i] = make([]table.Key, n)
+	}
 }
 
-// slot returns k's slot, or the empty slot where it belongs (h == 0).
-// Comparing the stored hash first keeps full key comparisons to one.
-func (cc *connCounts) slot(k *table.Key, h uint64) *connStat {
-	i := h & cc.mask
-	for {
-		s := &cc.slots[i]
-		if s.h == 0 || (s.h == h && s.key == *k) {
-			return s
+// add counts one packet, tracked by shard, into its connection.
+func (cc *connCounts) add(shard int, v *tcpct.Verdict, pk *pktInfo) {
+	if !v.Entry {
+		return
+	}
+	i := v.Ref.Index()
+	s := &cc.slots[shard][i]
+	if s.gen != v.Ref.Gen() {
+		if s.gen != 0 {
+			cc.fold(shard, i)
 		}
-		i = (i + 1) & cc.mask
-	}
-}
-
-// hash mixes the key's five words (table.Key is five uint64 words with no
-// padding; the size check below breaks the build if that changes) with a
-// per-run seed. maphash.Comparable costs ~35 ns on a 40-byte key; this ~3.
-func (cc *connCounts) hash(k *table.Key) uint64 {
-	w := (*[5]uint64)(unsafe.Pointer(k))
-	h := cc.seed0
-	for _, x := range w {
-		hi, lo := bits.Mul64(h^x, 0x9e3779b97f4a7c15)
-		h = hi ^ lo
-	}
-	h ^= h >> 31
-	return h | 1
-}
-
-var _ [40 - unsafe.Sizeof(table.Key{})]byte // table.Key must stay 5 words
-var _ [unsafe.Sizeof(table.Key{}) - 40]byte
-
-// add counts one packet of the connection v names.
-func (cc *connCounts) add(v *tcpct.Verdict, pk *pktInfo) {
-	if v.Key.IsZero() {
-		return // a truncated TCP header: no tuple
-	}
-	h := cc.hash(&v.Key)
-	s := cc.slot(&v.Key, h)
-	if s.h == 0 {
-		if 2*(cc.n+1) > len(cc.slots) {
-			cc.compact(v.Now)
-			s = cc.slot(&v.Key, h)
-		}
-		s.h, s.key = h, v.Key
-		cc.n++
+		*s = connSlot{gen: v.Ref.Gen()}
+		cc.keys[shard][i] = v.Key
 	}
 	s.packets++
-	s.bytes += int64(pk.ipLen)
+	s.bytes += uint64(pk.ipLen)
 	if v.CT == fsm.Invalid {
 		s.invalid++
-	}
-	if v.Entry {
-		s.deadline = v.Deadline
-	} else {
-		s.deadline = 0
-	}
-}
-
-// compact folds the connections without an entry at now into the top-N
-// and rebuilds the table with the others, at least four times as large as
-// what it keeps (linear probing stays short below half full).
-func (cc *connCounts) compact(now int64) {
-	keep := 0
-	for i := range cc.slots {
-		if s := &cc.slots[i]; s.h != 0 && s.deadline > now {
-			keep++
-		}
-	}
-	if keep > cc.limit {
-		keep = 0 // more "live" tuples than the table holds: fold them all
-	}
-	size := len(cc.slots)
-	for 4*keep > size {
-		size *= 2
-	}
-	old := cc.slots
-	cc.slots = make([]connStat, size)
-	cc.mask = uint64(size - 1)
-	cc.n = 0
-	for i := range old {
-		s := &old[i]
-		switch {
-		case s.h == 0:
-		case keep > 0 && s.deadline > now:
-			*cc.slot(&s.key, s.h) = *s
-			cc.n++
-		default:
-			cc.fold(s)
-		}
 	}
 }
 
@@ -150,33 +86,33 @@ func busier(a, b *connStat) bool {
 	return tcpct.KeyLess(a.key, b.key)
 }
 
-// fold offers a finished connection to the top-N.
-func (cc *connCounts) fold(s *connStat) {
-	if len(cc.best) == topN && !busier(s, &cc.best[topN-1]) {
+// fold offers the connection counted in a slot to the top-N.
+func (cc *connCounts) fold(shard, i int) {
+	s := &cc.slots[shard][i]
+	c := connStat{key: cc.keys[shard][i], packets: s.packets, invalid: uint64(s.invalid), bytes: s.bytes}
+	if len(cc.best) == topN && !busier(&c, &cc.best[topN-1]) {
 		return
 	}
 	if len(cc.best) < topN {
-		cc.best = append(cc.best, *s)
+		cc.best = append(cc.best, c)
 	} else {
-		cc.best[topN-1] = *s
+		cc.best[topN-1] = c
 	}
-	for i := len(cc.best) - 1; i > 0 && busier(&cc.best[i], &cc.best[i-1]); i-- {
-		cc.best[i], cc.best[i-1] = cc.best[i-1], cc.best[i]
+	for j := len(cc.best) - 1; j > 0 && busier(&cc.best[j], &cc.best[j-1]); j-- {
+		cc.best[j], cc.best[j-1] = cc.best[j-1], cc.best[j]
 	}
 }
 
-// top folds every connection still held and returns the busiest, most
+// top folds every connection still counted and returns the busiest, most
 // packets first (ties by tuple). Call it once, at the end.
-func (cc *connCounts) top() []*connStat {
-	for i := range cc.slots {
-		if s := &cc.slots[i]; s.h != 0 {
-			cc.fold(s)
+func (cc *connCounts) top() []connStat {
+	for sh := range cc.slots {
+		for i := range cc.slots[sh] {
+			if cc.slots[sh][i].gen != 0 {
+				cc.fold(sh, i)
+			}
 		}
 	}
 	sort.SliceStable(cc.best, func(i, j int) bool { return busier(&cc.best[i], &cc.best[j]) })
-	out := make([]*connStat, len(cc.best))
-	for i := range cc.best {
-		out[i] = &cc.best[i]
-	}
-	return out
+	return cc.best
 }

@@ -22,6 +22,7 @@ type pktInfo struct {
 	time    int64
 	origLen int
 	ipLen   int
+	shard   int // the tracker (engine.trs index) that tracked it
 }
 
 // engine runs a capture through one tracker (jobs == 1) or through one
@@ -66,11 +67,11 @@ func newEngine(tf *trackerFlags, jobs int) (*engine, error) {
 	return e, nil
 }
 
-// maxTotal is the sum of the shards' table sizes.
-func (e *engine) maxTotal() int {
-	n := 0
-	for _, tr := range e.trs {
-		n += tr.Max()
+// shardMax returns each shard's table size, in engine.trs order.
+func (e *engine) shardMax() []int {
+	n := make([]int, len(e.trs))
+	for i, tr := range e.trs {
+		n[i] = tr.Max()
 	}
 	return n
 }
@@ -378,6 +379,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 				it.seg = fsm.ParseSegment(p.TCP, p.IPPayloadLen)
 				w = shardOf(p, n)
 			}
+			it.info.shard = w
 			b.idx[w] = append(b.idx[w], int32(i))
 			if len(b.items) == batchSize {
 				send()

@@ -73,11 +73,11 @@ func (s *summary) printPackets(w *bufio.Writer, p *fsm.Profile) {
 func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, name string) walkResult {
 	p := eng.profile()
 	s := &summary{byState: make([]int, len(p.StateNames)+1), wallStart: time.Now()}
-	s.conns.init(eng.maxTotal())
+	s.conns.init(eng.shardMax())
 	res := eng.run(r, at, func(pk *pktInfo, v *tcpct.Verdict) {
 		s.count(v)
 		s.tcpBytes += int64(pk.origLen)
-		s.conns.add(v, pk)
+		s.conns.add(pk.shard, v, pk)
 	})
 	wall := time.Since(s.wallStart)
 	end := at.end(res.last)
@@ -125,7 +125,8 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 	top := s.conns.top()
 	if len(top) > 0 {
 		fmt.Fprintf(w, "\nbusiest connections (original tuple)\n")
-		for _, c := range top {
+		for i := range top {
+			c := &top[i]
 			state := "(gone)"
 			if e, ok := eng.lookup(c.key, end); ok {
 				state = e.StateName()
