@@ -57,6 +57,15 @@ type Packet struct {
 	Reason string // why the record is not KindTCP; empty for KindTCP
 
 	// IP layer; Family is 0 when no IP header was decoded.
+	//
+	// IP is the packet from its IP header on, a window of Data: set
+	// whenever the link layer says IPv4 or IPv6 follows (or, for raw IP,
+	// the version nibble does), even if that header then proves
+	// malformed; nil for KindNonIP and a truncated link header. Once the
+	// header's length has been checked, bytes beyond it (Ethernet
+	// padding, an FCS) are cut, as for TCP; the snap length may have cut
+	// the tail.
+	IP           []byte
 	Family       uint8      // 4 or 6
 	Src, Dst     netip.Addr // Is4() for IPv4, Is6() for IPv6 (never 4-in-6 mapped)
 	Proto        uint8      // upper-layer protocol (after IPv6 extension headers)
@@ -126,9 +135,10 @@ const (
 const maxVLANTags = 8
 
 // Decode classifies one link-layer frame and fills the IP and TCP fields of
-// p (Kind, Reason, Family, Src, Dst, Proto, IPPayloadLen, TCP, ports, Link,
-// Data, OrigLen). Index, Offset, Time and Interface are left alone. origLen
-// is the length on the wire; pass len(data) when the frame is complete.
+// p (Kind, Reason, IP, Family, Src, Dst, Proto, IPPayloadLen, TCP, ports,
+// Link, Data, OrigLen). Index, Offset, Time and Interface are left alone.
+// origLen is the length on the wire; pass len(data) when the frame is
+// complete.
 //
 // Decode never allocates and never panics, whatever the bytes.
 func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
@@ -138,7 +148,7 @@ func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
 		origLen = len(data)
 	}
 	p.OrigLen = origLen
-	p.Family, p.Proto, p.IPPayloadLen = 0, 0, 0
+	p.IP, p.Family, p.Proto, p.IPPayloadLen = nil, 0, 0, 0
 	p.Src, p.Dst = netip.Addr{}, netip.Addr{}
 	p.TCP, p.SrcPort, p.DstPort = nil, 0, 0
 	p.Reason = ""
@@ -264,6 +274,7 @@ func (p *Packet) skip(k Kind, reason string) {
 // ipv4 decodes an IPv4 header per RFC 791. cut is how many bytes of the
 // frame the snap length dropped.
 func (p *Packet) ipv4(b []byte, cut int) {
+	p.IP = b
 	if len(b) < 20 {
 		p.skip(KindMalformed, reasonV4Short)
 		return
@@ -304,12 +315,13 @@ func (p *Packet) ipv4(b []byte, cut int) {
 		return
 	}
 	p.IPPayloadLen = tot - ihl
+	end := min(tot, len(b))
+	p.IP = b[:end]
 	// MF set or a non-zero offset: a fragment (RFC 791 flags/offset field).
 	if binary.BigEndian.Uint16(b[6:])&0x3fff != 0 {
 		p.skip(KindFragment, reasonV4Frag)
 		return
 	}
-	end := min(tot, len(b))
 	p.l4(b[ihl:end])
 }
 
@@ -317,6 +329,7 @@ func (p *Packet) ipv4(b []byte, cut int) {
 // the kernel's ipv6_skip_exthdr walks (hop-by-hop, routing, destination
 // options, fragment, AH), stopping at ESP and "no next header".
 func (p *Packet) ipv6(b []byte, cut int) {
+	p.IP = b
 	if len(b) < 40 {
 		p.skip(KindMalformed, reasonV6Short)
 		return
@@ -348,6 +361,7 @@ func (p *Packet) ipv6(b []byte, cut int) {
 		return
 	}
 	end := min(tot, len(b))
+	p.IP = b[:end]
 	off := 40
 	for {
 		var hlen int

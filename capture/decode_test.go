@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 )
@@ -159,6 +160,64 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestDecodeIP checks Packet.IP: the packet from its IP header on, with
+// link padding cut once the IP length is known, and nil when the link
+// layer carries no IP.
+func TestDecodeIP(t *testing.T) {
+	v4 := ipv4(protoTCP, tcp(1031, 23, 10), v4opts{})
+	v6 := ipv6(protoTCP, []ext{{protoHopOpts, optsHdr(0)}}, tcp(1031, 23, 10), 0)
+	frag := ipv4(protoTCP, tcp(1, 2, 0), v4opts{frag: 0x2000})
+	udp := ipv4(17, make([]byte, 8), v4opts{})
+	pad := []byte{0, 0, 0, 0, 0, 0}
+	tests := []struct {
+		name string
+		link LinkType
+		data []byte
+		orig int // 0: len(data)
+		want []byte
+	}{
+		{"raw/v4", LinkRaw, v4, 0, v4},
+		{"raw/v6", LinkRaw, v6, 0, v6},
+		{"ipv6 link", LinkIPv6, v6, 0, v6},
+		{"ethernet/v4", LinkEthernet, eth(etherIPv4, nil, v4), 0, v4},
+		{"ethernet/QinQ v6", LinkEthernet, eth(etherIPv6, []uint16{etherQinQ, etherVLAN}, v6), 0, v6},
+		{"ethernet/padding cut", LinkEthernet, append(eth(etherIPv4, nil, v4), pad...), 0, v4},
+		{"ethernet/v6 padding cut", LinkEthernet, append(eth(etherIPv6, nil, v6), pad...), 0, v6},
+		{"ethernet/fragment", LinkEthernet, append(eth(etherIPv4, nil, frag), pad...), 0, frag},
+		{"ethernet/udp", LinkEthernet, eth(etherIPv4, nil, udp), 0, udp},
+		{"sll", LinkLinuxSLL, sll(1, etherIPv4, v4), 0, v4},
+		{"sll2", LinkSLL2, sll2(1, etherIPv6, v6), 0, v6},
+		{"null", LinkNull, null(24, binary.LittleEndian, v6), 0, v6},
+		{"snap cut", LinkRaw, v4[:45], 50, v4[:45]},
+		// Malformed IP: the bytes the link layer called IP, as captured.
+		{"v4 short", LinkEthernet, eth(etherIPv4, nil, v4[:19]), 0, v4[:19]},
+		{"v6 in v4 type", LinkEthernet, append(eth(etherIPv4, nil, v6), pad...), 0, append(v6, pad...)},
+		{"v4 beyond wire", LinkRaw, ipv4(protoTCP, tcp(1, 2, 0), v4opts{totAdj: 1}), 0, ipv4(protoTCP, tcp(1, 2, 0), v4opts{totAdj: 1})},
+		// No IP.
+		{"ARP", LinkEthernet, eth(0x0806, nil, make([]byte, 28)), 0, nil},
+		{"raw/version 5", LinkRaw, append([]byte{0x50}, v4[1:]...), 0, nil},
+		{"ethernet/short", LinkEthernet, make([]byte, 13), 0, nil},
+		{"sll/netlink", LinkLinuxSLL, sll(arphrdNetlink, etherIPv4, v4), 0, nil},
+		{"null/unknown AF", LinkNull, null(7, binary.LittleEndian, v4), 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			orig := tt.orig
+			if orig == 0 {
+				orig = len(tt.data)
+			}
+			var p Packet
+			p.Decode(tt.link, tt.data, orig)
+			if !bytes.Equal(p.IP, tt.want) || (p.IP == nil) != (tt.want == nil) {
+				t.Fatalf("IP = % x\nwant % x", p.IP, tt.want)
+			}
+			if p.IP != nil && indexIn(tt.data, p.IP) < 0 {
+				t.Errorf("IP is a copy, not a window of Data")
+			}
+		})
+	}
+}
+
 // TestDecodeReuse checks that decoding resets every field a previous
 // packet set: the Reader reuses one Packet.
 func TestDecodeReuse(t *testing.T) {
@@ -172,6 +231,9 @@ func TestDecodeReuse(t *testing.T) {
 	want := rec{Kind: KindNonIP, Reason: reasonNotIP, Link: LinkEthernet, Len: 42, Orig: 42}
 	if got != want {
 		t.Errorf("after reuse\n got %+v\nwant %+v", got, want)
+	}
+	if p.IP != nil {
+		t.Errorf("after reuse IP = % x, want nil", p.IP)
 	}
 }
 

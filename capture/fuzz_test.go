@@ -138,6 +138,22 @@ func checkPacket(t *testing.T, p *Packet) {
 	default:
 		t.Fatalf("unknown Kind %d", p.Kind)
 	}
+	// IP is a window of Data holding TCP; an IP header was decoded only
+	// where the link layer said IP follows.
+	if p.Family != 0 && len(p.IP) == 0 || p.Kind == KindNonIP && p.IP != nil {
+		t.Fatalf("%v packet, family %d, with %d IP bytes", p.Kind, p.Family, len(p.IP))
+	}
+	if len(p.IP) > 0 {
+		i := indexIn(p.Data, p.IP)
+		if i < 0 || i+len(p.IP) > len(p.Data) {
+			t.Fatalf("IP (%d bytes at %d) is not inside Data (%d bytes)", len(p.IP), i, len(p.Data))
+		}
+		if p.Kind == KindTCP {
+			if j := indexIn(p.IP, p.TCP); j < 0 || j+len(p.TCP) > len(p.IP) {
+				t.Fatalf("TCP (%d bytes at %d) is not inside IP (%d bytes)", len(p.TCP), j, len(p.IP))
+			}
+		}
+	}
 	if p.IPPayloadLen < 0 || p.IPPayloadLen > p.OrigLen {
 		t.Fatalf("IPPayloadLen %d with OrigLen %d", p.IPPayloadLen, p.OrigLen)
 	}
