@@ -5,6 +5,8 @@
 //
 //	ktrace [-sysctl NAME=VALUE ...] [-nopace] trace.pcap[.gz] > trace.jsonl
 //
+// The capture may be pcap or pcapng, gzip compressed or not, of any link
+// type package capture decodes; every TCP packet in it is injected.
 // It needs root, nft and ip (iproute2). Packets are injected at the pace
 // of their capture timestamps; a summary (packets, time, packets/s) goes
 // to stderr.
@@ -21,7 +23,6 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct/conformance/kernel"
-	"github.com/fdac824a/tcpct/conformance/pcapio"
 )
 
 type sysctlFlag map[string]string
@@ -50,14 +51,10 @@ func main() {
 		flag.Usage()
 		os.Exit(1)
 	}
-	recs, err := pcapio.ReadFile(flag.Arg(0))
+	pkts, err := kernel.ReadCapture(flag.Arg(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ktrace:", err)
 		os.Exit(2)
-	}
-	pkts := make([]kernel.Packet, len(recs))
-	for i, r := range recs {
-		pkts[i] = kernel.Packet{TS: r.TS, Data: r.Data}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

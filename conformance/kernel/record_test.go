@@ -16,7 +16,6 @@ import (
 	"github.com/fdac824a/tcpct/conformance/compare"
 	"github.com/fdac824a/tcpct/conformance/gen"
 	"github.com/fdac824a/tcpct/conformance/kernel"
-	"github.com/fdac824a/tcpct/conformance/pcapio"
 	"golang.org/x/sys/unix"
 )
 
@@ -164,7 +163,7 @@ func TestRecordedTraces(t *testing.T) {
 		if _, err := os.Stat(pp); err != nil {
 			t.Skipf("no recording %s", pp)
 		}
-		recs, err := pcapio.ReadFile(pp)
+		recs, err := kernel.ReadCapture(pp)
 		if err != nil {
 			t.Fatalf("%s: %v", pp, err)
 		}

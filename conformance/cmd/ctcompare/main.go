@@ -10,14 +10,15 @@ package main
 
 import (
 	"compress/gzip"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/conformance/compare"
-	"github.com/fdac824a/tcpct/conformance/pcapio"
 )
 
 func main() {
@@ -40,13 +41,9 @@ func main() {
 	}
 	o := compare.Options{TimeoutTolerance: *tol, MaxDiffs: *n, Context: *ctx}
 	if *pcap != "" {
-		recs, err := pcapio.ReadFile(*pcap)
+		ps, err := readPackets(*pcap)
 		if err != nil {
 			fail(err)
-		}
-		ps := make([][]byte, len(recs))
-		for i, r := range recs {
-			ps[i] = r.Data
 		}
 		o.Keys = compare.FlowKeys(ps)
 	}
@@ -66,6 +63,27 @@ func short(p string) string {
 		p = p[i+1:]
 	}
 	return p
+}
+
+// readPackets returns the IP packet of every record of a capture, nil for
+// a record without one, so that index i is the jsonl line's i.
+func readPackets(path string) ([][]byte, error) {
+	r, err := capture.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var ps [][]byte
+	for {
+		p, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return ps, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, append([]byte(nil), p.IP...)) // p is reused by Next
+	}
 }
 
 func readFile(p string) ([]compare.Line, error) {
