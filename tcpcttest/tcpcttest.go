@@ -37,7 +37,10 @@ package tcpcttest
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
+
+	"github.com/fdac824a/tcpct/conformance/gen"
 )
 
 // CT is the conntrack state of a packet as iptables' -m conntrack --ctstate
@@ -195,17 +198,33 @@ type Variant struct {
 // Variants are the settings the recorded kernel traces were taken with
 // (one trace each), in order. Generated traces are run with each of them
 // too.
-var Variants = []Variant{
-	{Name: "default"},
-	{Name: "loose0", Sysctls: [][2]string{{"tcp_loose", "0"}}},
-	{Name: "be_liberal", Sysctls: [][2]string{{"tcp_be_liberal", "1"}}},
-	{Name: "ignore_invalid_rst", Sysctls: [][2]string{{"tcp_ignore_invalid_rst", "1"}}},
-	{Name: "max_retrans1", Sysctls: [][2]string{{"tcp_max_retrans", "1"}}},
-	{Name: "short_timeouts", Sysctls: [][2]string{
-		{"tcp_timeout_close", "1"}, {"tcp_timeout_close_wait", "1"}, {"tcp_timeout_established", "3"},
-		{"tcp_timeout_fin_wait", "2"}, {"tcp_timeout_last_ack", "1"}, {"tcp_timeout_max_retrans", "2"},
-		{"tcp_timeout_syn_recv", "1"}, {"tcp_timeout_syn_sent", "2"}, {"tcp_timeout_time_wait", "2"},
-		{"tcp_timeout_unacknowledged", "2"}}, pause: 1300 * time.Millisecond},
+var Variants = variants()
+
+// variants derives Variants from gen.Recordings, the module's one list of
+// recorded kernel traces, keeping its order (variant i's generated trace
+// uses Options.Seed+i) and each recording's sysctls and generator pause.
+//
+// The cells recording (gen.Config.Cells) is left out on purpose: its
+// sysctls are the defaults, so as a Variant it would repeat "default" (a
+// Variant is a sysctl setting, and the Cells generator behind its trace is
+// not something a Variant carries for the generated traces), and its
+// trace is not among the ones embedded in testdata/. A recording added to
+// gen.Recordings becomes a Variant here and needs its pcap.gz and
+// jsonl.gz copied into testdata/ (TestVariantsEmbedded says so).
+func variants() []Variant {
+	var vs []Variant
+	for _, r := range gen.Recordings {
+		if r.Config.Cells {
+			continue
+		}
+		v := Variant{Name: r.Name, pause: r.Config.Pause}
+		for _, kv := range r.Sysctls {
+			name, value, _ := strings.Cut(kv, "=")
+			v.Sysctls = append(v.Sysctls, [2]string{name, value})
+		}
+		vs = append(vs, v)
+	}
+	return vs
 }
 
 // Options tune a run. The zero value runs everything with the defaults.

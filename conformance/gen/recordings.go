@@ -5,7 +5,9 @@ import "time"
 // Recording is one kernel trace kept in testdata/kernel: the generator
 // configuration that makes its packets and the sysctls the kernel ran
 // with. The recorder (conformance/kernel), the differential tests
-// (conformance) and the invariant suite (invariant) all read this list.
+// (conformance), the invariant suite (invariant) and the conformance kit
+// (tcpcttest.Variants, which leaves out cells and embeds copies of the
+// other traces) all read this list.
 type Recording struct {
 	Name   string
 	Config Config
