@@ -206,14 +206,55 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 	return tcp, trunc
 }
 
-// track runs an admitted record through tr into *v: a TCP segment, or an
-// INVALID verdict for a TCP header too short to parse.
-func track(tr *tcpct.Tracker, p *capture.Packet, tcp bool, v *tcpct.Verdict) {
+// item is one admitted TCP packet, parsed and ready to track: the reader
+// fills items, the trackers consume them.
+type item struct {
+	key   table.Key
+	seg   fsm.Segment
+	info  pktInfo
+	trunc bool // a TCP header too short to parse: INVALID, no tuple
+}
+
+// itemOf parses an admitted record (see walkResult.admit) into *it.
+func itemOf(it *item, p *capture.Packet, tcp bool) {
+	it.info = pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}
+	it.trunc = !tcp
 	if tcp {
-		seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
-		*v = tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
-	} else {
-		*v = tr.Truncated(p.Timestamp())
+		it.key = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+		it.seg = fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+	}
+}
+
+// trackItem tracks one item: its TCP segment, or an INVALID verdict for a
+// TCP header too short to parse.
+func trackItem(tr *tcpct.Tracker, it *item) tcpct.Verdict {
+	if it.trunc {
+		return tr.Truncated(time.Unix(0, it.info.time))
+	}
+	return tr.TrackKey(it.key, &it.seg, it.info.time)
+}
+
+// lookahead is how many packets a tracker prefetches before tracking them:
+// enough for their table misses to overlap, few enough that the batch
+// stays in the CPU's out-of-order window.
+const lookahead = 16
+
+// trackItems tracks the items named by idx, in that order, into out
+// (out[i] is the verdict of items[i]). It first prefetches the table
+// memory of lookahead packets at a time, so that their cache misses are
+// paid together (tcpct.Tracker.Prefetch).
+func trackItems(tr *tcpct.Tracker, items []item, idx []int32, out []tcpct.Verdict) {
+	var keys [lookahead]table.Key
+	for len(idx) > 0 {
+		n := min(len(idx), lookahead)
+		for j, i := range idx[:n] {
+			keys[j] = items[i].key // zero for a truncated header: harmless
+		}
+		tr.Prefetch(keys[:n])
+		for _, i := range idx[:n] {
+			out[i] = trackItem(tr, &items[i])
+		}
+		idx = idx[n:]
 	}
 }
 
@@ -222,45 +263,55 @@ const progressEvery = 1 << 14
 // run feeds every record to the trackers and calls fn for each TCP packet
 // in capture order with its verdict. Packets later than an absolute -at
 // are read but not processed.
+//
+// With one tracker it reads lookahead packets, tracks them (trackItems),
+// and hands them to fn before reading on; a read error ends the run after
+// the packets before it are handed on.
 func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct.Verdict)) walkResult {
 	if e.jobs > 1 {
 		return e.runParallel(r, at, fn)
 	}
 	tr := e.trs[0]
 	var res walkResult
-	var v tcpct.Verdict
-	var pi pktInfo
+	var items [lookahead]item
+	var out [lookahead]tcpct.Verdict
+	var order [lookahead]int32
+	for i := range order {
+		order[i] = int32(i)
+	}
 	for {
-		p, err := r.Next()
+		n := 0
+		var err error
+		for n < lookahead {
+			var p *capture.Packet
+			if p, err = r.Next(); err != nil {
+				break
+			}
+			res.records++
+			if e.progress != nil && res.records%progressEvery == 0 {
+				e.progress(p.Offset)
+			}
+			if at.excludes(p.Time) {
+				continue
+			}
+			tcp, trunc := res.admit(p)
+			if !tcp && !trunc {
+				continue
+			}
+			itemOf(&items[n], p, tcp)
+			n++
+		}
+		trackItems(tr, items[:n], order[:n], out[:n])
+		for i := range n {
+			fn(&items[i].info, &out[i])
+		}
 		if err != nil {
 			if err != io.EOF {
 				res.err = err
 			}
 			return res
 		}
-		res.records++
-		if e.progress != nil && res.records%progressEvery == 0 {
-			e.progress(p.Offset)
-		}
-		if at.excludes(p.Time) {
-			continue
-		}
-		tcp, trunc := res.admit(p)
-		if !tcp && !trunc {
-			continue
-		}
-		track(tr, p, tcp, &v)
-		pi = pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}
-		fn(&pi, &v)
 	}
-}
-
-// item is one TCP packet handed to a worker.
-type item struct {
-	key   table.Key
-	seg   fsm.Segment
-	info  pktInfo
-	trunc bool
 }
 
 // batch is a run of consecutive TCP packets. The reader fills items and,
@@ -317,14 +368,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 		go func(w int, tr *tcpct.Tracker) {
 			defer wg.Done()
 			for b := range work[w] {
-				for _, i := range b.idx[w] {
-					it := &b.items[i]
-					if it.trunc {
-						b.out[i] = tr.Truncated(time.Unix(0, it.info.time))
-					} else {
-						b.out[i] = tr.TrackKey(it.key, &it.seg, it.info.time)
-					}
-				}
+				trackItems(tr, b.items, b.idx[w], b.out)
 				if b.left.Add(-1) == 0 {
 					b.done <- struct{}{}
 				}
@@ -371,12 +415,11 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 				continue
 			}
 			i := len(b.items)
-			b.items = append(b.items, item{info: pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}, trunc: trunc})
+			b.items = b.items[:i+1]
 			it := &b.items[i]
+			itemOf(it, p, tcp)
 			w := 0
 			if tcp {
-				it.key = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
-				it.seg = fsm.ParseSegment(p.TCP, p.IPPayloadLen)
 				w = shardOf(p, n)
 			}
 			it.info.shard = w

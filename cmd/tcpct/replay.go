@@ -244,12 +244,12 @@ func openCapture(path string, stdin io.Reader) (*capture.Reader, error) {
 // walk feeds every record to the tracker and calls fn for the TCP ones
 // (explain's loop; replay runs an engine). Packets later than an absolute
 // -at are read but not processed.
-
 func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Packet, v *tcpct.Verdict)) walkResult {
 	var res walkResult
 	// One Verdict for the whole walk: fn receives a pointer to it, and a
 	// per-iteration variable would escape to the heap on every packet.
 	var v tcpct.Verdict
+	var it item
 	for {
 		p, err := r.Next()
 		if err != nil {
@@ -266,7 +266,8 @@ func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Pa
 		if !tcp && !trunc {
 			continue
 		}
-		track(tr, p, tcp, &v)
+		itemOf(&it, p, tcp)
+		v = trackItem(tr, &it)
 		fn(p, &v)
 	}
 }
