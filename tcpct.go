@@ -434,7 +434,7 @@ func (tr *Tracker) Lookup(src, dst netip.AddrPort, now time.Time) (Entry, fsm.Di
 }
 
 func (tr *Tracker) entry(s *table.Snapshot[fsm.Conn]) Entry {
-	return Entry{Key: s.Key, Conn: s.V, p: tr.p}
+	return Entry{Key: s.Key, Conn: s.V, Ref: s.Ref, p: tr.p}
 }
 
 // Range calls fn for every live entry at time now, in table order, until

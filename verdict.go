@@ -171,6 +171,10 @@ type Entry struct {
 	// Conn.Deadline, Conn.Assured() and Conn.SeenReply() are what /proc
 	// prints.
 	Conn fsm.Conn
+	// Ref is the entry's handle in the tracker's table, as Verdict.Ref:
+	// an entry and a verdict with equal Refs are the same connection, even
+	// when its tuple was reused by a later one.
+	Ref table.Ref
 
 	p *fsm.Profile
 }

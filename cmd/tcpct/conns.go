@@ -11,6 +11,7 @@ import (
 // connStat is what the summary reports per connection.
 type connStat struct {
 	key     table.Key // original tuple
+	ref     table.Ref // the connection's table slot in its shard
 	packets uint64
 	invalid uint64
 	bytes   uint64
@@ -45,6 +46,7 @@ const topN = 10
 type connCounts struct {
 	slots [][]connSlot
 	keys  [][]table.Key // original tuple of each slot's connection
+	refs  [][]table.Ref // and its Ref
 	best  []connStat
 }
 
@@ -52,9 +54,11 @@ type connCounts struct {
 func (cc *connCounts) init(sizes []int) {
 	cc.slots = make([][]connSlot, len(sizes))
 	cc.keys = make([][]table.Key, len(sizes))
+	cc.refs = make([][]table.Ref, len(sizes))
 	for i, n := range sizes {
 		cc.slots[i] = make([]connSlot, n)
 		cc.keys[i] = make([]table.Key, n)
+		cc.refs[i] = make([]table.Ref, n)
 	}
 }
 
@@ -71,6 +75,7 @@ func (cc *connCounts) add(shard int, v *tcpct.Verdict, pk *pktInfo) {
 		}
 		*s = connSlot{gen: v.Ref.Gen()}
 		cc.keys[shard][i] = v.Key
+		cc.refs[shard][i] = v.Ref
 	}
 	s.packets++
 	s.bytes += uint64(pk.ipLen)
@@ -89,7 +94,7 @@ func busier(a, b *connStat) bool {
 // fold offers the connection counted in a slot to the top-N.
 func (cc *connCounts) fold(shard, i int) {
 	s := &cc.slots[shard][i]
-	c := connStat{key: cc.keys[shard][i], packets: s.packets, invalid: uint64(s.invalid), bytes: s.bytes}
+	c := connStat{key: cc.keys[shard][i], ref: cc.refs[shard][i], packets: s.packets, invalid: uint64(s.invalid), bytes: s.bytes}
 	if len(cc.best) == topN && !busier(&c, &cc.best[topN-1]) {
 		return
 	}

@@ -128,7 +128,7 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 		for i := range top {
 			c := &top[i]
 			state := "(gone)"
-			if e, ok := eng.lookup(c.key, end); ok {
+			if e, ok := eng.lookup(c.key, end); ok && e.Ref == c.ref {
 				state = e.StateName()
 				if e.Conn.Assured() {
 					state += " [ASSURED]"
