@@ -67,8 +67,8 @@ func (s *summary) printPackets(w *bufio.Writer, p *fsm.Profile) {
 	}
 }
 
-// replaySummary counts per packet into fixed arrays and one bounded
-// open-addressing table of per-connection counters (no Go map, no
+// replaySummary counts per packet into fixed arrays and per connection
+// into counters indexed by table slot (connCounts: no Go map, no
 // allocation per packet or per connection), then prints.
 func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, name string) walkResult {
 	p := eng.profile()
