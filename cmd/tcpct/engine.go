@@ -260,6 +260,30 @@ func trackItems(tr *tcpct.Tracker, items []item, idx []int32, out []tcpct.Verdic
 
 const progressEvery = 1 << 14
 
+// nextPacket reads records until one is to be tracked and returns it, with
+// tcp false for a truncated TCP header (an INVALID packet without a
+// tuple). Every record read is counted in res, records later than an
+// absolute -at are passed over, the others not tracked are counted as
+// skipped (walkResult.admit), and progress, when set, is called every
+// progressEvery records. err is the read error, io.EOF at the end.
+func nextPacket(r *capture.Reader, at atSpec, res *walkResult, progress func(offset int64)) (p *capture.Packet, tcp bool, err error) {
+	for {
+		if p, err = r.Next(); err != nil {
+			return nil, false, err
+		}
+		res.records++
+		if progress != nil && res.records%progressEvery == 0 {
+			progress(p.Offset)
+		}
+		if at.excludes(p.Time) {
+			continue
+		}
+		if tcp, trunc := res.admit(p); tcp || trunc {
+			return p, tcp, nil
+		}
+	}
+}
+
 // run feeds every record to the trackers and calls fn for each TCP packet
 // in capture order with its verdict. Packets later than an absolute -at
 // are read but not processed.
@@ -284,19 +308,9 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 		var err error
 		for n < lookahead {
 			var p *capture.Packet
-			if p, err = r.Next(); err != nil {
+			var tcp bool
+			if p, tcp, err = nextPacket(r, at, &res, e.progress); err != nil {
 				break
-			}
-			res.records++
-			if e.progress != nil && res.records%progressEvery == 0 {
-				e.progress(p.Offset)
-			}
-			if at.excludes(p.Time) {
-				continue
-			}
-			tcp, trunc := res.admit(p)
-			if !tcp && !trunc {
-				continue
 			}
 			itemOf(&items[n], p, tcp)
 			n++
@@ -396,23 +410,12 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			ordered <- b
 		}
 		for {
-			p, err := r.Next()
+			p, tcp, err := nextPacket(r, at, &res, e.progress)
 			if err != nil {
 				if err != io.EOF {
 					res.err = err
 				}
 				break
-			}
-			res.records++
-			if e.progress != nil && res.records%progressEvery == 0 {
-				e.progress(p.Offset)
-			}
-			if at.excludes(p.Time) {
-				continue
-			}
-			tcp, trunc := res.admit(p)
-			if !tcp && !trunc {
-				continue
 			}
 			i := len(b.items)
 			b.items = b.items[:i+1]

@@ -251,20 +251,12 @@ func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Pa
 	var v tcpct.Verdict
 	var it item
 	for {
-		p, err := r.Next()
+		p, tcp, err := nextPacket(r, at, &res, nil)
 		if err != nil {
 			if err != io.EOF {
 				res.err = err
 			}
 			return res
-		}
-		res.records++
-		if at.excludes(p.Time) {
-			continue
-		}
-		tcp, trunc := res.admit(p)
-		if !tcp && !trunc {
-			continue
 		}
 		itemOf(&it, p, tcp)
 		v = trackItem(tr, &it)
