@@ -157,3 +157,29 @@ func firstDiff(a, b string) string {
 	}
 	return "lengths " + strconv.Itoa(len(al)) + " vs " + strconv.Itoa(len(bl))
 }
+
+// Replay allocates per run, never per packet or per connection: doubling
+// the capture (twice the connections, twice the packets) adds at most a
+// handful of allocations, for every output format on one worker.
+func TestReplayAllocationsDoNotGrowWithCapture(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays two captures many times")
+	}
+	small, large := multiConnCapture(t, 300, 7), multiConnCapture(t, 600, 7)
+	allocs := func(data []byte, format string) float64 {
+		return testing.AllocsPerRun(3, func() {
+			var out, errb bytes.Buffer
+			out.Grow(1 << 20)
+			if code := run([]string{"replay", "-format", format, "-j", "1", "-sysctl", "max=4096", "-"}, bytes.NewReader(data), &out, &errb); code != 0 {
+				t.Fatalf("status %d: %s", code, errb.String())
+			}
+		})
+	}
+	for _, format := range []string{"summary", "jsonl", "events"} {
+		a, b := allocs(small, format), allocs(large, format)
+		t.Logf("-format %s: %.0f allocations for %d bytes of capture, %.0f for %d", format, a, len(small), b, len(large))
+		if b-a > 16 {
+			t.Errorf("-format %s: %.0f allocations more for a capture twice as large (%.0f -> %.0f): something allocates per packet or per connection", format, b-a, a, b)
+		}
+	}
+}
