@@ -102,25 +102,7 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 
 	s.printPackets(w, p)
 
-	live := map[fsm.State]int{}
-	assured, total := 0, 0
-	eng.rangeAll(end, func(e *tcpct.Entry) bool {
-		live[e.Conn.State]++
-		total++
-		if e.Conn.Assured() {
-			assured++
-		}
-		return true
-	})
-	fmt.Fprintf(w, "\nconnections\n")
-	fmt.Fprintf(w, "  created %d; destroyed %d expired, %d killed (RST, reopen), %d early-dropped; table full %d\n",
-		st.Table.Insert, st.Table.Expired, st.Table.Killed, st.Table.EarlyDrop, st.Dropped)
-	fmt.Fprintf(w, "  live at the end: %d (%d assured)\n", total, assured)
-	for i, name := range p.StateNames {
-		if n := live[fsm.State(i)]; n > 0 {
-			fmt.Fprintf(w, "    %-12s %10d\n", name, n)
-		}
-	}
+	printConnections(w, p, &st, "live at the end", func(fn func(*tcpct.Entry) bool) { eng.rangeAll(end, fn) })
 
 	top := s.conns.top()
 	if len(top) > 0 {
@@ -147,6 +129,32 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 		fmt.Fprintf(w, "  %d TCP packets in %v: %.0f packets/s\n", res.tcp, wall.Round(time.Microsecond), float64(res.tcp)/secs)
 	}
 	return res
+}
+
+// printConnections prints the table's connection counters and the live
+// entries (as rangeLive walks them) by TCP state, under a "live" label.
+func printConnections(w *bufio.Writer, p *fsm.Profile, st *tcpct.Stats, label string, rangeLive func(func(*tcpct.Entry) bool)) {
+	live := make([]int, len(p.StateNames))
+	assured, total := 0, 0
+	rangeLive(func(e *tcpct.Entry) bool {
+		if int(e.Conn.State) < len(live) {
+			live[e.Conn.State]++
+		}
+		total++
+		if e.Conn.Assured() {
+			assured++
+		}
+		return true
+	})
+	fmt.Fprintf(w, "\nconnections\n")
+	fmt.Fprintf(w, "  created %d; destroyed %d expired, %d killed (RST, reopen), %d early-dropped; table full %d\n",
+		st.Table.Insert, st.Table.Expired, st.Table.Killed, st.Table.EarlyDrop, st.Dropped)
+	fmt.Fprintf(w, "  %s: %d (%d assured)\n", label, total, assured)
+	for i, name := range p.StateNames {
+		if live[i] > 0 {
+			fmt.Fprintf(w, "    %-12s %10d\n", name, live[i])
+		}
+	}
 }
 
 func printReasons(w *bufio.Writer, title string, counts *[256]int) {

@@ -352,25 +352,5 @@ func (ws *watchState) printSummary(w *bufio.Writer, now time.Time) {
 
 	ws.sum.printPackets(w, p)
 
-	live := make([]int, len(p.StateNames))
-	assured, total := 0, 0
-	ws.tr.Range(now, func(e *tcpct.Entry) bool {
-		if int(e.Conn.State) < len(live) {
-			live[e.Conn.State]++
-		}
-		total++
-		if e.Conn.Assured() {
-			assured++
-		}
-		return true
-	})
-	fmt.Fprintf(w, "\nconnections\n")
-	fmt.Fprintf(w, "  created %d; destroyed %d expired, %d killed (RST, reopen), %d early-dropped; table full %d\n",
-		st.Table.Insert, st.Table.Expired, st.Table.Killed, st.Table.EarlyDrop, st.Dropped)
-	fmt.Fprintf(w, "  live now: %d (%d assured)\n", total, assured)
-	for i, name := range p.StateNames {
-		if n := live[i]; n > 0 {
-			fmt.Fprintf(w, "    %-12s %10d\n", name, n)
-		}
-	}
+	printConnections(w, p, &st, "live now", func(fn func(*tcpct.Entry) bool) { ws.tr.Range(now, fn) })
 }
