@@ -242,14 +242,16 @@ func (tr *Tracker) TrackKey(k table.Key, seg *fsm.Segment, now int64) Verdict {
 func (tr *Tracker) Prefetch(keys []table.Key) { tr.t.Prefetch(keys) }
 
 func keyOf(src, dst netip.Addr, sport, dport uint16) table.Key {
-	if src.Is4() {
+	if src.Is4() && dst.Is4() {
 		return table.MakeKey4(src.As4(), dst.As4(), sport, dport)
 	}
 	s, d := src.As16(), dst.As16()
 	return table.MakeKey(table.FamilyIPv6, &s, &d, sport, dport)
 }
 
-// KeyOf builds the table key of a packet from its addresses and ports.
+// KeyOf builds the table key of a packet from its addresses and ports, in
+// the family the addresses have (table.KeyFromAddrPorts explains mapped
+// and mixed addresses).
 func KeyOf(src, dst netip.Addr, sport, dport uint16) table.Key { return keyOf(src, dst, sport, dport) }
 
 func (tr *Tracker) meta(c *fsm.Conn) table.Meta {

@@ -60,11 +60,17 @@ func MakeKey4(src, dst [4]byte, sport, dport uint16) Key {
 	}}
 }
 
-// KeyFromAddrPorts builds a key from netip values. The family follows src
-// (after unmapping); mixed families are the caller's bug.
+// KeyFromAddrPorts builds a key from netip values, in the family of the
+// addresses as given: IPv4 when both are IPv4, IPv6 otherwise. An
+// IPv4-mapped IPv6 address (::ffff:a.b.c.d) stays IPv6, as it is in the
+// IPv6 packet that carries it: the kernel tracks such a packet in its IPv6
+// table, apart from an IPv4 connection between the same addresses (unmap
+// addresses that come from a dual-stack socket first). A pair of mixed
+// families, which no packet carries, is keyed as IPv6 with the IPv4
+// address in its mapped form rather than rejected.
 func KeyFromAddrPorts(src, dst netip.AddrPort) Key {
-	s, d := src.Addr().Unmap(), dst.Addr().Unmap()
-	if s.Is4() {
+	s, d := src.Addr(), dst.Addr()
+	if s.Is4() && d.Is4() {
 		return MakeKey4(s.As4(), d.As4(), src.Port(), dst.Port())
 	}
 	sa, da := s.As16(), d.As16()

@@ -529,3 +529,38 @@ func TestReplaceInPlaceNeverMissing(t *testing.T) {
 		t.Fatalf("%d lookups missed the connection during Replace", misses.Load())
 	}
 }
+
+// Keys take the family of the addresses as given: an IPv4-mapped IPv6
+// address is IPv6 (the kernel's IPv6 table), distinct from the IPv4 key of
+// the same addresses, and a mixed pair is keyed, not a panic (the fuzzer
+// found Tracker.Lookup panicking on a mapped source and an IPv6
+// destination, when keys were unmapped first).
+func TestKeyFamilies(t *testing.T) {
+	v4a, v4b := netip.MustParseAddrPort("1.2.3.4:10"), netip.MustParseAddrPort("5.6.7.8:20")
+	m4a, m4b := netip.MustParseAddrPort("[::ffff:1.2.3.4]:10"), netip.MustParseAddrPort("[::ffff:5.6.7.8]:20")
+	v6 := netip.MustParseAddrPort("[2001:db8::1]:20")
+	for _, c := range []struct {
+		src, dst netip.AddrPort
+		fam      uint8
+	}{
+		{v4a, v4b, FamilyIPv4},
+		{m4a, m4b, FamilyIPv6},
+		{m4a, v6, FamilyIPv6},
+		{v6, m4a, FamilyIPv6},
+		{v4a, v6, FamilyIPv6},
+	} {
+		k := KeyFromAddrPorts(c.src, c.dst)
+		if k.Family() != c.fam {
+			t.Errorf("KeyFromAddrPorts(%v, %v) family %d, want %d", c.src, c.dst, k.Family(), c.fam)
+		}
+		if k.SrcPort() != c.src.Port() || k.DstPort() != c.dst.Port() {
+			t.Errorf("KeyFromAddrPorts(%v, %v): ports %d %d", c.src, c.dst, k.SrcPort(), k.DstPort())
+		}
+	}
+	if KeyFromAddrPorts(m4a, m4b) == KeyFromAddrPorts(v4a, v4b) {
+		t.Error("an IPv6 connection between IPv4-mapped addresses has the IPv4 connection's key")
+	}
+	if k := KeyFromAddrPorts(m4a, m4b); k.Src() != m4a.Addr() || k.Dst() != m4b.Addr() {
+		t.Errorf("mapped addresses come back as %v %v", k.Src(), k.Dst())
+	}
+}

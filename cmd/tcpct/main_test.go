@@ -193,6 +193,17 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestExplainMixedFamilies is the regression test for a crash the FuzzPacket
+// campaign found: a connection given with an IPv4-mapped IPv6 source and a
+// plain IPv6 destination made the key builder call As4 on an IPv6 address.
+// Such a connection is simply not in the capture.
+func TestExplainMixedFamilies(t *testing.T) {
+	code, out, errs := runCmd(t, nil, "explain", "-conn", "src=::ffff:1.2.3.4 dst=2001:db8::1 sport=1 dport=2", seedPcap)
+	if code != 0 || !strings.Contains(out+errs, "no packet of this connection") {
+		t.Errorf("status %d, stdout %q, stderr %q; want 0 and \"no packet of this connection\"", code, out, errs)
+	}
+}
+
 func TestHelp(t *testing.T) {
 	code, out, _ := runCmd(t, nil, "replay", "-h")
 	for _, w := range []string{"-profile", "-sysctl", "-format", "-at", "seen_reply", "Exit status", "status is 2", "jsonl otherwise"} {
