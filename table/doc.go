@@ -99,7 +99,11 @@
 // 0.3× of sync.Map with the same key and record. A forced GC with 1e7 live
 // connections takes 0.19 ms; the table costs 159 bytes per connection; the
 // expiry scan examines 6.6e8 entries/s at 1e6; reclaiming an expired entry
-// (both index slots cleared, record freed) costs about 200 ns.
+// (both index slots cleared, record freed) costs about 200 ns. On a quiet
+// machine W1 takes 186 ns at 1e5 and 445 ns at 1e6 on one thread, and two
+// threads do 1.94× and 2.17× the work. A caller holding a batch of packets
+// calls Prefetch first: in batches of 16, W1 at 1e6 falls from 677 to 253
+// ns (BenchmarkW1Batch).
 //
 // # Time
 //
