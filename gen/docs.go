@@ -380,7 +380,7 @@ func Index(specs []*spec.Spec, extra []File) []byte {
 	var b bytes.Buffer
 	b.WriteString(generatedHeader)
 	fmt.Fprintf(&b, "# tcpct reference\n\n")
-	fmt.Fprintf(&b, "Generated from the spec files (`spec/*.spec`) by `go generate ./...`; `tcpct docs -o DIR` writes the same pages anywhere, with SVG diagrams when Graphviz is installed. Nothing here is edited by hand.\n\n")
+	fmt.Fprintf(&b, "Generated from the spec files (`spec/*.spec`) by `go generate ./...`; `tcpct docs -o DIR` writes the same pages anywhere, with SVG diagrams when Graphviz is installed. Nothing here is edited by hand, except the pages marked *hand-written*: their prose is written by hand and kept in step with the spec by the tables between their `BEGIN GENERATED` and `END GENERATED` markers, which are regenerated.\n\n")
 	fmt.Fprintf(&b, "## Profiles\n\nEach page has the states and timeouts, the knobs with their defaults, the packet classes, both transition tables, a Mermaid diagram, every cell with its RFC sections and rationale, and the RFC sections cited.\n\n")
 	fmt.Fprintf(&b, "| profile | what it describes | states | classes | cells | Graphviz |\n|---|---|---|---|---|---|\n")
 	for _, s := range specs {
@@ -393,7 +393,11 @@ func Index(specs []*spec.Spec, extra []File) []byte {
 	}
 	fmt.Fprintf(&b, "- [JSON form of a profile](spec-schema.md): the schema of `tcpct spec -format json` ([spec.schema.json](spec.schema.json))\n")
 	for _, f := range extra {
-		fmt.Fprintf(&b, "- [%s](%s)\n", title(f), f.Path)
+		note := ""
+		if !bytes.HasPrefix(f.Data, []byte(generatedHeader)) {
+			note = " (*hand-written*)"
+		}
+		fmt.Fprintf(&b, "- [%s](%s)%s\n", title(f), f.Path, note)
 	}
 	return b.Bytes()
 }

@@ -40,6 +40,11 @@ func Files(root string) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
+	return filesOf(specs, root)
+}
+
+// filesOf is Files for the given profiles.
+func filesOf(specs []*spec.Spec, root string) ([]File, error) {
 	src, err := FSMSource(specs)
 	if err != nil {
 		return nil, err
