@@ -42,9 +42,10 @@ const (
 // compressed. It is not safe for concurrent use.
 type Reader struct {
 	src  io.Reader
-	file *os.File     // closed by Close when Open opened it
-	gz   *gzip.Reader // closed by Close
-	name string       // for error messages
+	in   *countingReader // the source as given, before decompression
+	file *os.File        // closed by Close when Open opened it
+	gz   *gzip.Reader    // closed by Close
+	name string          // for error messages
 
 	buf      []byte
 	pos, end int   // unread bytes are buf[pos:end]
@@ -107,7 +108,9 @@ func NewReader(r io.Reader) (*Reader, error) {
 }
 
 func newReader(src io.Reader, name string, file *os.File) (*Reader, error) {
-	r := &Reader{src: src, file: file, name: name, index: 0}
+	in := &countingReader{r: src}
+	src = in
+	r := &Reader{src: src, in: in, file: file, name: name, index: 0}
 	// Sniff for gzip before anything else: its magic (RFC 1952 ID1 ID2)
 	// cannot begin a pcap or pcapng file.
 	var head [4]byte
@@ -136,6 +139,28 @@ func newReader(src io.Reader, name string, file *os.File) (*Reader, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// InputOffset returns how many bytes the Reader has read from its file or
+// stream so far: for a gzip-compressed capture, compressed bytes. Reading
+// is buffered, so it runs ahead of the records returned by up to a
+// buffer's worth; it is meant for progress reports against the file's
+// size, which Packet.Offset (a position in the decompressed stream) cannot
+// give for a compressed file.
+func (r *Reader) InputOffset() int64 { return r.in.n }
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.n += int64(n)
+	}
+	return n, err
 }
 
 // Format returns "pcap" or "pcapng".

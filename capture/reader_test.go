@@ -355,6 +355,51 @@ func TestOpen(t *testing.T) {
 	}
 }
 
+// TestInputOffset: the bytes read from the source, for progress against a
+// file's size. Reading a plain file to the end has read all of it; a gzip
+// file, all of its compressed bytes, although the decompressed stream (and
+// so Packet.Offset) is larger. The count never decreases and never passes
+// the file's size.
+func TestInputOffset(t *testing.T) {
+	f := newPcap(binary.LittleEndian, false, uint32(LinkRaw), 0)
+	for i := 0; i < 3000; i++ {
+		f.add(t0, ipv4(protoTCP, tcp(1, 2, i), v4opts{}), 0)
+	}
+	plain := f.bytes()
+	packed := gz(t, plain)
+	if len(packed) >= len(plain) {
+		t.Fatalf("test capture does not compress: %d -> %d bytes", len(plain), len(packed))
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{{"plain", plain}, {"gzip", packed}} {
+		r, err := NewReader(bytes.NewReader(c.data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last, maxOffset int64
+		for {
+			p, err := r.Next()
+			if err != nil {
+				break
+			}
+			maxOffset = max(maxOffset, p.Offset)
+			n := r.InputOffset()
+			if n < last || n > int64(len(c.data)) {
+				t.Fatalf("%s: InputOffset %d after %d, file %d bytes", c.name, n, last, len(c.data))
+			}
+			last = n
+		}
+		if last != int64(len(c.data)) {
+			t.Errorf("%s: InputOffset at the end %d, want the file's %d bytes", c.name, last, len(c.data))
+		}
+		if c.name == "gzip" && maxOffset <= int64(len(c.data)) {
+			t.Errorf("gzip: decompressed offsets (up to %d) should pass the compressed size %d", maxOffset, len(c.data))
+		}
+	}
+}
+
 // TestOpenStdin reads "-" from a pipe: not seekable, gzip compressed.
 func TestOpenStdin(t *testing.T) {
 	f := newPcap(binary.BigEndian, true, uint32(LinkEthernet), 0)

@@ -36,7 +36,7 @@ func docsCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	out := fs.String("o", "", "output `DIR`")
 	profile := fs.String("profile", "", "only this `profile` (linux or tutorial); default all")
-	pos, code, done := parseFlags(fs, args, docsUsage, stdout)
+	pos, code, done := parseFlags(fs, args, docsUsage, stdout, stderr)
 	if done {
 		return code
 	}

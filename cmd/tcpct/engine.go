@@ -273,7 +273,7 @@ func nextPacket(r *capture.Reader, at atSpec, res *walkResult, progress func(off
 		}
 		res.records++
 		if progress != nil && res.records%progressEvery == 0 {
-			progress(p.Offset)
+			progress(r.InputOffset())
 		}
 		if at.excludes(p.Time) {
 			continue

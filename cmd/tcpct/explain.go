@@ -49,7 +49,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	tf.register(fs)
 	connFlag := fs.String("conn", "", "connection `'src=A dst=B sport=P dport=Q'`")
 	packetFlag := fs.Int("packet", -1, "explain the connection of record `N`")
-	pos, code, done := parseFlags(fs, args, explainUsage, stdout)
+	pos, code, done := parseFlags(fs, args, explainUsage, stdout, stderr)
 	if done {
 		return code
 	}

@@ -172,6 +172,7 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"replay", "-bogus", seedPcap}, 1, "-bogus"},
+		{[]string{"replay", "-progress", "sometimes", seedPcap}, 1, "-progress"},
 		{[]string{"replay", "-format", "xml", seedPcap}, 1, "-format"},
 		{[]string{"replay", "-profile", "bsd", seedPcap}, 1, "-profile"},
 		{[]string{"replay", "-sysctl", "tcp_lose=1", seedPcap}, 1, "tcp_lose"},
@@ -206,13 +207,21 @@ func TestExplainMixedFamilies(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	code, out, _ := runCmd(t, nil, "replay", "-h")
-	for _, w := range []string{"-profile", "-sysctl", "-format", "-at", "seen_reply", "Exit status", "status is 2", "jsonl otherwise"} {
+	for _, w := range []string{"-profile", "-sysctl", "-format", "-at", "seen_reply", "Exit status", "status is 2", "jsonl otherwise",
+		"-j N", "-progress auto|always|never", "-v\n", "-cpuprofile FILE"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("replay -h does not mention %q", w)
 		}
 	}
 	if code != 0 {
 		t.Errorf("replay -h: status %d", code)
+	}
+	// -h prints the usage once, on stdout; nothing on stderr.
+	for _, cmd := range []string{"replay", "explain", "spec", "docs", "watch"} {
+		code, out, errs := runCmd(t, nil, cmd, "-h")
+		if code != 0 || errs != "" || strings.Count(out, "usage: tcpct "+cmd) != 1 {
+			t.Errorf("%s -h: status %d, stderr %q, usage printed %d times on stdout", cmd, code, errs, strings.Count(out, "usage: tcpct "+cmd))
+		}
 	}
 }
 

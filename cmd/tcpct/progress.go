@@ -10,14 +10,19 @@ import (
 	"golang.org/x/term"
 )
 
-// progress is the bar replay draws on stderr while it reads a capture:
-// bytes read of the file's size, rate and time left, when stderr is a
-// terminal (or -progress always); nothing otherwise. A nil *progress is
-// valid and does nothing. The bar is redrawn at most every 100 ms by the
-// library, and set is called every few thousand records, so it costs
-// nothing measurable per packet.
+// progress is the bar replay draws on stderr while it reads a capture, when
+// stderr is a terminal (or -progress always); nothing otherwise. It counts
+// the bytes read from the input (capture.Reader.InputOffset: compressed
+// bytes for a gzip file, so the bar reaches 100% at the end of the file, not
+// part way through the decompressed stream): for a regular file against
+// its size, with the rate and the time left; for standard input or a pipe,
+// of unknown size, a spinner with the bytes read and the rate. A nil
+// *progress is valid and does nothing. The library redraws at most every
+// 100 ms and set is called every few thousand records, so it costs nothing
+// measurable per packet.
 type progress struct {
 	bar  *progressbar.ProgressBar
+	size int64 // bytes in the file; -1 when unknown
 	last atomic.Int64
 }
 
@@ -34,37 +39,50 @@ func newProgress(stderr io.Writer, path, mode string) *progress {
 	}
 	size := int64(-1)
 	if path != "-" {
-		if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+		if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() > 0 {
 			size = st.Size()
 		}
 	}
-	bar := progressbar.NewOptions64(size,
+	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription("replay"),
 		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionThrottle(100 * time.Millisecond),
 		progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionFullWidth(),
-	)
-	return &progress{bar: bar}
+		// Start the clock now: the first frame comes only after the first
+		// batch of records, and a rate measured from that frame alone is
+		// absurd (bytes read over a few microseconds).
+		progressbar.OptionSetRenderBlankState(true),
+	}
+	if size > 0 {
+		opts = append(opts,
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionFullWidth(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionShowElapsedTimeOnFinish())
+	} else {
+		// Unknown length: the library shows a spinner, the bytes read and
+		// the rate; it needs a fixed width and no prediction.
+		opts = append(opts,
+			progressbar.OptionSetWidth(10),
+			progressbar.OptionSpinnerType(14),
+			progressbar.OptionSetPredictTime(false))
+	}
+	return &progress{bar: progressbar.NewOptions64(size, opts...), size: size}
 }
 
-// set reports the (decompressed) stream offset reached. For a gzip file
-// the offset runs past the compressed size; the bar then stops at 100%
-// until the end.
-func (p *progress) set(off int64) {
+// set reports the input bytes read so far. A file that grows while it is
+// read stops the bar at 100% until the end.
+func (p *progress) set(n int64) {
 	if p == nil {
 		return
 	}
-	if max := p.bar.GetMax64(); max > 0 && off > max {
-		off = max
+	if p.size > 0 && n > p.size {
+		n = p.size
 	}
-	if off > p.last.Load() {
-		p.last.Store(off)
-		p.bar.Set64(off)
+	if n > p.last.Load() {
+		p.last.Store(n)
+		p.bar.Set64(n)
 	}
 }
 

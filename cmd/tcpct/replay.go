@@ -83,6 +83,22 @@ Flags:
         (entries expired by then are gone, timeouts count down to T);
         events ends with the DESTROY of every entry expired by T.
         Without -at, the table is dumped at the last packet's time.
+  -j N
+        worker goroutines (default 0: one per CPU). Connections are sharded
+        by a hash of the tuple that is the same in both directions, so each
+        connection's packets stay in order on one worker; output is in
+        capture order and the same as -j 1 (only when the table fills can
+        drops differ, as its limit is split over the workers). events
+        always runs on one worker.
+  -progress auto|always|never
+        a progress bar on stderr: bytes of the file read (compressed bytes
+        for a gzip file; bytes so far and the rate for standard input), the
+        rate and the time left. auto (default) draws it only when stderr is
+        a terminal.
+  -v
+        report skipped records (not TCP, malformed, ...) by reason on stderr
+  -cpuprofile FILE
+        write a CPU profile of the replay (go tool pprof) to FILE
 
 Exit status: 0 success; 1 usage error (the message names the flag or
 knob); 2 when the input cannot be read. A truncated or corrupt capture is
@@ -96,22 +112,26 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
-// parseFlags sets a subcommand's usage text and parses its flags, which
-// may be interleaved with its arguments. done says the caller must return
-// code at once: exitOK after -h printed the usage on stdout, exitUsage
-// after the flag package printed the error, naming the flag.
-func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) (pos []string, code int, done bool) {
-	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
+// parseFlags parses a subcommand's flags, which may be interleaved with
+// its arguments. done says the caller must return code at once: exitOK
+// after -h printed the usage (once, on stdout), exitUsage after a bad flag
+// was reported on stderr, named, with the hint to run -h (the flag
+// package's own printing, which would dump the whole usage on stderr, is
+// silenced).
+func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (pos []string, code int, done bool) {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	pos, err := parseInterleaved(fs, args)
-	if err == nil {
+	fs.SetOutput(out)
+	switch {
+	case err == nil:
 		return pos, 0, false
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(stdout)
-		fs.Usage()
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
 		return nil, exitOK, true
 	}
-	return nil, exitUsage, true
+	return nil, usageErr(stderr, fs.Name(), err), true
 }
 
 // parseInterleaved parses flags that may come before or after the
@@ -288,7 +308,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	progressFlag := fs.String("progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
 	verbose := fs.Bool("v", false, "report skipped records by reason on stderr")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the replay to `FILE`")
-	pos, code, done := parseFlags(fs, args, replayUsage, stdout)
+	pos, code, done := parseFlags(fs, args, replayUsage, stdout, stderr)
 	if done {
 		return code
 	}
@@ -310,6 +330,11 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	at, err := parseAt(tf.at)
 	if err != nil {
 		return usageErr(stderr, "replay", err)
+	}
+	switch *progressFlag {
+	case "auto", "always", "never":
+	default:
+		return usageErr(stderr, "replay", fmt.Errorf("-progress: unknown mode %q (want auto, always or never)", *progressFlag))
 	}
 	jobs := *jobsFlag
 	if jobs < 0 {

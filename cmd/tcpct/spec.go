@@ -126,7 +126,7 @@ func specCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	profile := fs.String("profile", "linux", "profile: linux or tutorial")
 	format := fs.String("format", "text", "`format`: text, json, dot or mermaid")
-	pos, code, done := parseFlags(fs, args, specUsage, stdout)
+	pos, code, done := parseFlags(fs, args, specUsage, stdout, stderr)
 	if done {
 		return code
 	}

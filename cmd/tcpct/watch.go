@@ -103,7 +103,7 @@ func watch(args []string, stdout, stderr io.Writer) int {
 	interval := fs.Duration("interval", 2*time.Second, "summary refresh `interval`")
 	count := fs.Int("count", 0, "stop after `N` TCP packets")
 	duration := fs.Duration("duration", 0, "stop after `D`")
-	pos, code, done := parseFlags(fs, args, watchUsage, stdout)
+	pos, code, done := parseFlags(fs, args, watchUsage, stdout, stderr)
 	if done {
 		return code
 	}
