@@ -2,9 +2,13 @@ package fsm
 
 import "testing"
 
-// Behaviours first seen in the kernel's own verdicts (conformance/,
-// testdata/kernel), pinned here so that a change to fsm that loses them
-// fails without root. Each names the recorded packet that showed it.
+// Kernel behaviours that surprised us, pinned here so that a change to fsm
+// that loses them fails without root. The first four were first seen in
+// the kernel's own verdicts (conformance/, testdata/kernel), and each
+// names the recorded packet that showed it; the last three are rules of
+// nf_conntrack_proto_tcp.c that break the plain state table, which the
+// recorded traces exercise (TestKernelTracesFollowSpec counts them) and
+// the invariants had to be stated around (docs/invariants.md §2, §4).
 
 // default.pcap.gz #630-#655: an INVALID SYN/ACK (its ACK acknowledges data
 // never sent) still initialises the reply side's window (tcp_in_window
@@ -55,5 +59,55 @@ func TestPinZeroWindow(t *testing.T) {
 	run(t, m, script(handshake, []pkt{
 		{dir: Reply, flags: ack, seq: 5001, ack: 1001, win: 0, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 300, assured: true},
 		{dir: Reply, flags: ack, seq: 5001, ack: 1001, win: 100, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 432000, assured: true},
+	}))
+}
+
+// The RETRANS cap is tested before the RST rule (nf_conntrack_tcp_packet's
+// timeout ladder): an in-window, inexact RST that keeps an assured
+// ESTABLISHED entry (RFC 5961 challenge) on a connection that has
+// retransmitted tcp_max_retrans times gets the RETRANS timeout, not the
+// CLOSE timeout it gets otherwise (TestLinuxRSTLadder/inexact). The RST
+// does not reset the retransmission count: only ACK-class packets are
+// compared with the last one.
+func TestPinRetransCapBeforeRSTRule(t *testing.T) {
+	m := NewMachine(Linux)
+	c := run(t, m, handshake)
+	if err := m.Set("tcp_timeout_max_retrans", "100"); err != nil {
+		t.Fatal(err)
+	}
+	data := pkt{dir: Original, flags: psh | ack, seq: 1001, ack: 5001, len: 100, win: 502, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 300, assured: true}
+	again := data
+	again.timeout = 100
+	runFrom(t, m, c, []pkt{data, data, data, again,
+		{dir: Reply, flags: rst, seq: 5500, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 100, assured: true},
+	})
+}
+
+// RFC 5961 §4 in LAST_ACK: a SYN of a new connection meets the old entry
+// and is ignored (let through, remembered); the endpoint answers it with a
+// challenge ACK, which the table alone would take for the ACK of the last
+// FIN (LAST_ACK -> TIME_WAIT). The kernel recognises it and ignores it: the
+// entry stays in LAST_ACK and its timer runs on.
+func TestPinLastAckChallengeAck(t *testing.T) {
+	m := NewMachine(Linux)
+	run(t, m, script(handshake, []pkt{
+		{dir: Original, flags: fin | ack, seq: 1001, ack: 5001, win: 502, wscale: -1, ct: Established, state: "FIN_WAIT", timeout: 120, assured: true},
+		{dir: Reply, flags: fin | ack, seq: 5001, ack: 1002, win: 509, wscale: -1, ct: Established, state: "LAST_ACK", timeout: 30, assured: true},
+		{dir: Original, flags: syn, seq: 70000, win: 64240, wscale: 7, at: 2, ct: Established, state: "LAST_ACK", timeout: 28, assured: true, ignored: true, reason: ReasonIgnoredTransition},
+		{dir: Reply, flags: ack, seq: 5002, ack: 1002, win: 509, wscale: -1, at: 3, ct: Established, state: "LAST_ACK", timeout: 27, assured: true, ignored: true, reason: ReasonChallengeAck},
+	}))
+}
+
+// nf_tcp_handle_invalid: the one case where an INVALID packet moves a
+// deadline. Both sides of an assured entry send an out-of-window FIN or
+// RST: the endpoints and the tracker are out of sync, so instead of
+// lingering for days the entry is lowered to the UNACK timeout. One such
+// packet alone changes nothing.
+func TestPinOutOfSyncCloseLowersToUnack(t *testing.T) {
+	m := NewMachine(Linux)
+	run(t, m, script(handshake, []pkt{
+		{dir: Reply, flags: ack, seq: 5001, ack: 1001, win: 509, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 432000, assured: true},
+		{dir: Reply, flags: fin | ack, seq: 5001 + 1<<24, ack: 1001, win: 509, wscale: -1, at: 10, ct: Invalid, state: "ESTABLISHED", timeout: 431990, assured: true, reason: ReasonSeqOverUpper},
+		{dir: Original, flags: rst, seq: 1001 + 1<<24, wscale: -1, at: 20, ct: Invalid, state: "ESTABLISHED", timeout: 300, assured: true, reason: ReasonLoweredToUnack},
 	}))
 }
