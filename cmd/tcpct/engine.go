@@ -161,6 +161,9 @@ func (e *engine) lookup(k table.Key, now int64) (tcpct.Entry, bool) {
 type walkResult struct {
 	records, tcp, skipped int
 	first, last           int64
+	// held counts the packets whose timestamp was earlier than the last
+	// tracked packet's: they were tracked at that time (see admit).
+	held int
 	// skips counts the records that are not TCP packets, by reason
 	// (capture.Packet.Reason: "not TCP", "ARP", "IPv4 fragment", ...).
 	skips map[string]int
@@ -200,6 +203,16 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 	}
 	if res.tcp == 0 {
 		res.first = p.Time
+	} else if p.Time < res.last {
+		// The tracker's clock, like the kernel's, never goes back: a
+		// packet stamped before the one tracked last (captures merged
+		// from several interfaces, a clock step, a corrupt timestamp)
+		// is tracked at that packet's time. Otherwise an entry reclaimed
+		// by a sweep at the later time would be found again or not
+		// depending on how far the sweep had got, and on which worker
+		// of -j N swept.
+		p.Time = res.last
+		res.held++
 	}
 	res.tcp++
 	res.last = p.Time

@@ -22,8 +22,10 @@ const replayUsage = `usage: tcpct replay [flags] FILE|-
 Reads a capture (pcap or pcapng, gzip-compressed or not; - reads standard
 input) and runs every TCP/IPv4 and TCP/IPv6 packet through the connection
 tracker in capture order, using each packet's capture timestamp as the
-clock. Records that are not TCP (ARP, UDP, ICMP, fragments, ...) are
-counted and skipped. Flags may come before or after FILE.
+clock. The clock never goes back: a packet stamped earlier than the one
+before it is tracked at that one's time (summary and -v count them).
+Records that are not TCP (ARP, UDP, ICMP, fragments, ...) are counted and
+skipped. Flags may come before or after FILE.
 
 Flags:
   -profile linux|tutorial
@@ -396,6 +398,9 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if res.skipped > 0 && *verbose {
 		fmt.Fprintf(stderr, "tcpct replay: %d of %d records skipped (not tracked TCP):\n", res.skipped, res.records)
 		printSkips(stderr, &res)
+	}
+	if res.held > 0 && *verbose {
+		fmt.Fprintf(stderr, "tcpct replay: %d packets stamped earlier than the packet before them were tracked at that packet's time\n", res.held)
 	}
 	if res.err != nil {
 		fmt.Fprintf(stderr, "tcpct replay: %v (the %d records before it were processed)\n", res.err, res.records)

@@ -93,6 +93,9 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 	if res.skipped > 0 {
 		printSkips(w, &res)
 	}
+	if res.held > 0 {
+		fmt.Fprintf(w, "clock     %d packets stamped earlier than the packet before them were tracked at that packet's time\n", res.held)
+	}
 	fmt.Fprintf(w, "profile   %s (%s)\n", p.Name, p.Title)
 	if res.tcp > 0 {
 		fmt.Fprintf(w, "span      %s .. %s (%v)\n", time.Unix(0, res.first).UTC().Format(time.RFC3339Nano),
