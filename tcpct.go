@@ -21,6 +21,11 @@
 // Expired entries are reclaimed (and their DESTROY events emitted) by a
 // small incremental sweep that the clock drives from Track, like the
 // kernel's gc worker, by inserts that need their tuple, and by Sweep.
+// Like the kernel's jiffies, the clock the caller passes should never go
+// back: an entry that expired at a later time may already have been
+// reclaimed, so a packet tracked at an earlier time may or may not find
+// it. A caller replaying stamped packets holds the clock at the latest
+// stamp (tcpct replay does).
 //
 // # Concurrency
 //
