@@ -33,7 +33,6 @@ written.
 
 func docsCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("docs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	out := fs.String("o", "", "output `DIR`")
 	profile := fs.String("profile", "", "only this `profile` (linux or tutorial); default all")
 	pos, code, done := parseFlags(fs, args, docsUsage, stdout, stderr)

@@ -44,7 +44,6 @@ Exit status: 0 success; 1 usage error; 2 unreadable input.
 
 func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var tf trackerFlags
 	tf.register(fs)
 	connFlag := fs.String("conn", "", "connection `'src=A dst=B sport=P dport=Q'`")

@@ -121,11 +121,9 @@ func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 // package's own printing, which would dump the whole usage on stderr, is
 // silenced).
 func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (pos []string, code int, done bool) {
-	out := fs.Output()
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	pos, err := parseInterleaved(fs, args)
-	fs.SetOutput(out)
 	switch {
 	case err == nil:
 		return pos, 0, false
@@ -302,7 +300,6 @@ func usageErr(stderr io.Writer, cmd string, err error) int {
 
 func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var tf trackerFlags
 	tf.register(fs)
 	format := fs.String("format", "", "output `format`: jsonl, proc, conntrack, events, summary")

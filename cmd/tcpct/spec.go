@@ -123,7 +123,6 @@ func specToJSON(s *spec.Spec) specJSON {
 
 func specCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("spec", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	profile := fs.String("profile", "linux", "profile: linux or tutorial")
 	format := fs.String("format", "text", "`format`: text, json, dot or mermaid")
 	pos, code, done := parseFlags(fs, args, specUsage, stdout, stderr)

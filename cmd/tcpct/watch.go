@@ -94,7 +94,6 @@ type watchOptions struct {
 
 func watch(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var tf trackerFlags
 	fs.StringVar(&tf.profile, "profile", "linux", "tracker profile: linux or tutorial")
 	fs.Var(&tf.sysctl, "sysctl", "knob `NAME=VALUE` (repeatable)")
