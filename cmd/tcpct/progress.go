@@ -16,10 +16,9 @@ import (
 // bytes for a gzip file, so the bar reaches 100% at the end of the file, not
 // part way through the decompressed stream): for a regular file against
 // its size, with the rate and the time left; for standard input or a pipe,
-// of unknown size, a spinner with the bytes read and the rate. A nil
-// *progress is valid and does nothing. The library redraws at most every
-// 100 ms and set is called every few thousand records, so it costs nothing
-// measurable per packet.
+// of unknown size, a spinner with the rate. A nil *progress is valid and
+// does nothing. The library redraws at most every 100 ms and set is called
+// every few thousand records, so it costs nothing measurable per packet.
 type progress struct {
 	bar  *progressbar.ProgressBar
 	size int64 // bytes in the file; -1 when unknown
@@ -61,8 +60,8 @@ func newProgress(stderr io.Writer, path, mode string) *progress {
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionShowElapsedTimeOnFinish())
 	} else {
-		// Unknown length: the library shows a spinner, the bytes read and
-		// the rate; it needs a fixed width and no prediction.
+		// Unknown length: the library shows a spinner and the rate; it
+		// needs a fixed width and no prediction.
 		opts = append(opts,
 			progressbar.OptionSetWidth(10),
 			progressbar.OptionSpinnerType(14),

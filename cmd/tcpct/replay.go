@@ -94,9 +94,9 @@ Flags:
         always runs on one worker.
   -progress auto|always|never
         a progress bar on stderr: bytes of the file read (compressed bytes
-        for a gzip file; bytes so far and the rate for standard input), the
-        rate and the time left. auto (default) draws it only when stderr is
-        a terminal.
+        for a gzip file), the rate and the time left; on standard input,
+        whose size is unknown, a spinner and the rate. auto (default)
+        draws it only when stderr is a terminal.
   -v
         report skipped records (not TCP, malformed, ...) by reason on stderr
   -cpuprofile FILE
