@@ -70,17 +70,9 @@ func TestPinZeroWindow(t *testing.T) {
 // does not reset the retransmission count: only ACK-class packets are
 // compared with the last one.
 func TestPinRetransCapBeforeRSTRule(t *testing.T) {
-	m := NewMachine(Linux)
-	c := run(t, m, handshake)
-	if err := m.Set("tcp_timeout_max_retrans", "100"); err != nil {
-		t.Fatal(err)
-	}
-	data := pkt{dir: Original, flags: psh | ack, seq: 1001, ack: 5001, len: 100, win: 502, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 300, assured: true}
-	again := data
-	again.timeout = 100
-	runFrom(t, m, c, []pkt{data, data, data, again,
-		{dir: Reply, flags: rst, seq: 5500, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 100, assured: true},
-	})
+	m, c, sends := retransmitting(t)
+	runFrom(t, m, c, append(sends,
+		pkt{dir: Reply, flags: rst, seq: 5500, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 100, assured: true}))
 }
 
 // RFC 5961 §4 in LAST_ACK: a SYN of a new connection meets the old entry

@@ -200,7 +200,13 @@ func TestLinuxBadFlags(t *testing.T) {
 	run(t, m, []pkt{{dir: Original, flags: 0, seq: 1, wscale: -1, ct: Invalid, timeout: -1, reason: ReasonBadFlags}})
 }
 
-func TestLinuxMaxRetrans(t *testing.T) {
+// retransmitting sets up the RETRANS cap: a linux machine with
+// tcp_timeout_max_retrans 100 (below UNACK's 300, so the two are told
+// apart), the entry after the handshake, and a data segment sent four
+// times: the fourth is the tcp_max_retrans-th (3rd) retransmission and
+// gets the RETRANS timeout.
+func retransmitting(t *testing.T) (*Machine, Conn, []pkt) {
+	t.Helper()
 	m := NewMachine(Linux)
 	c := run(t, m, handshake)
 	// Set after the handshake: with a fresh entry's last_win of 0, the
@@ -209,9 +215,14 @@ func TestLinuxMaxRetrans(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := pkt{dir: Original, flags: psh | ack, seq: 1001, ack: 5001, len: 100, win: 502, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 300, assured: true}
-	last := data
-	last.timeout = 100
-	runFrom(t, m, c, []pkt{data, data, data, last, last})
+	capped := data
+	capped.timeout = 100
+	return m, c, []pkt{data, data, data, capped}
+}
+
+func TestLinuxMaxRetrans(t *testing.T) {
+	m, c, sends := retransmitting(t)
+	runFrom(t, m, c, append(sends, sends[3]))
 
 	// The zero-window rule: a fresh SYN entry has last_win 0, so a
 	// RETRANS timeout below the SYN_SENT timeout applies at once.
