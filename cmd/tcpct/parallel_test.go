@@ -165,6 +165,11 @@ func TestReplayAllocationsDoNotGrowWithCapture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays two captures many times")
 	}
+	if raceDetector {
+		// Under -race the summary's count for the same capture varies by
+		// 20 or more from run to run; the plain test run checks this.
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
 	small, large := multiConnCapture(t, 300, 7), multiConnCapture(t, 600, 7)
 	allocs := func(data []byte, format string) float64 {
 		return testing.AllocsPerRun(3, func() {
