@@ -192,7 +192,7 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 		seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
 		k := keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		var v Verdict
-		tr.track(&v, &k, &seg, now.UnixNano())
+		tr.track(&v, &k, 0, &seg, now.UnixNano())
 		return v, nil
 	case capture.KindNonTCP:
 		return Verdict{}, ErrNotTCP
@@ -224,7 +224,7 @@ func (tr *Tracker) Truncated(now time.Time) Verdict {
 func (tr *Tracker) TrackSegment(src, dst netip.AddrPort, seg *fsm.Segment, now time.Time) Verdict {
 	k := table.KeyFromAddrPorts(src, dst)
 	var v Verdict
-	tr.track(&v, &k, seg, now.UnixNano())
+	tr.track(&v, &k, 0, seg, now.UnixNano())
 	return v
 }
 
@@ -232,8 +232,14 @@ func (tr *Tracker) TrackSegment(src, dst netip.AddrPort, seg *fsm.Segment, now t
 // tuple as a table.Key and the clock in nanoseconds (the replay loop).
 func (tr *Tracker) TrackKey(k table.Key, seg *fsm.Segment, now int64) Verdict {
 	var v Verdict
-	tr.track(&v, &k, seg, now)
+	tr.track(&v, &k, 0, seg, now)
 	return v
+}
+
+// TrackHashed is TrackKey for a batch loop: it writes the verdict to *v
+// and takes k's hash from PrefetchHashes, which TrackKey computes again.
+func (tr *Tracker) TrackHashed(v *Verdict, k *table.Key, hash uint64, seg *fsm.Segment, now int64) {
+	tr.track(v, k, hash, seg, now)
 }
 
 // Prefetch starts loading the table memory where tracking packets with
@@ -245,6 +251,12 @@ func (tr *Tracker) TrackKey(k table.Key, seg *fsm.Segment, now int64) Verdict {
 // another. It changes nothing: skipping it, or prefetching tuples never
 // tracked, gives the same verdicts.
 func (tr *Tracker) Prefetch(keys []table.Key) { tr.t.Prefetch(keys) }
+
+// PrefetchHashes is Prefetch that also stores each key's table hash in
+// hashes (len(hashes) >= len(keys)), for TrackHashed.
+func (tr *Tracker) PrefetchHashes(keys []table.Key, hashes []uint64) {
+	tr.t.PrefetchHashes(keys, hashes)
+}
 
 func keyOf(src, dst netip.Addr, sport, dport uint16) table.Key {
 	if src.Is4() && dst.Is4() {
@@ -273,93 +285,101 @@ func (tr *Tracker) meta(c *fsm.Conn) table.Meta {
 	return table.Meta{Deadline: c.Deadline, State: uint8(c.State), Flags: f}
 }
 
-// track is the packet path: lookup (either tuple) → acquire → step →
-// commit / remove / replace, or step → insert-if-absent for a packet
-// without an entry. It fills *v in place (a Verdict is ~100 bytes; the
-// replay loop reuses one) and touches no shared cache line of its own
-// except one striped counter.
-func (tr *Tracker) track(v *Verdict, k *table.Key, seg *fsm.Segment, now int64) {
+// track is the packet path: find and lock the entry of either tuple
+// (table.AcquireKey) → step → commit / remove / replace, or step →
+// insert-if-absent for a packet without an entry. h is k's table hash, or
+// 0. It fills *v in place (a Verdict is ~120 bytes; the replay loop hands
+// in its output slot) and touches no shared cache line of its own except
+// one striped counter.
+func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, now int64) {
 	cs := tr.counter()
 	cs.packets.Add(1)
 	if tr.interval >= 0 && now >= tr.nextSweep.Load() {
 		tr.maybeSweep(now)
 	}
-	ref, d, found := tr.t.Lookup(*k, now)
+	var c fsm.Conn
+	ref, d, _, held := tr.t.AcquireKey(k, h, now, &c)
 	for {
-		if found {
-			c, _, ok := tr.t.Acquire(ref)
-			if !ok {
-				// Deleted or replaced between Lookup and Acquire: look again.
-				ref, d, found = tr.t.Lookup(*k, now)
-				continue
-			}
-			*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Dir(d), now), Now: now, p: tr.p}
-			if d == table.Reply {
-				v.Key = k.Reverse()
-			} else {
-				v.Key = *k
-			}
-			switch v.Action {
-			case fsm.None:
-				tr.t.Abort(ref)
-			case fsm.Update:
-				tr.t.Commit(ref, c, tr.meta(&c), now)
-			case fsm.Delete:
-				r := table.ReasonKilled
-				if v.Expired {
-					r = table.ReasonExpired
-				}
-				tr.t.Remove(ref, r, now)
-			case fsm.Recreate:
-				// The reopening packet's direction is the new original one.
-				v.Key = *k
-				var st table.Status
-				if ref, st = tr.t.Replace(ref, *k, c, tr.meta(&c), now); st != table.Inserted {
-					c = fsm.Conn{}
-					v.Dropped = true
-				}
-			case fsm.Create:
-				// The entry found had expired (Step treated it as absent);
-				// reclaim it and create the new connection in its place.
-				tr.t.Remove(ref, table.ReasonExpired, now)
-				v.Key = *k
-				switch r, wd, st := tr.t.Insert(*k, c, tr.meta(&c), now); st {
+		if !held {
+			c = fsm.Conn{}
+			*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Original, now), Key: *k, Now: now, p: tr.p}
+			if v.Action == fsm.Create {
+				r, wd, st := tr.t.Insert(*k, c, tr.meta(&c), now)
+				switch st {
 				case table.Inserted:
-					ref = r
+					v.Ref = r
 				case table.Existing:
-					// A racing packet re-created the connection first.
-					ref, d = r, wd
+					// Another goroutine created the connection first (or the
+					// packet raced with its reply): run it on the winner.
+					ref, d, held = tr.acquire(&c, k, r, wd, now)
 					continue
-				default:
+				case table.Dropped, table.Failed:
+					// "nf_conntrack: table full, dropping packet".
 					c = fsm.Conn{}
 					v.Dropped = true
 				}
 			}
-			v.Ref = ref
 			tr.finish(cs, v, &c)
 			return
 		}
-		var c fsm.Conn
-		*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Original, now), Key: *k, Now: now, p: tr.p}
-		if v.Action == fsm.Create {
-			r, wd, st := tr.t.Insert(*k, c, tr.meta(&c), now)
-			switch st {
+		*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Dir(d), now), Now: now, p: tr.p}
+		if d == table.Reply {
+			v.Key = k.Reverse()
+		} else {
+			v.Key = *k
+		}
+		switch v.Action {
+		case fsm.None:
+			tr.t.Abort(ref)
+		case fsm.Update:
+			tr.t.Commit(ref, c, tr.meta(&c), now)
+		case fsm.Delete:
+			r := table.ReasonKilled
+			if v.Expired {
+				r = table.ReasonExpired
+			}
+			tr.t.Remove(ref, r, now)
+		case fsm.Recreate:
+			// The reopening packet's direction is the new original one.
+			v.Key = *k
+			var st table.Status
+			if ref, st = tr.t.Replace(ref, *k, c, tr.meta(&c), now); st != table.Inserted {
+				c = fsm.Conn{}
+				v.Dropped = true
+			}
+		case fsm.Create:
+			// The entry found had expired (Step treated it as absent);
+			// reclaim it and create the new connection in its place.
+			tr.t.Remove(ref, table.ReasonExpired, now)
+			v.Key = *k
+			switch r, wd, st := tr.t.Insert(*k, c, tr.meta(&c), now); st {
 			case table.Inserted:
-				v.Ref = r
+				ref = r
 			case table.Existing:
-				// Another goroutine created the connection first (or the
-				// packet raced with its reply): run it on the winner.
-				ref, d, found = r, wd, true
+				// A racing packet re-created the connection first.
+				ref, d, held = tr.acquire(&c, k, r, wd, now)
 				continue
-			case table.Dropped, table.Failed:
-				// "nf_conntrack: table full, dropping packet".
+			default:
 				c = fsm.Conn{}
 				v.Dropped = true
 			}
 		}
+		v.Ref = ref
 		tr.finish(cs, v, &c)
 		return
 	}
+}
+
+// acquire locks the entry r that Insert reported as already there (k has
+// direction d in it) and loads it into *c. If it went away in the
+// meantime, it looks k up afresh; held false means no entry.
+func (tr *Tracker) acquire(c *fsm.Conn, k *table.Key, r table.Ref, d table.Dir, now int64) (table.Ref, table.Dir, bool) {
+	if cur, _, ok := tr.t.Acquire(r); ok {
+		*c = cur
+		return r, d, true
+	}
+	r, d, _, ok := tr.t.AcquireKey(k, 0, now, c)
+	return r, d, ok
 }
 
 func (tr *Tracker) finish(cs *counterShard, v *Verdict, c *fsm.Conn) {

@@ -166,6 +166,20 @@ func linRun(tb *Table[val], keys []Key, in linIn) linOut {
 		}
 		return linOut{OK: true, Dir: d, Val: s.V.W[7]}
 	case opUpdate, opReplace, opDelete:
+		if in.Op == opUpdate && in.Val%2 == 1 {
+			// Half the updates find and lock the entry in one step, as
+			// the tracker does.
+			var cur val
+			r, _, _, ok := tb.AcquireKey(&k, 0, 0, &cur)
+			if !ok {
+				return linOut{}
+			}
+			if !cur.ok() {
+				panic("torn value under the entry lock")
+			}
+			tb.Commit(r, linVal(in.Val), m, 0)
+			return linOut{OK: true}
+		}
 		for {
 			r, _, ok := tb.Lookup(k, 0)
 			if !ok {

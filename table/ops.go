@@ -111,6 +111,76 @@ func (t *Table[V]) Acquire(r Ref) (v V, m Meta, ok bool) {
 	return v, m, true
 }
 
+// AcquireKey is Lookup and Acquire in one step, for the caller that will
+// update the entry it finds (a tracker handling a packet): it finds the
+// live entry whose original or reply tuple is k, takes its writer lock,
+// copies its state into *v and returns its Ref, the direction k has in it
+// and its Meta. ok false means no live entry (none, or only an expired
+// one, which Insert reclaims) and no lock held. As after Acquire, exactly
+// one of Commit, Abort, Remove or Replace must follow.
+//
+// h is k's hash from PrefetchHashes, or 0 to compute it here. Lookup
+// reads a found record's key under the seqlock and Acquire then checks
+// its generation under the lock; AcquireKey takes the lock at the first
+// slot whose tag matches and checks the key under it, so the record is
+// read once, with nothing to retry (records are written only by their
+// lock holder, allocation included).
+func (t *Table[V]) AcquireKey(k *Key, h uint64, now int64, v *V) (r Ref, d Dir, m Meta, ok bool) {
+	if h == 0 {
+		h = k.hash(&t.seed)
+	}
+	tag := uint32(h)
+	bk := t.home(h)
+	for p := 0; p < t.probes; p++ {
+		bw := t.buckets[bk*8 : bk*8+8 : bk*8+8]
+		for i := 1; i < 8; i++ {
+			s := atomic.LoadUint64(&bw[i])
+			if s == 0 || uint32(s>>32) != tag {
+				continue
+			}
+			x := uint32(s) - 1
+			idx, sd := x>>1, Dir(x&1)
+			b := t.base(idx)
+			c := t.lock(b)
+			mw := metaOf(c, atomic.LoadUint64(&t.arena[b+wTail]))
+			if !metaAlive(mw) || !t.holdsKey(b, k, sd) {
+				// A tag collision, or a record freed (and perhaps
+				// reused) since the slot was read: keep looking.
+				atomic.StoreUint64(t.ctlp(b), c&^ctlL)
+				continue
+			}
+			dl := t.loadDl(b)
+			if dl <= now {
+				atomic.StoreUint64(t.ctlp(b), c&^ctlL)
+				return Ref{}, 0, Meta{}, false
+			}
+			t.loadV(b, v)
+			t.stat().found.Add(1)
+			return Ref{idx, metaGen(mw)}, sd, Meta{Deadline: dl, State: metaState(mw), Flags: metaFlags(mw) & userFlags}, true
+		}
+		if atomic.LoadUint64(&bw[0]) == 0 {
+			break
+		}
+		if bk++; bk == t.nb {
+			bk = 0
+		}
+	}
+	return Ref{}, 0, Meta{}, false
+}
+
+// holdsKey reports whether the record at b, whose lock the caller holds,
+// has k as its tuple in direction d, comparing word by word in place.
+func (t *Table[V]) holdsKey(b int, k *Key, d Dir) bool {
+	r := t.arena[b : b+hdrWords : b+hdrWords]
+	w := k.w
+	if d == Reply {
+		w = k.Reverse().w
+	}
+	return atomic.LoadUint64(&r[wKey]) == w[0] && atomic.LoadUint64(&r[wKey+1]) == w[1] &&
+		atomic.LoadUint64(&r[wKey+2]) == w[2] && atomic.LoadUint64(&r[wKey+3]) == w[3] &&
+		atomic.LoadUint64(&r[wTail])&tailMask == w[4]
+}
+
 func (t *Table[V]) held(r Ref) (b int, mw uint64) {
 	b = t.base(r.idx)
 	mw = t.loadMeta(b)

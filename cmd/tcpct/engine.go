@@ -238,15 +238,6 @@ func itemOf(it *item, p *capture.Packet, tcp bool) {
 	}
 }
 
-// trackItem tracks one item: its TCP segment, or an INVALID verdict for a
-// TCP header too short to parse.
-func trackItem(tr *tcpct.Tracker, it *item) tcpct.Verdict {
-	if it.trunc {
-		return tr.Truncated(time.Unix(0, it.info.time))
-	}
-	return tr.TrackKey(it.key, &it.seg, it.info.time)
-}
-
 // lookahead is how many packets a tracker prefetches before tracking them:
 // enough for their table misses to overlap, few enough that the batch
 // stays in the CPU's out-of-order window.
@@ -255,20 +246,33 @@ const lookahead = 16
 // trackItems tracks the items named by idx, in that order, into out
 // (out[i] is the verdict of items[i]). It first prefetches the table
 // memory of lookahead packets at a time, so that their cache misses are
-// paid together (tcpct.Tracker.Prefetch).
+// paid together, and keeps the tuple hashes that computed for the lookups
+// (tcpct.Tracker.PrefetchHashes, TrackHashed).
 func trackItems(tr *tcpct.Tracker, items []item, idx []int32, out []tcpct.Verdict) {
 	var keys [lookahead]table.Key
+	var hashes [lookahead]uint64
 	for len(idx) > 0 {
 		n := min(len(idx), lookahead)
 		for j, i := range idx[:n] {
 			keys[j] = items[i].key // zero for a truncated header: harmless
 		}
-		tr.Prefetch(keys[:n])
-		for _, i := range idx[:n] {
-			out[i] = trackItem(tr, &items[i])
+		tr.PrefetchHashes(keys[:n], hashes[:n])
+		for j, i := range idx[:n] {
+			trackItem(tr, &items[i], hashes[j], &out[i])
 		}
 		idx = idx[n:]
 	}
+}
+
+// trackItem tracks one item into *v: its TCP segment (hash is its tuple's
+// hash from PrefetchHashes, or 0), or an INVALID verdict for a TCP header
+// too short to parse.
+func trackItem(tr *tcpct.Tracker, it *item, hash uint64, v *tcpct.Verdict) {
+	if it.trunc {
+		*v = tr.Truncated(time.Unix(0, it.info.time))
+		return
+	}
+	tr.TrackHashed(v, &it.key, hash, &it.seg, it.info.time)
 }
 
 const progressEvery = 1 << 14

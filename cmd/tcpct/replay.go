@@ -279,7 +279,7 @@ func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Pa
 			return res
 		}
 		itemOf(&it, p, tcp)
-		v = trackItem(tr, &it)
+		trackItem(tr, &it, 0, &v)
 		fn(p, &v)
 	}
 }

@@ -1,0 +1,94 @@
+package table
+
+import "testing"
+
+// AcquireKey answers exactly as Lookup followed by Acquire: the same Ref,
+// direction, value and Meta for either tuple of a live entry, nothing for
+// an absent, expired or removed one, and with no lock left behind when it
+// finds nothing. A hash from PrefetchHashes and 0 ("compute it") give the
+// same answers, and every success counts as a lookup that found an entry.
+func TestAcquireKey(t *testing.T) {
+	tb := newTable(t, 64)
+	m := Meta{Deadline: 10 * sec, State: stEstablished, Flags: Assured | SeenReply}
+	live := mustInsert(t, tb, key4(1), mkval(1), m, 0)
+	old := mustInsert(t, tb, key6(2), mkval(2), Meta{Deadline: 2 * sec, State: stSynSent}, 0)
+	gone := mustInsert(t, tb, key4(3), mkval(3), m, 0)
+	if _, _, ok := tb.Acquire(gone); !ok {
+		t.Fatal("Acquire(gone)")
+	}
+	tb.Remove(gone, ReasonKilled, 0)
+
+	keys := []Key{key4(1), key4(1).Reverse(), key6(2), key6(2).Reverse(), key4(3), key4(4), key6(5).Reverse()}
+	hashes := make([]uint64, len(keys))
+	tb.PrefetchHashes(keys, hashes)
+	for i, k := range keys {
+		if hashes[i] != k.hash(&tb.seed) {
+			t.Fatalf("PrefetchHashes gave %#x for %v, want %#x", hashes[i], k, k.hash(&tb.seed))
+		}
+	}
+
+	for _, now := range []int64{sec, 5 * sec} { // old has expired at 5 s
+		for i, k := range keys {
+			for _, h := range []uint64{0, hashes[i]} {
+				wr, wd, found := tb.Lookup(k, now)
+				var wv val
+				var wm Meta
+				if found {
+					if wv, wm, found = tb.Acquire(wr); !found {
+						t.Fatalf("Acquire(%v) after Lookup failed", wr)
+					}
+					tb.Abort(wr)
+				}
+				before := tb.Stats().Found
+				var v val
+				r, d, gm, ok := tb.AcquireKey(&k, h, now, &v)
+				if ok != found || (ok && (r != wr || d != wd || v != wv || gm != wm)) {
+					t.Fatalf("now %ds, %v (hash %#x): AcquireKey = %v %v %+v %v; Lookup+Acquire = %v %v %+v %v",
+						now/sec, k, h, r, d, gm, ok, wr, wd, wm, found)
+				}
+				if n := tb.Stats().Found - before; (ok && n != 1) || (!ok && n != 0) {
+					t.Fatalf("%v: Found counter moved by %d", k, n)
+				}
+				if ok {
+					if !tb.locked(tb.base(r.idx)) {
+						t.Fatalf("%v: entry not locked after AcquireKey", k)
+					}
+					v.W[0]++
+					tb.Commit(r, v, gm, now)
+					if got, _, _ := tb.Load(r); got != v {
+						t.Fatalf("%v: Commit after AcquireKey stored %+v, want %+v", k, got, v)
+					}
+				}
+			}
+		}
+	}
+	// Nothing is left locked, found or not.
+	for _, r := range []Ref{live, old, gone} {
+		if tb.locked(tb.base(r.idx)) {
+			t.Fatalf("record %v left locked", r)
+		}
+	}
+}
+
+// holdsKey compares all five key words, in the direction asked: a record
+// never matches a key that differs in any one word, nor the reverse tuple
+// in the wrong direction.
+func TestHoldsKey(t *testing.T) {
+	tb := newTable(t, 8)
+	k := key6(7)
+	r := mustInsert(t, tb, k, mkval(7), Meta{Deadline: sec, State: stEstablished}, 0)
+	b := tb.base(r.idx)
+	if !tb.holdsKey(b, &k, Original) || !tb.holdsKey(b, new(k.Reverse()), Reply) {
+		t.Fatal("record does not hold its own tuple")
+	}
+	if tb.holdsKey(b, new(k.Reverse()), Original) || tb.holdsKey(b, &k, Reply) {
+		t.Fatal("record holds its tuple in the wrong direction")
+	}
+	for w := range k.w {
+		x := k
+		x.w[w] ^= 1 << 3
+		if tb.holdsKey(b, &x, Original) {
+			t.Fatalf("record holds a key differing in word %d", w)
+		}
+	}
+}
