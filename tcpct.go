@@ -252,8 +252,10 @@ func (tr *Tracker) TrackHashed(v *Verdict, k *table.Key, hash uint64, seg *fsm.S
 // tracked, gives the same verdicts.
 func (tr *Tracker) Prefetch(keys []table.Key) { tr.t.Prefetch(keys) }
 
-// PrefetchHashes is Prefetch that also stores each key's table hash in
-// hashes (len(hashes) >= len(keys)), for TrackHashed.
+// PrefetchHashes is the batch loop's Prefetch: it stores each key's table
+// hash in hashes (len(hashes) >= len(keys)), for TrackHashed, and loads
+// the keys' index buckets (table.Table.PrefetchHashes says why not their
+// records too).
 func (tr *Tracker) PrefetchHashes(keys []table.Key, hashes []uint64) {
 	tr.t.PrefetchHashes(keys, hashes)
 }
