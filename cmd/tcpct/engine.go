@@ -23,6 +23,7 @@ type pktInfo struct {
 	origLen int
 	ipLen   int
 	shard   int // the tracker (engine.trs index) that tracked it
+	pos     int // its place in that shard's list of the batch (batch.idx, batch.out)
 }
 
 // engine runs a capture through one tracker (jobs == 1) or through one
@@ -244,9 +245,9 @@ func itemOf(it *item, p *capture.Packet, tcp bool) {
 const lookahead = 16
 
 // trackItems tracks the items named by idx, in that order, into out
-// (out[i] is the verdict of items[i]). It first prefetches the table
+// (out[j] is the verdict of items[idx[j]]). It first prefetches the table
 // memory of lookahead packets at a time, so that their cache misses are
-// paid together, and keeps the tuple hashes that computed for the lookups
+// paid together, and keeps the tuple hashes it computed for the lookups
 // (tcpct.Tracker.PrefetchHashes, TrackHashed).
 func trackItems(tr *tcpct.Tracker, items []item, idx []int32, out []tcpct.Verdict) {
 	var keys [lookahead]table.Key
@@ -258,9 +259,9 @@ func trackItems(tr *tcpct.Tracker, items []item, idx []int32, out []tcpct.Verdic
 		}
 		tr.PrefetchHashes(keys[:n], hashes[:n])
 		for j, i := range idx[:n] {
-			trackItem(tr, &items[i], hashes[j], &out[i])
+			trackItem(tr, &items[i], hashes[j], &out[j])
 		}
-		idx = idx[n:]
+		idx, out = idx[n:], out[n:]
 	}
 }
 
@@ -332,7 +333,7 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 			itemOf(&items[n], p, tcp)
 			n++
 		}
-		trackItems(tr, items[:n], order[:n], out[:n])
+		trackItems(tr, items[:n], order[:n], out[:n]) // order is the identity
 		for i := range n {
 			fn(&items[i].info, &out[i])
 		}
@@ -351,7 +352,7 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 // waits for done and hands the verdicts to fn in order.
 type batch struct {
 	items []item
-	out   []tcpct.Verdict
+	out   [][]tcpct.Verdict
 	idx   [][]int32
 	left  atomic.Int32
 	done  chan struct{}
@@ -383,10 +384,11 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 	depth := 4 * n
 	free := make(chan *batch, depth)
 	for i := 0; i < depth; i++ {
-		b := &batch{items: make([]item, 0, batchSize), out: make([]tcpct.Verdict, batchSize),
+		b := &batch{items: make([]item, 0, batchSize), out: make([][]tcpct.Verdict, n),
 			idx: make([][]int32, n), done: make(chan struct{}, 1)}
 		for w := range b.idx {
 			b.idx[w] = make([]int32, 0, batchSize)
+			b.out[w] = make([]tcpct.Verdict, batchSize)
 		}
 		free <- b
 	}
@@ -399,7 +401,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 		go func(w int, tr *tcpct.Tracker) {
 			defer wg.Done()
 			for b := range work[w] {
-				trackItems(tr, b.items, b.idx[w], b.out)
+				trackItems(tr, b.items, b.idx[w], b.out[w])
 				if b.left.Add(-1) == 0 {
 					b.done <- struct{}{}
 				}
@@ -442,7 +444,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			if tcp {
 				w = shardOf(p, n)
 			}
-			it.info.shard = w
+			it.info.shard, it.info.pos = w, len(b.idx[w])
 			b.idx[w] = append(b.idx[w], int32(i))
 			if len(b.items) == batchSize {
 				send()
@@ -460,7 +462,8 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 	for b := range ordered {
 		<-b.done
 		for i := range b.items {
-			fn(&b.items[i].info, &b.out[i])
+			pi := &b.items[i].info
+			fn(pi, &b.out[pi.shard][pi.pos])
 		}
 		free <- b
 	}
