@@ -44,7 +44,8 @@ func TestPrefetchChangesNothing(t *testing.T) {
 // random established connection up from either direction and update it in
 // place) in batches of 16, with and without prefetching the batch first.
 // At 1e5 connections and beyond the difference is the bucket and record
-// misses that overlap instead of queueing.
+// misses that overlap instead of queueing. The acquirekey line is the
+// tracker's path (PrefetchHashes, AcquireKey, Commit).
 func BenchmarkW1Batch(b *testing.B) {
 	for _, n := range []int{1e3, 1e5, 1e6} {
 		tb, err := New[val](Config{Max: n, Seed: 42, StateNames: testStates})
@@ -68,6 +69,31 @@ func BenchmarkW1Batch(b *testing.B) {
 				order[i] = order[i].Reverse()
 			}
 		}
+		b.Run(fmt.Sprintf("n=%s/acquirekey", sizeName(n)), func(b *testing.B) {
+			// The tracker's path: PrefetchHashes, then AcquireKey with
+			// the hash it gave, then Commit.
+			const batch = 16
+			var hashes [batch]uint64
+			b.ReportAllocs()
+			updated := 0
+			for i := 0; i < b.N; i += batch {
+				keys := order[i&(len(order)-1) : i&(len(order)-1)+batch]
+				tb.PrefetchHashes(keys, hashes[:])
+				for j := range keys {
+					var v val
+					r, _, m, ok := tb.AcquireKey(&keys[j], hashes[j], sec, &v)
+					if !ok {
+						continue
+					}
+					v.W[0]++
+					tb.Commit(r, v, m, sec)
+					updated++
+				}
+			}
+			if updated == 0 {
+				b.Fatal("nothing updated")
+			}
+		})
 		for _, pf := range []bool{false, true} {
 			b.Run(fmt.Sprintf("n=%s/prefetch=%v", sizeName(n), pf), func(b *testing.B) {
 				const batch = 16
