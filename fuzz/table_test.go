@@ -61,7 +61,20 @@ func FuzzTable(f *testing.F) {
 					model[c] = fentry{orig: side, v: v, m: m}
 				}
 			case 1, 2, 3:
-				ref, d, found := tb.Lookup(key(c, side), now)
+				// Half the time (by the op byte's next bit) the tracker's
+				// one-step AcquireKey, otherwise Lookup then Acquire.
+				viaKey := data[i]/6%2 == 1
+				var ref table.Ref
+				var d table.Dir
+				var found bool
+				var got fval
+				var gm table.Meta
+				if viaKey {
+					k := key(c, side)
+					ref, d, gm, found = tb.AcquireKey(&k, 0, now, &got)
+				} else {
+					ref, d, found = tb.Lookup(key(c, side), now)
+				}
 				if found != ok {
 					t.Fatalf("op %d: lookup of conn %d: found %v, model %v", i/3, c, found, ok)
 				}
@@ -72,7 +85,10 @@ func FuzzTable(f *testing.F) {
 				if side != e.orig {
 					want = table.Reply
 				}
-				got, gm, aok := tb.Acquire(ref)
+				aok := true
+				if !viaKey {
+					got, gm, aok = tb.Acquire(ref)
+				}
 				if !aok || d != want || got != e.v || gm != e.m {
 					t.Fatalf("op %d: conn %d: %v %+v %+v, model %v %+v %+v", i/3, c, d, got, gm, want, e.v, e.m)
 				}
