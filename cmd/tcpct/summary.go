@@ -18,7 +18,6 @@ type summary struct {
 	ignored   [256]int
 	dropped   int
 	conns     connCounts
-	tcpBytes  int64
 	wallStart time.Time
 }
 
@@ -76,7 +75,6 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 	s.conns.init(eng.shardMax())
 	res := eng.run(r, at, func(pk *pktInfo, v *tcpct.Verdict) {
 		s.count(v)
-		s.tcpBytes += int64(pk.origLen)
 		s.conns.add(pk.shard, v, pk)
 	})
 	wall := time.Since(s.wallStart)
