@@ -21,13 +21,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DIR=${DIR:-/tmp/tcpct-bench}
-CONNS=${PACKETS_CONNS:-1000000}
-CONCURRENT=${CONCURRENT:-100000}
-GAP=${GAP:-120us}
+. scripts/bench-capture.sh
 REPEAT=${REPEAT:-3}
-mkdir -p "$DIR"
-CAP=$DIR/load-$CONNS-$CONCURRENT-$GAP.pcap
 BIN=$DIR/tcpct
 
 need() {
@@ -42,12 +37,8 @@ need() {
 need /usr/bin/time /usr/bin/time time
 [ -n "${SKIP_TSHARK:-}" ] || need tshark /usr/bin/tshark tshark
 
-go build -o "$BIN" ./cmd/tcpct
-if [ ! -s "$CAP" ]; then
-	echo "writing $CAP ($CONNS connections, $CONCURRENT at a time) ..." >&2
-	go run ./examples/mkload -o "$CAP" -conns "$CONNS" -concurrent "$CONCURRENT" -gap "$GAP" -servers 16
-fi
-PACKETS=$((CONNS * 10))
+go build -o "$BIN" ./cmd/tcpct # with cmd/tcpct/default.pgo (scripts/pgo.sh)
+write_capture
 echo "capture: $CAP, $(du -h "$CAP" | cut -f1), $PACKETS packets, $CONCURRENT connections open at a time" >&2
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 

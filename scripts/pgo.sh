@@ -14,19 +14,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DIR=${DIR:-/tmp/tcpct-bench}
-CONNS=${PACKETS_CONNS:-1000000}
-CONCURRENT=${CONCURRENT:-100000}
-GAP=${GAP:-120us}
-mkdir -p "$DIR"
-CAP=$DIR/load-$CONNS-$CONCURRENT-$GAP.pcap
+. scripts/bench-capture.sh
 BIN=$DIR/tcpct-nopgo
 
 go build -pgo=off -o "$BIN" ./cmd/tcpct
-if [ ! -s "$CAP" ]; then
-	echo "writing $CAP ($CONNS connections, $CONCURRENT at a time) ..." >&2
-	go run ./examples/mkload -o "$CAP" -conns "$CONNS" -concurrent "$CONCURRENT" -gap "$GAP" -servers 16
-fi
+write_capture
 for f in summary jsonl; do
 	echo "profiling -format $f ..." >&2
 	GOMAXPROCS=1 "$BIN" replay -progress never -j 1 -format "$f" -cpuprofile "$DIR/pgo-$f.prof" "$CAP" >/dev/null
