@@ -9,6 +9,7 @@ import (
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/table"
 )
 
 // raw builds an IPv4 TCP packet for the examples.
@@ -88,4 +89,37 @@ func ExampleTracker_Subscribe() {
 	// Output:
 	//     [NEW] tcp      6 120 SYN_SENT src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=80 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40000
 	//  [UPDATE] tcp      6 60 SYN_RECV src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=80 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40000
+}
+
+// A loop over a batch of packets (a capture read ahead, a NIC ring)
+// hashes and prefetches the batch's tuples first, then tracks the
+// packets in order, handing each its hash and its output slot.
+func ExampleTracker_TrackHashed() {
+	tr, _ := tcpct.New(tcpct.Config{Knobs: []string{"max=1024"}})
+	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
+	batch := []struct {
+		src, dst netip.AddrPort
+		seg      fsm.Segment
+	}{
+		{cli, srv, fsm.Segment{Seq: 1000, Flags: fsm.Flags(craft.SYN), Win: 65535, HdrLen: 20}},
+		{srv, cli, fsm.Segment{Seq: 5000, Ack: 1001, Flags: fsm.Flags(craft.SYN | craft.ACK), Win: 65535, HdrLen: 20}},
+		{cli, srv, fsm.Segment{Seq: 1001, Ack: 5001, Flags: fsm.Flags(craft.ACK), Win: 65535, HdrLen: 20}},
+	}
+	keys := make([]table.Key, len(batch))
+	for i, p := range batch {
+		keys[i] = table.KeyFromAddrPorts(p.src, p.dst)
+	}
+	hashes := make([]uint64, len(batch))
+	out := make([]tcpct.Verdict, len(batch))
+	tr.PrefetchHashes(keys, hashes)
+	for i := range batch {
+		tr.TrackHashed(&out[i], &keys[i], hashes[i], &batch[i].seg, 0)
+	}
+	for _, v := range out {
+		fmt.Println(v.String())
+	}
+	// Output:
+	// NEW original syn NONE->SYN_SENT 120s
+	// ESTABLISHED reply synack SYN_SENT->SYN_RECV 60s
+	// ESTABLISHED original ack SYN_RECV->ESTABLISHED 432000s [ASSURED]
 }
