@@ -78,16 +78,17 @@ func TestHoldsKey(t *testing.T) {
 	k := key6(7)
 	r := mustInsert(t, tb, k, mkval(7), Meta{Deadline: sec, State: stEstablished}, 0)
 	b := tb.base(r.idx)
-	if !tb.holdsKey(b, &k, Original) || !tb.holdsKey(b, new(k.Reverse()), Reply) {
+	tail := tb.arena[b+wTail]
+	if !tb.holdsKey(b, tail, &k, Original) || !tb.holdsKey(b, tail, new(k.Reverse()), Reply) {
 		t.Fatal("record does not hold its own tuple")
 	}
-	if tb.holdsKey(b, new(k.Reverse()), Original) || tb.holdsKey(b, &k, Reply) {
+	if tb.holdsKey(b, tail, new(k.Reverse()), Original) || tb.holdsKey(b, tail, &k, Reply) {
 		t.Fatal("record holds its tuple in the wrong direction")
 	}
 	for w := range k.w {
 		x := k
 		x.w[w] ^= 1 << 3
-		if tb.holdsKey(b, &x, Original) {
+		if tb.holdsKey(b, tail, &x, Original) {
 			t.Fatalf("record holds a key differing in word %d", w)
 		}
 	}

@@ -142,8 +142,9 @@ func (t *Table[V]) AcquireKey(k *Key, h uint64, now int64, v *V) (r Ref, d Dir, 
 			idx, sd := x>>1, Dir(x&1)
 			b := t.base(idx)
 			c := t.lock(b)
-			mw := metaOf(c, atomic.LoadUint64(&t.arena[b+wTail]))
-			if !metaAlive(mw) || !t.holdsKey(b, k, sd) {
+			tail := atomic.LoadUint64(&t.arena[b+wTail])
+			mw := metaOf(c, tail)
+			if !metaAlive(mw) || !t.holdsKey(b, tail, k, sd) {
 				// A tag collision, or a record freed (and perhaps
 				// reused) since the slot was read: keep looking.
 				atomic.StoreUint64(t.ctlp(b), c&^ctlL)
@@ -168,9 +169,10 @@ func (t *Table[V]) AcquireKey(k *Key, h uint64, now int64, v *V) (r Ref, d Dir, 
 	return Ref{}, 0, Meta{}, false
 }
 
-// holdsKey reports whether the record at b, whose lock the caller holds,
-// has k as its tuple in direction d, comparing word by word in place.
-func (t *Table[V]) holdsKey(b int, k *Key, d Dir) bool {
+// holdsKey reports whether the record at b, whose lock the caller holds
+// and whose tail word (key word 4, state, flags) the caller has read, has
+// k as its tuple in direction d, comparing word by word in place.
+func (t *Table[V]) holdsKey(b int, tail uint64, k *Key, d Dir) bool {
 	r := t.arena[b : b+hdrWords : b+hdrWords]
 	w := k.w
 	if d == Reply {
@@ -178,7 +180,7 @@ func (t *Table[V]) holdsKey(b int, k *Key, d Dir) bool {
 	}
 	return atomic.LoadUint64(&r[wKey]) == w[0] && atomic.LoadUint64(&r[wKey+1]) == w[1] &&
 		atomic.LoadUint64(&r[wKey+2]) == w[2] && atomic.LoadUint64(&r[wKey+3]) == w[3] &&
-		atomic.LoadUint64(&r[wTail])&tailMask == w[4]
+		tail&tailMask == w[4]
 }
 
 func (t *Table[V]) held(r Ref) (b int, mw uint64) {
