@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"sync/atomic"
@@ -23,6 +24,15 @@ type progress struct {
 	bar  *progressbar.ProgressBar
 	size int64 // bytes in the file; -1 when unknown
 	last atomic.Int64
+}
+
+// checkProgressMode validates a -progress value before any work starts.
+func checkProgressMode(mode string) error {
+	switch mode {
+	case "auto", "always", "never":
+		return nil
+	}
+	return fmt.Errorf("-progress: unknown mode %q (want auto, always or never)", mode)
 }
 
 func newProgress(stderr io.Writer, path, mode string) *progress {

@@ -330,10 +330,8 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageErr(stderr, "replay", err)
 	}
-	switch *progressFlag {
-	case "auto", "always", "never":
-	default:
-		return usageErr(stderr, "replay", fmt.Errorf("-progress: unknown mode %q (want auto, always or never)", *progressFlag))
+	if err := checkProgressMode(*progressFlag); err != nil {
+		return usageErr(stderr, "replay", err)
 	}
 	jobs := *jobsFlag
 	if jobs < 0 {
