@@ -242,8 +242,8 @@ func (tr *Tracker) TrackHashed(v *Verdict, k *table.Key, hash uint64, seg *fsm.S
 	tr.track(v, k, hash, seg, now)
 }
 
-// Prefetch starts loading the table memory where tracking packets with
-// tuples keys begins (their index buckets), without waiting for it. With
+// Prefetch loads the table memory that tracking packets with tuples keys
+// reads (their index buckets, then the records these name). With
 // 1e5 connections and more each such load is a cache miss and most of the
 // cost of a packet; a caller holding a batch of packets (a capture read
 // ahead, a NIC ring) prefetches their tuples, then tracks them in order,
