@@ -62,6 +62,15 @@
 // does not allocate: the [Packet] and its slices are reused and alias the
 // buffer.
 //
+// On Linux, [Open] maps an uncompressed regular file of 4 MiB or more
+// read-only and parses it in place, instead of copying it into the buffer
+// with read(2); only a window of about 4 MiB around the read position is
+// kept resident. The records and errors are the same either way
+// (TestMappedFormats, TestErrors). If another program truncates the file
+// while it is mapped, the Reader returns a [FormatError] ("the file shrank
+// while it was read") instead of dying of SIGBUS (TestMappedFileShrinks).
+// Standard input, pipes, gzip files and [NewReader] are read as streams.
+//
 // The file formats and the link, IP and TCP decoding are written by hand
 // rather than with gopacket, for speed and for the kernel's rules. On a
 // 20000-record Ethernet trace (TCP over IPv4/IPv6, some VLAN, UDP, ARP;

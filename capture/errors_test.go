@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"testing/iotest"
 )
@@ -104,6 +105,13 @@ func TestErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := readAllOpen(t, bytes.NewReader(c.data))
 			checkFormatError(t, got, err, c.records, c.rec, c.off, c.msg)
+		})
+		// The same bytes as a file that Open maps (mmap_test.go): the
+		// same records and the same error, named by the file's path.
+		t.Run(c.name+"/mapped", func(t *testing.T) {
+			path := writeTemp(t, c.data)
+			got, err := readAllPath(t, path, 0)
+			checkFormatError(t, got, err, c.records, c.rec, c.off, strings.Replace(c.msg, "capture", path, 1))
 		})
 	}
 }
