@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -197,4 +198,40 @@ func TestMappedFileShrinks(t *testing.T) {
 	if _, err2 := r.Next(); err2 != err {
 		t.Errorf("error is not sticky: %v, then %v", err, err2)
 	}
+}
+
+// FuzzMapped reads arbitrary bytes twice, as a mapped file (Open) and as a
+// stream (NewReader): the records and the error, if any, must be the
+// same, the error naming the file instead of "capture".
+func FuzzMapped(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := writeTemp(t, data)
+		mapped, merr := readAllPath(t, path, 0)
+		var streamed []rec
+		r, serr := NewReader(bytes.NewReader(data))
+		if serr == nil {
+			streamed, serr = readAll(t, r)
+			r.Close()
+		}
+		if len(mapped) != len(streamed) {
+			t.Fatalf("mapped %d records (%v), streamed %d (%v)", len(mapped), merr, len(streamed), serr)
+		}
+		for i := range mapped {
+			if mapped[i] != streamed[i] {
+				t.Fatalf("record %d\nmapped   %+v\nstreamed %+v", i, mapped[i], streamed[i])
+			}
+		}
+		if merr == io.EOF || serr == io.EOF {
+			if merr != serr {
+				t.Fatalf("mapped: %v, streamed: %v", merr, serr)
+			}
+			return
+		}
+		if want := strings.Replace(serr.Error(), "capture", path, 1); merr.Error() != want {
+			t.Fatalf("error\nmapped   %v\nstreamed %v", merr, serr)
+		}
+	})
 }
