@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/fdac824a/tcpct/spec"
 )
@@ -74,7 +75,11 @@ const maxSeconds = 1<<31/250 - 1
 func (m *Machine) Set(name, value string) error {
 	i := m.p.KnobIndex(name)
 	if i < 0 {
-		return fmt.Errorf("unknown knob %q for profile %s", name, m.p.Name)
+		names := make([]string, len(m.p.Knobs))
+		for j, k := range m.p.Knobs {
+			names[j] = k.Name
+		}
+		return fmt.Errorf("unknown knob %q for profile %s (its knobs: %s)", name, m.p.Name, strings.Join(names, ", "))
 	}
 	k := m.p.Knobs[i]
 	v, err := strconv.ParseInt(value, 10, 64)
