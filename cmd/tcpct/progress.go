@@ -66,9 +66,11 @@ func newProgress(stderr io.Writer, path, mode string) *progress {
 	if size > 0 {
 		opts = append(opts,
 			progressbar.OptionSetWidth(30),
-			progressbar.OptionFullWidth(),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionShowElapsedTimeOnFinish())
+		if terminalWidthUsable(stderr) {
+			opts = append(opts, progressbar.OptionFullWidth())
+		}
 	} else {
 		// Unknown length: the library shows a spinner and the rate; it
 		// needs a fixed width and no prediction.
@@ -78,6 +80,20 @@ func newProgress(stderr io.Writer, path, mode string) *progress {
 			progressbar.OptionSetPredictTime(false))
 	}
 	return &progress{bar: progressbar.NewOptions64(size, opts...), size: size}
+}
+
+// terminalWidthUsable reports whether the bar may take the terminal's
+// width: a terminal that reports a width of 0 (a pseudo-terminal nobody
+// sized, as some CI runners and `script` give) would get a bar with no
+// room at all, "||"; it gets the fixed width instead. Writers that are not
+// terminals are drawn 80 columns wide by the library.
+func terminalWidthUsable(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return true
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	return err != nil || width >= 60
 }
 
 // set reports the input bytes read so far. A file that grows while it is
