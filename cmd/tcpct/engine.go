@@ -56,9 +56,15 @@ func newEngine(tf *trackerFlags, jobs int) (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	per := (limit + int64(jobs) - 1) / int64(jobs)
+	// The workers' tables hold limit entries together: limit/jobs each,
+	// one more for the first limit%jobs. A table needs one entry at least.
+	jobs = int(min(int64(jobs), limit))
 	e := &engine{jobs: jobs}
 	for i := 0; i < jobs; i++ {
+		per := limit / int64(jobs)
+		if int64(i) < limit%int64(jobs) {
+			per++
+		}
 		tr, err := tf.trackerWith("max=" + strconv.FormatInt(per, 10))
 		if err != nil {
 			return nil, err
@@ -165,6 +171,9 @@ type walkResult struct {
 	// held counts the packets whose timestamp was earlier than the last
 	// tracked packet's: they were tracked at that time (see admit).
 	held int
+	// afterAt counts the records stamped after an absolute -at: read, not
+	// processed.
+	afterAt int
 	// skips counts the records that are not TCP packets, by reason
 	// (capture.Packet.Reason: "not TCP", "ARP", "IPv4 fragment", ...).
 	skips map[string]int
@@ -294,6 +303,7 @@ func nextPacket(r *capture.Reader, at atSpec, res *walkResult, progress func(off
 			progress(r.InputOffset())
 		}
 		if at.excludes(p.Time) {
+			res.afterAt++
 			continue
 		}
 		if tcp, trunc := res.admit(p); tcp || trunc {

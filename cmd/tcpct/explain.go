@@ -39,7 +39,8 @@ Flags:
   -profile, -sysctl, -at
         as for 'tcpct replay'
 
-Exit status: 0 success; 1 usage error; 2 unreadable input.
+Exit status: 0 success; 1 usage error; 2 unreadable input; 3 the output
+cannot be written.
 `
 
 func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -57,6 +58,9 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if *connFlag != "" && *packetFlag >= 0 {
 		return usageErr(stderr, "explain", errors.New("-conn and -packet are exclusive"))
+	}
+	if *packetFlag < -1 || (*packetFlag == -1 && flagSet(fs, "packet")) {
+		return usageErr(stderr, "explain", fmt.Errorf("-packet %d: want a record number, 0 or more", *packetFlag))
 	}
 	var want table.Key
 	if *connFlag != "" {
@@ -91,27 +95,49 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return capture.Open(path)
 	}
+	truncated := -1 // -packet names a TCP packet whose header is cut short
 	if want.IsZero() {
 		r, err := open()
 		if err != nil {
 			fmt.Fprintf(stderr, "tcpct explain: %v\n", err)
 			return exitInput
 		}
+		var p *capture.Packet
+		records := 0
 		for {
-			p, err := r.Next()
-			if err != nil {
+			if p, err = r.Next(); err != nil {
 				break
 			}
-			if p.Kind != capture.KindTCP || (*packetFlag >= 0 && p.Index != *packetFlag) {
+			records++
+			if *packetFlag >= 0 && p.Index != *packetFlag {
 				continue
 			}
-			want = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
-			break
+			tcp, trunc := classify(p)
+			if tcp {
+				want = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+				break
+			}
+			if *packetFlag >= 0 {
+				if trunc {
+					truncated = p.Index
+					break
+				}
+				reason := p.Reason
+				if reason == "" {
+					reason = p.Kind.String()
+				}
+				r.Close()
+				return usageErr(stderr, "explain", fmt.Errorf("-packet %d: record %d is not a TCP packet (%s)", *packetFlag, p.Index, reason))
+			}
 		}
 		r.Close()
-		if want.IsZero() {
+		if want.IsZero() && truncated < 0 {
+			if err != io.EOF {
+				fmt.Fprintf(stderr, "tcpct explain: %v (the %d records before it were read)\n", err, records)
+				return exitInput
+			}
 			if *packetFlag >= 0 {
-				return usageErr(stderr, "explain", fmt.Errorf("-packet %d: no such TCP record", *packetFlag))
+				return usageErr(stderr, "explain", fmt.Errorf("-packet %d: the capture has %d records", *packetFlag, records))
 			}
 			fmt.Fprintf(stderr, "tcpct explain: %s: no TCP packet\n", path)
 			return exitInput
@@ -131,7 +157,12 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var prev int64
 	n := 0
 	res := walk(r, tr, at, func(pk *capture.Packet, v *tcpct.Verdict) {
-		if pk.Kind != capture.KindTCP {
+		if pk.Index == truncated {
+			narrateTruncated(w, pk, v)
+			n++
+			return
+		}
+		if pk.Kind != capture.KindTCP || truncated >= 0 {
 			return
 		}
 		k := tcpct.KeyOf(pk.Src, pk.Dst, pk.SrcPort, pk.DstPort)
@@ -143,9 +174,12 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		prev = pk.Time
 		n++
 	})
-	if n == 0 {
+	switch {
+	case truncated >= 0:
+		// One packet, no connection: there is no entry to report.
+	case n == 0:
 		fmt.Fprintf(w, "\nno packet of this connection in the capture\n")
-	} else {
+	default:
 		end := time.Unix(0, at.end(res.last))
 		fmt.Fprintf(w, "\nat %s: ", end.UTC().Format(time.RFC3339Nano))
 		if e, _, ok := tr.Lookup(netipSrc(want), netipDst(want), end); ok {
@@ -162,12 +196,27 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(w, "no entry (never created, deleted, or expired)\n")
 		}
 	}
-	w.Flush()
+	if err := w.Flush(); err != nil {
+		fmt.Fprintf(stderr, "tcpct explain: writing output: %v\n", err)
+		return exitOutput
+	}
 	if res.err != nil {
 		fmt.Fprintf(stderr, "tcpct explain: %v (the %d records before it were processed)\n", res.err, res.records)
 		return exitInput
 	}
 	return exitOK
+}
+
+// narrateTruncated explains a TCP packet whose header is too short to
+// read: it is INVALID before the table is consulted, and without its
+// ports it has no tuple, so it belongs to no connection.
+func narrateTruncated(w *bufio.Writer, pk *capture.Packet, v *tcpct.Verdict) {
+	ts := time.Unix(0, pk.Time).UTC().Format("15:04:05.000000")
+	fmt.Fprintf(w, "\n#%d %s  %s > %s  TCP header cut short", pk.Index, ts, pk.Src, pk.Dst)
+	if pk.Reason != "" {
+		fmt.Fprintf(w, " (%s)", pk.Reason)
+	}
+	fmt.Fprintf(w, "\n    %s: %s; without its ports the packet has no tuple, so it belongs to no connection and no entry is looked up\n", v.CT, v.ReasonText())
 }
 
 func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Segment, v *tcpct.Verdict, n int, prev int64) {
@@ -181,7 +230,8 @@ func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Se
 	} else if v.Dir == fsm.Reply {
 		dir = "reply"
 	}
-	fmt.Fprintf(w, "\n#%d %s  %s:%d > %s:%d  [%s] seq=%d", pk.Index, ts, pk.Src, pk.SrcPort, pk.Dst, pk.DstPort,
+	fmt.Fprintf(w, "\n#%d %s  %s > %s  [%s] seq=%d", pk.Index, ts,
+		netip.AddrPortFrom(pk.Src, pk.SrcPort), netip.AddrPortFrom(pk.Dst, pk.DstPort),
 		craft.Flags(seg.Flags).String(), seg.Seq)
 	if seg.Flags&fsm.Flags(craft.ACK) != 0 {
 		fmt.Fprintf(w, " ack=%d", seg.Ack)

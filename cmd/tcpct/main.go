@@ -24,9 +24,10 @@ import (
 
 // Exit statuses.
 const (
-	exitOK    = 0
-	exitUsage = 1
-	exitInput = 2
+	exitOK     = 0
+	exitUsage  = 1
+	exitInput  = 2
+	exitOutput = 3 // the output could not be written (disk full, closed pipe)
 )
 
 func main() {
@@ -43,7 +44,8 @@ Commands:
   watch    track live TCP traffic on an interface (root; events or summary)
 
 Run 'tcpct COMMAND -h' for a command's flags.
-Exit status: 0 success, 1 usage error, 2 unreadable, truncated or corrupt input.
+Exit status: 0 success, 1 usage error, 2 unreadable, truncated or corrupt input,
+3 the output cannot be written.
 `
 
 // run is the whole command, with its streams injected so that tests run

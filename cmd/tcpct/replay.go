@@ -79,8 +79,9 @@ Flags:
                      connections, throughput
         Tables are printed sorted by original tuple.
   -at T
-        the instant to stop at: an RFC 3339 time (2006-11-24T10:00:03Z), or
-        +DURATION after the last packet (+3s, +2m). Packets later than T are
+        the instant to stop at: an RFC 3339 time (2006-11-24T10:00:03Z; a
+        lower-case t or z, a space for the T and any offset are accepted),
+        or +DURATION after the last packet (+3s, +2m). Packets later than T are
         not processed; proc and conntrack dump the table as it stands at T
         (entries expired by then are gone, timeouts count down to T);
         events ends with the DESTROY of every entry expired by T.
@@ -91,7 +92,8 @@ Flags:
         connection's packets stay in order on one worker; output is in
         capture order and the same as -j 1 (only when the table fills can
         drops differ, as its limit is split over the workers). events
-        always runs on one worker.
+        always runs on one worker, and so does the default when -sysctl
+        sets max.
   -progress auto|always|never
         a progress bar on stderr: bytes of the file read (compressed bytes
         for a gzip file), the rate and the time left; on standard input,
@@ -106,6 +108,7 @@ Exit status: 0 success; 1 usage error (the message names the flag or
 knob); 2 when the input cannot be read. A truncated or corrupt capture is
 reported on stderr with its record number and byte offset; every record
 before the fault is still processed and printed, and the status is 2.
+3 when the output cannot be written (a full disk, a closed pipe).
 `
 
 // multiFlag collects a repeatable flag.
@@ -168,8 +171,8 @@ func (f *trackerFlags) tracker() (*tcpct.Tracker, error) {
 		return nil, fmt.Errorf("-profile: unknown profile %q (want linux or tutorial)", f.profile)
 	}
 	for _, kv := range f.sysctl {
-		if !strings.Contains(kv, "=") {
-			return nil, fmt.Errorf("-sysctl %q: want NAME=VALUE", kv)
+		if _, _, err := splitKnob(kv); err != nil {
+			return nil, err
 		}
 	}
 	tr, err := tcpct.New(tcpct.Config{Profile: f.profile, Knobs: f.sysctl})
@@ -191,11 +194,11 @@ func (f *trackerFlags) limit() (int64, error) {
 	}
 	m := fsm.NewMachine(p)
 	for _, kv := range f.sysctl {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return 0, fmt.Errorf("-sysctl %q: want NAME=VALUE", kv)
+		k, v, err := splitKnob(kv)
+		if err != nil {
+			return 0, err
 		}
-		if err := m.Set(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
+		if err := m.Set(k, v); err != nil {
 			return 0, fmt.Errorf("-sysctl: %v", err)
 		}
 	}
@@ -203,6 +206,30 @@ func (f *trackerFlags) limit() (int64, error) {
 		return 0, fmt.Errorf("-sysctl: knob max: %d; the table needs at least one entry", m.Limit())
 	}
 	return m.Limit(), nil
+}
+
+// setsMax reports whether a -sysctl flag sets the table size (max, or an
+// alias of it).
+func (f *trackerFlags) setsMax() bool {
+	p, err := fsm.ProfileByName(f.profile)
+	if err != nil {
+		return false
+	}
+	for _, kv := range f.sysctl {
+		if k, _, err := splitKnob(kv); err == nil && p.KnobIndex(k) == p.KnobIndex("max") {
+			return true
+		}
+	}
+	return false
+}
+
+// splitKnob splits a -sysctl NAME=VALUE.
+func splitKnob(kv string) (name, value string, err error) {
+	k, v, ok := strings.Cut(kv, "=")
+	if k = strings.TrimSpace(k); !ok || k == "" {
+		return "", "", fmt.Errorf("-sysctl %q: want NAME=VALUE", kv)
+	}
+	return k, strings.TrimSpace(v), nil
 }
 
 // trackerWith is tracker with extra knob settings applied last.
@@ -235,11 +262,28 @@ func parseAt(s string) (atSpec, error) {
 		}
 		return atSpec{set: true, relative: true, rel: d}, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := time.Parse(time.RFC3339Nano, rfc3339Upper(s))
 	if err != nil {
 		return atSpec{}, fmt.Errorf("-at %q: want an RFC 3339 time (2006-11-24T10:00:03Z) or +DURATION", s)
 	}
 	return atSpec{set: true, abs: t.UnixNano()}, nil
+}
+
+// rfc3339Upper rewrites the forms RFC 3339 allows besides Go's layout:
+// "t" and "z" in lower case (§5.6, NOTE) and a space between date and
+// time (ibid., "for the sake of readability").
+func rfc3339Upper(s string) string {
+	if len(s) <= 10 || (s[10] != 't' && s[10] != ' ') && !strings.HasSuffix(s, "z") {
+		return s
+	}
+	b := []byte(s)
+	if b[10] == 't' || b[10] == ' ' {
+		b[10] = 'T'
+	}
+	if b[len(b)-1] == 'z' {
+		b[len(b)-1] = 'Z'
+	}
+	return string(b)
 }
 
 // end is the instant to dump at, given the last processed packet's time.
@@ -339,6 +383,13 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if jobs == 0 {
 		jobs = runtime.GOMAXPROCS(0)
+		if tf.setsMax() {
+			// The kernel's limit is one number for one table. Split over
+			// workers it would be a different limit, and the output would
+			// depend on the machine's CPU count: with max set, the default
+			// is one worker (-j N still splits it, exactly).
+			jobs = 1
+		}
 	}
 	if f == "events" {
 		// The conntrack -E stream includes DESTROYs found by the clock-
@@ -388,7 +439,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	bar.finish()
 	if err := w.Flush(); err != nil {
 		fmt.Fprintf(stderr, "tcpct replay: writing output: %v\n", err)
-		return exitInput
+		return exitOutput
 	}
 	if res.skipped > 0 && *verbose {
 		fmt.Fprintf(stderr, "tcpct replay: %d of %d records skipped (not tracked TCP):\n", res.skipped, res.records)

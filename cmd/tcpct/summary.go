@@ -87,7 +87,11 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 	}
 	st := eng.stats()
 
-	fmt.Fprintf(w, "capture   %s: %d records, %d TCP packets, %d other records skipped\n", name, res.records, res.tcp, res.skipped)
+	fmt.Fprintf(w, "capture   %s: %d records, %d TCP packets, %d other records skipped", name, res.records, res.tcp, res.skipped)
+	if res.afterAt > 0 {
+		fmt.Fprintf(w, ", %d records after -at not processed", res.afterAt)
+	}
+	fmt.Fprintf(w, "\n")
 	if res.skipped > 0 {
 		printSkips(w, &res)
 	}

@@ -60,7 +60,7 @@ buffer was full.
 
 Exit status: 0 success (stopped by a signal, -count or -duration); 1
 usage error; 2 when the interface cannot be opened (no such interface,
-not root) or reading from it fails.
+not root) or reading from it fails; 3 when the output cannot be written.
 `
 
 // frameSource is where watch reads frames from: an AF_PACKET socket on
@@ -146,7 +146,7 @@ func watch(args []string, stdout, stderr io.Writer) int {
 	ws := newWatchState(tr, *iface, isTerminal(stdout))
 	err = ws.loop(ctx, src, opt, w)
 	if ferr := w.Flush(); ferr != nil && err == nil {
-		err = fmt.Errorf("writing output: %v", ferr)
+		err = outputError{ferr}
 	}
 	fmt.Fprintf(stderr, "tcpct watch: %d frames, %d TCP packets tracked, %d other frames skipped", ws.res.records, ws.res.tcp, ws.res.skipped)
 	if ws.dropsKnown {
@@ -155,10 +155,20 @@ func watch(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "tcpct watch: %v\n", err)
+		if errors.As(err, new(outputError)) {
+			return exitOutput
+		}
 		return exitInput
 	}
 	return exitOK
 }
+
+// outputError is a failure to write the output, which exits with
+// exitOutput rather than exitInput.
+type outputError struct{ err error }
+
+func (e outputError) Error() string { return "writing output: " + e.err.Error() }
+func (e outputError) Unwrap() error { return e.err }
 
 // watchState is what watch accumulates: the tracker, its event stream
 // and the summary's counters.
@@ -237,7 +247,7 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 		if !events && !now.Before(nextReport) {
 			ws.printSummary(w, now)
 			if err := w.Flush(); err != nil {
-				return fmt.Errorf("writing output: %v", err)
+				return outputError{err}
 			}
 			for !now.Before(nextReport) {
 				nextReport = nextReport.Add(opt.interval)
@@ -317,7 +327,7 @@ func (ws *watchState) flushEvents(w *bufio.Writer, lost *uint64) error {
 		return nil
 	}
 	if err := w.Flush(); err != nil {
-		return fmt.Errorf("writing output: %v", err)
+		return outputError{err}
 	}
 	return nil
 }

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/internal/craft"
+)
+
+// rawCapture writes segs as a raw-IP pcap, 10 ms apart. A segment whose
+// index is in cut has its packet cut to the IP header plus that many TCP
+// bytes, with the IP total length saying so: a TCP header too short to
+// read, which the tracker calls INVALID "truncated packet".
+func rawCapture(t *testing.T, segs []craft.Segment, cut map[int]int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := capture.NewWriter(&buf, capture.LinkRaw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	for i, s := range segs {
+		b, err := s.Append(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, ok := cut[i]; ok {
+			if !s.Src.Addr().Is4() {
+				t.Fatal("rawCapture cuts IPv4 packets only")
+			}
+			b = b[:20+n]
+			binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+		}
+		if err := w.WritePacket(at, b); err != nil {
+			t.Fatal(err)
+		}
+		at = at.Add(10 * time.Millisecond)
+	}
+	return buf.Bytes()
+}
+
+// TestExplainReadErrors: a capture cut short is an input error (status 2)
+// that names the record and offset, also when -packet names the cut
+// record or no TCP packet comes before the cut. explain used to call the
+// first case a usage error ("no such TCP record") and the second "no TCP
+// packet", without a location.
+func TestExplainReadErrors(t *testing.T) {
+	data, err := os.ReadFile(seedPcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		cut  int
+		args []string
+		want string
+	}{
+		{1127, []string{"-packet", "12"}, "record 12 at offset 1065: truncated record"},
+		{30, nil, "record 0 at offset 24: truncated record header"},
+	} {
+		args := append(append([]string{"explain"}, c.args...), "-")
+		code, _, errs := runCmd(t, data[:c.cut], args...)
+		if code != exitInput || !strings.Contains(errs, c.want) {
+			t.Errorf("%v on %d bytes: status %d, stderr %q; want %d and %q", c.args, c.cut, code, errs, exitInput, c.want)
+		}
+	}
+}
+
+// TestExplainPacketChoice: -packet names a record that is not a TCP packet,
+// is past the end, or is negative: a usage error saying which.
+func TestExplainPacketChoice(t *testing.T) {
+	for _, c := range []struct {
+		packet string
+		want   string
+	}{
+		{"0", "-packet 0: record 0 is not a TCP packet (not IPv4 or IPv6)"},
+		{"99", "-packet 99: the capture has 13 records"},
+		{"-5", "-packet -5: want a record number"},
+		{"-1", "-packet -1: want a record number"},
+	} {
+		code, _, errs := runCmd(t, nil, "explain", "-packet", c.packet, seedPcap)
+		if code != exitUsage || !strings.Contains(errs, c.want) {
+			t.Errorf("-packet %s: status %d, stderr %q; want %d and %q", c.packet, code, errs, exitUsage, c.want)
+		}
+	}
+}
+
+// TestExplainTruncatedHeader: -packet names a TCP packet whose header is
+// cut short. It has no ports, so no connection: explain narrates that one
+// packet, INVALID "truncated packet", and nothing else.
+func TestExplainTruncatedHeader(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
+	data := rawCapture(t, []craft.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 64240},
+		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: craft.SYN | craft.ACK, Window: 64240},
+		{Src: cli, Dst: srv, Seq: 101, Ack: 901, Flags: craft.ACK, Window: 502},
+	}, map[int]int{1: 10})
+	code, jsonl, _ := runCmd(t, data, "replay", "-format", "jsonl", "-")
+	if code != 0 || !strings.Contains(jsonl, `{"i":1,"ct":"INVALID","reason":"truncated packet"`) {
+		t.Fatalf("replay: status %d, jsonl:\n%s\nwant record 1 INVALID truncated packet", code, jsonl)
+	}
+	code, out, errs := runCmd(t, data, "explain", "-packet", "1", "-")
+	if code != 0 || errs != "" {
+		t.Fatalf("status %d, stderr %q", code, errs)
+	}
+	for _, want := range []string{"#1 12:00:00.010000  10.0.0.2 > 10.0.0.1  TCP header cut short", "INVALID: truncated packet", "belongs to no connection"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "#0 ") || strings.Contains(out, "#2 ") {
+		t.Errorf("output narrates other packets:\n%s", out)
+	}
+}
+
+// TestExplainIPv6Endpoints: the per-packet lines write IPv6 endpoints in
+// brackets, as the header line does; "2001:db8::1:5000" would read as an
+// address without a port.
+func TestExplainIPv6Endpoints(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("[2001:db8::1]:5000"), netip.MustParseAddrPort("[2001:db8::2]:443")
+	data := rawCapture(t, []craft.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 64240},
+		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: craft.SYN | craft.ACK, Window: 64240},
+	}, nil)
+	code, out, errs := runCmd(t, data, "explain", "-")
+	if code != 0 || errs != "" {
+		t.Fatalf("status %d, stderr %q", code, errs)
+	}
+	for _, want := range []string{"[2001:db8::1]:5000 > [2001:db8::2]:443  [S]", "[2001:db8::2]:443 > [2001:db8::1]:5000  [S.]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// failingWriter fails every write, as stdout on a full disk does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestOutputErrors: output that cannot be written is reported and exits
+// with status 3, apart from unreadable input (2). explain used to exit 0.
+func TestOutputErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"replay", "-format", "jsonl", seedPcap},
+		{"replay", "-format", "summary", seedPcap},
+		{"explain", seedPcap},
+	} {
+		var errb bytes.Buffer
+		code := run(args, bytes.NewReader(nil), failingWriter{}, &errb)
+		if code != exitOutput || !strings.Contains(errb.String(), "writing output: no space left on device") {
+			t.Errorf("%v: status %d, stderr %q; want %d and the write error", args, code, errb.String(), exitOutput)
+		}
+	}
+}
+
+// TestAtRFC3339Forms: -at takes the forms RFC 3339 allows besides Go's
+// layout (lower-case t and z, §5.6; a space between date and time) and
+// an offset other than Z, all naming the same instant.
+func TestAtRFC3339Forms(t *testing.T) {
+	var first string
+	for i, at := range []string{"2006-11-24T10:00:03Z", "2006-11-24t10:00:03z", "2006-11-24 10:00:03Z", "2006-11-24T11:00:03+01:00", "2006-11-24T10:00:03.000Z"} {
+		code, out, errs := runCmd(t, nil, "replay", "-profile", "tutorial", "-format", "proc", "-at", at, seedPcap)
+		if code != 0 || errs != "" || !strings.Contains(out, " 117 SYN_SENT ") {
+			t.Errorf("-at %q: status %d, stderr %q, output %q; want the seed's 117 SYN_SENT line", at, code, errs, out)
+		}
+		if i == 0 {
+			first = out
+		} else if out != first {
+			t.Errorf("-at %q: output differs from -at %q", at, "2006-11-24T10:00:03Z")
+		}
+	}
+}
+
+// synFlood is n connection attempts (a SYN each) from distinct clients.
+func synFlood(t *testing.T, n int) []byte {
+	srv := netip.MustParseAddrPort("10.0.0.2:80")
+	var segs []craft.Segment
+	for i := range n {
+		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(40000+i))
+		segs = append(segs, craft.Segment{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 64240})
+	}
+	return rawCapture(t, segs, nil)
+}
+
+// TestMaxKnobTables: -sysctl max=N bounds the entries of the whole run,
+// as the kernel's one table does. Without -j it runs one worker (the
+// output used to depend on the CPU count: each worker got a table of
+// ceil(N/workers)); with -j it splits N exactly, never into empty tables.
+func TestMaxKnobTables(t *testing.T) {
+	data := synFlood(t, 20)
+	for _, c := range []struct {
+		args    []string
+		entries int
+	}{
+		{[]string{"-sysctl", "max=1"}, 1},
+		{[]string{"-sysctl", "nf_conntrack_max=5"}, 5},
+		{[]string{"-j", "2", "-sysctl", "max=3"}, 3},
+		{[]string{"-j", "4", "-sysctl", "max=2"}, 2},
+		{[]string{"-j", "2"}, 20},
+	} {
+		args := append(append([]string{"replay", "-format", "conntrack"}, c.args...), "-")
+		code, out, errs := runCmd(t, data, args...)
+		if n := strings.Count(out, "\n"); code != 0 || errs != "" || n != c.entries {
+			t.Errorf("%v: status %d, stderr %q, %d entries; want %d:\n%s", c.args, code, errs, n, c.entries, out)
+		}
+	}
+}
+
+// TestSysctlSyntaxSameEveryWorkerCount: a malformed -sysctl gets the same
+// message whatever -j is (with -j 2 it used to be "unknown knob \"\"").
+func TestSysctlSyntaxSameEveryWorkerCount(t *testing.T) {
+	var first string
+	for _, j := range []string{"1", "2"} {
+		code, _, errs := runCmd(t, nil, "replay", "-j", j, "-sysctl", "=1", seedPcap)
+		if code != exitUsage || !strings.Contains(errs, `-sysctl "=1": want NAME=VALUE`) {
+			t.Errorf("-j %s: status %d, stderr %q", j, code, errs)
+		}
+		if j == "1" {
+			first = errs
+		} else if errs != first {
+			t.Errorf("-j 2: %q, -j 1: %q", errs, first)
+		}
+	}
+}
+
+// TestSummaryCountsRecordsAfterAt: with an absolute -at the records after
+// it are read but not processed; the summary's capture line says how many,
+// so that its counts add up to the records (it used to drop them).
+func TestSummaryCountsRecordsAfterAt(t *testing.T) {
+	code, out, errs := runCmd(t, nil, "replay", "-format", "summary", "-at", "2006-11-24T10:00:03Z", seedPcap)
+	want := "13 records, 1 TCP packets, 2 other records skipped, 10 records after -at not processed\n"
+	if code != 0 || errs != "" || !strings.Contains(out, want) {
+		t.Errorf("status %d, stderr %q, output:\n%s\nwant a capture line ending %q", code, errs, out, want)
+	}
+}
