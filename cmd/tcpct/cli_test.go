@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -238,5 +239,72 @@ func TestSummaryCountsRecordsAfterAt(t *testing.T) {
 	want := "13 records, 1 TCP packets, 2 other records skipped, 10 records after -at not processed\n"
 	if code != 0 || errs != "" || !strings.Contains(out, want) {
 		t.Errorf("status %d, stderr %q, output:\n%s\nwant a capture line ending %q", code, errs, out, want)
+	}
+}
+
+// TestExplainNarratesExpiryAndOverrules: explain says when the
+// connection's entry expired (a sweep removes it before the next packet
+// looks, so no verdict shows it), and when a rule outside the table
+// (tcp_loose=0) made a packet INVALID although its spec cell names a state.
+// Before, the expiry went unmentioned and the cell line read as if the
+// packet had moved to ESTABLISHED.
+func TestExplainNarratesExpiryAndOverrules(t *testing.T) {
+	code, out, errs := runCmd(t, nil, "explain", "-sysctl", "tcp_loose=0", "-sysctl", "tcp_timeout_syn_sent=2", seedPcap)
+	if code != 0 || errs != "" {
+		t.Fatalf("status %d, stderr %q", code, errs)
+	}
+	expiry := "10:00:02.000000  the entry's timeout ran out in SYN_SENT: entry destroyed (reclaimed at 10:00:05.000000)"
+	i, j := strings.Index(out, expiry), strings.Index(out, "#3 10:00:05")
+	if i < 0 || j < 0 || i > j {
+		t.Errorf("want the expiry line before packet #3:\n%s", out)
+	}
+	for _, want := range []string{
+		"spec cell original/synack/NONE = INVALID (RFC 793 §3.4; 9293 §3.5): a SYN/ACK cannot open a connection",
+		"spec cell original/ack/NONE = ESTABLISHED (RFC 9293 §3.5.1): an ACK with no entry: picked up mid-stream when tcp_loose is set (the connection may predate the tracker)\n    the cell was not applied: tcp_loose is 0, so only a SYN may create an entry (tcp_new())",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "the cell was not applied") != strings.Count(out, "tcp_loose is 0, so only a SYN") {
+		t.Errorf("a cell overruled by something other than tcp_loose:\n%s", out)
+	}
+}
+
+// TestExplainBeforeAt: with -at before the connection's first packet,
+// explain says that the records after -at were not processed, instead of
+// "no packet of this connection in the capture".
+func TestExplainBeforeAt(t *testing.T) {
+	code, out, _ := runCmd(t, nil, "explain", "-conn", "192.168.1.5:1031->192.168.1.35:23", "-at", "2006-11-24T09:00:00Z", seedPcap)
+	if code != 0 || !strings.Contains(out, "13 records after -at 2006-11-24T09:00:00Z were not processed") ||
+		!strings.Contains(out, "no packet of this connection before -at 2006-11-24T09:00:00Z") || strings.Contains(out, "in the capture") {
+		t.Errorf("status %d, output:\n%s", code, out)
+	}
+}
+
+// TestSpecAndDocsOutputErrors: spec and docs report output they cannot
+// write with status 3 (spec exited 0 silently; docs used 2, the input
+// status).
+func TestSpecAndDocsOutputErrors(t *testing.T) {
+	for _, f := range []string{"text", "json", "dot", "mermaid"} {
+		var errb bytes.Buffer
+		code := run([]string{"spec", "-format", f}, bytes.NewReader(nil), failingWriter{}, &errb)
+		if code != exitOutput || !strings.Contains(errb.String(), "tcpct spec: writing output: no space left on device") {
+			t.Errorf("spec -format %s: status %d, stderr %q", f, code, errb.String())
+		}
+	}
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCmd(t, nil, "docs", "-o", notDir)
+	if code != exitOutput || !strings.Contains(errs, "not a directory") {
+		t.Errorf("docs -o FILE: status %d, stderr %q", code, errs)
+	}
+	var errb bytes.Buffer
+	code = run([]string{"docs", "-o", filepath.Join(dir, "out")}, bytes.NewReader(nil), failingWriter{}, &errb)
+	if code != exitOutput || !strings.Contains(errb.String(), "writing output") {
+		t.Errorf("docs with stdout failing: status %d, stderr %q", code, errb.String())
 	}
 }

@@ -16,8 +16,10 @@ import (
 
 const docsUsage = `usage: tcpct docs -o DIR [-profile linux|tutorial]
 
-Writes the reference generated from the spec into DIR (created if needed),
-the same pages 'go generate ./...' commits under docs/:
+Writes the reference generated from the spec into DIR (created if needed):
+the generated pages 'go generate ./...' commits under docs/, except that
+the committed index also links the hand-written pages kept there
+(rfc793-mapping.md, invariants.md, ...), which DIR does not have:
   README.md             index
   profile-NAME.md       states, timeouts, knobs, classes, both transition
                         tables, Mermaid diagram, every cell with its RFC
@@ -29,6 +31,9 @@ the same pages 'go generate ./...' commits under docs/:
 With -profile only that profile is documented. The pages link only to each
 other and to the RFCs, so DIR can be published as it is. Prints each file
 written.
+
+Exit status: 0 success; 1 usage error; 3 when DIR or a file in it cannot
+be written, or the list of files cannot be printed.
 `
 
 func docsCmd(args []string, stdout, stderr io.Writer) int {
@@ -67,7 +72,7 @@ func docsCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := writeDocs(*out, gen.Docs(specs, nil), stdout); err != nil {
 		fmt.Fprintf(stderr, "tcpct docs: %v\n", err)
-		return exitInput
+		return exitOutput
 	}
 	return exitOK
 }
@@ -87,7 +92,9 @@ func writeDocs(dir string, files []gen.File, stdout io.Writer) error {
 		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, p)
+		if _, err := fmt.Fprintln(stdout, p); err != nil {
+			return fmt.Errorf("writing output: %v", err)
+		}
 		if dot == "" || !strings.HasSuffix(f.Path, ".dot") {
 			continue
 		}
@@ -96,7 +103,9 @@ func writeDocs(dir string, files []gen.File, stdout io.Writer) error {
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("dot -Tsvg %s: %v\n%s", p, err, msg)
 		}
-		fmt.Fprintln(stdout, svg)
+		if _, err := fmt.Fprintln(stdout, svg); err != nil {
+			return fmt.Errorf("writing output: %v", err)
+		}
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/spec"
 	"github.com/fdac824a/tcpct/table"
 )
 
@@ -156,7 +157,25 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	wantR := want.Reverse()
 	var prev int64
 	n := 0
+	// Expiries and evictions of the connection's entry happen in sweeps
+	// and inserts, not as any of its packets' verdicts: the events say
+	// when. They are drained after every packet (and after the final
+	// sweep), before the packet that caused the sweep is narrated.
+	sub := tr.Subscribe(1 << 14)
+	defer sub.Close()
+	drain := func() {
+		for {
+			ev, ok := sub.Poll()
+			if !ok {
+				return
+			}
+			if ev.Type == table.EventDestroy && ev.Reason != table.ReasonKilled && (ev.Entry.Key == want || ev.Entry.Key == wantR) {
+				narrateDestroy(w, &ev)
+			}
+		}
+	}
 	res := walk(r, tr, at, func(pk *capture.Packet, v *tcpct.Verdict) {
+		drain()
 		if pk.Index == truncated {
 			narrateTruncated(w, pk, v)
 			n++
@@ -174,13 +193,25 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		prev = pk.Time
 		n++
 	})
+	end := time.Unix(0, at.end(res.last))
+	if res.tcp > 0 {
+		tr.Sweep(end, 0) // reclaims what expired by the end, as replay's dumps do
+		drain()
+	}
+	if n := sub.Lost(); n > 0 {
+		fmt.Fprintf(w, "\n(%d events lost: expiries of this connection may be missing)\n", n)
+	}
+	if res.afterAt > 0 {
+		fmt.Fprintf(w, "\n%d records after -at %s were not processed\n", res.afterAt, tf.at)
+	}
 	switch {
 	case truncated >= 0:
 		// One packet, no connection: there is no entry to report.
+	case n == 0 && res.afterAt > 0:
+		fmt.Fprintf(w, "\nno packet of this connection before -at %s\n", tf.at)
 	case n == 0:
 		fmt.Fprintf(w, "\nno packet of this connection in the capture\n")
 	default:
-		end := time.Unix(0, at.end(res.last))
 		fmt.Fprintf(w, "\nat %s: ", end.UTC().Format(time.RFC3339Nano))
 		if e, _, ok := tr.Lookup(netipSrc(want), netipDst(want), end); ok {
 			left := table.SecondsLeft(e.Conn.Deadline, end.UnixNano())
@@ -282,7 +313,41 @@ func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Se
 	}
 	if d, ok := v.Doc(); ok {
 		fmt.Fprintf(w, "    spec cell %s/%s/%s = %s (RFC %s): %s\n", v.Dir, v.ClassName(), v.OldName(), v.CellName(), d.RFC, d.Reason)
+		if (v.CT == fsm.Invalid || v.Ignored) && v.Cell < spec.OutInvalid {
+			// The cell names a state, but a rule outside the table
+			// decided: tcp_loose before it, the window check after it.
+			fmt.Fprintf(w, "    the cell was not applied: %s\n", overruled(v))
+		}
 	}
+}
+
+// overruled says which rule outside the transition table made a packet
+// INVALID or ignored although its cell names a state.
+func overruled(v *tcpct.Verdict) string {
+	switch v.Reason {
+	case fsm.ReasonLooseOff:
+		return "tcp_loose is 0, so only a SYN may create an entry (tcp_new())"
+	case fsm.ReasonSeqOverUpper, fsm.ReasonAckOverUpper, fsm.ReasonSeqUnderLower, fsm.ReasonAckUnderLower, fsm.ReasonOvershoot, fsm.ReasonLoweredToUnack:
+		return "the window check (tcp_in_window()), which runs after the table, rejected the segment"
+	case fsm.ReasonInvalidRST, fsm.ReasonChallengeAck:
+		return "the RST rules (RFC 5961 as the kernel applies them) rejected the segment"
+	}
+	return v.ReasonText()
+}
+
+// narrateDestroy tells that the connection's entry went away other than by
+// one of its own packets: its timeout ran out, or early drop evicted it
+// to make room in a full table.
+func narrateDestroy(w *bufio.Writer, ev *tcpct.Event) {
+	e := &ev.Entry
+	if ev.Reason == table.ReasonExpired {
+		at := time.Unix(0, e.Conn.Deadline).UTC().Format("15:04:05.000000")
+		fmt.Fprintf(w, "\n   %s  the entry's timeout ran out in %s: entry destroyed (reclaimed at %s)\n",
+			at, e.StateName(), time.Unix(0, ev.Time).UTC().Format("15:04:05.000000"))
+		return
+	}
+	fmt.Fprintf(w, "\n   %s  entry %s in %s: destroyed to make room in the full table (early drop)\n",
+		time.Unix(0, ev.Time).UTC().Format("15:04:05.000000"), ev.Reason, e.StateName())
 }
 
 func entryAction(v *tcpct.Verdict) string {

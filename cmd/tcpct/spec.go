@@ -32,6 +32,9 @@ JSON schema (every field always present):
   cells     [{dir ("original"|"reply"), class, old, outcome, rfc, why}]
             every transition: outcome is a state name, "INVALID" (sIV) or
             "IGNORE" (sIG); rfc and why are the spec's rationale for it
+
+Exit status: 0 success; 1 usage error; 3 when the output cannot be
+written.
 `
 
 type specJSON struct {
@@ -147,20 +150,33 @@ func specCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "tcpct spec: %v\n", err)
 			return exitInput
 		}
-		stdout.Write(src)
+		_, err = stdout.Write(src)
+		return specWritten(err, stderr)
 	case "json":
 		b, err := json.MarshalIndent(specToJSON(s), "", "  ")
 		if err != nil {
 			fmt.Fprintf(stderr, "tcpct spec: %v\n", err)
 			return exitInput
 		}
-		stdout.Write(append(b, '\n'))
+		_, err = stdout.Write(append(b, '\n'))
+		return specWritten(err, stderr)
 	case "dot":
-		stdout.Write(gen.Dot(s))
+		_, err := stdout.Write(gen.Dot(s))
+		return specWritten(err, stderr)
 	case "mermaid":
-		io.WriteString(stdout, gen.Mermaid(s))
+		_, err := io.WriteString(stdout, gen.Mermaid(s))
+		return specWritten(err, stderr)
 	default:
 		return usageErr(stderr, "spec", fmt.Errorf("-format: unknown format %q (want text, json, dot or mermaid)", *format))
+	}
+}
+
+// specWritten is spec's status once its output is written: exitOutput, with
+// a message, when the write failed.
+func specWritten(err error, stderr io.Writer) int {
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpct spec: writing output: %v\n", err)
+		return exitOutput
 	}
 	return exitOK
 }
