@@ -178,6 +178,24 @@ func TestParseErrors(t *testing.T) {
 			l[i] = "flags-masked ECE NS"
 			return l
 		}, func() int { return find("flags-masked") + 1 }, `unknown TCP flag "NS"`},
+		// Names are written bare by Format: a quoted one with a space or a
+		// quote would load but not load again (TestGopterSpecLoader found
+		// the ALIASES field `" "`).
+		{"quoted alias", func(l []string) []string {
+			i := find("knob  tcp_timeout_time_wait ")
+			l[i] = `knob tcp_timeout_time_wait 120 seconds " "TIME_WAIT"`
+			return l
+		}, func() int { return find("knob  tcp_timeout_time_wait ") + 1 }, `knob tcp_timeout_time_wait: alias " ": want a word`},
+		{"empty alias", func(l []string) []string {
+			i := find("knob  tcp_loose ")
+			l[i] = strings.Replace(l[i], " -  ", " a,,b ", 1)
+			return l
+		}, func() int { return find("knob  tcp_loose ") + 1 }, `alias "": want a word`},
+		{"state name with a space", func(l []string) []string {
+			i := find("state  CLOSE ")
+			l[i] = strings.Replace(l[i], "CLOSE", `"CLO SE"`, 1)
+			return l
+		}, func() int { return find("state  CLOSE ") + 1 }, `state name "CLO SE": want a word`},
 		{"catch-all not last", func(l []string) []string {
 			i := find("classify  none")
 			l[i], l[i-1] = l[i-1], l[i]

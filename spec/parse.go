@@ -206,6 +206,16 @@ func (p *parser) once(dir string, line int) bool {
 	return true
 }
 
+// word checks a field that names something (a knob, an alias, a state,
+// a class): a bare word, since Format writes names unquoted. A quoted
+// field with a space or a quote in it would load, but its Format would
+// not load again (found by TestGopterSpecLoader: an ALIASES field of " ").
+func (p *parser) word(line int, what, s string) {
+	if s == "" || strings.ContainsAny(s, " \t\r\"#\\,") {
+		p.errorf(line, "%s %q: want a word (no spaces, quotes, commas or #)", what, s)
+	}
+}
+
 func (p *parser) want(f []string, line, min, max int, usage string) bool {
 	if len(f)-1 < min || (max >= 0 && len(f)-1 > max) {
 		p.errorf(line, "%s: want %s", f[0], usage)
@@ -249,6 +259,7 @@ func (p *parser) pass1(src string) {
 			if p.want(f, line, 1, 1, f[0]+" VALUE") && p.once(f[0], line) {
 				switch f[0] {
 				case "profile":
+					p.word(line, "profile name", f[1])
 					s.Profile = f[1]
 				case "title":
 					s.Title = f[1]
@@ -261,8 +272,12 @@ func (p *parser) pass1(src string) {
 				continue
 			}
 			k := Knob{Name: f[1], Unit: f[3], Meaning: f[5], Line: line}
+			p.word(line, "knob name", k.Name)
 			if f[4] != "-" {
 				k.Aliases = strings.Split(f[4], ",")
+				for _, a := range k.Aliases {
+					p.word(line, "knob "+k.Name+": alias", a)
+				}
 			}
 			v, err := strconv.ParseInt(f[2], 10, 64)
 			if err != nil {
@@ -292,6 +307,8 @@ func (p *parser) pass1(src string) {
 				continue
 			}
 			st := State{Name: f[1], Abbrev: f[2], Timeout: f[3], RFC: f[4], Meaning: f[5], Line: line}
+			p.word(line, "state name", st.Name)
+			p.word(line, "state "+st.Name+": abbreviation", st.Abbrev)
 			if len(f) == 7 {
 				if f[6] != "unused" {
 					p.errorf(line, "state %s: unexpected %q (only \"unused\" may follow the meaning)", st.Name, f[6])
@@ -324,6 +341,7 @@ func (p *parser) pass1(src string) {
 				continue
 			}
 			for _, c := range f[1:] {
+				p.word(line, "class name", c)
 				if indexOf(s.Classes, c) >= 0 {
 					p.errorf(line, "class %s listed twice", c)
 				}
@@ -390,6 +408,7 @@ func (p *parser) pass1(src string) {
 			}
 		case "seed-choice":
 			if p.want(f, line, 3, 3, `seed-choice NAME "QUOTE" "CHOICE"`) {
+				p.word(line, "seed-choice name", f[1])
 				s.SeedChoices = append(s.SeedChoices, SeedChoice{Name: f[1], Quote: f[2], Choice: f[3], Line: line})
 			}
 		case "table":
