@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -167,6 +168,30 @@ func TestStreamErrors(t *testing.T) {
 	var fe *FormatError
 	if !errors.As(err, &fe) || fe.Record != len(got) || fe.Offset != f.offs[len(got)] {
 		t.Errorf("cut gzip: %#v after %d records", err, len(got))
+	}
+	// Worded as for a plain file cut at the same place, "stream" for
+	// "file" (it used to say "needs 156 bytes", the record header
+	// included, where a file's message gives the header's length).
+	if !regexp.MustCompile(`: truncated record( header: needs 16 bytes|: header says 140 bytes), stream ends after \d+: unexpected EOF$`).MatchString(err.Error()) {
+		t.Errorf("cut gzip: message %q", err)
+	}
+	for cut := len(z) / 3; cut < len(z)-8; cut += 37 {
+		_, err := readAllOpen(t, bytes.NewReader(z[:cut]))
+		if err == nil || strings.Contains(err.Error(), "needs 156") {
+			t.Fatalf("gzip cut at %d: %v", cut, err)
+		}
+	}
+	ng := newNg(binary.LittleEndian)
+	ng.idb(LinkRaw, 0, -1, 0)
+	for i := range 200 {
+		ng.epb(0, uint64(i), ipv4(protoTCP, tcp(uint16(i), 2, 100), v4opts{}), 0)
+	}
+	zng := gz(t, ng.bytes())
+	for cut := len(zng) / 3; cut < len(zng)-8; cut += 37 {
+		_, err := readAllOpen(t, bytes.NewReader(zng[:cut]))
+		if err == nil || !regexp.MustCompile(`truncated block( header: needs 8 bytes|: header says \d+ bytes), stream ends after \d+: unexpected EOF$`).MatchString(err.Error()) {
+			t.Fatalf("pcapng gzip cut at %d: %v", cut, err)
+		}
 	}
 
 	// Corrupt CRC-32 in the trailer: all records, then the checksum error.

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -96,9 +97,12 @@ func (r *Reader) nextPcapng() (*Packet, error) {
 }
 
 func (r *Reader) truncBlock(rec int, off int64, blen int64) error {
-	if r.rerr == io.EOF {
-		got := r.base + int64(r.end) - off
+	got := r.base + int64(r.end) - off
+	switch {
+	case r.rerr == io.EOF:
 		return r.fail(rec, off, fmt.Sprintf("truncated block: header says %d bytes, file ends after %d", blen, got), nil)
+	case errors.Is(r.rerr, io.ErrUnexpectedEOF):
+		return r.fail(rec, off, fmt.Sprintf("truncated block: header says %d bytes, stream ends after %d", blen, got), r.rerr)
 	}
 	return r.short(rec, "block", int(min(blen, maxBlock)))
 }

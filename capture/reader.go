@@ -504,8 +504,12 @@ func (r *Reader) nextPcap() (*Packet, error) {
 	// and MaxRecord already bounds memory.
 	n := int(caplen)
 	if !r.fill(hdr + n) {
-		if r.rerr == io.EOF {
+		switch {
+		case r.rerr == io.EOF:
 			return nil, r.fail(r.index, r.offset(), fmt.Sprintf("truncated record: header says %d bytes, file ends after %d", n, r.avail()-hdr), nil)
+		case errors.Is(r.rerr, io.ErrUnexpectedEOF):
+			// A cut gzip stream: the same words as for a file.
+			return nil, r.fail(r.index, r.offset(), fmt.Sprintf("truncated record: header says %d bytes, stream ends after %d", n, r.avail()-hdr), r.rerr)
 		}
 		return nil, r.short(r.index, "record", hdr+n)
 	}
