@@ -223,7 +223,15 @@ func TestLinearizable(t *testing.T) {
 		keys[i] = key4(uint32(i))
 	}
 	var rejected, overlapping, total int
-	for hi := 0; hi < histories; hi++ {
+	// Histories without concurrency would prove nothing: at least 1 in 200
+	// operations must overlap another client's. Under the race detector, or
+	// with other test binaries on a loaded 2-core machine, only a few in a
+	// thousand may, so more histories are run (up to ten times as many)
+	// until enough have; a harness that serialised its clients never gets
+	// there and fails.
+	minOverlap := histories * clients * opsPer / 200
+	hi := 0
+	for ; hi < histories || (overlapping < minOverlap && hi < 10*histories); hi++ {
 		// Max == conns: creates reuse freed records all the time.
 		tb := newTable(t, conns)
 		var clock atomic.Int64
@@ -247,6 +255,12 @@ func TestLinearizable(t *testing.T) {
 					}
 					in := linIn{Op: linOp(rng.IntN(5)), Conn: rng.IntN(conns), Side: Dir(rng.IntN(2)), Val: uint64(c*1000 + i + 1)}
 					call := clock.Add(1)
+					if rng.IntN(8) == 0 {
+						// Yield inside the operation's interval, so that
+						// intervals overlap even on one CPU (GOMAXPROCS=1),
+						// where clients otherwise run one after another.
+						runtime.Gosched()
+					}
 					out := linRun(tb, keys, in)
 					ret := clock.Add(1)
 					mu.Lock()
@@ -283,15 +297,12 @@ func TestLinearizable(t *testing.T) {
 		}
 		checkConsistent(t, tb, 0)
 	}
-	t.Logf("%d histories, %d of %d operations overlapped another client's", histories, overlapping, total)
-	// Histories without concurrency would prove nothing. Under the race
-	// detector on a loaded 2-core machine only a few percent overlap, so
-	// the floor is low: it catches a harness that serialised its clients.
-	if overlapping < total/200 {
-		t.Fatalf("only %d of %d operations were concurrent", overlapping, total)
+	t.Logf("%d histories, %d of %d operations overlapped another client's", hi, overlapping, total)
+	if overlapping < minOverlap {
+		t.Fatalf("only %d of %d operations in %d histories were concurrent, want %d", overlapping, total, hi, minOverlap)
 	}
-	if rejected > histories/10 {
-		t.Fatalf("%d of %d histories timed out in the checker", rejected, histories)
+	if rejected > hi/10 {
+		t.Fatalf("%d of %d histories timed out in the checker", rejected, hi)
 	}
 }
 
