@@ -198,8 +198,8 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		tr.Sweep(end, 0) // reclaims what expired by the end, as replay's dumps do
 		drain()
 	}
-	if n := sub.Lost(); n > 0 {
-		fmt.Fprintf(w, "\n(%d events lost: expiries of this connection may be missing)\n", n)
+	if lost := sub.Lost(); lost > 0 {
+		fmt.Fprintf(w, "\n(%d events lost: expiries of this connection may be missing)\n", lost)
 	}
 	if res.afterAt > 0 {
 		fmt.Fprintf(w, "\n%d records after -at %s were not processed\n", res.afterAt, tf.at)
