@@ -340,7 +340,18 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 			if v.Expired {
 				r = table.ReasonExpired
 			}
-			tr.t.Remove(ref, r, now)
+			if v.Expired || v.New == v.Old {
+				tr.t.Remove(ref, r, now)
+				break
+			}
+			// The packet moved the entry before deleting it (an RST
+			// answering a SYN: SYN_SENT -> CLOSE). The kernel writes the
+			// new state, keeps the timer, then kills the entry, so the
+			// DESTROY event shows CLOSE.
+			last, m := tr.t.Held(ref)
+			last.State = v.New
+			m.State = uint8(v.New)
+			tr.t.RemoveAs(ref, last, m, r, now)
 		case fsm.Recreate:
 			// The reopening packet's direction is the new original one.
 			v.Key = *k

@@ -157,8 +157,9 @@ func AppendConntrack(b []byte, e *Entry) []byte {
 }
 
 // AppendEvent appends e as a `conntrack -E` line. The type is right-aligned
-// in 9 columns; DESTROY carries no timeout; events carry no use= and print
-// mark= only when non-zero (ctnetlink sends CTA_MARK only then).
+// in 9 columns; DESTROY carries a timeout only when time was left (see
+// below); events carry no use= and print mark= only when non-zero
+// (ctnetlink sends CTA_MARK only then).
 func AppendEvent(b []byte, typ EventType, e *Entry) []byte {
 	tag := "[" + typ.String() + "]"
 	for i := len(tag); i < 9; i++ {
@@ -166,7 +167,11 @@ func AppendEvent(b []byte, typ EventType, e *Entry) []byte {
 	}
 	b = append(b, tag...)
 	b = append(b, " tcp      6 "...)
-	b = appendBody(b, e, typ != EventDestroy, false)
+	// A DESTROY carries the time the entry had left, when it had any:
+	// Linux 6.18's conntrack -E prints it for an entry killed before its
+	// timeout (an RST answering a SYN: "[DESTROY] tcp 6 5 CLOSE ...") and
+	// omits it for an expired one (zero is skipped).
+	b = appendBody(b, e, typ != EventDestroy || e.Timeout > 0, false)
 	if e.Mark != 0 {
 		b = append(b, "mark="...)
 		b = strconv.AppendUint(b, uint64(e.Mark), 10)

@@ -240,6 +240,26 @@ func (t *Table[V]) Remove(r Ref, reason Reason, now int64) {
 	t.release(r.idx)
 }
 
+// Held returns the value and metadata of the entry r, which the caller
+// holds (Acquire, AcquireKey).
+func (t *Table[V]) Held(r Ref) (v V, m Meta) {
+	b, mw := t.held(r)
+	t.loadV(b, &v)
+	return v, Meta{Deadline: t.loadDl(b), State: metaState(mw), Flags: metaFlags(mw) & userFlags}
+}
+
+// RemoveAs is Remove for an entry that its last packet changed before
+// deleting it: v and m are written first, so the DESTROY event carries
+// them. The kernel does this when an RST answers a SYN: it writes CLOSE
+// into the entry, then kills it, and conntrack -E shows the DESTROY in
+// CLOSE, not SYN_SENT (checked against Linux 6.18).
+func (t *Table[V]) RemoveAs(r Ref, v V, m Meta, reason Reason, now int64) {
+	b, _ := t.held(r)
+	k := t.loadKey(b)
+	t.write(r.idx, b, r.gen, &k, &v, &m, true, false)
+	t.Remove(r, reason, now)
+}
+
 // Delete acquires r and removes it. It returns false if r was already gone.
 func (t *Table[V]) Delete(r Ref, reason Reason, now int64) bool {
 	if _, _, ok := t.Acquire(r); !ok {

@@ -308,3 +308,31 @@ func TestSpecAndDocsOutputErrors(t *testing.T) {
 		t.Errorf("docs with stdout failing: status %d, stderr %q", code, errb.String())
 	}
 }
+
+// TestEventsRefusedConnection: a SYN answered by an RST (a closed port).
+// The kernel writes CLOSE into the entry, then kills it with its timer
+// still running, so conntrack -E prints the DESTROY in CLOSE with the time
+// left. Asked of Linux 6.18 (a refused connect on lo in a network
+// namespace, conntrack -E):
+//
+//	    [NEW] tcp      6 120 SYN_SENT src=127.0.0.1 dst=127.0.0.1 sport=41496 dport=7002 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=7002 dport=41496
+//	[DESTROY] tcp      6 120 CLOSE src=127.0.0.1 dst=127.0.0.1 sport=41496 dport=7002 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=7002 dport=41496
+//
+// tcpct printed the DESTROY in SYN_SENT, without the time, until a helper
+// compared tcpct watch with the kernel on a veth pair.
+func TestEventsRefusedConnection(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("127.0.0.1:41496"), netip.MustParseAddrPort("127.0.0.1:7002")
+	data := rawCapture(t, []craft.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 65495},
+		{Src: srv, Dst: cli, Seq: 0, Ack: 101, Flags: craft.RST | craft.ACK},
+	}, nil)
+	// rawCapture spaces packets 10 ms apart; the kernel's RST came within
+	// the same jiffy. Both show 119 or 120 depending on the clock's phase;
+	// 10 ms leaves 119.99 s, printed truncated.
+	code, out, errs := runCmd(t, data, "replay", "-format", "events", "-")
+	want := "    [NEW] tcp      6 120 SYN_SENT src=127.0.0.1 dst=127.0.0.1 sport=41496 dport=7002 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=7002 dport=41496\n" +
+		"[DESTROY] tcp      6 119 CLOSE src=127.0.0.1 dst=127.0.0.1 sport=41496 dport=7002 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=7002 dport=41496\n"
+	if code != 0 || errs != "" || out != want {
+		t.Errorf("status %d, stderr %q, events:\n%s\nwant:\n%s", code, errs, out, want)
+	}
+}
