@@ -287,3 +287,40 @@ func TestCounters(t *testing.T) {
 		t.Fatal("Max")
 	}
 }
+
+// TestRemoveAs: Held returns what the entry holds; RemoveAs deletes it
+// and its DESTROY event carries the value and state given, not the stored
+// ones (the tracker's SYN answered by RST: CLOSE, not SYN_SENT). No other
+// event comes out of the final write, and both tuples stop finding it.
+func TestRemoveAs(t *testing.T) {
+	tb := newTable(t, 8)
+	k := key4(3)
+	m := Meta{Deadline: 120 * sec, State: stSynSent}
+	r := mustInsert(t, tb, k, mkval(3), m, 0)
+	sub := tb.Subscribe(8)
+	got, _, ok := tb.Acquire(r)
+	if !ok {
+		t.Fatal("Acquire failed")
+	}
+	hv, hm := tb.Held(r)
+	if hv != got || hm != m {
+		t.Fatalf("Held = %+v %+v, want %+v %+v", hv, hm, got, m)
+	}
+	last := mkval(4)
+	lm := Meta{Deadline: 120 * sec, State: stEstablished}
+	tb.RemoveAs(r, last, lm, ReasonKilled, sec)
+	evs := drain(sub)
+	if len(evs) != 1 || evs[0].Type != EventDestroy || evs[0].Reason != ReasonKilled ||
+		evs[0].V != last || evs[0].Meta.State != stEstablished || evs[0].Meta.Deadline != 120*sec || evs[0].Time != sec {
+		t.Fatalf("events %+v, want one DESTROY carrying the last value and state", evs)
+	}
+	for _, key := range []Key{k, k.Reverse()} {
+		if _, _, found := tb.Get(key, sec); found {
+			t.Errorf("%v still found", key)
+		}
+	}
+	checkConsistent(t, tb, sec)
+	if n := tb.Len(); n != 0 {
+		t.Errorf("Len %d after RemoveAs", n)
+	}
+}
