@@ -113,8 +113,9 @@ func (v *Verdict) Doc() (fsm.Doc, bool) {
 	return v.p.CellDoc(v.Dir, v.Class, v.Old), true
 }
 
-// SecondsLeft is the entry's remaining time in whole seconds, truncated
-// as /proc/net/nf_conntrack prints it; -1 when there is no entry.
+// SecondsLeft is the entry's remaining time in whole seconds, counted in
+// jiffies and truncated as /proc/net/nf_conntrack prints it
+// (table.SecondsLeft); -1 when there is no entry.
 func (v *Verdict) SecondsLeft() int64 {
 	if !v.Entry {
 		return -1
@@ -189,7 +190,8 @@ func (e *Entry) Dst() netip.AddrPort { return netip.AddrPortFrom(e.Key.Dst(), e.
 func (e *Entry) StateName() string { return e.p.StateName(e.Conn.State) }
 
 // Render returns the entry in the form the table package prints, as of
-// time now (nanoseconds): the seconds left are truncated like the kernel's.
+// time now (nanoseconds): the seconds left are counted like the kernel's
+// (table.SecondsLeft).
 func (e *Entry) Render(now int64) table.Entry {
 	var f table.Flags
 	if e.Conn.Assured() {

@@ -27,13 +27,27 @@ func StateName(names []string, state uint8) string {
 }
 
 // SecondsLeft is the kernel's rendering of a deadline: the remaining time
-// truncated to whole seconds, never negative.
+// in whole jiffies, truncated to whole seconds, never negative. The kernel
+// counts timeouts in jiffies (nf_ct_expires(ct) / HZ), so an entry read
+// less than a jiffy after its timer was set still shows its full timeout:
+// a SYN answered by an RST within a jiffy is destroyed with "120", not
+// "119" (Linux 6.18, conntrack -E). The phase of the kernel's tick is
+// unknown, so when more than a jiffy has passed the kernel may show one
+// second less than this near a whole second.
 func SecondsLeft(deadline, now int64) int64 {
 	if deadline <= now {
 		return 0
 	}
-	return (deadline - now) / 1e9
+	jiffies := (deadline - now + jiffy - 1) / jiffy // whole jiffies left, rounded up
+	return jiffies / hz
 }
+
+// hz is the kernel's tick rate: CONFIG_HZ=250 in Debian's and Ubuntu's
+// kernels, the ones this project runs against.
+const (
+	hz    = 250
+	jiffy = int64(1e9) / hz
+)
 
 // Entry converts a snapshot to its rendering form at time now.
 func (t *Table[V]) Entry(s *Snapshot[V], now int64) Entry {

@@ -87,8 +87,13 @@ func TestStateNameAndTimeout(t *testing.T) {
 	if StateName(testStates, stEstablished) != "ESTABLISHED" || StateName(testStates, 200) != "NONE" || StateName(nil, 0) != "NONE" {
 		t.Fatal("StateName")
 	}
+	// Whole jiffies (4 ms at HZ=250) left, rounded up, then truncated to
+	// seconds: less than a jiffy short of 10 s still shows 10.
+	const jf = sec / 250
 	for _, c := range []struct{ dl, now, want int64 }{
-		{10 * sec, 0, 10}, {10*sec - 1, 0, 9}, {5, 5, 0}, {5, 6, 0}, {sec, 0, 1}, {sec - 1, 0, 0},
+		{10 * sec, 0, 10}, {10*sec - 1, 0, 10}, {10*sec - jf + 1, 0, 10}, {10*sec - jf, 0, 9}, {10*sec - 5*jf/2, 0, 9},
+		{5, 5, 0}, {5, 6, 0}, {sec, 0, 1}, {sec - 1, 0, 1}, {sec - jf, 0, 0}, {1, 0, 0},
+		{120*sec + 7*jf, 7 * jf, 120}, {120*sec + 7*jf, 7*jf + 100_000, 120}, {120*sec + 7*jf, 8*jf + 1, 119},
 	} {
 		if got := SecondsLeft(c.dl, c.now); got != c.want {
 			t.Errorf("SecondsLeft(%d, %d) = %d, want %d", c.dl, c.now, got, c.want)

@@ -21,6 +21,12 @@ import (
 // read, which the tracker calls INVALID "truncated packet".
 func rawCapture(t *testing.T, segs []craft.Segment, cut map[int]int) []byte {
 	t.Helper()
+	return rawCaptureGap(t, segs, cut, 10*time.Millisecond)
+}
+
+// rawCaptureGap is rawCapture with packets gap apart.
+func rawCaptureGap(t *testing.T, segs []craft.Segment, cut map[int]int, gap time.Duration) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	w, err := capture.NewWriter(&buf, capture.LinkRaw, 0)
 	if err != nil {
@@ -42,7 +48,7 @@ func rawCapture(t *testing.T, segs []craft.Segment, cut map[int]int) []byte {
 		if err := w.WritePacket(at, b); err != nil {
 			t.Fatal(err)
 		}
-		at = at.Add(10 * time.Millisecond)
+		at = at.Add(gap)
 	}
 	return buf.Bytes()
 }
@@ -322,17 +328,22 @@ func TestSpecAndDocsOutputErrors(t *testing.T) {
 // compared tcpct watch with the kernel on a veth pair.
 func TestEventsRefusedConnection(t *testing.T) {
 	cli, srv := netip.MustParseAddrPort("127.0.0.1:41496"), netip.MustParseAddrPort("127.0.0.1:7002")
-	data := rawCapture(t, []craft.Segment{
+	segs := []craft.Segment{
 		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 65495},
 		{Src: srv, Dst: cli, Seq: 0, Ack: 101, Flags: craft.RST | craft.ACK},
-	}, nil)
-	// rawCapture spaces packets 10 ms apart; the kernel's RST came within
-	// the same jiffy. Both show 119 or 120 depending on the clock's phase;
-	// 10 ms leaves 119.99 s, printed truncated.
-	code, out, errs := runCmd(t, data, "replay", "-format", "events", "-")
-	want := "    [NEW] tcp      6 120 SYN_SENT src=127.0.0.1 dst=127.0.0.1 sport=41496 dport=7002 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=7002 dport=41496\n" +
-		"[DESTROY] tcp      6 119 CLOSE src=127.0.0.1 dst=127.0.0.1 sport=41496 dport=7002 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=7002 dport=41496\n"
-	if code != 0 || errs != "" || out != want {
-		t.Errorf("status %d, stderr %q, events:\n%s\nwant:\n%s", code, errs, out, want)
+	}
+	// The RST 60 µs after the SYN, as on lo: within a jiffy, so the full
+	// 120 s are left, as the kernel printed. 10 ms later (2.5 jiffies)
+	// 29998 jiffies are left: 119 s.
+	for _, c := range []struct {
+		gap  time.Duration
+		left string
+	}{{60 * time.Microsecond, "120"}, {10 * time.Millisecond, "119"}} {
+		code, out, errs := runCmd(t, rawCaptureGap(t, segs, nil, c.gap), "replay", "-format", "events", "-")
+		want := "    [NEW] tcp      6 120 SYN_SENT src=127.0.0.1 dst=127.0.0.1 sport=41496 dport=7002 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=7002 dport=41496\n" +
+			"[DESTROY] tcp      6 " + c.left + " CLOSE src=127.0.0.1 dst=127.0.0.1 sport=41496 dport=7002 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=7002 dport=41496\n"
+		if code != 0 || errs != "" || out != want {
+			t.Errorf("RST %v after the SYN: status %d, stderr %q, events:\n%s\nwant:\n%s", c.gap, code, errs, out, want)
+		}
 	}
 }
