@@ -184,67 +184,10 @@ func TestWatchSummaryFake(t *testing.T) {
 // is in a network namespace and checks the events watch prints for them,
 // live, on the near end.
 func TestWatchVeth(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (AF_PACKET socket, network namespace, veth pair)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip command")
-	}
-	if fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL))); err != nil {
-		t.Skipf("cannot open an AF_PACKET socket: %v", err)
-	} else {
-		unix.Close(fd)
-	}
-	pid := os.Getpid()
-	ns := fmt.Sprintf("tcpctw%d", pid)
-	near, far := fmt.Sprintf("tcw%da", pid), fmt.Sprintf("tcw%db", pid)
-	prefix := fmt.Sprintf("10.%d.%d", 100+(pid>>8)%100, pid&0xff)
-	serverIP, clientIP := prefix+".1", prefix+".2"
-	ipCmd := func(args ...string) error {
-		out, err := exec.Command("ip", args...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	if err := ipCmd("netns", "add", ns); err != nil {
-		t.Skipf("cannot create a network namespace: %v", err)
-	}
-	t.Cleanup(func() {
-		exec.Command("ip", "link", "del", near).Run()
-		exec.Command("ip", "netns", "del", ns).Run()
-	})
-	for _, args := range [][]string{
-		{"link", "add", near, "type", "veth", "peer", "name", far},
-		{"link", "set", far, "netns", ns},
-		{"-n", ns, "addr", "add", serverIP + "/24", "dev", far},
-		{"-n", ns, "link", "set", far, "up"},
-		{"-n", ns, "link", "set", "lo", "up"},
-		{"addr", "add", clientIP + "/24", "dev", near},
-		{"link", "set", near, "up"},
-	} {
-		if err := ipCmd(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	v := newVethNetns(t, "w", 100)
+	ns, near, serverIP, clientIP := v.ns, v.near, v.serverIP, v.clientIP
 
-	ln := listenInNetns(t, ns, serverIP+":0")
-	defer ln.Close()
-	finished := make(chan struct{}, 4)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(c, c) // echo until FIN or RST
-				c.Close()
-				finished <- struct{}{}
-			}()
-		}
-	}()
-	sport := ln.Addr().(*net.TCPAddr).Port
+	sport, finished := echoServer(t, ns, serverIP)
 
 	var out, errs syncBuffer
 	done := make(chan int, 1)
@@ -255,37 +198,7 @@ func TestWatchVeth(t *testing.T) {
 		t.Fatalf("watch did not start; stderr %q", errs.String())
 	}
 
-	// Connection 1: data both ways, closed with FIN by both sides.
-	// Connection 2: data both ways, aborted with RST by the client.
-	dial := func() *net.TCPConn {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("%s:%d", serverIP, sport), 3*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tc := c.(*net.TCPConn)
-		tc.SetDeadline(time.Now().Add(3 * time.Second))
-		if _, err := tc.Write([]byte("hello\n")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(tc, make([]byte, 6)); err != nil {
-			t.Fatal(err)
-		}
-		return tc
-	}
-	c1 := dial()
-	port1 := c1.LocalAddr().(*net.TCPAddr).Port
-	c1.Close()
-	select {
-	case <-finished: // the server has closed its side: FIN, then our last ACK
-	case <-time.After(3 * time.Second):
-		t.Fatal("the server did not see the FIN")
-	}
-	time.Sleep(50 * time.Millisecond)
-	c2 := dial()
-	port2 := c2.LocalAddr().(*net.TCPAddr).Port
-	time.Sleep(50 * time.Millisecond) // every ACK of the handshake and the data is out
-	c2.SetLinger(0)
-	c2.Close() // RST
+	port1, port2 := closeAndAbort(t, serverIP, sport, finished)
 
 	tuple := func(cport int) string {
 		return fmt.Sprintf("src=%s dst=%s sport=%d dport=%d", clientIP, serverIP, cport, sport)
@@ -379,6 +292,130 @@ func TestWatchVeth(t *testing.T) {
 	if tcp < 12 || tcp > 24 || drops != 0 {
 		t.Errorf("%d TCP packets tracked, %d dropped; want 12..24 and 0", tcp, drops)
 	}
+}
+
+// vethNetns is a veth pair whose far end, the server's, is in a network
+// namespace of its own; the near end, the client's, stays in the test's.
+type vethNetns struct {
+	ns, near, far      string
+	serverIP, clientIP string
+}
+
+// newVethNetns creates one, named after the test process and tag, with
+// addresses in 10.(base+…).x/24, and removes it when the test ends. It
+// skips the test without root, iproute2, an AF_PACKET socket or network
+// namespaces.
+func newVethNetns(t *testing.T, tag string, base int) *vethNetns {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (AF_PACKET socket, network namespace, veth pair)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2's ip command")
+	}
+	if fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL))); err != nil {
+		t.Skipf("cannot open an AF_PACKET socket: %v", err)
+	} else {
+		unix.Close(fd)
+	}
+	pid := os.Getpid()
+	prefix := fmt.Sprintf("10.%d.%d", base+(pid>>8)%50, pid&0xff)
+	v := &vethNetns{
+		ns:   fmt.Sprintf("tcpct%s%d", tag, pid),
+		near: fmt.Sprintf("tc%s%da", tag, pid), far: fmt.Sprintf("tc%s%db", tag, pid),
+		serverIP: prefix + ".1", clientIP: prefix + ".2",
+	}
+	if err := shell("", "ip", "netns", "add", v.ns); err != nil {
+		t.Skipf("cannot create a network namespace: %v", err)
+	}
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", v.near).Run()
+		exec.Command("ip", "netns", "del", v.ns).Run()
+	})
+	for _, args := range [][]string{
+		{"link", "add", v.near, "type", "veth", "peer", "name", v.far},
+		{"link", "set", v.far, "netns", v.ns},
+		{"-n", v.ns, "addr", "add", v.serverIP + "/24", "dev", v.far},
+		{"-n", v.ns, "link", "set", v.far, "up"},
+		{"-n", v.ns, "link", "set", "lo", "up"},
+		{"addr", "add", v.clientIP + "/24", "dev", v.near},
+		{"link", "set", v.near, "up"},
+	} {
+		if err := shell("", "ip", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return v
+}
+
+// echoServer listens in the namespace and echoes every connection until
+// FIN or RST; finished gets a value when one ends.
+func echoServer(t *testing.T, ns, ip string) (port int, finished <-chan struct{}) {
+	t.Helper()
+	ln := listenInNetns(t, ns, ip+":0")
+	t.Cleanup(func() { ln.Close() })
+	done := make(chan struct{}, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(c, c)
+				c.Close()
+				done <- struct{}{}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, done
+}
+
+// closeAndAbort runs two connections to the echo server, each with data
+// both ways: the first closed with FINs by both sides, the second aborted
+// with an RST by the client. It returns their client ports.
+func closeAndAbort(t *testing.T, serverIP string, sport int, finished <-chan struct{}) (port1, port2 int) {
+	t.Helper()
+	dial := func() *net.TCPConn {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(serverIP, fmt.Sprint(sport)), 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := c.(*net.TCPConn)
+		tc.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := tc.Write([]byte("hello\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(tc, make([]byte, 6)); err != nil {
+			t.Fatal(err)
+		}
+		return tc
+	}
+	c1 := dial()
+	port1 = c1.LocalAddr().(*net.TCPAddr).Port
+	c1.Close()
+	select {
+	case <-finished: // the server has closed its side: FIN, then our last ACK
+	case <-time.After(3 * time.Second):
+		t.Fatal("the server did not see the FIN")
+	}
+	time.Sleep(50 * time.Millisecond)
+	c2 := dial()
+	port2 = c2.LocalAddr().(*net.TCPAddr).Port
+	time.Sleep(50 * time.Millisecond) // every ACK of the handshake and the data is out
+	c2.SetLinger(0)
+	c2.Close() // RST
+	return port1, port2
+}
+
+// shell runs a command with stdin; the error carries its output.
+func shell(stdin string, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
 }
 
 // listenInNetns opens a TCP listener inside the named network namespace:
