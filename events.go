@@ -16,12 +16,19 @@ type Event struct {
 	Reason table.Reason // DESTROY only
 	Time   int64        // clock of the operation that caused it, nanoseconds
 	Entry  Entry        // the entry after the change (before it, for DESTROY)
+	// SameState marks an UPDATE that changed only [UNREPLIED] or
+	// [ASSURED]: conntrack -E prints it without a state
+	// (table.Event.SameState).
+	SameState bool
 }
 
 // Append appends the event as `conntrack -E` prints it: the type
 // right-aligned, the seconds left at the event's time (none for DESTROY).
 func (ev *Event) Append(b []byte) []byte {
 	r := ev.Entry.Render(ev.Time)
+	if ev.SameState {
+		r.State = ""
+	}
 	return table.AppendEvent(b, ev.Type, &r)
 }
 
@@ -40,7 +47,7 @@ func (tr *Tracker) Subscribe(n int) *Subscription {
 }
 
 func (s *Subscription) convert(e *table.Event[fsm.Conn]) Event {
-	return Event{Type: e.Type, Reason: e.Reason, Time: e.Time, Entry: Entry{Key: e.Key, Conn: e.V, p: s.p}}
+	return Event{Type: e.Type, Reason: e.Reason, Time: e.Time, Entry: Entry{Key: e.Key, Conn: e.V, p: s.p}, SameState: e.SameState}
 }
 
 // Poll returns the next pending event without waiting.

@@ -55,6 +55,12 @@ type Event[V any] struct {
 	Key    Key // original tuple
 	Meta   Meta
 	V      V
+	// SameState marks an UPDATE that changed only the flags
+	// ([UNREPLIED] cleared, [ASSURED] set), not the state. conntrack -E
+	// prints no state for it: ctnetlink sends the TCP state only with the
+	// kernel's IPCT_PROTOINFO event, which a state change raises (Linux
+	// 6.18, a picked-up connection's reply and its ASSURED).
+	SameState bool
 }
 
 // Subscription receives events through a bounded channel. The table never

@@ -67,6 +67,11 @@ func TestEvents(t *testing.T) {
 	if evs[3].V.W[1] != 77 || evs[3].Meta.Flags != Assured|SeenReply || evs[3].Time != 4*sec || evs[3].Key != k {
 		t.Errorf("update event carries %+v", evs[3])
 	}
+	for i, e := range evs {
+		if e.SameState != (i == 2) {
+			t.Errorf("event %d: SameState %v; only the flag-only UPDATE (event 2) has it", i, e.SameState)
+		}
+	}
 	if evs[4].V.W[1] != 77 || evs[4].Time != 5*sec {
 		t.Errorf("destroy event carries the wrong value/time: %+v", evs[4])
 	}
@@ -86,7 +91,8 @@ func TestEvents(t *testing.T) {
 	wantLines := []string{
 		"    [NEW] tcp      6 120 SYN_SENT src=10.0.0.0 dst=192.168.0.1 sport=1025 dport=80 [UNREPLIED] src=192.168.0.1 dst=10.0.0.0 sport=80 dport=1025",
 		" [UPDATE] tcp      6 60 SYN_RECV src=10.0.0.0 dst=192.168.0.1 sport=1025 dport=80 [UNREPLIED] src=192.168.0.1 dst=10.0.0.0 sport=80 dport=1025",
-		" [UPDATE] tcp      6 59 SYN_RECV src=10.0.0.0 dst=192.168.0.1 sport=1025 dport=80 src=192.168.0.1 dst=10.0.0.0 sport=80 dport=1025",
+		// Flags only: no state, as the kernel prints it (Event.SameState).
+		" [UPDATE] tcp      6 59 src=10.0.0.0 dst=192.168.0.1 sport=1025 dport=80 src=192.168.0.1 dst=10.0.0.0 sport=80 dport=1025",
 		" [UPDATE] tcp      6 432000 ESTABLISHED src=10.0.0.0 dst=192.168.0.1 sport=1025 dport=80 src=192.168.0.1 dst=10.0.0.0 sport=80 dport=1025 [ASSURED]",
 		// Killed 1 s after its refresh, with time left: the kernel prints
 		// that time (Linux 6.18, conntrack -D of a fresh ESTABLISHED entry:

@@ -57,8 +57,12 @@ func (t *Table[V]) Entry(s *Snapshot[V], now int64) Entry {
 
 // EventEntry converts an event to its rendering form.
 func (t *Table[V]) EventEntry(ev *Event[V]) Entry {
-	return Entry{Key: ev.Key, State: StateName(t.names, ev.Meta.State),
+	e := Entry{Key: ev.Key, State: StateName(t.names, ev.Meta.State),
 		Timeout: SecondsLeft(ev.Meta.Deadline, ev.Time), Flags: ev.Meta.Flags}
+	if ev.SameState {
+		e.State = "" // conntrack -E prints none (Event.SameState)
+	}
+	return e
 }
 
 func appendPad(b []byte, s string, w int) []byte {
@@ -112,8 +116,10 @@ func appendBody(b []byte, e *Entry, timeout, full bool) []byte {
 		b = strconv.AppendInt(b, e.Timeout, 10)
 		b = append(b, ' ')
 	}
-	b = append(b, e.State...)
-	b = append(b, ' ')
+	if e.State != "" { // an UPDATE of flags only (Event.SameState)
+		b = append(b, e.State...)
+		b = append(b, ' ')
+	}
 	b = appendTuple(b, e.Key, full)
 	if e.Flags&SeenReply == 0 {
 		b = append(b, "[UNREPLIED] "...)
@@ -172,8 +178,9 @@ func AppendConntrack(b []byte, e *Entry) []byte {
 
 // AppendEvent appends e as a `conntrack -E` line. The type is right-aligned
 // in 9 columns; DESTROY carries a timeout only when time was left (see
-// below); events carry no use= and print mark= only when non-zero
-// (ctnetlink sends CTA_MARK only then).
+// below); an UPDATE of flags only has no state (e.State "", from
+// Event.SameState); events carry no use= and print mark= only when
+// non-zero (ctnetlink sends CTA_MARK only then).
 func AppendEvent(b []byte, typ EventType, e *Entry) []byte {
 	tag := "[" + typ.String() + "]"
 	for i := len(tag); i < 9; i++ {

@@ -215,7 +215,7 @@ func (t *Table[V]) Commit(r Ref, v V, m Meta, now int64) {
 	}
 	// The key must be read while the entry is still held: once unlocked the
 	// record may be deleted and reused (or carry a free-list link).
-	ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v}
+	ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v, SameState: metaState(old) == m.State}
 	t.endWrite(b, c, r.gen, true)
 	ev.Meta.Flags &= userFlags
 	t.deliver(sub, &ev)

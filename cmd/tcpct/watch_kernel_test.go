@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -19,14 +20,15 @@ import (
 // pair sits in a network namespace whose nf_conntrack tracks TCP (an
 // nftables rule matches ct state); conntrack -E prints the kernel's events
 // there while tcpct watch, on the client end, tracks the same frames. For
-// three connections (closed with FINs, aborted with an RST, refused by a
-// closed port) the two event streams must agree: the same events in the
+// four connections (closed with FINs, aborted with an RST, refused by a
+// closed port, picked up mid-stream) the two event streams must agree: the same events in the
 // same order, each with its type, TCP state and [UNREPLIED]/[ASSURED], and
 // a DESTROY with the time left exactly when the kernel prints one. Expiry
 // DESTROYs are left out: the kernel's gc reports them up to a minute late,
 // tcpct's sweep within a second. A helper's run of this comparison found
 // tcpct's DESTROY of the refused connection in SYN_SENT, the kernel's in
-// CLOSE.
+// CLOSE; another, a state on the picked-up connection's flag-only UPDATEs,
+// where the kernel prints none.
 func TestWatchMatchesKernelEvents(t *testing.T) {
 	for _, c := range []string{"nft", "conntrack"} {
 		if _, err := exec.LookPath(c); err != nil {
@@ -35,6 +37,27 @@ func TestWatchMatchesKernelEvents(t *testing.T) {
 	}
 	v := newVethNetns(t, "k", 200)
 	ns, near, serverIP, clientIP := v.ns, v.near, v.serverIP, v.clientIP
+	sport, finished := echoServer(t, ns, serverIP)
+	// A connection made before anything tracks it: nf_conntrack starts on
+	// the namespace's traffic with the rule below, and watch later still.
+	// Its next data is picked up mid-stream by both (tcp_loose=1).
+	c4, err := net.DialTimeout("tcp", net.JoinHostPort(serverIP, fmt.Sprint(sport)), 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c4.Close()
+	port4 := c4.LocalAddr().(*net.TCPAddr).Port
+	echo := func() {
+		c4.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := c4.Write([]byte("hello\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c4, make([]byte, 6)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	echo()
+
 	// A rule that looks at ct state makes nf_conntrack track the
 	// namespace's TCP; the knobs match the -sysctl flags given to watch.
 	ruleset := "table inet tcpctk {\n chain in { type filter hook input priority 0; ct state new,established,related,invalid counter; }\n}\n"
@@ -68,8 +91,6 @@ func TestWatchMatchesKernelEvents(t *testing.T) {
 		close(kdone)
 	}()
 	t.Cleanup(func() { kernel.Process.Kill(); kernel.Wait() })
-
-	sport, finished := echoServer(t, ns, serverIP)
 
 	var out, errs syncBuffer
 	done := make(chan int, 1)
@@ -112,6 +133,18 @@ func TestWatchMatchesKernelEvents(t *testing.T) {
 		c3.Close()
 		t.Fatalf("port %d of the namespace accepted a connection", closedPort)
 	}
+	// The picked-up connection: data and its echo twice (NEW ESTABLISHED
+	// [UNREPLIED]; the reply clears [UNREPLIED], the next ACK sets
+	// [ASSURED], neither changes the state, so the kernel prints no state
+	// on those UPDATEs), then FINs.
+	echo()
+	echo()
+	c4.Close()
+	select {
+	case <-finished:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the server did not see the picked-up connection's FIN")
+	}
 	time.Sleep(500 * time.Millisecond)
 
 	syscall.Kill(os.Getpid(), syscall.SIGINT)
@@ -133,7 +166,8 @@ func TestWatchMatchesKernelEvents(t *testing.T) {
 
 	// Both streams, per connection (by client port): type, timeout only
 	// on a DESTROY, state, and the rest of the line (tuples and flags).
-	line := regexp.MustCompile(`^ *\[(NEW|UPDATE|DESTROY)\] tcp +6 (\d+ )?([A-Z_0-9]+) (src=\S+ dst=\S+ sport=(\d+) .*)$`)
+	// An UPDATE of flags only has no state.
+	line := regexp.MustCompile(`^ *\[(NEW|UPDATE|DESTROY)\] tcp +6 (\d+ )?(?:([A-Z][A-Z_0-9]*) )?(src=\S+ dst=\S+ sport=(\d+) .*)$`)
 	perConn := func(text string) map[string][]string {
 		m := map[string][]string{}
 		for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
@@ -158,7 +192,7 @@ func TestWatchMatchesKernelEvents(t *testing.T) {
 		name string
 		port int
 		min  int // events the kernel must have shown
-	}{{"closed with FINs", port1, 5}, {"aborted with RST", port2, 4}, {"refused", port3, 2}} {
+	}{{"closed with FINs", port1, 5}, {"aborted with RST", port2, 4}, {"refused", port3, 2}, {"picked up", port4, 4}} {
 		p := fmt.Sprint(c.port)
 		if len(k[p]) < c.min {
 			t.Errorf("%s: the kernel showed only %d events:\n%s", c.name, len(k[p]), klines.String())
