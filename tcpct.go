@@ -334,7 +334,13 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 		case fsm.None:
 			tr.t.Abort(ref)
 		case fsm.Update:
-			tr.t.Commit(ref, c, tr.meta(&c), now)
+			m := tr.meta(&c)
+			if v.Old != v.New {
+				// The kernel announces every transition, also one its
+				// resync made from a rewritten old state (table.StateChange).
+				m.Flags |= table.StateChange
+			}
+			tr.t.Commit(ref, c, m, now)
 		case fsm.Delete:
 			r := table.ReasonKilled
 			if v.Expired {

@@ -330,3 +330,27 @@ func TestRemoveAs(t *testing.T) {
 		t.Errorf("Len %d after RemoveAs", n)
 	}
 }
+
+// TestCommitStateChange: a Commit whose Meta carries StateChange sends an
+// UPDATE with the state even though the stored state is unchanged, and the
+// bit is neither stored nor passed on in the event.
+func TestCommitStateChange(t *testing.T) {
+	tb := newTable(t, 8)
+	k := key4(5)
+	r := mustInsert(t, tb, k, mkval(5), Meta{Deadline: 60 * sec, State: stSynRecv, Flags: SeenReply}, 0)
+	sub := tb.Subscribe(8)
+	for _, f := range []Flags{0, StateChange} {
+		v, m, _ := tb.Acquire(r)
+		m.Flags |= f
+		tb.Commit(r, v, m, sec)
+	}
+	evs := drain(sub)
+	if len(evs) != 1 || evs[0].Type != EventUpdate || evs[0].SameState || evs[0].Meta.State != stSynRecv || evs[0].Meta.Flags != SeenReply {
+		t.Fatalf("events %+v; want one UPDATE in SYN_RECV, not SameState, flags SeenReply", evs)
+	}
+	if _, m, _ := tb.Acquire(r); m.Flags != SeenReply {
+		t.Errorf("stored flags %v, want SeenReply only", m.Flags)
+	} else {
+		tb.Abort(r)
+	}
+}

@@ -209,13 +209,13 @@ func (t *Table[V]) Commit(r Ref, v V, m Meta, now int64) {
 		t.storeHint(r.idx, m.Deadline) // keep the hint a lower bound
 	}
 	sub := t.subscribed()
-	if sub == nil || (metaState(old) == m.State && metaFlags(old)&userFlags == m.Flags&userFlags) {
+	if sub == nil || (metaState(old) == m.State && m.Flags&StateChange == 0 && metaFlags(old)&userFlags == m.Flags&userFlags) {
 		t.endWrite(b, c, r.gen, true)
 		return
 	}
 	// The key must be read while the entry is still held: once unlocked the
 	// record may be deleted and reused (or carry a free-list link).
-	ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v, SameState: metaState(old) == m.State}
+	ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v, SameState: metaState(old) == m.State && m.Flags&StateChange == 0}
 	t.endWrite(b, c, r.gen, true)
 	ev.Meta.Flags &= userFlags
 	t.deliver(sub, &ev)

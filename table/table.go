@@ -27,6 +27,13 @@ const (
 	// even when assured (FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE;
 	// see tcp_can_early_drop in nf_conntrack_proto_tcp.c).
 	Closing
+	// StateChange, set on the Meta given to Commit, announces the write
+	// as a change of state even if the stored state is the same: the
+	// UPDATE event is sent, with the state. The kernel does this when its
+	// resync rewrites old_state (a retransmitted SYN/ACK answering an
+	// ignored SYN: SYN_SENT -> SYN_RECV on an entry already in SYN_RECV
+	// raises IPCT_PROTOINFO). It is not stored.
+	StateChange
 
 	flagAlive Flags = 0x80 // internal: record holds a connection
 	userFlags       = Assured | SeenReply | Closing

@@ -347,3 +347,44 @@ func TestEventsRefusedConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsResyncAnnouncesSynRecv: a SYN retransmitted in SYN_RECV is
+// ignored, and the SYN/ACK retransmitted after it resyncs the entry: the
+// kernel rewrites its old state to SYN_SENT and moves it to SYN_RECV, a
+// transition, so conntrack -E prints a second UPDATE SYN_RECV. Asked of
+// Linux 6.18 on a generated trace (conformance/kernel, tracegen seed 11,
+// connection 127.1.0.6:20006 -> 127.2.0.6:443):
+//
+//	   [NEW] tcp      6 120 SYN_SENT src=127.1.0.6 dst=127.2.0.6 sport=20006 dport=443 [UNREPLIED] src=127.2.0.6 dst=127.1.0.6 sport=443 dport=20006
+//	[UPDATE] tcp      6 60 SYN_RECV src=127.1.0.6 dst=127.2.0.6 sport=20006 dport=443 src=127.2.0.6 dst=127.1.0.6 sport=443 dport=20006
+//	[UPDATE] tcp      6 60 SYN_RECV src=127.1.0.6 dst=127.2.0.6 sport=20006 dport=443 src=127.2.0.6 dst=127.1.0.6 sport=443 dport=20006
+//	[UPDATE] tcp      6 432000 ESTABLISHED src=127.1.0.6 ... [ASSURED]
+//
+// tcpct printed the second UPDATE only once the table was told of the
+// transition (table.StateChange); before, it compared stored states.
+func TestEventsResyncAnnouncesSynRecv(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("127.1.0.6:20006"), netip.MustParseAddrPort("127.2.0.6:443")
+	const ci, si = 1000, 5000
+	data := rawCapture(t, []craft.Segment{
+		{Src: cli, Dst: srv, Seq: ci, Flags: craft.SYN, Window: 64240},
+		{Src: srv, Dst: cli, Seq: si, Ack: ci + 1, Flags: craft.SYN | craft.ACK, Window: 65160},
+		{Src: cli, Dst: srv, Seq: ci, Flags: craft.SYN, Window: 64240},                          // retransmitted: ignored
+		{Src: srv, Dst: cli, Seq: si, Ack: ci + 1, Flags: craft.SYN | craft.ACK, Window: 65160}, // retransmitted: resyncs
+		{Src: cli, Dst: srv, Seq: ci + 1, Ack: si + 1, Flags: craft.ACK, Window: 502},
+	}, nil)
+	code, jsonl, _ := runCmd(t, data, "replay", "-format", "jsonl", "-")
+	if code != 0 || !strings.Contains(jsonl, `"i":2,"ct":"ESTABLISHED","dir":"original","state":"SYN_RECV"`) ||
+		!strings.Contains(jsonl, `"old":"SYN_SENT","action":"update"`) {
+		t.Fatalf("jsonl does not show the ignored SYN and the resync:\n%s", jsonl)
+	}
+	code, out, errs := runCmd(t, data, "replay", "-format", "events", "-")
+	tuple := "src=127.1.0.6 dst=127.2.0.6 sport=20006 dport=443"
+	reply := "src=127.2.0.6 dst=127.1.0.6 sport=443 dport=20006"
+	want := "    [NEW] tcp      6 120 SYN_SENT " + tuple + " [UNREPLIED] " + reply + "\n" +
+		" [UPDATE] tcp      6 60 SYN_RECV " + tuple + " " + reply + "\n" +
+		" [UPDATE] tcp      6 60 SYN_RECV " + tuple + " " + reply + "\n" +
+		" [UPDATE] tcp      6 432000 ESTABLISHED " + tuple + " " + reply + " [ASSURED]\n"
+	if code != 0 || errs != "" || out != want {
+		t.Errorf("status %d, stderr %q, events:\n%s\nwant:\n%s", code, errs, out, want)
+	}
+}
