@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -97,12 +96,9 @@ func (r *Reader) nextPcapng() (*Packet, error) {
 }
 
 func (r *Reader) truncBlock(rec int, off int64, blen int64) error {
-	got := r.base + int64(r.end) - off
-	switch {
-	case r.rerr == io.EOF:
-		return r.fail(rec, off, fmt.Sprintf("truncated block: header says %d bytes, file ends after %d", blen, got), nil)
-	case errors.Is(r.rerr, io.ErrUnexpectedEOF):
-		return r.fail(rec, off, fmt.Sprintf("truncated block: header says %d bytes, stream ends after %d", blen, got), r.rerr)
+	if where, cause := r.truncation(); where != "" {
+		got := r.base + int64(r.end) - off
+		return r.fail(rec, off, fmt.Sprintf("truncated block: header says %d bytes, %s ends after %d", blen, where, got), cause)
 	}
 	return r.short(rec, "block", int(min(blen, maxBlock)))
 }

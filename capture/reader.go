@@ -234,6 +234,11 @@ func (r *Reader) Next() (*Packet, error) {
 	if r.mapped != nil {
 		return r.nextMapped()
 	}
+	return r.next()
+}
+
+// next reads the next record of the file's format.
+func (r *Reader) next() (*Packet, error) {
 	if r.format == formatPcap {
 		return r.nextPcap()
 	}
@@ -257,10 +262,7 @@ func (r *Reader) nextMapped() (p *Packet, err error) {
 			p, err = nil, r.fail(r.index, r.offset(), "the file shrank while it was read (truncated or rewritten by another program?)", nil)
 		}
 	}()
-	if r.format == formatPcap {
-		return r.nextPcap()
-	}
-	return r.nextPcapng()
+	return r.next()
 }
 
 // faultInMapping reports whether a recovered panic is a memory fault at an
@@ -403,15 +405,24 @@ func (r *Reader) fail(record int, off int64, msg string, err error) error {
 // short reports why fill(need) failed for a structure starting at the
 // current position: truncation at end of stream, or a read error.
 func (r *Reader) short(record int, what string, need int) error {
-	off := r.offset()
+	where, cause := r.truncation()
+	if where == "" {
+		return r.fail(record, r.offset(), "read error", cause)
+	}
+	return r.fail(record, r.offset(), fmt.Sprintf("truncated %s: needs %d bytes, %s ends after %d", what, need, where, r.avail()), cause)
+}
+
+// truncation says where the input ended when a fill fell short: "file"
+// (a clean end), "stream" (a cut gzip stream, whose error the FormatError
+// keeps), or "" for a read error (the cause).
+func (r *Reader) truncation() (where string, cause error) {
 	switch {
 	case r.rerr == io.EOF:
-		return r.fail(record, off, fmt.Sprintf("truncated %s: needs %d bytes, file ends after %d", what, need, r.avail()), nil)
+		return "file", nil
 	case errors.Is(r.rerr, io.ErrUnexpectedEOF):
-		return r.fail(record, off, fmt.Sprintf("truncated %s: needs %d bytes, stream ends after %d", what, need, r.avail()), r.rerr)
-	default:
-		return r.fail(record, off, "read error", r.rerr)
+		return "stream", r.rerr
 	}
+	return "", r.rerr
 }
 
 // atEOF reports a clean end of stream: nothing buffered, source exhausted.
@@ -504,12 +515,8 @@ func (r *Reader) nextPcap() (*Packet, error) {
 	// and MaxRecord already bounds memory.
 	n := int(caplen)
 	if !r.fill(hdr + n) {
-		switch {
-		case r.rerr == io.EOF:
-			return nil, r.fail(r.index, r.offset(), fmt.Sprintf("truncated record: header says %d bytes, file ends after %d", n, r.avail()-hdr), nil)
-		case errors.Is(r.rerr, io.ErrUnexpectedEOF):
-			// A cut gzip stream: the same words as for a file.
-			return nil, r.fail(r.index, r.offset(), fmt.Sprintf("truncated record: header says %d bytes, stream ends after %d", n, r.avail()-hdr), r.rerr)
+		if where, cause := r.truncation(); where != "" {
+			return nil, r.fail(r.index, r.offset(), fmt.Sprintf("truncated record: header says %d bytes, %s ends after %d", n, where, r.avail()-hdr), cause)
 		}
 		return nil, r.short(r.index, "record", hdr+n)
 	}
