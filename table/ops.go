@@ -46,7 +46,7 @@ func (t *Table[V]) loadSnap(idx uint32, gen uint32, s *Snapshot[V]) bool {
 					return false
 				}
 				s.Ref = Ref{idx, metaGen(mw)}
-				s.Meta = Meta{Deadline: dl, State: metaState(mw), Flags: metaFlags(mw) & userFlags}
+				s.Meta = userMeta(mw, dl)
 				return true
 			}
 		}
@@ -107,7 +107,7 @@ func (t *Table[V]) Acquire(r Ref) (v V, m Meta, ok bool) {
 		return v, m, false
 	}
 	t.loadV(b, &v)
-	m = Meta{Deadline: t.loadDl(b), State: metaState(mw), Flags: metaFlags(mw) & userFlags}
+	m = userMeta(mw, t.loadDl(b))
 	return v, m, true
 }
 
@@ -157,7 +157,7 @@ func (t *Table[V]) AcquireKey(k *Key, h uint64, now int64, v *V) (r Ref, d Dir, 
 			}
 			t.loadV(b, v)
 			t.stat().found.Add(1)
-			return Ref{idx, metaGen(mw)}, sd, Meta{Deadline: dl, State: metaState(mw), Flags: metaFlags(mw) & userFlags}, true
+			return Ref{idx, metaGen(mw)}, sd, userMeta(mw, dl), true
 		}
 		if atomic.LoadUint64(&bw[0]) == 0 {
 			break
@@ -209,13 +209,14 @@ func (t *Table[V]) Commit(r Ref, v V, m Meta, now int64) {
 		t.storeHint(r.idx, m.Deadline) // keep the hint a lower bound
 	}
 	sub := t.subscribed()
-	if sub == nil || (metaState(old) == m.State && m.Flags&StateChange == 0 && metaFlags(old)&userFlags == m.Flags&userFlags) {
+	sameState := metaState(old) == m.State && m.Flags&StateChange == 0
+	if sub == nil || (sameState && metaFlags(old)&userFlags == m.Flags&userFlags) {
 		t.endWrite(b, c, r.gen, true)
 		return
 	}
 	// The key must be read while the entry is still held: once unlocked the
 	// record may be deleted and reused (or carry a free-list link).
-	ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v, SameState: metaState(old) == m.State && m.Flags&StateChange == 0}
+	ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v, SameState: sameState}
 	t.endWrite(b, c, r.gen, true)
 	ev.Meta.Flags &= userFlags
 	t.deliver(sub, &ev)
@@ -245,7 +246,7 @@ func (t *Table[V]) Remove(r Ref, reason Reason, now int64) {
 func (t *Table[V]) Held(r Ref) (v V, m Meta) {
 	b, mw := t.held(r)
 	t.loadV(b, &v)
-	return v, Meta{Deadline: t.loadDl(b), State: metaState(mw), Flags: metaFlags(mw) & userFlags}
+	return v, userMeta(mw, t.loadDl(b))
 }
 
 // RemoveAs is Remove for an entry that its last packet changed before
@@ -293,7 +294,7 @@ func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, 
 			evReason = ReasonExpired
 		}
 		ev = Event[V]{Type: EventDestroy, Reason: evReason, Time: now, Ref: Ref{idx, metaGen(mw)}, Key: *k,
-			Meta: Meta{Deadline: t.loadDl(b), State: metaState(mw), Flags: metaFlags(mw) & userFlags}}
+			Meta: userMeta(mw, t.loadDl(b))}
 		t.loadV(b, &ev.V)
 	}
 	// Kill first, unlink after: the record's alive bit is the single point
@@ -612,7 +613,7 @@ func (t *Table[V]) replaceInPlace(r Ref, b int, mw uint64, k *Key, v *V, m *Meta
 	var old Event[V]
 	if sub != nil {
 		old = Event[V]{Type: EventDestroy, Reason: ReasonKilled, Time: now, Ref: r, Key: *k,
-			Meta: Meta{Deadline: t.loadDl(b), State: metaState(mw), Flags: metaFlags(mw) & userFlags}}
+			Meta: userMeta(mw, t.loadDl(b))}
 		t.loadV(b, &old.V)
 	}
 	gen := nextGen(metaGen(mw))

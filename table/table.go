@@ -427,6 +427,12 @@ func tailWord(k4 uint64, state uint8, f Flags) uint64 {
 	return k4&tailMask | uint64(state)<<48 | uint64(f)<<56
 }
 
+// userMeta is the Meta a caller sees for a record with meta value mw and
+// deadline dl: the state and the flags it set, without the table's own.
+func userMeta(mw uint64, dl int64) Meta {
+	return Meta{Deadline: dl, State: metaState(mw), Flags: metaFlags(mw) & userFlags}
+}
+
 // metaOf builds the meta value (gen | state<<32 | flags<<40) from a control
 // word and a tail word.
 func metaOf(c, tail uint64) uint64 {
