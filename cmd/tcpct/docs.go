@@ -93,7 +93,7 @@ func writeDocs(dir string, files []gen.File, stdout io.Writer) error {
 			return err
 		}
 		if _, err := fmt.Fprintln(stdout, p); err != nil {
-			return fmt.Errorf("writing output: %v", err)
+			return outputError{err}
 		}
 		if dot == "" || !strings.HasSuffix(f.Path, ".dot") {
 			continue
@@ -104,7 +104,7 @@ func writeDocs(dir string, files []gen.File, stdout io.Writer) error {
 			return fmt.Errorf("dot -Tsvg %s: %v\n%s", p, err, msg)
 		}
 		if _, err := fmt.Fprintln(stdout, svg); err != nil {
-			return fmt.Errorf("writing output: %v", err)
+			return outputError{err}
 		}
 	}
 	return nil

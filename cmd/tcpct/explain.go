@@ -228,7 +228,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	if err := w.Flush(); err != nil {
-		fmt.Fprintf(stderr, "tcpct explain: writing output: %v\n", err)
+		fmt.Fprintf(stderr, "tcpct explain: %v\n", outputError{err})
 		return exitOutput
 	}
 	if res.err != nil {

@@ -30,6 +30,13 @@ const (
 	exitOutput = 3 // the output could not be written (disk full, closed pipe)
 )
 
+// outputError is a failure to write the output, which exits with
+// exitOutput rather than exitInput; every command words it the same.
+type outputError struct{ err error }
+
+func (e outputError) Error() string { return "writing output: " + e.err.Error() }
+func (e outputError) Unwrap() error { return e.err }
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

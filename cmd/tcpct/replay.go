@@ -276,15 +276,12 @@ func parseAt(s string) (atSpec, error) {
 // "t" and "z" in lower case (§5.6, NOTE) and a space between date and
 // time (ibid., "for the sake of readability").
 func rfc3339Upper(s string) string {
-	if len(s) <= 10 || (s[10] != 't' && s[10] != ' ') && !strings.HasSuffix(s, "z") {
-		return s
-	}
 	b := []byte(s)
-	if b[10] == 't' || b[10] == ' ' {
+	if len(b) > 10 && (b[10] == 't' || b[10] == ' ') {
 		b[10] = 'T'
 	}
-	if b[len(b)-1] == 'z' {
-		b[len(b)-1] = 'Z'
+	if n := len(b); n > 0 && b[n-1] == 'z' {
+		b[n-1] = 'Z'
 	}
 	return string(b)
 }
@@ -441,7 +438,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	bar.finish()
 	if err := w.Flush(); err != nil {
-		fmt.Fprintf(stderr, "tcpct replay: writing output: %v\n", err)
+		fmt.Fprintf(stderr, "tcpct replay: %v\n", outputError{err})
 		return exitOutput
 	}
 	if res.skipped > 0 && *verbose {

@@ -163,13 +163,6 @@ func watch(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// outputError is a failure to write the output, which exits with
-// exitOutput rather than exitInput.
-type outputError struct{ err error }
-
-func (e outputError) Error() string { return "writing output: " + e.err.Error() }
-func (e outputError) Unwrap() error { return e.err }
-
 // watchState is what watch accumulates: the tracker, its event stream
 // and the summary's counters.
 type watchState struct {
