@@ -126,10 +126,7 @@ func TestKernelDifferential(t *testing.T) {
 	if testing.Short() {
 		n = 2000
 	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("TCPCT_DIFF_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
+	seed := seedFrom("TCPCT_DIFF_SEED")
 	for i, v := range gen.Recordings {
 		t.Run(v.Name, func(t *testing.T) {
 			// The recording's configuration with a fresh seed and n
@@ -140,10 +137,7 @@ func TestKernelDifferential(t *testing.T) {
 				cfg.Packets = n / 4
 			}
 			pkts := gen.Generate(cfg)
-			in := make([]kernel.Packet, len(pkts))
-			for j, p := range pkts {
-				in[j] = kernel.Packet{TS: p.TS, Data: p.Data}
-			}
+			in := kernelPackets(pkts)
 			var sys []string
 			for _, s := range v.Sysctls {
 				sys = append(sys, "nf_conntrack_"+s)
@@ -171,6 +165,25 @@ func TestKernelDifferential(t *testing.T) {
 			report(t, fmt.Sprintf("%s (seed %d, TCPCT_DIFF_SEED reproduces)", v.Name, cfg.Seed-uint64(i)), kern, ours, keys)
 		})
 	}
+}
+
+// seedFrom is the seed named by the environment variable env, or a fresh
+// one from the clock.
+func seedFrom(env string) uint64 {
+	if s := os.Getenv(env); s != "" {
+		seed, _ := strconv.ParseUint(s, 10, 64)
+		return seed
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+// kernelPackets is a generated trace as the kernel runner takes it.
+func kernelPackets(pkts []gen.Packet) []kernel.Packet {
+	in := make([]kernel.Packet, len(pkts))
+	for i, p := range pkts {
+		in[i] = kernel.Packet{TS: p.TS, Data: p.Data}
+	}
+	return in
 }
 
 func sysctlMap(kv []string) map[string]string {

@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,10 +39,7 @@ func TestKernelEventsDifferential(t *testing.T) {
 	if _, err := exec.LookPath("conntrack"); err != nil {
 		t.Skip("needs conntrack (conntrack-tools) for conntrack -E")
 	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("TCPCT_EVENTS_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
+	seed := seedFrom("TCPCT_EVENTS_SEED")
 	for i, v := range gen.Recordings {
 		t.Run(v.Name, func(t *testing.T) {
 			cfg := v.Config
@@ -61,12 +56,7 @@ func TestKernelEventsDifferential(t *testing.T) {
 // conntrack -E listening, and through tcpct, and compares the events.
 func eventsDifferential(t *testing.T, cfg gen.Config, sysctls []string, seed uint64) {
 	pkts := gen.Generate(cfg)
-	knobs := map[string]string{}
-	for _, kv := range sysctls {
-		k, v, _ := strings.Cut(kv, "=")
-		knobs[k] = v
-	}
-	r, err := kernel.New(kernel.Options{Sysctls: knobs})
+	r, err := kernel.New(kernel.Options{Sysctls: sysctlMap(sysctls)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,10 +108,7 @@ func eventsDifferential(t *testing.T, cfg gen.Config, sysctls []string, seed uin
 		t.Fatal("conntrack -E printed nothing for an entry made by hand")
 	}
 
-	in := make([]kernel.Packet, len(pkts))
-	for i, p := range pkts {
-		in[i] = kernel.Packet{TS: p.TS, Data: p.Data}
-	}
+	in := kernelPackets(pkts)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if _, err := r.Run(ctx, in, true); err != nil {
