@@ -26,30 +26,13 @@ import (
 // the jsonl form the kernel runner records.
 func replay(t *testing.T, r io.Reader, sysctls []string) ([]compare.Line, map[int]string) {
 	t.Helper()
-	tr, err := tcpct.New(tcpct.Config{Profile: "linux", Knobs: sysctls})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cr, err := capture.NewReader(r)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []compare.Line
 	var raw [][]byte
-	for {
-		p, err := cr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	trackCapture(t, newTracker(t, sysctls), r, func(p *capture.Packet, v *tcpct.Verdict) {
 		raw = append(raw, append([]byte(nil), p.Data...))
-		if p.Kind != capture.KindTCP {
-			continue
+		if v == nil {
+			return
 		}
-		seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
-		v := tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
 		l := compare.Line{I: p.Index, CT: v.CT.String(), Reason: v.ReasonText()}
 		if v.CT != fsm.Invalid {
 			l.Dir = v.Dir.String()
@@ -59,8 +42,45 @@ func replay(t *testing.T, r io.Reader, sysctls []string) ([]compare.Line, map[in
 			l.State, l.Timeout, l.Assured, l.SeenReply = v.StateName(), &s, v.Assured, v.SeenReply
 		}
 		out = append(out, l)
-	}
+	})
 	return out, compare.FlowKeys(raw)
+}
+
+// newTracker is a linux-profile tracker with the knobs sysctls.
+func newTracker(t *testing.T, sysctls []string) *tcpct.Tracker {
+	t.Helper()
+	tr, err := tcpct.New(tcpct.Config{Profile: "linux", Knobs: sysctls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// trackCapture runs every record of a capture through tr, in order, and
+// calls each with the record and, for a TCP packet, its verdict (nil for
+// the others).
+func trackCapture(t *testing.T, tr *tcpct.Tracker, r io.Reader, each func(p *capture.Packet, v *tcpct.Verdict)) {
+	t.Helper()
+	cr, err := capture.NewReader(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p, err := cr.Next()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Kind != capture.KindTCP {
+			each(p, nil)
+			continue
+		}
+		seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+		v := tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
+		each(p, &v)
+	}
 }
 
 func gunzip(t *testing.T, path string) []byte {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -19,7 +18,6 @@ import (
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/conformance/gen"
 	"github.com/fdac824a/tcpct/conformance/kernel"
-	"github.com/fdac824a/tcpct/fsm"
 )
 
 // TestKernelEventsDifferential compares the event streams: a generated
@@ -171,40 +169,21 @@ func eventsDifferential(t *testing.T, cfg gen.Config, sysctls []string, seed uin
 // conntrack -E prints them.
 func trackEvents(t *testing.T, r io.Reader, sysctls []string) []string {
 	t.Helper()
-	tr, err := tcpct.New(tcpct.Config{Profile: "linux", Knobs: sysctls})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTracker(t, sysctls)
 	sub := tr.Subscribe(1 << 16)
 	defer sub.Close()
-	cr, err := capture.NewReader(r)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var lines []string
 	var buf []byte
-	for {
-		p, err := cr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.Kind != capture.KindTCP {
-			continue
-		}
-		seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
-		tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
+	trackCapture(t, tr, r, func(*capture.Packet, *tcpct.Verdict) {
 		for {
 			ev, ok := sub.Poll()
 			if !ok {
-				break
+				return
 			}
 			buf = ev.Append(buf[:0])
 			lines = append(lines, strings.TrimSuffix(string(buf), "\n"))
 		}
-	}
+	})
 	if n := sub.Lost(); n > 0 {
 		t.Fatalf("%d events lost", n)
 	}
