@@ -242,7 +242,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // read: it is INVALID before the table is consulted, and without its
 // ports it has no tuple, so it belongs to no connection.
 func narrateTruncated(w *bufio.Writer, pk *capture.Packet, v *tcpct.Verdict) {
-	ts := time.Unix(0, pk.Time).UTC().Format("15:04:05.000000")
+	ts := clock(pk.Time)
 	fmt.Fprintf(w, "\n#%d %s  %s > %s  TCP header cut short", pk.Index, ts, pk.Src, pk.Dst)
 	if pk.Reason != "" {
 		fmt.Fprintf(w, " (%s)", pk.Reason)
@@ -251,7 +251,7 @@ func narrateTruncated(w *bufio.Writer, pk *capture.Packet, v *tcpct.Verdict) {
 }
 
 func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Segment, v *tcpct.Verdict, n int, prev int64) {
-	ts := time.Unix(0, pk.Time).UTC().Format("15:04:05.000000")
+	ts := clock(pk.Time)
 	if n > 0 {
 		ts += fmt.Sprintf(" (+%v)", time.Duration(pk.Time-prev))
 	}
@@ -341,14 +341,16 @@ func overruled(v *tcpct.Verdict) string {
 func narrateDestroy(w *bufio.Writer, ev *tcpct.Event) {
 	e := &ev.Entry
 	if ev.Reason == table.ReasonExpired {
-		at := time.Unix(0, e.Conn.Deadline).UTC().Format("15:04:05.000000")
 		fmt.Fprintf(w, "\n   %s  the entry's timeout ran out in %s: entry destroyed (reclaimed at %s)\n",
-			at, e.StateName(), time.Unix(0, ev.Time).UTC().Format("15:04:05.000000"))
+			clock(e.Conn.Deadline), e.StateName(), clock(ev.Time))
 		return
 	}
 	fmt.Fprintf(w, "\n   %s  entry %s in %s: destroyed to make room in the full table (early drop)\n",
-		time.Unix(0, ev.Time).UTC().Format("15:04:05.000000"), ev.Reason, e.StateName())
+		clock(ev.Time), ev.Reason, e.StateName())
 }
+
+// clock is a capture time of day as explain prints it, in microseconds.
+func clock(ns int64) string { return time.Unix(0, ns).UTC().Format("15:04:05.000000") }
 
 func entryAction(v *tcpct.Verdict) string {
 	switch v.Action {
