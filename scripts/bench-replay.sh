@@ -12,8 +12,10 @@
 #   tshark -r FILE -q -z conv,tcp            (once: it is slow)
 #
 # and prints packets/s (best run, and the spread), the ratio to tshark and
-# the peak RSS (/usr/bin/time -v). Installs tshark and time with apt-get
-# when missing.
+# the peak RSS (/usr/bin/time -v). Last it prints the floor of a one-core
+# replay in the same spell of the machine (internal/cmd/replayfloor:
+# reading, parsing, two cold cache lines per packet, and the latency of
+# one cache miss). Installs tshark and time with apt-get when missing.
 #
 #   scripts/bench-replay.sh
 #   PACKETS_CONNS=200000 REPEAT=5 scripts/bench-replay.sh   # smaller capture
@@ -38,6 +40,7 @@ need /usr/bin/time /usr/bin/time time
 [ -n "${SKIP_TSHARK:-}" ] || need tshark /usr/bin/tshark tshark
 
 go build -o "$BIN" ./cmd/tcpct # with cmd/tcpct/default.pgo (scripts/pgo.sh)
+go build -o "$DIR/replayfloor" ./internal/cmd/replayfloor
 write_capture
 echo "capture: $CAP, $(du -h "$CAP" | cut -f1), $PACKETS packets, $CONCURRENT connections open at a time" >&2
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -91,3 +94,9 @@ s2=$(sort -n "$DIR/summary-2core.times" | head -1 | cut -d' ' -f1)
 echo
 awk -v a="$s1" -v b="$s2" 'BEGIN { printf "summary speed-up 1 -> 2 cores (best runs): %.2fx\n", a / b }'
 echo "(wall clock includes process start, table allocation and the final dump; the machine's load average was $(cut -d' ' -f1-3 /proc/loadavg) at the end)"
+
+# What no one-core replay can go below on this machine, now: reading,
+# parsing, and reaching two cold lines per packet (internal/cmd/replayfloor).
+echo
+echo "floor, one core (internal/cmd/replayfloor, best of $REPEAT):"
+GOMAXPROCS=1 "$DIR/replayfloor" -n "$REPEAT" "$CAP"
