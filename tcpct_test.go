@@ -217,7 +217,7 @@ func TestTrackIPv6(t *testing.T) {
 		{pkt(t, b, a, craft.SYN|craft.ACK, 7, 1001, 0), time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
 	})
 	es := tr.Entries(t0.Add(time.Second))
-	want := "ipv6     10 tcp      6 60 SYN_RECV src=2001:0db8:0000:0000:0000:0000:0000:0005 dst=2001:0db8:0000:0000:0000:0000:0000:0035 sport=1031 dport=23 src=2001:0db8:0000:0000:0000:0000:0000:0035 dst=2001:0db8:0000:0000:0000:0000:0000:0005 sport=23 dport=1031 mark=0 use=1\n"
+	want := "ipv6     10 tcp      6 60 SYN_RECV src=2001:0db8:0000:0000:0000:0000:0000:0005 dst=2001:0db8:0000:0000:0000:0000:0000:0035 sport=1031 dport=23 src=2001:0db8:0000:0000:0000:0000:0000:0035 dst=2001:0db8:0000:0000:0000:0000:0000:0005 sport=23 dport=1031 mark=0 zone=0 use=2\n"
 	if len(es) != 1 || string(es[0].AppendProc(nil, t0.Add(time.Second))) != want {
 		t.Errorf("got %v", es)
 	}

@@ -26,7 +26,7 @@ func TestFormatKernelLines(t *testing.T) {
 		}
 	}
 	check("proc", string(AppendProc(nil, &e)),
-		"ipv4     2 tcp      6 431999 ESTABLISHED src=192.168.1.5 dst=192.168.1.35 sport=1031 dport=23 src=192.168.1.35 dst=192.168.1.5 sport=23 dport=1031 [ASSURED] mark=0 use=1\n")
+		"ipv4     2 tcp      6 431999 ESTABLISHED src=192.168.1.5 dst=192.168.1.35 sport=1031 dport=23 src=192.168.1.35 dst=192.168.1.5 sport=23 dport=1031 [ASSURED] mark=0 zone=0 use=2\n")
 	check("conntrack -L", string(AppendConntrack(nil, &e)),
 		"tcp      6 431999 ESTABLISHED src=192.168.1.5 dst=192.168.1.35 sport=1031 dport=23 src=192.168.1.35 dst=192.168.1.5 sport=23 dport=1031 [ASSURED] mark=0 use=1\n")
 	check("proc 2.4", string(AppendProc24(nil, &e)),
@@ -42,7 +42,7 @@ func TestFormatKernelLines(t *testing.T) {
 	check("event with mark", string(AppendEvent(nil, EventUpdate, &syn)),
 		" [UPDATE] tcp      6 120 SYN_SENT src=192.168.1.5 dst=192.168.1.35 sport=1031 dport=23 [UNREPLIED] src=192.168.1.35 dst=192.168.1.5 sport=23 dport=1031 mark=7\n")
 	check("proc with mark", string(AppendProc(nil, &syn)),
-		"ipv4     2 tcp      6 120 SYN_SENT src=192.168.1.5 dst=192.168.1.35 sport=1031 dport=23 [UNREPLIED] src=192.168.1.35 dst=192.168.1.5 sport=23 dport=1031 mark=7 use=1\n")
+		"ipv4     2 tcp      6 120 SYN_SENT src=192.168.1.5 dst=192.168.1.35 sport=1031 dport=23 [UNREPLIED] src=192.168.1.35 dst=192.168.1.5 sport=23 dport=1031 mark=7 zone=0 use=2\n")
 
 	// The calico example (86400 s established timeout).
 	ck := KeyFromAddrPorts(netip.MustParseAddrPort("10.8.6.97:46128"), netip.MustParseAddrPort("10.11.249.108:80"))
@@ -59,7 +59,7 @@ func TestFormatKernelLines(t *testing.T) {
 	k6 := KeyFromAddrPorts(netip.MustParseAddrPort("[2001:db8::5]:40000"), netip.MustParseAddrPort("[2001:db8::35]:443"))
 	e6 := Entry{Key: k6, State: "TIME_WAIT", Timeout: 119, Flags: Assured | SeenReply}
 	check("proc ipv6", string(AppendProc(nil, &e6)),
-		"ipv6     10 tcp      6 119 TIME_WAIT src=2001:0db8:0000:0000:0000:0000:0000:0005 dst=2001:0db8:0000:0000:0000:0000:0000:0035 sport=40000 dport=443 src=2001:0db8:0000:0000:0000:0000:0000:0035 dst=2001:0db8:0000:0000:0000:0000:0000:0005 sport=443 dport=40000 [ASSURED] mark=0 use=1\n")
+		"ipv6     10 tcp      6 119 TIME_WAIT src=2001:0db8:0000:0000:0000:0000:0000:0005 dst=2001:0db8:0000:0000:0000:0000:0000:0035 sport=40000 dport=443 src=2001:0db8:0000:0000:0000:0000:0000:0035 dst=2001:0db8:0000:0000:0000:0000:0000:0005 sport=443 dport=40000 [ASSURED] mark=0 zone=0 use=2\n")
 	check("conntrack -L ipv6", string(AppendConntrack(nil, &e6)),
 		"tcp      6 119 TIME_WAIT src=2001:db8::5 dst=2001:db8::35 sport=40000 dport=443 src=2001:db8::35 dst=2001:db8::5 sport=443 dport=40000 [ASSURED] mark=0 use=1\n")
 
