@@ -45,14 +45,23 @@ func TestKernelEventsDifferential(t *testing.T) {
 			if cfg.Pause > 0 || cfg.Cells || testing.Short() {
 				cfg.Packets = 600
 			}
-			eventsDifferential(t, cfg, v.Sysctls, seed)
+			// conntrack -E drops events when it does not get the CPU in
+			// time (ENOBUFS, seen once with every test package running at
+			// once): that is the listener's loss, not a disagreement, so
+			// the variant is run again, up to three times.
+			for attempt := 1; !eventsDifferential(t, cfg, v.Sysctls, seed); attempt++ {
+				if attempt == 3 {
+					t.Fatal("conntrack -E lost events in three runs")
+				}
+			}
 		})
 	}
 }
 
 // eventsDifferential runs one generated trace through the kernel, with
-// conntrack -E listening, and through tcpct, and compares the events.
-func eventsDifferential(t *testing.T, cfg gen.Config, sysctls []string, seed uint64) {
+// conntrack -E listening, and through tcpct, and compares the events. It
+// returns false, having compared nothing, when conntrack -E lost events.
+func eventsDifferential(t *testing.T, cfg gen.Config, sysctls []string, seed uint64) bool {
 	pkts := gen.Generate(cfg)
 	r, err := kernel.New(kernel.Options{Sysctls: sysctlMap(sysctls)})
 	if err != nil {
@@ -122,7 +131,8 @@ func eventsDifferential(t *testing.T, cfg gen.Config, sysctls []string, seed uin
 	}
 
 	if strings.Contains(lstErr.String(), "ENOBUFS") {
-		t.Fatalf("conntrack -E lost events (its socket buffer overran): %s", lstErr.String())
+		t.Logf("conntrack -E lost events (its socket buffer overran): %s", lstErr.String())
+		return false
 	}
 
 	// tcpct, on the same packets.
@@ -163,6 +173,7 @@ func eventsDifferential(t *testing.T, cfg gen.Config, sysctls []string, seed uin
 	if differ > 0 {
 		t.Errorf("%d connections differ (TCPCT_EVENTS_SEED=%d reproduces)", differ, seed)
 	}
+	return true
 }
 
 // trackEvents runs a capture through a tracker and returns its events as
