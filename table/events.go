@@ -61,6 +61,10 @@ type Event[V any] struct {
 	// kernel's IPCT_PROTOINFO event, which a state change raises (Linux
 	// 6.18, a picked-up connection's reply and its ASSURED).
 	SameState bool
+	// Counters, on a DESTROY from a table with Config.Acct, are the
+	// entry's final accounting; conntrack -E prints them only there
+	// (ctnetlink dumps CTA_COUNTERS with IPCT_DESTROY alone).
+	Counters Counters
 }
 
 // Subscription receives events through a bounded channel. The table never

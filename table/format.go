@@ -15,6 +15,10 @@ type Entry struct {
 	Timeout int64  // whole seconds left (the kernel's nf_ct_expires/HZ)
 	Flags   Flags  // Assured, SeenReply
 	Mark    uint32
+	// Acct prints Counters after each tuple, as the kernel does with
+	// nf_conntrack_acct=1 (Config.Acct).
+	Acct     bool
+	Counters Counters
 }
 
 // StateName returns names[state], or "NONE" when out of range, as
@@ -52,13 +56,15 @@ const (
 // Entry converts a snapshot to its rendering form at time now.
 func (t *Table[V]) Entry(s *Snapshot[V], now int64) Entry {
 	return Entry{Key: s.Key, State: StateName(t.names, s.Meta.State),
-		Timeout: SecondsLeft(s.Meta.Deadline, now), Flags: s.Meta.Flags}
+		Timeout: SecondsLeft(s.Meta.Deadline, now), Flags: s.Meta.Flags,
+		Acct: t.acct != nil, Counters: s.Counters}
 }
 
 // EventEntry converts an event to its rendering form.
 func (t *Table[V]) EventEntry(ev *Event[V]) Entry {
 	e := Entry{Key: ev.Key, State: StateName(t.names, ev.Meta.State),
-		Timeout: SecondsLeft(ev.Meta.Deadline, ev.Time), Flags: ev.Meta.Flags}
+		Timeout: SecondsLeft(ev.Meta.Deadline, ev.Time), Flags: ev.Meta.Flags,
+		Acct: t.acct != nil && ev.Type == EventDestroy, Counters: ev.Counters}
 	if ev.SameState {
 		e.State = "" // conntrack -E prints none (Event.SameState)
 	}
@@ -121,14 +127,29 @@ func appendBody(b []byte, e *Entry, timeout, full bool) []byte {
 		b = append(b, ' ')
 	}
 	b = appendTuple(b, e.Key, full)
+	b = appendCounters(b, e, Original)
 	if e.Flags&SeenReply == 0 {
 		b = append(b, "[UNREPLIED] "...)
 	}
 	b = appendTuple(b, e.Key.Reverse(), full)
+	b = appendCounters(b, e, Reply)
 	if e.Flags&Assured != 0 {
 		b = append(b, "[ASSURED] "...)
 	}
 	return b
+}
+
+// appendCounters appends "packets=N bytes=M " for direction d when the
+// entry is accounted (seq_print_acct; libnetfilter_conntrack's counters).
+func appendCounters(b []byte, e *Entry, d Dir) []byte {
+	if !e.Acct {
+		return b
+	}
+	b = append(b, "packets="...)
+	b = strconv.AppendUint(b, e.Counters.Packets[d], 10)
+	b = append(b, " bytes="...)
+	b = strconv.AppendUint(b, e.Counters.Bytes[d], 10)
+	return append(b, ' ')
 }
 
 func l3name(k Key) (string, int) {

@@ -27,6 +27,9 @@ type Snapshot[V any] struct {
 	Key  Key // original tuple
 	Meta Meta
 	V    V
+	// Counters are the entry's accounting (Config.Acct), read after the
+	// record: a packet counted meanwhile may be in them already.
+	Counters Counters
 }
 
 // loadSnap reads a record with the seqlock. ok is false if the record is
@@ -47,6 +50,7 @@ func (t *Table[V]) loadSnap(idx uint32, gen uint32, s *Snapshot[V]) bool {
 				}
 				s.Ref = Ref{idx, metaGen(mw)}
 				s.Meta = userMeta(mw, dl)
+				s.Counters = t.counters(idx)
 				return true
 			}
 		}
@@ -208,6 +212,7 @@ func (t *Table[V]) Commit(r Ref, v V, m Meta, now int64) {
 	if m.Deadline < odl {
 		t.storeHint(r.idx, m.Deadline) // keep the hint a lower bound
 	}
+	t.account(r.idx, &m, false)
 	sub := t.subscribed()
 	sameState := metaState(old) == m.State && m.Flags&StateChange == 0
 	if sub == nil || (sameState && metaFlags(old)&userFlags == m.Flags&userFlags) {
@@ -258,6 +263,7 @@ func (t *Table[V]) RemoveAs(r Ref, v V, m Meta, reason Reason, now int64) {
 	b, _ := t.held(r)
 	k := t.loadKey(b)
 	t.write(r.idx, b, r.gen, &k, &v, &m, true, false)
+	t.account(r.idx, &m, false) // nf_ct_kill_acct: counted, then killed
 	t.Remove(r, reason, now)
 }
 
@@ -294,7 +300,7 @@ func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, 
 			evReason = ReasonExpired
 		}
 		ev = Event[V]{Type: EventDestroy, Reason: evReason, Time: now, Ref: Ref{idx, metaGen(mw)}, Key: *k,
-			Meta: userMeta(mw, t.loadDl(b))}
+			Meta: userMeta(mw, t.loadDl(b)), Counters: t.counters(idx)}
 		t.loadV(b, &ev.V)
 	}
 	// Kill first, unlink after: the record's alive bit is the single point
@@ -412,6 +418,7 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 	b := t.base(idx)
 	gen := nextGen(metaGen(t.loadMeta(b)) - 1) // 0 (fresh) -> 1
 	t.write(idx, b, gen, &k, &v, &m, false, false)
+	t.account(idx, &m, true)
 	if !t.link(h, slotVal(uint32(h), idx, Original)) {
 		t.failInsert(idx, b, gen, h, sa, sb)
 		return Ref{}, 0, Failed
@@ -583,6 +590,7 @@ func (t *Table[V]) Replace(r Ref, k Key, v V, m Meta, now int64) (Ref, Status) {
 	}
 	gen := nextGen(metaGen(mw))
 	t.write(r.idx, b, gen, &k, &v, &m, false, false)
+	t.account(r.idx, &m, true)
 	// The two slots just freed are on the same probe paths, so these links
 	// cannot hit the probe limit; check anyway.
 	if !t.link(h, slotVal(uint32(h), r.idx, Original)) {
@@ -613,10 +621,11 @@ func (t *Table[V]) replaceInPlace(r Ref, b int, mw uint64, k *Key, v *V, m *Meta
 	var old Event[V]
 	if sub != nil {
 		old = Event[V]{Type: EventDestroy, Reason: ReasonKilled, Time: now, Ref: r, Key: *k,
-			Meta: userMeta(mw, t.loadDl(b))}
+			Meta: userMeta(mw, t.loadDl(b)), Counters: t.counters(r.idx)}
 		t.loadV(b, &old.V)
 	}
 	gen := nextGen(metaGen(mw))
+	t.account(r.idx, m, true) // under the entry lock, which write releases
 	t.write(r.idx, b, gen, k, v, m, true, true)
 	st := t.stat()
 	st.killed.Add(1)

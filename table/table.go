@@ -35,8 +35,12 @@ const (
 	// raises IPCT_PROTOINFO). It is not stored.
 	StateChange
 
-	flagAlive Flags = 0x80 // internal: record holds a connection
-	userFlags       = Assured | SeenReply | Closing
+	// PacketReply, set on a Meta that carries a packet to count
+	// (Meta.Bytes), says the packet travelled in the reply direction. It
+	// is not stored.
+	PacketReply Flags = 0x40
+	flagAlive   Flags = 0x80 // internal: record holds a connection
+	userFlags         = Assured | SeenReply | Closing
 )
 
 // Meta is the table-owned part of an entry: the caller sets it with every
@@ -46,6 +50,17 @@ type Meta struct {
 	Deadline int64
 	State    uint8
 	Flags    Flags
+	// Bytes, on a write with Config.Acct set, is the length of the IP
+	// packet the write counts (nf_ct_refresh_acct): Commit, Insert,
+	// Replace and RemoveAs add one packet of this size to the direction
+	// that Flags&PacketReply names. 0 counts nothing. It is not stored.
+	Bytes uint32
+}
+
+// Counters are an entry's accounting (Config.Acct), indexed by Dir: what
+// `conntrack -L` prints as packets= and bytes= after each tuple.
+type Counters struct {
+	Packets, Bytes [2]uint64
 }
 
 // Dir says which tuple of the connection a lookup key matched.
@@ -130,6 +145,12 @@ type Config struct {
 	// Stripes is the number of writer lock stripes (power of two, default 1024 like
 	// the kernel's CONNTRACK_LOCKS).
 	Stripes int
+	// Acct keeps packet and byte counters per direction on every entry,
+	// as the kernel does with net.netfilter.nf_conntrack_acct=1: writes
+	// whose Meta carries a packet (Meta.Bytes) count it, snapshots and
+	// DESTROY events carry the counters, dumps print them. Off, the table
+	// allocates nothing for them and the packet path does not touch them.
+	Acct bool
 }
 
 // Record layout, in 64-bit words. A record is 7 words plus V: 128 bytes for
@@ -201,6 +222,12 @@ type Table[V any] struct {
 	stats [statShards]statShard
 	sub   atomic.Pointer[Subscription[V]]
 	names []string
+
+	// acct, with Config.Acct, holds 4 words per record: original packets,
+	// original bytes, reply packets, reply bytes; nil otherwise. Lock
+	// holders add with atomic adds, readers load without the seqlock, as
+	// the kernel's atomic64 counters are read.
+	acct []uint64
 }
 
 type stripe struct {
@@ -269,6 +296,9 @@ func New[V any](cfg Config) (*Table[V], error) {
 	}
 
 	t.arena = alignedWords(cfg.Max * t.stride)
+	if cfg.Acct {
+		t.acct = make([]uint64, 4*cfg.Max)
+	}
 	t.dls = make([]int64, cfg.Max)
 	adviseHuge(unsafe.Pointer(&t.dls[0]), uintptr(len(t.dls))*8)
 	for i := range t.dls {
@@ -714,3 +744,41 @@ func (t *Table[V]) release(idx uint32) {
 	f.head = idx + 1
 	f.mu.Unlock()
 }
+
+// account adds the packet that m carries (Meta.Bytes, Flags&PacketReply)
+// to record idx's counters; fresh first zeroes them, for a record that
+// now holds a new connection. The caller holds the entry lock.
+func (t *Table[V]) account(idx uint32, m *Meta, fresh bool) {
+	if t.acct == nil {
+		return
+	}
+	a := t.acct[4*idx : 4*idx+4 : 4*idx+4]
+	if fresh {
+		for i := range a {
+			atomic.StoreUint64(&a[i], 0)
+		}
+	}
+	if m.Bytes == 0 {
+		return
+	}
+	d := 0
+	if m.Flags&PacketReply != 0 {
+		d = 2
+	}
+	atomic.AddUint64(&a[d], 1)
+	atomic.AddUint64(&a[d+1], uint64(m.Bytes))
+}
+
+// counters loads record idx's counters (zero without Config.Acct).
+func (t *Table[V]) counters(idx uint32) (c Counters) {
+	if t.acct == nil {
+		return c
+	}
+	a := t.acct[4*idx : 4*idx+4 : 4*idx+4]
+	c.Packets[Original], c.Bytes[Original] = atomic.LoadUint64(&a[0]), atomic.LoadUint64(&a[1])
+	c.Packets[Reply], c.Bytes[Reply] = atomic.LoadUint64(&a[2]), atomic.LoadUint64(&a[3])
+	return c
+}
+
+// Accounting reports whether the table keeps counters (Config.Acct).
+func (t *Table[V]) Accounting() bool { return t.acct != nil }
