@@ -36,18 +36,22 @@ func (ev *Event) Append(b []byte) []byte {
 // buffer is full the tracker does not wait, it drops the event and counts
 // it (Lost), like a netlink socket overrun.
 type Subscription struct {
-	s *table.Subscription[fsm.Conn]
-	p *fsm.Profile
+	s    *table.Subscription[fsm.Conn]
+	p    *fsm.Profile
+	acct bool
 }
 
 // Subscribe installs the tracker's event subscriber, with room for n
 // pending events, replacing any previous subscriber.
 func (tr *Tracker) Subscribe(n int) *Subscription {
-	return &Subscription{s: tr.t.Subscribe(n), p: tr.p}
+	return &Subscription{s: tr.t.Subscribe(n), p: tr.p, acct: tr.acct}
 }
 
 func (s *Subscription) convert(e *table.Event[fsm.Conn]) Event {
-	return Event{Type: e.Type, Reason: e.Reason, Time: e.Time, Entry: Entry{Key: e.Key, Conn: e.V, p: s.p}, SameState: e.SameState}
+	// conntrack -E prints counters on DESTROY only (table.Event.Counters).
+	acct := s.acct && e.Type == table.EventDestroy
+	return Event{Type: e.Type, Reason: e.Reason, Time: e.Time,
+		Entry: Entry{Key: e.Key, Conn: e.V, Ref: e.Ref, Counters: e.Counters, acct: acct, p: s.p}, SameState: e.SameState}
 }
 
 // Poll returns the next pending event without waiting.

@@ -95,6 +95,8 @@ type Tracker struct {
 	p     *fsm.Profile
 	t     *table.Table[fsm.Conn]
 	names []string
+	// acct: the table keeps counters (the acct knob, nf_conntrack_acct).
+	acct bool
 
 	budget    int
 	interval  int64
@@ -138,11 +140,11 @@ func New(cfg Config) (*Tracker, error) {
 	if max <= 0 {
 		return nil, fmt.Errorf("knob max: %d; the table needs at least one entry", max)
 	}
-	tb, err := table.New[fsm.Conn](table.Config{Max: int(max), Seed: cfg.Seed, StateNames: p.StateNames})
+	tb, err := table.New[fsm.Conn](table.Config{Max: int(max), Seed: cfg.Seed, StateNames: p.StateNames, Acct: m.Accounting()})
 	if err != nil {
 		return nil, fmt.Errorf("knob max: %w", err)
 	}
-	tr := &Tracker{m: m, p: p, t: tb, names: p.StateNames, budget: cfg.SweepBudget, interval: int64(cfg.SweepInterval)}
+	tr := &Tracker{m: m, p: p, t: tb, names: p.StateNames, acct: tb.Accounting(), budget: cfg.SweepBudget, interval: int64(cfg.SweepInterval)}
 	if tr.budget <= 0 {
 		tr.budget = 1024
 	}
@@ -178,6 +180,15 @@ var (
 	ErrBadIP    = errors.New("tcpct: malformed IP header")
 )
 
+// SegmentOf parses the TCP header of a decoded TCP packet
+// (fsm.ParseSegment) and notes the IP packet's length, which the acct
+// knob counts (fsm.Segment.IPLen).
+func SegmentOf(p *capture.Packet) fsm.Segment {
+	seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+	seg.IPLen = uint32(p.IPLen)
+	return seg
+}
+
 // Track runs one raw packet, starting at the IPv4 or IPv6 header, through
 // the tracker at time now. Packets that are not TCP (or not IP, or IP
 // fragments, or with a broken IP header) return one of the Err values and
@@ -189,7 +200,7 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 	p.Decode(capture.LinkRaw, packet, len(packet))
 	switch p.Kind {
 	case capture.KindTCP:
-		seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+		seg := SegmentOf(&p)
 		k := keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		var v Verdict
 		tr.track(&v, &k, 0, &seg, now.UnixNano())
@@ -306,7 +317,9 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 			c = fsm.Conn{}
 			*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Original, now), Key: *k, Now: now, p: tr.p}
 			if v.Action == fsm.Create {
-				r, wd, st := tr.t.Insert(*k, c, tr.meta(&c), now)
+				m := tr.meta(&c)
+				tr.account(&m, v, k, seg, table.Original)
+				r, wd, st := tr.t.Insert(*k, c, m, now)
 				switch st {
 				case table.Inserted:
 					v.Ref = r
@@ -340,6 +353,7 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 				// resync made from a rewritten old state (table.StateChange).
 				m.Flags |= table.StateChange
 			}
+			tr.account(&m, v, k, seg, d)
 			tr.t.Commit(ref, c, m, now)
 		case fsm.Delete:
 			r := table.ReasonKilled
@@ -357,12 +371,15 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 			last, m := tr.t.Held(ref)
 			last.State = v.New
 			m.State = uint8(v.New)
+			tr.account(&m, v, k, seg, d) // nf_ct_kill_acct
 			tr.t.RemoveAs(ref, last, m, r, now)
 		case fsm.Recreate:
 			// The reopening packet's direction is the new original one.
 			v.Key = *k
 			var st table.Status
-			if ref, st = tr.t.Replace(ref, *k, c, tr.meta(&c), now); st != table.Inserted {
+			m := tr.meta(&c)
+			tr.account(&m, v, k, seg, table.Original)
+			if ref, st = tr.t.Replace(ref, *k, c, m, now); st != table.Inserted {
 				c = fsm.Conn{}
 				v.Dropped = true
 			}
@@ -371,7 +388,9 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 			// reclaim it and create the new connection in its place.
 			tr.t.Remove(ref, table.ReasonExpired, now)
 			v.Key = *k
-			switch r, wd, st := tr.t.Insert(*k, c, tr.meta(&c), now); st {
+			m := tr.meta(&c)
+			tr.account(&m, v, k, seg, table.Original)
+			switch r, wd, st := tr.t.Insert(*k, c, m, now); st {
 			case table.Inserted:
 				ref = r
 			case table.Existing:
@@ -386,6 +405,28 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 		v.Ref = ref
 		tr.finish(cs, v, &c)
 		return
+	}
+}
+
+// account puts the packet on m for the table to count (table.Meta.Bytes)
+// when the verdict counts it and the acct knob is on. d is the direction
+// the packet has in the entry it is counted in.
+func (tr *Tracker) account(m *table.Meta, v *Verdict, k *table.Key, seg *fsm.Segment, d table.Dir) {
+	if !v.Accounted || !tr.acct {
+		return
+	}
+	n := seg.IPLen
+	if n == 0 {
+		// No IP header seen (fsm.Segment.IPLen): one without options
+		// or extension headers.
+		n = 20 + uint32(seg.HdrLen) + seg.Len
+		if k.Family() == table.FamilyIPv6 {
+			n += 20
+		}
+	}
+	m.Bytes = n
+	if d == table.Reply {
+		m.Flags |= table.PacketReply
 	}
 }
 
@@ -480,7 +521,7 @@ func (tr *Tracker) Lookup(src, dst netip.AddrPort, now time.Time) (Entry, fsm.Di
 }
 
 func (tr *Tracker) entry(s *table.Snapshot[fsm.Conn]) Entry {
-	return Entry{Key: s.Key, Conn: s.V, Ref: s.Ref, p: tr.p}
+	return Entry{Key: s.Key, Conn: s.V, Ref: s.Ref, Counters: s.Counters, acct: tr.acct, p: tr.p}
 }
 
 // Range calls fn for every live entry at time now, in table order, until

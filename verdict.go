@@ -176,6 +176,10 @@ type Entry struct {
 	// an entry and a verdict with equal Refs are the same connection, even
 	// when its tuple was reused by a later one.
 	Ref table.Ref
+	// Counters are the entry's packets and bytes per direction, when the
+	// acct knob is on (nf_conntrack_acct); the dumps print them then.
+	Counters table.Counters
+	acct     bool
 
 	p *fsm.Profile
 }
@@ -200,7 +204,8 @@ func (e *Entry) Render(now int64) table.Entry {
 	if e.Conn.SeenReply() {
 		f |= table.SeenReply
 	}
-	return table.Entry{Key: e.Key, State: e.StateName(), Timeout: table.SecondsLeft(e.Conn.Deadline, now), Flags: f}
+	return table.Entry{Key: e.Key, State: e.StateName(), Timeout: table.SecondsLeft(e.Conn.Deadline, now), Flags: f,
+		Acct: e.acct, Counters: e.Counters}
 }
 
 // AppendProc appends the entry's /proc/net/nf_conntrack line at time now.

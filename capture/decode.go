@@ -70,6 +70,7 @@ type Packet struct {
 	Src, Dst     netip.Addr // Is4() for IPv4, Is6() for IPv6 (never 4-in-6 mapped)
 	Proto        uint8      // upper-layer protocol (after IPv6 extension headers)
 	IPPayloadLen int        // L4 length per the IP header; > len(TCP) when the snap length cut the record
+	IPLen        int        // the IP packet's length per its header (IPv4 total length, IPv6 40 + payload length), which nf_conntrack_acct counts
 
 	// TCP layer, set for KindTCP only.
 	TCP              []byte // TCP header and payload as captured, Ethernet padding removed
@@ -148,7 +149,7 @@ func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
 		origLen = len(data)
 	}
 	p.OrigLen = origLen
-	p.IP, p.Family, p.Proto, p.IPPayloadLen = nil, 0, 0, 0
+	p.IP, p.Family, p.Proto, p.IPPayloadLen, p.IPLen = nil, 0, 0, 0, 0
 	p.Src, p.Dst = netip.Addr{}, netip.Addr{}
 	p.TCP, p.SrcPort, p.DstPort = nil, 0, 0
 	p.Reason = ""
@@ -314,7 +315,7 @@ func (p *Packet) ipv4(b []byte, cut int) {
 		p.skip(KindMalformed, reasonV4Over)
 		return
 	}
-	p.IPPayloadLen = tot - ihl
+	p.IPPayloadLen, p.IPLen = tot-ihl, tot
 	end := min(tot, len(b))
 	p.IP = b[:end]
 	// MF set or a non-zero offset: a fragment (RFC 791 flags/offset field).
@@ -360,6 +361,7 @@ func (p *Packet) ipv6(b []byte, cut int) {
 		p.skip(KindMalformed, reasonV6Over)
 		return
 	}
+	p.IPLen = tot
 	end := min(tot, len(b))
 	p.IP = b[:end]
 	off := 40

@@ -77,7 +77,7 @@ func trackCapture(t *testing.T, tr *tcpct.Tracker, r io.Reader, each func(p *cap
 			each(p, nil)
 			continue
 		}
-		seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+		seg := tcpct.SegmentOf(p)
 		v := tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
 		each(p, &v)
 	}

@@ -34,7 +34,7 @@ func TestKernelTableDump(t *testing.T) {
 		t.Skip("conntrack-tools not installed")
 	}
 	seed := seedFrom("TCPCT_DUMP_SEED")
-	for i, sysctls := range [][]string{nil} {
+	for i, sysctls := range [][]string{nil, {"acct=1"}} {
 		name := "defaults"
 		if len(sysctls) > 0 {
 			name = strings.Join(sysctls, ",")
@@ -73,6 +73,9 @@ func TestKernelTableDump(t *testing.T) {
 				oct = e.AppendConntrack(oct, time.Unix(0, last))
 				return true
 			})
+			if slices.Contains(sysctls, "acct=1") && (strings.Count(kproc, "packets=") < 2*strings.Count(kproc, "\n") || !strings.Contains(string(oproc), "packets=")) {
+				t.Fatalf("acct=1, but not every line counts packets:\n%.400s", kproc)
+			}
 			seedNote := fmt.Sprintf("seed %d, TCPCT_DUMP_SEED reproduces", cfg.Seed-uint64(i))
 			compareDump(t, "/proc/net/nf_conntrack", kproc, string(oproc), seedNote)
 			compareDump(t, "conntrack -L", kct, string(oct), seedNote)

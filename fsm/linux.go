@@ -132,9 +132,9 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 			// "If only reply is a RST, we can consider ourselves not to
 			// have an established connection": the entry is deleted.
 			v.CT, v.New = ct, next
-			v.Action = Delete
+			v.Action, v.Accounted = Delete, true // nf_ct_kill_acct
 			if created {
-				v.Action = None
+				v.Action, v.Accounted = None, false
 			}
 			*c = Conn{}
 			return
@@ -156,7 +156,7 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 		work.Status |= Assured
 	}
 	work.Deadline = now + timeout
-	v.Refreshed, v.Timeout = true, timeout
+	v.Refreshed, v.Timeout, v.Accounted = true, timeout, true
 	if created {
 		*c = *work
 	}

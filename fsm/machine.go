@@ -148,6 +148,10 @@ func (m *Machine) Timeout(s State) int64 { return m.timeout[s] }
 // Limit is the table size knob ("max"), or 0 when the profile has none.
 func (m *Machine) Limit() int64 { return m.knobNamed("max") }
 
+// Accounting reports whether the acct knob (nf_conntrack_acct) is on: the
+// table then counts packets and bytes per direction (Verdict.Accounted).
+func (m *Machine) Accounting() bool { return m.knobNamed("acct") != 0 }
+
 // Step runs one TCP segment through the tracker.
 //
 // c is the connection's entry as found by the caller (from either tuple),

@@ -31,6 +31,13 @@ type Segment struct {
 	// Malformed is non-zero when the header cannot be tracked: the packet
 	// is INVALID before the table ("truncated packet").
 	Malformed Reason
+
+	// IPLen is the length of the IP packet that carried the segment, as
+	// its header says (IPv4 total length; IPv6 40 plus payload length):
+	// what nf_conntrack_acct counts in bytes=. ParseSegment cannot see the
+	// IP header and leaves it 0; the tracker then assumes a header without
+	// options or extension headers.
+	IPLen uint32
 }
 
 // End is the sequence number after the segment: seq + len, plus one for

@@ -50,7 +50,7 @@ func (m *Machine) stepTable(c *Conn, seg *Segment, dir Dir, class Class, now int
 	}
 	timeout := m.timeout[next]
 	work.Deadline = now + timeout
-	v.Refreshed, v.Timeout = true, timeout
+	v.Refreshed, v.Timeout, v.Accounted = true, timeout, true
 	v.Action = Update
 	if created {
 		v.Action = Create

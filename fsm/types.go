@@ -150,6 +150,12 @@ type Verdict struct {
 	Action Action
 	// Refreshed is true when the deadline was set to Now+Timeout.
 	Refreshed bool
+	// Accounted is true when the packet counts in its entry's packets=
+	// and bytes= (nf_conntrack_acct): the kernel counts a packet where it
+	// refreshes the timer (nf_ct_refresh_acct) and an RST that kills an
+	// unreplied entry (nf_ct_kill_acct), not INVALID or ignored packets
+	// and not a SYN retransmitted before any reply, which keeps the timer.
+	Accounted bool
 	// Ignored is true for packets accepted without any state change
 	// (sIG cells, window IGNORE results, challenge ACKs).
 	Ignored bool

@@ -348,6 +348,30 @@ func TestEventsRefusedConnection(t *testing.T) {
 	}
 }
 
+// TestEventsAcctRefusedConnection: with the acct knob, a DESTROY carries
+// the entry's counters, and the RST that kills it is counted first
+// (nf_ct_kill_acct). Linux 6.18 with nf_conntrack_acct=1, a connect to a
+// closed port on lo (a 60-byte SYN, a 40-byte RST), conntrack -E:
+//
+//	[DESTROY] tcp      6 120 CLOSE src=127.0.0.1 dst=127.0.0.1 sport=40334 dport=5001 packets=1 bytes=60 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=5001 dport=40334 packets=1 bytes=40
+//
+// NEW and UPDATE events carry no counters (ctnetlink sends them with
+// IPCT_DESTROY alone).
+func TestEventsAcctRefusedConnection(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("127.0.0.1:40334"), netip.MustParseAddrPort("127.0.0.1:5001")
+	linuxSyn := craft.Options{MSS: 65495, SACKPermitted: true, Timestamps: true, TSVal: 1, HasWScale: true, WScale: 7}
+	segs := []craft.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 65495, Options: linuxSyn},
+		{Src: srv, Dst: cli, Seq: 0, Ack: 101, Flags: craft.RST | craft.ACK},
+	}
+	code, out, errs := runCmd(t, rawCaptureGap(t, segs, nil, 60*time.Microsecond), "replay", "-sysctl", "acct=1", "-format", "events", "-")
+	want := "    [NEW] tcp      6 120 SYN_SENT src=127.0.0.1 dst=127.0.0.1 sport=40334 dport=5001 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=5001 dport=40334\n" +
+		"[DESTROY] tcp      6 120 CLOSE src=127.0.0.1 dst=127.0.0.1 sport=40334 dport=5001 packets=1 bytes=60 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=5001 dport=40334 packets=1 bytes=40\n"
+	if code != 0 || errs != "" || out != want {
+		t.Errorf("status %d, stderr %q, events:\n%s\nwant:\n%s", code, errs, out, want)
+	}
+}
+
 // TestEventsResyncAnnouncesSynRecv: a SYN retransmitted in SYN_RECV is
 // ignored, and the SYN/ACK retransmitted after it resyncs the entry: the
 // kernel rewrites its old state to SYN_SENT and moves it to SYN_RECV, a

@@ -244,7 +244,7 @@ func itemOf(it *item, p *capture.Packet, tcp bool) {
 	it.trunc = !tcp
 	if tcp {
 		it.key = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
-		it.seg = fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+		it.seg = tcpct.SegmentOf(p)
 	}
 }
 

@@ -188,7 +188,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if k != want && k != wantR {
 			return
 		}
-		seg := fsm.ParseSegment(pk.TCP, pk.IPPayloadLen)
+		seg := tcpct.SegmentOf(pk)
 		narrate(w, tr, pk, &seg, v, n, prev)
 		prev = pk.Time
 		n++

@@ -40,9 +40,11 @@ Flags:
         tcp_timeout_close_wait, tcp_timeout_last_ack, tcp_timeout_time_wait,
         tcp_timeout_close, tcp_timeout_max_retrans,
         tcp_timeout_unacknowledged, and max (table size). Each profile has
-        a few more of its own, for states no kernel sysctl times
-        (tcp_timeout_syn_sent2; tutorial: tcp_timeout_none,
-        tcp_timeout_listen), and the tutorial profile takes its 2.4 names
+        a few more of its own: acct=1 (linux) adds packets= and bytes= per
+        direction to proc, conntrack and DESTROY events, as
+        nf_conntrack_acct=1 does; for states no kernel sysctl times,
+        tcp_timeout_syn_sent2 (linux) and tcp_timeout_none,
+        tcp_timeout_listen (tutorial). The tutorial profile takes its 2.4 names
         (ip_conntrack_tcp_loose, ip_ct_tcp_timeout_*, ip_conntrack_max) and
         lacks the knobs 2.4 did not have; 'tcpct spec' lists them all. An
         unknown name or a bad value is a usage error naming it.

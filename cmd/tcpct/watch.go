@@ -14,7 +14,6 @@ import (
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/fsm"
 )
 
 const watchUsage = `usage: tcpct watch -i IFACE [flags]
@@ -269,7 +268,7 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 		tcp, trunc := classify(&p)
 		switch {
 		case tcp:
-			seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+			seg := tcpct.SegmentOf(&p)
 			v = ws.tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
 		case trunc:
 			v = ws.tr.Truncated(now)

@@ -14,7 +14,7 @@
 //   - read: capture.Reader.Next over every record, which locates the
 //     link, IP and TCP headers (the replay's reader, mapped file included);
 //   - parse: that, plus the tuple (tcpct.KeyOf) and the TCP header
-//     (fsm.ParseSegment) of every TCP packet, as the replay builds them;
+//     (tcpct.SegmentOf) of every TCP packet, as the replay builds them;
 //   - touch: that, plus the memory a hash-table tracker must reach for each
 //     packet: a 64-byte index bucket, then the 128-byte record the bucket
 //     names, written. The arrays are the sizes of tcpct's table at its
@@ -44,7 +44,6 @@ import (
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/fsm"
 )
 
 // Table geometry of tcpct's tracker at the default max (table package
@@ -196,7 +195,7 @@ func pass(path, level string, mem *memory) (result, error) {
 			continue
 		}
 		k := tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
-		seg := fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+		seg := tcpct.SegmentOf(p)
 		res.parsed++
 		if level == "parse" {
 			res.sum += uint64(seg.Seq) + uint64(k.SrcPort())

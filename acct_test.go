@@ -1,0 +1,87 @@
+package tcpct_test
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fdac824a/tcpct"
+	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/table"
+)
+
+// TestAcctCountsWhatTheKernelCounts follows the acct knob's counters
+// through a connection, packet by packet. The kernel counts a packet
+// where it refreshes the entry's timer (nf_ct_refresh_acct): not a SYN
+// retransmitted before any reply (which keeps the timer), not an ignored
+// packet, not an INVALID one. Bytes are the IP packet's length, options
+// included. conformance.TestKernelTableDump checks the same rules against
+// Linux on generated traces.
+func TestAcctCountsWhatTheKernelCounts(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
+	const c, s = 1000, 5000
+	syn := pkt(t, cli, srv, craft.SYN, c, 0, 0) // 20 + 20 + 12 bytes of options
+	steps := []struct {
+		raw       []byte
+		accounted bool
+		why       string
+	}{
+		{syn, true, "creates the entry"},
+		{syn, false, "retransmitted SYN before a reply: the timer is kept"},
+		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), true, "SYN/ACK"},
+		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), true, "ACK: ESTABLISHED"},
+		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 100), true, "data"},
+		{pkt(t, cli, srv, craft.SYN, c+500, 0, 0), false, "a SYN in ESTABLISHED is ignored"},
+		{pkt(t, srv, cli, craft.ACK, s+1, c+1+100+1_000_000, 0), false, "an ACK of data never sent is INVALID"},
+		{pkt(t, srv, cli, craft.ACK, s+1, c+101, 10), true, "reply data"},
+	}
+	tr := newTracker(t, tcpct.Config{Knobs: []string{"max=16", "acct=1"}})
+	var want table.Counters
+	for i, st := range steps {
+		v, err := tr.Track(st.raw, t0.Add(time.Duration(i)*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Accounted != st.accounted {
+			t.Fatalf("packet %d (%s): Accounted %v, verdict %s", i, st.why, v.Accounted, v.String())
+		}
+		if st.accounted {
+			want.Packets[v.Dir]++
+			want.Bytes[v.Dir] += uint64(len(st.raw))
+		}
+		e, _, ok := tr.Lookup(cli, srv, t0.Add(time.Second))
+		if !ok {
+			t.Fatalf("packet %d: no entry", i)
+		}
+		if e.Counters != want {
+			t.Fatalf("packet %d (%s): counters %+v, want %+v", i, st.why, e.Counters, want)
+		}
+	}
+	e := mustEntry(t, tr, cli, srv)
+	line := string(e.AppendConntrack(nil, t0.Add(time.Second)))
+	if want := "dport=80 packets=3 bytes=232 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40000 packets=2 bytes=102 [ASSURED]"; !strings.Contains(line, want) {
+		t.Fatalf("conntrack line %q lacks %q", line, want)
+	}
+
+	// Without the knob nothing is counted or printed.
+	off := newTracker(t, tcpct.Config{})
+	for _, st := range steps {
+		if _, err := off.Track(st.raw, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e = mustEntry(t, off, cli, srv)
+	if e.Counters != (table.Counters{}) || strings.Contains(string(e.AppendProc(nil, t0)), "packets=") {
+		t.Fatalf("counted without the knob: %+v", e.Counters)
+	}
+}
+
+func mustEntry(t *testing.T, tr *tcpct.Tracker, src, dst netip.AddrPort) tcpct.Entry {
+	t.Helper()
+	e, _, ok := tr.Lookup(src, dst, t0.Add(time.Second))
+	if !ok {
+		t.Fatal("no entry")
+	}
+	return e
+}
