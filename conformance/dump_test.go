@@ -24,7 +24,9 @@ import (
 // and IPv6) must list the same lines as tcpct's -format proc and
 // -format conntrack, apart from the seconds left, which the per-packet
 // differential checks and which here depend on how long the dump came
-// after the last packet. Root, nft and conntrack-tools; skips without
+// after the last packet. Four variants: defaults, acct=1 (every entry's
+// packet and byte counters then compared too), tcp_loose=0, and acct=1
+// with tcp_be_liberal=1. Root, nft and conntrack-tools; skips without
 // them.
 func TestKernelTableDump(t *testing.T) {
 	if err := kernel.Available(); err != nil {
@@ -34,7 +36,7 @@ func TestKernelTableDump(t *testing.T) {
 		t.Skip("conntrack-tools not installed")
 	}
 	seed := seedFrom("TCPCT_DUMP_SEED")
-	for i, sysctls := range [][]string{nil, {"acct=1"}} {
+	for i, sysctls := range [][]string{nil, {"acct=1"}, {"tcp_loose=0"}, {"acct=1", "tcp_be_liberal=1"}} {
 		name := "defaults"
 		if len(sysctls) > 0 {
 			name = strings.Join(sysctls, ",")
