@@ -2,6 +2,7 @@ package tcpct_test
 
 import (
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -84,4 +85,93 @@ func mustEntry(t *testing.T, tr *tcpct.Tracker, src, dst netip.AddrPort) tcpct.E
 		t.Fatal("no entry")
 	}
 	return e
+}
+
+// TestAcctConcurrent tracks connections from several goroutines while
+// another dumps the table, and checks that no count is lost: the entries'
+// counters add up to the packets whose verdicts said Accounted. Run with
+// -race it also checks that counting and dumping do not race.
+func TestAcctConcurrent(t *testing.T) {
+	const workers, conns = 4, 200
+	tr := newTracker(t, tcpct.Config{Knobs: []string{"max=4096", "acct=1"}})
+	var want [workers]table.Counters
+	// A dumper reads every entry's counters while they are counted.
+	done := make(chan struct{})
+	dumps := make(chan int)
+	go func() {
+		n := 0
+		for {
+			tr.Range(t0.Add(time.Minute), func(e *tcpct.Entry) bool {
+				_ = e.Counters.Bytes[1]
+				return true
+			})
+			if n++; n == 1 {
+				dumps <- n // started
+			}
+			select {
+			case <-done:
+				dumps <- n
+				return
+			default:
+				runtime.Gosched() // let the workers run with one CPU
+			}
+		}
+	}()
+	<-dumps
+	// Each worker's packets, built here (pkt may call t.Fatal): a
+	// handshake, data and its answer per connection.
+	var pkts [workers][][]byte
+	srv := netip.MustParseAddrPort("10.9.9.9:80")
+	for w := range workers {
+		for i := range conns {
+			cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(w), byte(i >> 8), byte(i)}), 40000)
+			pkts[w] = append(pkts[w],
+				pkt(t, cli, srv, craft.SYN, 1000, 0, 0),
+				pkt(t, srv, cli, craft.SYN|craft.ACK, 5000, 1001, 0),
+				pkt(t, cli, srv, craft.ACK, 1001, 5001, 0),
+				pkt(t, cli, srv, craft.ACK, 1001, 5001, 300),
+				pkt(t, srv, cli, craft.ACK, 5001, 1301, 30))
+		}
+	}
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for _, raw := range pkts[w] {
+				v, err := tr.Track(raw, t0.Add(time.Second))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if v.Accounted {
+					want[w].Packets[v.Dir]++
+					want[w].Bytes[v.Dir] += uint64(len(raw))
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	t.Logf("%d dumps while tracking", <-dumps)
+	var sum, total table.Counters
+	tr.Range(t0.Add(time.Minute), func(e *tcpct.Entry) bool {
+		for d := range 2 {
+			sum.Packets[d] += e.Counters.Packets[d]
+			sum.Bytes[d] += e.Counters.Bytes[d]
+		}
+		return true
+	})
+	for _, c := range want {
+		for d := range 2 {
+			total.Packets[d] += c.Packets[d]
+			total.Bytes[d] += c.Bytes[d]
+		}
+	}
+	if sum != total || total.Packets[0] != workers*conns*3 || total.Packets[1] != workers*conns*2 {
+		t.Fatalf("entries count %+v, verdicts %+v (want %d and %d packets)", sum, total, workers*conns*3, workers*conns*2)
+	}
 }
