@@ -30,12 +30,7 @@ import (
 // with tcp_be_liberal=1. Root, nft and conntrack-tools; skips without
 // them.
 func TestKernelTableDump(t *testing.T) {
-	if err := kernel.Available(); err != nil {
-		t.Skipf("kernel oracle unavailable: %v", err)
-	}
-	if _, err := exec.LookPath("conntrack"); err != nil {
-		t.Skip("conntrack-tools not installed")
-	}
+	needConntrack(t)
 	seed := seedFrom("TCPCT_DUMP_SEED")
 	for i, sysctls := range [][]string{nil, {"acct=1"}, {"tcp_loose=0"}, {"acct=1", "tcp_be_liberal=1"}} {
 		name := "defaults"
@@ -89,6 +84,18 @@ func TestKernelTableDump(t *testing.T) {
 			compareDump(t, "/proc/net/nf_conntrack", kproc, string(oproc), slack, seedNote)
 			compareDump(t, "conntrack -L", kct, string(oct), slack, seedNote)
 		})
+	}
+}
+
+// needConntrack skips the test unless the kernel oracle can run here and
+// conntrack-tools is installed.
+func needConntrack(t *testing.T) {
+	t.Helper()
+	if err := kernel.Available(); err != nil {
+		t.Skipf("kernel oracle unavailable: %v", err)
+	}
+	if _, err := exec.LookPath("conntrack"); err != nil {
+		t.Skip("needs conntrack (conntrack-tools)")
 	}
 }
 

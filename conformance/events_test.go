@@ -31,12 +31,7 @@ import (
 // UPDATE SYN_RECV the kernel sends when a retransmitted SYN/ACK resyncs
 // after an ignored SYN (49 events in 5 traces of 3,000 packets).
 func TestKernelEventsDifferential(t *testing.T) {
-	if err := kernel.Available(); err != nil {
-		t.Skipf("kernel oracle unavailable: %v", err)
-	}
-	if _, err := exec.LookPath("conntrack"); err != nil {
-		t.Skip("needs conntrack (conntrack-tools) for conntrack -E")
-	}
+	needConntrack(t)
 	seed := seedFrom("TCPCT_EVENTS_SEED")
 	for i, v := range gen.Recordings {
 		t.Run(v.Name, func(t *testing.T) {
