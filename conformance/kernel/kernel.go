@@ -67,6 +67,10 @@ type Record struct {
 	Assured   bool
 	SeenReply bool
 	Reason    string // the tracker's log message for INVALID and ignored packets
+	// Packets and Bytes are the entry's counters per direction (original,
+	// reply) right after the packet, with nf_conntrack_acct=1; zero
+	// otherwise. AppendJSON leaves them out.
+	Packets, Bytes [2]uint64
 }
 
 // AppendJSON appends the record as one JSON object (no newline), with the
@@ -521,6 +525,7 @@ func (r *Runner) Inject(i int, data []byte) (Record, error) {
 		rec.Timeout = e.timeout
 		rec.Assured = e.status&ipsAssured != 0
 		rec.SeenReply = e.status&ipsSeenReply != 0
+		rec.Packets, rec.Bytes = e.packets, e.bytes
 	}
 	return rec, nil
 }

@@ -29,6 +29,12 @@ const (
 	ctaStatus    = 3
 	ctaProtoinfo = 4
 	ctaTimeout   = 7
+	// ctaCountersOrig and ctaCountersReply nest ctaCountersPackets and
+	// ctaCountersBytes (big-endian 64-bit), sent with nf_conntrack_acct=1.
+	ctaCountersOrig    = 9
+	ctaCountersReply   = 10
+	ctaCountersPackets = 1
+	ctaCountersBytes   = 2
 
 	ctaTupleIP    = 1
 	ctaTupleProto = 2
@@ -221,6 +227,8 @@ type ctEntry struct {
 	state   uint8
 	timeout uint32
 	status  uint32
+	// packets and bytes per direction (original, reply), with acct on.
+	packets, bytes [2]uint64
 }
 
 // ctGet looks up the entry holding the tuple src→dst (either direction).
@@ -271,6 +279,19 @@ func (s *nlSock) ctGet(src, dst netip.AddrPort, scratch []nlMsg) (e ctEntry, fou
 				if len(d) >= 4 {
 					e.timeout = binary.BigEndian.Uint32(d)
 				}
+			case ctaCountersOrig, ctaCountersReply:
+				dir := typ - ctaCountersOrig
+				eachAttr(d, func(typ uint16, d []byte) {
+					if len(d) < 8 {
+						return
+					}
+					switch typ {
+					case ctaCountersPackets:
+						e.packets[dir] = binary.BigEndian.Uint64(d)
+					case ctaCountersBytes:
+						e.bytes[dir] = binary.BigEndian.Uint64(d)
+					}
+				})
 			case ctaProtoinfo:
 				eachAttr(d, func(typ uint16, d []byte) {
 					if typ != ctaProtoinfoTCP {
