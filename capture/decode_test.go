@@ -160,6 +160,48 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestDecodeIPLen checks Packet.IPLen, the length nf_conntrack_acct
+// counts: the whole IP packet as its header gives it, IPv4 options and
+// IPv6 extension headers included, link padding and FCS not, and bytes a
+// short snap length cut off still counted.
+func TestDecodeIPLen(t *testing.T) {
+	seg := tcp(1031, 23, 10) // 30 bytes
+	v4 := ipv4(protoTCP, seg, v4opts{})
+	v4opt := ipv4(protoTCP, seg, v4opts{opts: []byte{0x94, 4, 0, 0}}) // Router Alert
+	v6 := ipv6(protoTCP, nil, seg, 0)
+	v6ext := ipv6(protoTCP, []ext{{protoHopOpts, optsHdr(0)}, {protoDstOpts, optsHdr(1)}}, seg, 0)
+	big4 := ipv4(protoTCP, tcp(1, 2, 0x10000-40), v4opts{})
+	for _, c := range []struct {
+		name string
+		link LinkType
+		data []byte
+		orig int // 0: len(data)
+		want int
+	}{
+		{"v4", LinkRaw, v4, 0, 50},
+		{"v4 options", LinkRaw, v4opt, 0, 54},
+		{"v4 ethernet padding", LinkEthernet, append(eth(etherIPv4, nil, v4), 0, 0, 0, 0), 0, 50},
+		{"v4 cut by snap", LinkRaw, v4[:40], 50, 50},
+		{"v4 BIG TCP", LinkRaw, big4, 0, len(big4)},
+		{"v6", LinkRaw, v6, 0, 70},
+		{"v6 hop-by-hop and destination options", LinkRaw, v6ext, 0, 70 + 8 + 16},
+	} {
+		orig := c.orig
+		if orig == 0 {
+			orig = len(c.data)
+		}
+		var p Packet
+		p.Decode(c.link, c.data, orig)
+		if p.Kind != KindTCP && p.Kind != KindMalformed || p.IPLen != c.want {
+			t.Errorf("%s: %v, IPLen %d, want %d", c.name, p.Kind, p.IPLen, c.want)
+		}
+		p.Decode(LinkEthernet, eth(0x0806, nil, make([]byte, 28)), 42)
+		if p.IPLen != 0 {
+			t.Errorf("%s: IPLen %d left over for an ARP frame", c.name, p.IPLen)
+		}
+	}
+}
+
 // TestDecodeIP checks Packet.IP: the packet from its IP header on, with
 // link padding cut once the IP length is known, and nil when the link
 // layer carries no IP.
