@@ -1,6 +1,9 @@
 package fsm
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // The scripts below follow nf_conntrack_tcp_packet() and tcp_in_window()
 // by hand; conformance/ checks the same behaviour against the running
@@ -258,6 +261,20 @@ func TestKnobNames(t *testing.T) {
 	}
 	if v, _ := tm.Knob("tcp_timeout_close_wait"); v != 5 {
 		t.Fatalf("alias did not set the knob: %d", v)
+	}
+	// A knob of the other profile is named as such.
+	for _, c := range []struct {
+		m          *Machine
+		knob, want string
+	}{
+		{tm, "acct", "; profile linux has it"},
+		{m, "tcp_timeout_listen", "; profile tutorial has it"},
+		{m, "tcp_nonsense", ")"},
+	} {
+		err := c.m.Set(c.knob, "1")
+		if err == nil || !strings.HasSuffix(err.Error(), c.want) || !strings.Contains(err.Error(), "its knobs: ") {
+			t.Errorf("Set(%s) = %v, want an error ending %q", c.knob, err, c.want)
+		}
 	}
 }
 

@@ -79,7 +79,13 @@ func (m *Machine) Set(name, value string) error {
 		for j, k := range m.p.Knobs {
 			names[j] = k.Name
 		}
-		return fmt.Errorf("unknown knob %q for profile %s (its knobs: %s)", name, m.p.Name, strings.Join(names, ", "))
+		elsewhere := ""
+		for _, o := range Profiles() {
+			if o != m.p && o.KnobIndex(name) >= 0 {
+				elsewhere += "; profile " + o.Name + " has it"
+			}
+		}
+		return fmt.Errorf("unknown knob %q for profile %s (its knobs: %s)%s", name, m.p.Name, strings.Join(names, ", "), elsewhere)
 	}
 	k := m.p.Knobs[i]
 	v, err := strconv.ParseInt(value, 10, 64)

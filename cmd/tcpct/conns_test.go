@@ -60,7 +60,7 @@ func TestBusiestConnectionsSurviveSlotReuse(t *testing.T) {
 	if code != 0 || errs != "" {
 		t.Fatalf("status %d, stderr %q", code, errs)
 	}
-	_, top, ok := strings.Cut(out, "busiest connections (original tuple)\n")
+	_, top, ok := strings.Cut(out, "busiest connections (original tuple; bytes of TCP header and payload)\n")
 	if !ok {
 		t.Fatalf("no busiest connections:\n%s", out)
 	}

@@ -111,7 +111,10 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 
 	top := s.conns.top()
 	if len(top) > 0 {
-		fmt.Fprintf(w, "\nbusiest connections (original tuple)\n")
+		// The bytes are the TCP segments' (header and payload, both
+		// directions, every packet of the connection), not acct's bytes=,
+		// which counts IP packets and only those the kernel counts.
+		fmt.Fprintf(w, "\nbusiest connections (original tuple; bytes of TCP header and payload)\n")
 		for i := range top {
 			c := &top[i]
 			state := "(gone)"
