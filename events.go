@@ -48,10 +48,8 @@ func (tr *Tracker) Subscribe(n int) *Subscription {
 }
 
 func (s *Subscription) convert(e *table.Event[fsm.Conn]) Event {
-	// conntrack -E prints counters on DESTROY only (table.Event.Counters).
-	acct := s.acct && e.Type == table.EventDestroy
 	return Event{Type: e.Type, Reason: e.Reason, Time: e.Time,
-		Entry: Entry{Key: e.Key, Conn: e.V, Ref: e.Ref, Counters: e.Counters, acct: acct, p: s.p}, SameState: e.SameState}
+		Entry: Entry{Key: e.Key, Conn: e.V, Ref: e.Ref, Counters: e.Counters, acct: s.acct, p: s.p}, SameState: e.SameState}
 }
 
 // Poll returns the next pending event without waiting.

@@ -57,14 +57,14 @@ const (
 func (t *Table[V]) Entry(s *Snapshot[V], now int64) Entry {
 	return Entry{Key: s.Key, State: StateName(t.names, s.Meta.State),
 		Timeout: SecondsLeft(s.Meta.Deadline, now), Flags: s.Meta.Flags,
-		Acct: t.acct != nil, Counters: s.Counters}
+		Acct: t.Accounting(), Counters: s.Counters}
 }
 
 // EventEntry converts an event to its rendering form.
 func (t *Table[V]) EventEntry(ev *Event[V]) Entry {
 	e := Entry{Key: ev.Key, State: StateName(t.names, ev.Meta.State),
 		Timeout: SecondsLeft(ev.Meta.Deadline, ev.Time), Flags: ev.Meta.Flags,
-		Acct: t.acct != nil && ev.Type == EventDestroy, Counters: ev.Counters}
+		Acct: t.Accounting(), Counters: ev.Counters}
 	if ev.SameState {
 		e.State = "" // conntrack -E prints none (Event.SameState)
 	}
@@ -116,8 +116,9 @@ func appendTuple(b []byte, k Key, full bool) []byte {
 	return append(b, ' ')
 }
 
-// body: "<timeout> <STATE> src=.. [UNREPLIED] src=.. [ASSURED] "
-func appendBody(b []byte, e *Entry, timeout, full bool) []byte {
+// body: "<timeout> <STATE> src=.. [UNREPLIED] src=.. [ASSURED] ", with
+// each tuple's counters when counters is set.
+func appendBody(b []byte, e *Entry, timeout, full, counters bool) []byte {
 	if timeout {
 		b = strconv.AppendInt(b, e.Timeout, 10)
 		b = append(b, ' ')
@@ -127,24 +128,25 @@ func appendBody(b []byte, e *Entry, timeout, full bool) []byte {
 		b = append(b, ' ')
 	}
 	b = appendTuple(b, e.Key, full)
-	b = appendCounters(b, e, Original)
+	if counters {
+		b = appendCounters(b, e, Original)
+	}
 	if e.Flags&SeenReply == 0 {
 		b = append(b, "[UNREPLIED] "...)
 	}
 	b = appendTuple(b, e.Key.Reverse(), full)
-	b = appendCounters(b, e, Reply)
+	if counters {
+		b = appendCounters(b, e, Reply)
+	}
 	if e.Flags&Assured != 0 {
 		b = append(b, "[ASSURED] "...)
 	}
 	return b
 }
 
-// appendCounters appends "packets=N bytes=M " for direction d when the
-// entry is accounted (seq_print_acct; libnetfilter_conntrack's counters).
+// appendCounters appends "packets=N bytes=M " for direction d
+// (seq_print_acct; libnetfilter_conntrack's counters).
 func appendCounters(b []byte, e *Entry, d Dir) []byte {
-	if !e.Acct {
-		return b
-	}
 	b = append(b, "packets="...)
 	b = strconv.AppendUint(b, e.Counters.Packets[d], 10)
 	b = append(b, " bytes="...)
@@ -176,7 +178,7 @@ func AppendProc(b []byte, e *Entry) []byte {
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(num), 10)
 	b = append(b, " tcp      6 "...)
-	b = appendBody(b, e, true, true)
+	b = appendBody(b, e, true, true, e.Acct)
 	b = append(b, "mark="...)
 	b = strconv.AppendUint(b, uint64(e.Mark), 10)
 	return append(b, " zone=0 use=2\n"...)
@@ -188,7 +190,7 @@ func AppendProc(b []byte, e *Entry) []byte {
 //	tcp 6 117 SYN_SENT src=… dport=23 [UNREPLIED] src=… dport=1031 use=1
 func AppendProc24(b []byte, e *Entry) []byte {
 	b = append(b, "tcp 6 "...)
-	b = appendBody(b, e, true, true)
+	b = appendBody(b, e, true, true, e.Acct)
 	return append(b, "use=1\n"...)
 }
 
@@ -198,7 +200,7 @@ func AppendProc24(b []byte, e *Entry) []byte {
 //	tcp      6 431999 ESTABLISHED src=… [ASSURED] mark=0 use=1
 func AppendConntrack(b []byte, e *Entry) []byte {
 	b = append(b, "tcp      6 "...)
-	b = appendBody(b, e, true, false)
+	b = appendBody(b, e, true, false, e.Acct)
 	b = append(b, "mark="...)
 	b = strconv.AppendUint(b, uint64(e.Mark), 10)
 	return append(b, " use=1\n"...)
@@ -219,8 +221,9 @@ func AppendEvent(b []byte, typ EventType, e *Entry) []byte {
 	// A DESTROY carries the time the entry had left, when it had any:
 	// Linux 6.18's conntrack -E prints it for an entry killed before its
 	// timeout (an RST answering a SYN: "[DESTROY] tcp 6 5 CLOSE ...") and
-	// omits it for an expired one (zero is skipped).
-	b = appendBody(b, e, typ != EventDestroy || e.Timeout > 0, false)
+	// omits it for an expired one (zero is skipped). Counters come only
+	// with a DESTROY: ctnetlink sends CTA_COUNTERS with IPCT_DESTROY alone.
+	b = appendBody(b, e, typ != EventDestroy || e.Timeout > 0, false, e.Acct && typ == EventDestroy)
 	if e.Mark != 0 {
 		b = append(b, "mark="...)
 		b = strconv.AppendUint(b, uint64(e.Mark), 10)
