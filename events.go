@@ -44,7 +44,7 @@ type Subscription struct {
 // Subscribe installs the tracker's event subscriber, with room for n
 // pending events, replacing any previous subscriber.
 func (tr *Tracker) Subscribe(n int) *Subscription {
-	return &Subscription{s: tr.t.Subscribe(n), p: tr.p, acct: tr.acct}
+	return &Subscription{s: tr.t.Subscribe(n), p: tr.p, acct: tr.t.Accounting()}
 }
 
 func (s *Subscription) convert(e *table.Event[fsm.Conn]) Event {

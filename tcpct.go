@@ -95,8 +95,6 @@ type Tracker struct {
 	p     *fsm.Profile
 	t     *table.Table[fsm.Conn]
 	names []string
-	// acct: the table keeps counters (the acct knob, nf_conntrack_acct).
-	acct bool
 
 	budget    int
 	interval  int64
@@ -144,7 +142,7 @@ func New(cfg Config) (*Tracker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("knob max: %w", err)
 	}
-	tr := &Tracker{m: m, p: p, t: tb, names: p.StateNames, acct: tb.Accounting(), budget: cfg.SweepBudget, interval: int64(cfg.SweepInterval)}
+	tr := &Tracker{m: m, p: p, t: tb, names: p.StateNames, budget: cfg.SweepBudget, interval: int64(cfg.SweepInterval)}
 	if tr.budget <= 0 {
 		tr.budget = 1024
 	}
@@ -317,9 +315,7 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 			c = fsm.Conn{}
 			*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Original, now), Key: *k, Now: now, p: tr.p}
 			if v.Action == fsm.Create {
-				m := tr.meta(&c)
-				tr.account(&m, v, k, seg, table.Original)
-				r, wd, st := tr.t.Insert(*k, c, m, now)
+				r, wd, st := tr.t.Insert(*k, c, tr.countedMeta(&c, v, k, seg, table.Original), now)
 				switch st {
 				case table.Inserted:
 					v.Ref = r
@@ -347,13 +343,12 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 		case fsm.None:
 			tr.t.Abort(ref)
 		case fsm.Update:
-			m := tr.meta(&c)
+			m := tr.countedMeta(&c, v, k, seg, d)
 			if v.Old != v.New {
 				// The kernel announces every transition, also one its
 				// resync made from a rewritten old state (table.StateChange).
 				m.Flags |= table.StateChange
 			}
-			tr.account(&m, v, k, seg, d)
 			tr.t.Commit(ref, c, m, now)
 		case fsm.Delete:
 			r := table.ReasonKilled
@@ -377,9 +372,7 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 			// The reopening packet's direction is the new original one.
 			v.Key = *k
 			var st table.Status
-			m := tr.meta(&c)
-			tr.account(&m, v, k, seg, table.Original)
-			if ref, st = tr.t.Replace(ref, *k, c, m, now); st != table.Inserted {
+			if ref, st = tr.t.Replace(ref, *k, c, tr.countedMeta(&c, v, k, seg, table.Original), now); st != table.Inserted {
 				c = fsm.Conn{}
 				v.Dropped = true
 			}
@@ -388,9 +381,7 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 			// reclaim it and create the new connection in its place.
 			tr.t.Remove(ref, table.ReasonExpired, now)
 			v.Key = *k
-			m := tr.meta(&c)
-			tr.account(&m, v, k, seg, table.Original)
-			switch r, wd, st := tr.t.Insert(*k, c, m, now); st {
+			switch r, wd, st := tr.t.Insert(*k, c, tr.countedMeta(&c, v, k, seg, table.Original), now); st {
 			case table.Inserted:
 				ref = r
 			case table.Existing:
@@ -408,11 +399,19 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 	}
 }
 
+// countedMeta is meta(c) carrying the packet for the table to count
+// (account): the Meta of every write that stores the packet's entry.
+func (tr *Tracker) countedMeta(c *fsm.Conn, v *Verdict, k *table.Key, seg *fsm.Segment, d table.Dir) table.Meta {
+	m := tr.meta(c)
+	tr.account(&m, v, k, seg, d)
+	return m
+}
+
 // account puts the packet on m for the table to count (table.Meta.Bytes)
 // when the verdict counts it and the acct knob is on. d is the direction
 // the packet has in the entry it is counted in.
 func (tr *Tracker) account(m *table.Meta, v *Verdict, k *table.Key, seg *fsm.Segment, d table.Dir) {
-	if !v.Accounted || !tr.acct {
+	if !v.Accounted || !tr.t.Accounting() {
 		return
 	}
 	n := seg.IPLen
@@ -521,7 +520,7 @@ func (tr *Tracker) Lookup(src, dst netip.AddrPort, now time.Time) (Entry, fsm.Di
 }
 
 func (tr *Tracker) entry(s *table.Snapshot[fsm.Conn]) Entry {
-	return Entry{Key: s.Key, Conn: s.V, Ref: s.Ref, Counters: s.Counters, acct: tr.acct, p: tr.p}
+	return Entry{Key: s.Key, Conn: s.V, Ref: s.Ref, Counters: s.Counters, acct: tr.t.Accounting(), p: tr.p}
 }
 
 // Range calls fn for every live entry at time now, in table order, until
