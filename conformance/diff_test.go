@@ -158,13 +158,9 @@ func TestKernelDifferential(t *testing.T) {
 			}
 			pkts := gen.Generate(cfg)
 			in := kernelPackets(pkts)
-			var sys []string
-			for _, s := range v.Sysctls {
-				sys = append(sys, "nf_conntrack_"+s)
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			recs, err := kernel.Run(ctx, in, kernel.Options{Sysctls: sysctlMap(sys)})
+			recs, err := kernel.Run(ctx, in, kernel.Options{Sysctls: sysctlMap(v.Sysctls)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,6 +202,8 @@ func kernelPackets(pkts []gen.Packet) []kernel.Packet {
 	return in
 }
 
+// sysctlMap turns NAME=VALUE knobs into kernel.Options.Sysctls; the
+// runner adds the nf_conntrack_ prefix the names lack (sysctlPath).
 func sysctlMap(kv []string) map[string]string {
 	m := map[string]string{}
 	for _, s := range kv {

@@ -41,11 +41,7 @@ func TestKernelTableDump(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := gen.Config{Seed: seed + uint64(i), Packets: 3000, IPv6: 0.3}
 			pkts := gen.Generate(cfg)
-			var kernSys []string
-			for _, s := range sysctls {
-				kernSys = append(kernSys, "nf_conntrack_"+s)
-			}
-			r, err := kernel.New(kernel.Options{Sysctls: sysctlMap(kernSys)})
+			r, err := kernel.New(kernel.Options{Sysctls: sysctlMap(sysctls)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,13 +203,9 @@ func TestKernelAcctPerPacket(t *testing.T) {
 // knobs sysctls and compares the counters after every packet.
 func acctPerPacket(t *testing.T, cfg gen.Config, sysctls []string, seed uint64) {
 	pkts := gen.Generate(cfg)
-	var kernSys []string
-	for _, s := range sysctls {
-		kernSys = append(kernSys, "nf_conntrack_"+s)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	recs, err := kernel.Run(ctx, kernelPackets(pkts), kernel.Options{Sysctls: sysctlMap(kernSys)})
+	recs, err := kernel.Run(ctx, kernelPackets(pkts), kernel.Options{Sysctls: sysctlMap(sysctls)})
 	if err != nil {
 		t.Fatal(err)
 	}
