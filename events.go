@@ -32,9 +32,10 @@ func (ev *Event) Append(b []byte) []byte {
 	return table.AppendEvent(b, ev.Type, &r)
 }
 
-// Subscription delivers a tracker's events. Events are buffered; when the
-// buffer is full the tracker does not wait, it drops the event and counts
-// it (Lost), like a netlink socket overrun.
+// Subscription delivers a tracker's events. With a bounded buffer, when
+// the buffer is full the tracker does not wait: it drops the event and
+// counts it (Lost), like a netlink socket overrun. An unbounded one loses
+// nothing.
 type Subscription struct {
 	s    *table.Subscription[fsm.Conn]
 	p    *fsm.Profile
@@ -42,7 +43,8 @@ type Subscription struct {
 }
 
 // Subscribe installs the tracker's event subscriber, with room for n
-// pending events, replacing any previous subscriber.
+// pending events (n <= 0: no bound, for a caller that drains after every
+// packet, as a replay does), replacing any previous subscriber.
 func (tr *Tracker) Subscribe(n int) *Subscription {
 	return &Subscription{s: tr.t.Subscribe(n), p: tr.p, acct: tr.t.Accounting()}
 }
@@ -54,22 +56,20 @@ func (s *Subscription) convert(e *table.Event[fsm.Conn]) Event {
 
 // Poll returns the next pending event without waiting.
 func (s *Subscription) Poll() (Event, bool) {
-	select {
-	case e := <-s.s.C():
-		return s.convert(&e), true
-	default:
+	e, ok := s.s.Poll()
+	if !ok {
 		return Event{}, false
 	}
+	return s.convert(&e), true
 }
 
 // Next waits for the next event or for ctx to end.
 func (s *Subscription) Next(ctx context.Context) (Event, error) {
-	select {
-	case e := <-s.s.C():
-		return s.convert(&e), nil
-	case <-ctx.Done():
-		return Event{}, ctx.Err()
+	e, err := s.s.Next(ctx)
+	if err != nil {
+		return Event{}, err
 	}
+	return s.convert(&e), nil
 }
 
 // Lost returns how many events overflowed the buffer.

@@ -78,14 +78,9 @@ type Config struct {
 	// Knobs are "NAME=VALUE" settings with the same names, applied in
 	// order after Sysctl (the form -sysctl flags take).
 	Knobs []string
-	// Seed fixes the table's hash seed (0: random). Only tests need it.
+	// Seed fixes the table's hash seed (0: random). No output depends on
+	// it; tests use it to show that.
 	Seed uint64
-	// SweepBudget is how many table records the clock-driven sweep
-	// examines at most every SweepInterval of clock time (0: 1024).
-	SweepBudget int
-	// SweepInterval is the clock time between two incremental sweeps
-	// (0: 100 ms). A negative value disables the sweep driven by Track.
-	SweepInterval time.Duration
 }
 
 // Tracker is a connection tracker: one profile with its knob values and
@@ -95,10 +90,6 @@ type Tracker struct {
 	p     *fsm.Profile
 	t     *table.Table[fsm.Conn]
 	names []string
-
-	budget    int
-	interval  int64
-	nextSweep atomic.Int64
 
 	counters [counterShards]counterShard
 }
@@ -142,14 +133,7 @@ func New(cfg Config) (*Tracker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("knob max: %w", err)
 	}
-	tr := &Tracker{m: m, p: p, t: tb, names: p.StateNames, budget: cfg.SweepBudget, interval: int64(cfg.SweepInterval)}
-	if tr.budget <= 0 {
-		tr.budget = 1024
-	}
-	if tr.interval == 0 {
-		tr.interval = int64(100 * time.Millisecond)
-	}
-	return tr, nil
+	return &Tracker{m: m, p: p, t: tb, names: p.StateNames}, nil
 }
 
 // Profile returns the tracker's profile (state and class names, the spec
@@ -163,8 +147,10 @@ func (tr *Tracker) Machine() *fsm.Machine { return tr.m }
 // Max returns the table size (the max knob).
 func (tr *Tracker) Max() int { return tr.t.Max() }
 
-// Len returns the number of entries held, including expired ones not yet
-// reclaimed, like nf_conntrack_count.
+// Len returns the number of entries held, like nf_conntrack_count. Entries
+// expire when a call carrying the clock (Track, Expire) reaches their
+// deadline, so Len counts those whose deadline passed since the last such
+// call.
 func (tr *Tracker) Len() int { return tr.t.Len() }
 
 // Errors Track returns for packets the tracker does not see. They are
@@ -305,9 +291,7 @@ func (tr *Tracker) meta(c *fsm.Conn) table.Meta {
 func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, now int64) {
 	cs := tr.counter()
 	cs.packets.Add(1)
-	if tr.interval >= 0 && now >= tr.nextSweep.Load() {
-		tr.maybeSweep(now)
-	}
+	tr.t.Expire(now) // one load unless an entry is due
 	var c fsm.Conn
 	ref, d, _, held := tr.t.AcquireKey(k, h, now, &c)
 	for {
@@ -485,29 +469,12 @@ func stackHint() uintptr {
 	return uintptr(unsafe.Pointer(&x))
 }
 
-// maybeSweep runs one bounded sweep when the clock has moved past the
-// next sweep time. One goroutine wins the slot; the others go on.
-func (tr *Tracker) maybeSweep(now int64) {
-	if tr.interval < 0 {
-		return
-	}
-	next := tr.nextSweep.Load()
-	if now < next || !tr.nextSweep.CompareAndSwap(next, now+tr.interval) {
-		return
-	}
-	tr.t.Sweep(now, tr.budget)
-}
-
-// Sweep examines up to budget table records and reclaims those expired
-// at now, emitting DESTROY events; budget <= 0 sweeps the whole table.
-// Track already sweeps incrementally as the clock advances; call Sweep to
-// flush every expiry up to a given instant (the end of a replay).
-func (tr *Tracker) Sweep(now time.Time, budget int) (examined, reclaimed int) {
-	if budget <= 0 {
-		budget = tr.t.Max()
-	}
-	return tr.t.Sweep(now.UnixNano(), budget)
-}
+// Expire reclaims every entry whose deadline is at or before now, in
+// order of deadline and then original tuple, emitting their DESTROY
+// events, and returns how many it reclaimed. Track does this before each
+// packet, so a caller only needs Expire to move the clock on without a
+// packet: at the end of a replay, or on a timer for a live tracker.
+func (tr *Tracker) Expire(now time.Time) int { return tr.t.Expire(now.UnixNano()) }
 
 // Lookup returns the live entry whose original or reply tuple is src→dst
 // at time now, and which direction matched. It takes no lock.

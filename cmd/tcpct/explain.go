@@ -157,11 +157,12 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	wantR := want.Reverse()
 	var prev int64
 	n := 0
-	// Expiries and evictions of the connection's entry happen in sweeps
-	// and inserts, not as any of its packets' verdicts: the events say
-	// when. They are drained after every packet (and after the final
-	// sweep), before the packet that caused the sweep is narrated.
-	sub := tr.Subscribe(1 << 14)
+	// Expiries and evictions of the connection's entry happen when the
+	// clock reaches its deadline or an insert needs room, not as any of
+	// its packets' verdicts: the events say when. They are drained after
+	// every packet (and after the final expiry), before the packet that
+	// moved the clock is narrated; nothing is lost (no bound).
+	sub := tr.Subscribe(0)
 	defer sub.Close()
 	drain := func() {
 		for {
@@ -195,7 +196,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	})
 	end := time.Unix(0, at.end(res.last))
 	if res.tcp > 0 {
-		tr.Sweep(end, 0) // reclaims what expired by the end, as replay's dumps do
+		tr.Expire(end) // reclaims what expired by the end, as replay's dumps do
 		drain()
 	}
 	if lost := sub.Lost(); lost > 0 {

@@ -228,7 +228,7 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 		if !now.Before(nextSweep) {
 			// The kernel's gc worker: reclaim expired entries (DESTROY
 			// events) even when no packet arrives.
-			ws.tr.Sweep(now, 0)
+			ws.tr.Expire(now)
 			nextSweep = now.Add(opt.sweepEvery)
 			if events {
 				if err := ws.flushEvents(w, &lost); err != nil {
@@ -334,7 +334,7 @@ func (ws *watchState) pollDrops() {
 // printSummary prints the counters since the start and the table as it
 // stands at now.
 func (ws *watchState) printSummary(w *bufio.Writer, now time.Time) {
-	ws.tr.Sweep(now, 0)
+	ws.tr.Expire(now)
 	ws.pollDrops()
 	if ws.terminal {
 		w.WriteString("\x1b[H\x1b[2J") // redraw in place
