@@ -176,9 +176,7 @@ type Runner struct {
 	scratch   []nlMsg
 	keep      bool
 	foreign   int
-	buf       []byte
 	closed    bool
-	closeErrs []error
 }
 
 var seq atomic.Uint32
