@@ -59,12 +59,13 @@ const steadyMax = 256
 // have turned new connections away. tcpct treats an expired entry as
 // absent at once, which is the kernel after its gc.
 //
-// Then tcpct replays the same packets with max=256 three times: with
-// its default sweep, with a sweep budget of 1 record and with the sweep
-// off. Each must agree with the kernel on every packet and field, and
-// drop or evict nothing (Stats().Dropped, Table.Drop, Table.EarlyDrop):
-// with the live set below max, whether an expired entry was reclaimed
-// yet must not change any verdict.
+// Then tcpct replays the same packets with max=256, twice, with two
+// table hash seeds. Each must agree with the kernel on every packet and
+// field, and drop or evict nothing (Stats().Dropped, Table.Drop,
+// Table.EarlyDrop): with the live set below max, expired entries must
+// not count against the limit. (Before expiry was exact, a replay whose
+// incremental sweep had a budget of 1 record evicted about 1,900 live
+// entries per run and agreed on 91% of the packets.)
 func TestKernelSteadyArrival(t *testing.T) {
 	if err := kernel.Available(); err != nil {
 		t.Skipf("kernel oracle unavailable: %v", err)
@@ -159,13 +160,14 @@ func TestKernelSteadyArrival(t *testing.T) {
 		name string
 		cfg  tcpct.Config
 	}{
-		{"default sweep", tcpct.Config{}},
-		{"sweep budget 1", tcpct.Config{SweepBudget: 1}},
-		{"sweep off", tcpct.Config{SweepInterval: -1}},
+		// No output may depend on the hash seed (the early-drop victim
+		// would, had the table filled).
+		{"seed 1", tcpct.Config{Seed: 1}},
+		{"seed 2", tcpct.Config{Seed: 2}},
 	} {
 		t.Run(run.name, func(t *testing.T) {
 			c := run.cfg
-			c.Profile, c.Knobs, c.Seed = "linux", knobs, seed|1
+			c.Profile, c.Knobs = "linux", knobs
 			tr, err := tcpct.New(c)
 			if err != nil {
 				t.Fatal(err)
