@@ -18,14 +18,19 @@
 // seen, and entries whose deadline has passed are invisible from that
 // instant. Replaying a capture therefore reproduces, to the nanosecond,
 // what a kernel that saw those packets at those times would have decided.
-// Expired entries are reclaimed (and their DESTROY events emitted) by a
-// small incremental sweep that the clock drives from Track, like the
-// kernel's gc worker, by inserts that need their tuple, and by Sweep.
-// Like the kernel's jiffies, the clock the caller passes should never go
-// back: an entry that expired at a later time may already have been
-// reclaimed, so a packet tracked at an earlier time may or may not find
-// it. A caller replaying stamped packets holds the clock at the latest
-// stamp (tcpct replay does).
+// Before each packet, Track reclaims every entry whose deadline the clock
+// has reached, in order of deadline and then tuple, and emits their
+// DESTROY events: expiry is exact, so the verdicts, the table and the
+// event stream are a function of the packets and their times alone,
+// whatever the hash seed. An expired entry is absent for every decision,
+// the table limit included: that is the kernel once its gc worker has
+// come by (it reclaims up to a minute late, in bucket order, and until
+// then an expired entry still counts against nf_conntrack_max;
+// conformance's TestKernelSteadyArrival measures it). Like the kernel's
+// jiffies, the clock the caller passes should never go back: an entry
+// that expired at a later time is gone, so a packet tracked at an
+// earlier time does not find it. A caller replaying stamped packets
+// holds the clock at the latest stamp (tcpct replay does).
 //
 // # Concurrency
 //
