@@ -70,6 +70,16 @@ import (
 
 // Config chooses a profile and its knobs. The zero Config is the Linux
 // tracker with its default sysctls.
+//
+// # Memory
+//
+// The table is allocated once, at New, for the max knob's number of
+// entries: about 180 bytes per entry (the 136-byte record, 20 bytes of
+// expiry filing, 23 of index), 32 more with acct=1. At the default max,
+// 262,144 (the kernel's nf_conntrack_max on a machine with 16 GiB or
+// more), that is 45 MiB; a small program sets max to what it needs
+// (Knobs: []string{"max=4096"}: under 1 MiB). Tracking allocates
+// nothing after New.
 type Config struct {
 	// Profile is "linux" (the default: Linux 6.x nf_conntrack) or
 	// "tutorial" (the 2.4-era tracker of the Iptables Tutorial 1.2.2).
@@ -89,7 +99,10 @@ type Config struct {
 }
 
 // Tracker is a connection tracker: one profile with its knob values and
-// one connection table. Create it with New.
+// one connection table. Create it with New. The zero Tracker tracks
+// nothing and holds nothing: Track returns ErrZeroTracker, the other Track
+// methods the zero Verdict (CT fsm.NotTracked), lookups find nothing, and
+// counts are zero.
 type Tracker struct {
 	m     *fsm.Machine
 	p     *fsm.Profile
@@ -150,13 +163,23 @@ func (tr *Tracker) Profile() *fsm.Profile { return tr.p }
 func (tr *Tracker) Machine() *fsm.Machine { return tr.m }
 
 // Max returns the table size (the max knob).
-func (tr *Tracker) Max() int { return tr.t.Max() }
+func (tr *Tracker) Max() int {
+	if tr.t == nil {
+		return 0
+	}
+	return tr.t.Max()
+}
 
 // Len returns the number of entries held, like nf_conntrack_count. Entries
 // expire when a call carrying the clock (Track, Expire) reaches their
 // deadline, so Len counts those whose deadline passed since the last such
 // call.
-func (tr *Tracker) Len() int { return tr.t.Len() }
+func (tr *Tracker) Len() int {
+	if tr.t == nil {
+		return 0
+	}
+	return tr.t.Len()
+}
 
 // Errors Track returns for packets the tracker does not see. They are
 // fixed values (compare with errors.Is) so that returning them costs no
@@ -167,6 +190,8 @@ var (
 	ErrNotTCP   = errors.New("tcpct: not a TCP packet")
 	ErrFragment = errors.New("tcpct: IP fragment (conntrack sees reassembled packets)")
 	ErrBadIP    = errors.New("tcpct: malformed IP header")
+	// ErrZeroTracker is Track's error on a Tracker not made by New.
+	ErrZeroTracker = errors.New("tcpct: zero Tracker (make one with tcpct.New)")
 )
 
 // SegmentOf parses the TCP header of a decoded TCP packet
@@ -184,7 +209,14 @@ func SegmentOf(p *capture.Packet) fsm.Segment {
 // change nothing; the kernel's IP layer or another protocol tracker would
 // handle them. A TCP packet whose header is cut short yields an INVALID
 // Verdict with reason "truncated packet" and a nil error.
+//
+// When err is not nil the Verdict is the zero one, whose CT is
+// fsm.NotTracked: never NEW, so code that forgets the error does not count
+// a UDP packet as a new connection.
 func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
+	if tr.t == nil {
+		return Verdict{}, ErrZeroTracker
+	}
 	var p capture.Packet
 	p.Decode(capture.LinkRaw, packet, len(packet))
 	switch p.Kind {
@@ -212,6 +244,9 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 // cannot tell which connection such a packet belongs to, so no entry is
 // consulted.
 func (tr *Tracker) Truncated(now time.Time) Verdict {
+	if tr.t == nil {
+		return Verdict{}
+	}
 	cs := tr.counter()
 	cs.packets.Add(1)
 	tr.t.AddInvalid()
@@ -250,13 +285,20 @@ func (tr *Tracker) TrackHashed(v *Verdict, k *table.Key, hash uint64, seg *fsm.S
 // so the batch waits for its misses together instead of one after
 // another. It changes nothing: skipping it, or prefetching tuples never
 // tracked, gives the same verdicts.
-func (tr *Tracker) Prefetch(keys []table.Key) { tr.t.Prefetch(keys) }
+func (tr *Tracker) Prefetch(keys []table.Key) {
+	if tr.t != nil {
+		tr.t.Prefetch(keys)
+	}
+}
 
 // PrefetchHashes is the batch loop's Prefetch: it stores each key's table
 // hash in hashes (len(hashes) >= len(keys)), for TrackHashed, and loads
 // the keys' index buckets (table.Table.PrefetchHashes says why not their
 // records too).
 func (tr *Tracker) PrefetchHashes(keys []table.Key, hashes []uint64) {
+	if tr.t == nil {
+		return
+	}
 	tr.t.PrefetchHashes(keys, hashes)
 }
 
@@ -294,6 +336,10 @@ func (tr *Tracker) meta(c *fsm.Conn) table.Meta {
 // in its output slot) and touches no shared cache line of its own except
 // one striped counter.
 func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, now int64) {
+	if tr.t == nil {
+		*v = Verdict{}
+		return
+	}
 	cs := tr.counter()
 	cs.packets.Add(1)
 	tr.t.Expire(now) // one load unless an entry is due
@@ -479,11 +525,19 @@ func stackHint() uintptr {
 // events, and returns how many it reclaimed. Track does this before each
 // packet, so a caller only needs Expire to move the clock on without a
 // packet: at the end of a replay, or on a timer for a live tracker.
-func (tr *Tracker) Expire(now time.Time) int { return tr.t.Expire(now.UnixNano()) }
+func (tr *Tracker) Expire(now time.Time) int {
+	if tr.t == nil {
+		return 0
+	}
+	return tr.t.Expire(now.UnixNano())
+}
 
 // Lookup returns the live entry whose original or reply tuple is src→dst
 // at time now, and which direction matched. It takes no lock.
 func (tr *Tracker) Lookup(src, dst netip.AddrPort, now time.Time) (Entry, fsm.Dir, bool) {
+	if tr.t == nil {
+		return Entry{}, 0, false
+	}
 	s, d, ok := tr.t.Get(table.KeyFromAddrPorts(src, dst), now.UnixNano())
 	if !ok {
 		return Entry{}, 0, false
@@ -499,6 +553,9 @@ func (tr *Tracker) entry(s *table.Snapshot[fsm.Conn]) Entry {
 // fn returns false. It runs concurrently with Track: each entry present
 // throughout is seen once, with a consistent snapshot.
 func (tr *Tracker) Range(now time.Time, fn func(*Entry) bool) {
+	if tr.t == nil {
+		return
+	}
 	var e Entry
 	tr.t.Range(now.UnixNano(), func(s *table.Snapshot[fsm.Conn]) bool {
 		e = tr.entry(s)
@@ -542,6 +599,9 @@ type Stats struct {
 
 // Stats returns the counters; weakly consistent with concurrent Track calls.
 func (tr *Tracker) Stats() Stats {
+	if tr.t == nil {
+		return Stats{}
+	}
 	s := Stats{Table: tr.t.Stats()}
 	s.Invalid = s.Table.Invalid
 	for i := range tr.counters {
