@@ -57,6 +57,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -65,6 +66,7 @@ import (
 
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/spec"
 	"github.com/fdac824a/tcpct/table"
 )
 
@@ -82,8 +84,14 @@ import (
 // nothing after New.
 type Config struct {
 	// Profile is "linux" (the default: Linux 6.x nf_conntrack) or
-	// "tutorial" (the 2.4-era tracker of the Iptables Tutorial 1.2.2).
+	// "tutorial" (the 2.4-era tracker of the Iptables Tutorial 1.2.2):
+	// one of ProfileNames.
 	Profile string
+	// Spec, when set, replaces the built-in profile: a spec read with
+	// ReadSpec (or spec.Parse), compiled at New into the same tables the
+	// generator makes of the built-in ones, so an edited cell can be tried
+	// on a capture. Profile must then be empty or the spec's own name.
+	Spec *spec.Spec
 	// Sysctl sets knobs by name: the names under /proc/sys/net/netfilter/,
 	// with or without the nf_conntrack_ prefix (tcp_loose,
 	// nf_conntrack_tcp_timeout_established, …), dotted sysctl names, the
@@ -96,6 +104,124 @@ type Config struct {
 	// Seed fixes the table's hash seed (0: random). No output depends on
 	// it; tests use it to show that.
 	Seed uint64
+}
+
+// ProfileNames lists the built-in profiles, for Config.Profile.
+func ProfileNames() []string {
+	var names []string
+	for _, p := range fsm.Profiles() {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// ReadSpec reads and validates a spec file (the format of the built-in
+// spec/linux.spec; package spec has the grammar) for Config.Spec. Its
+// errors name the file and line.
+func ReadSpec(file string) (*spec.Spec, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return spec.Parse(file, src)
+}
+
+// Resolved is a Config checked and resolved once: the profile, the value
+// of every knob after Sysctl and Knobs, and the table size. New builds
+// its tracker from it; a tool resolves first to check flags, read the
+// limit or list the knobs without allocating a table. The zero Resolved
+// has no profile, no knobs and a limit of 0.
+type Resolved struct {
+	m   *fsm.Machine
+	set []bool // per knob: set by the Config
+}
+
+// Resolve checks c: an unknown profile, a spec whose name differs from
+// Profile, an unknown knob, a bad value or a table size below one is an
+// error that names it.
+func (c Config) Resolve() (*Resolved, error) {
+	var p *fsm.Profile
+	switch {
+	case c.Spec != nil:
+		if c.Profile != "" && c.Profile != c.Spec.Profile {
+			return nil, fmt.Errorf("profile %q given with a spec of profile %q", c.Profile, c.Spec.Profile)
+		}
+		p = fsm.FromSpec(c.Spec)
+	default:
+		name := c.Profile
+		if name == "" {
+			name = "linux"
+		}
+		var err error
+		if p, err = fsm.ProfileByName(name); err != nil {
+			return nil, err
+		}
+	}
+	r := &Resolved{m: fsm.NewMachine(p), set: make([]bool, len(p.Knobs))}
+	setKnob := func(k, v string) error {
+		if err := r.m.Set(k, v); err != nil {
+			return err
+		}
+		r.set[p.KnobIndex(k)] = true
+		return nil
+	}
+	keys := make([]string, 0, len(c.Sysctl))
+	for k := range c.Sysctl {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := setKnob(k, c.Sysctl[k]); err != nil {
+			return nil, err
+		}
+	}
+	for _, kv := range c.Knobs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("knob setting %q: want NAME=VALUE", kv)
+		}
+		if err := setKnob(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
+			return nil, err
+		}
+	}
+	if max := r.m.Limit(); max <= 0 {
+		return nil, fmt.Errorf("knob max: %d; the table needs at least one entry", max)
+	}
+	return r, nil
+}
+
+// Profile is the resolved profile.
+func (r *Resolved) Profile() *fsm.Profile {
+	if r.m == nil {
+		return nil
+	}
+	return r.m.Profile()
+}
+
+// Max is the table size (the max knob).
+func (r *Resolved) Max() int {
+	if r.m == nil {
+		return 0
+	}
+	return int(r.m.Limit())
+}
+
+// Knob returns a knob's value by any of its names, and whether the
+// profile has it.
+func (r *Resolved) Knob(name string) (int64, bool) {
+	if r.m == nil {
+		return 0, false
+	}
+	return r.m.Knob(name)
+}
+
+// Set reports whether the Config set the knob (by any of its names).
+func (r *Resolved) Set(name string) bool {
+	if r.m == nil {
+		return false
+	}
+	i := r.m.Profile().KnobIndex(name)
+	return i >= 0 && r.set[i]
 }
 
 // Tracker is a connection tracker: one profile with its knob values and
@@ -112,42 +238,15 @@ type Tracker struct {
 	counters [counterShards]counterShard
 }
 
-// New builds a Tracker. An unknown profile, an unknown knob or a bad value
-// is an error that names it.
+// New builds a Tracker: Resolve, then the table. An unknown profile, an
+// unknown knob or a bad value is an error that names it.
 func New(cfg Config) (*Tracker, error) {
-	name := cfg.Profile
-	if name == "" {
-		name = "linux"
-	}
-	p, err := fsm.ProfileByName(name)
+	r, err := cfg.Resolve()
 	if err != nil {
 		return nil, err
 	}
-	m := fsm.NewMachine(p)
-	keys := make([]string, 0, len(cfg.Sysctl))
-	for k := range cfg.Sysctl {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := m.Set(k, cfg.Sysctl[k]); err != nil {
-			return nil, err
-		}
-	}
-	for _, kv := range cfg.Knobs {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("knob setting %q: want NAME=VALUE", kv)
-		}
-		if err := m.Set(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
-			return nil, err
-		}
-	}
-	max := m.Limit()
-	if max <= 0 {
-		return nil, fmt.Errorf("knob max: %d; the table needs at least one entry", max)
-	}
-	tb, err := table.New[fsm.Conn](table.Config{Max: int(max), Seed: cfg.Seed, StateNames: p.StateNames, Acct: m.Accounting()})
+	m, p := r.m, r.m.Profile()
+	tb, err := table.New[fsm.Conn](table.Config{Max: r.Max(), Seed: cfg.Seed, StateNames: p.StateNames, Acct: m.Accounting()})
 	if err != nil {
 		return nil, fmt.Errorf("knob max: %w", err)
 	}

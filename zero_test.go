@@ -21,6 +21,7 @@ var zeroTypes = map[string]reflect.Type{
 	"Config":       reflect.TypeFor[Config](),
 	"Entry":        reflect.TypeFor[Entry](),
 	"Event":        reflect.TypeFor[Event](),
+	"Resolved":     reflect.TypeFor[Resolved](),
 	"Stats":        reflect.TypeFor[Stats](),
 	"Subscription": reflect.TypeFor[Subscription](),
 	"Tracker":      reflect.TypeFor[Tracker](),

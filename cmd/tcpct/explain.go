@@ -37,7 +37,7 @@ Flags:
   -packet N
         the connection of record N (0-based, as jsonl's i)
         Without -conn or -packet, the connection of the first TCP packet.
-  -profile, -sysctl, -at
+  -profile, -spec, -sysctl, -at
         as for 'tcpct replay'
 
 Exit status: 0 success; 1 usage error; 2 unreadable input; 3 the output

@@ -31,6 +31,9 @@ Flags:
         the interface to capture on (required)
   -profile linux|tutorial
         the tracker profile (default linux), as for replay
+  -spec FILE
+        track with the spec in FILE instead of a built-in profile, as for
+        replay
   -sysctl NAME=VALUE
         repeatable; a tracker knob, as for replay (tcp_timeout_close=1 ...)
   -format events|summary
@@ -94,8 +97,7 @@ type watchOptions struct {
 func watch(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	var tf trackerFlags
-	fs.StringVar(&tf.profile, "profile", "linux", "tracker profile: linux or tutorial")
-	fs.Var(&tf.sysctl, "sysctl", "knob `NAME=VALUE` (repeatable)")
+	tf.registerTracker(fs)
 	iface := fs.String("i", "", "capture on `IFACE`")
 	format := fs.String("format", "events", "output `format`: events or summary")
 	interval := fs.Duration("interval", 2*time.Second, "summary refresh `interval`")
