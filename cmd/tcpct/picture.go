@@ -55,6 +55,7 @@ type picture struct {
 type picPacket struct {
 	index    int
 	time     int64
+	action   fsm.Action
 	fromA    bool
 	src, dst netip.AddrPort
 	seq, ack uint32
@@ -67,6 +68,7 @@ type picPacket struct {
 	class    string
 	old, new string
 	reason   string
+	ackBound bool // the ACK broke a bound, not the sequence numbers
 	entry    bool
 	bounds   [2]picBounds // by sender: [0] A's sequence space, [1] B's
 }
@@ -123,7 +125,7 @@ func (pc *picture) add(tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Segment, 
 		src: netip.AddrPortFrom(pk.Src, pk.SrcPort), dst: netip.AddrPortFrom(pk.Dst, pk.DstPort),
 		seq: seg.Seq, ack: seg.Ack, end: seg.End(), len: seg.Len, win: seg.Win, flags: seg.Flags,
 		verdict: "accepted", ct: v.CT.String(), class: v.ClassName(), old: v.OldName(), new: v.StateName(),
-		entry: v.Entry,
+		entry: v.Entry, action: v.Action,
 	}
 	switch {
 	case v.CT == fsm.Invalid:
@@ -131,6 +133,7 @@ func (pc *picture) add(tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Segment, 
 	case v.Ignored:
 		p.verdict, p.reason = "ignored", v.ReasonText()
 	}
+	p.ackBound = v.Reason == fsm.ReasonAckOverUpper || v.Reason == fsm.ReasonAckUnderLower
 	if v.Entry {
 		if e, _, ok := tr.Lookup(netipSrc(v.Key), netipDst(v.Key), v.Time()); ok {
 			orig, reply := e.Conn.Seen[fsm.Original], e.Conn.Seen[fsm.Reply]
@@ -183,7 +186,8 @@ type panel struct {
 	title  string
 	top    float64
 	lo, hi float64 // y range, relative sequence numbers
-	base   uint32  // raw sequence number drawn as 0
+	base   uint32  // raw sequence number drawn as 0 (until a SYN restarts the count)
+	syns   int     // how often a new sequence space restarted the count
 	segs   []picSeg
 	acks   []picAckTick
 	bands  []picBand
@@ -197,7 +201,9 @@ type picNote struct {
 	x, y float64
 }
 
-func ackReason(p *picPacket) bool { return strings.HasPrefix(p.reason, "ACK ") }
+// ackReason reports whether the packet's ACK broke a bound (III or IV
+// of tcp_in_window()), not its sequence numbers.
+func ackReason(p *picPacket) bool { return p.ackBound }
 
 type picSeg struct {
 	p      *picPacket
@@ -263,9 +269,27 @@ func (pc *picture) panels() (t0, span float64, ps [2]*panel) {
 			}
 		}
 		u := unwrap{raw: p.base}
+		var prevEnd uint32
+		havePrev := false
 		for i := range pc.pkts {
 			q := &pc.pkts[i]
 			x := (float64(q.time) - t0) / 1e9
+			// A new sequence space for this sender (the tuple reused by
+			// a new connection, or the tracker resynchronised to one):
+			// count from it again, or the two would be drawn up to 2^31
+			// apart. Either this sender's accepted SYN starts it, or the
+			// tracker's td_end leaps further than any window allows.
+			switch bd := q.bounds[s]; {
+			case q.fromA == (s == 0) && q.verdict == "accepted" && q.flags&fsm.Flags(craft.SYN) != 0 && q.seq != u.raw:
+				u = unwrap{raw: q.seq}
+				p.syns++
+			case q.entry && bd.ok && havePrev && leap(bd.end-prevEnd, bd):
+				u = unwrap{raw: bd.end}
+				p.syns++
+			}
+			if bd := q.bounds[s]; q.entry && bd.ok {
+				prevEnd, havePrev = bd.end, true
+			}
 			if q.fromA == (s == 0) {
 				g := picSeg{p: q, x: x, y0: u.at(q.seq), y1: u.at(q.end)}
 				p.segs = append(p.segs, g)
@@ -292,6 +316,17 @@ func (pc *picture) panels() (t0, span float64, ps [2]*panel) {
 			band := picBand{x0: x, x1: x1, hi: u.at(bd.maxEnd), end: u.at(bd.end), liberal: bd.liberal}
 			if bd.peerMaxWin != 0 {
 				band.lo, band.hasLo = u.at(bd.end-bd.peerMaxWin), true
+			}
+			// Bounds that did not move extend the band before them: a
+			// long connection draws one rectangle per change, not per
+			// packet.
+			if n := len(p.bands); n > 0 {
+				last := &p.bands[n-1]
+				if last.x1 == band.x0 && last.lo == band.lo && last.hi == band.hi && last.end == band.end &&
+					last.hasLo == band.hasLo && last.liberal == band.liberal {
+					last.x1 = band.x1
+					continue
+				}
 			}
 			p.bands = append(p.bands, band)
 		}
@@ -389,10 +424,11 @@ func (pc *picture) drawPanel(b *strings.Builder, p *panel, span float64, xs func
 	fmt.Fprintf(b, `<text class="panel-title" x="%d" y="%s" font-size="13" font-weight="bold">%s</text>`+"\n", picLeft, f1(p.top+6), esc(p.title))
 	fmt.Fprintf(b, `<rect class="plot" x="%d" y="%s" width="%d" height="%s" fill="#fbfbfb" stroke="#999999"/>`+"\n", picLeft, f1(top), picRight-picLeft, f1(bot-top))
 	// Grid and axes.
-	for _, y := range ticks(p.lo, p.hi, 6) {
+	yt := ticks(p.lo, p.hi, 6)
+	for _, y := range yt {
 		Y := ys(y)
 		fmt.Fprintf(b, `<line class="grid" x1="%d" y1="%s" x2="%d" y2="%s" stroke="%s"/>`, picLeft, f1(Y), picRight, f1(Y), picGrid)
-		fmt.Fprintf(b, `<text class="ylabel" x="%d" y="%s" text-anchor="end" fill="%s">%s</text>`+"\n", picLeft-6, f1(Y+4), picAxisText, strconv.FormatInt(int64(math.Round(y)), 10))
+		fmt.Fprintf(b, `<text class="ylabel" x="%d" y="%s" text-anchor="end" fill="%s">%s</text>`+"\n", picLeft-6, f1(Y+4), picAxisText, seqLabel(y, yt))
 	}
 	unit, scale := timeUnit(span)
 	xt := ticks(0, span*1.04, 8)
@@ -406,8 +442,23 @@ func (pc *picture) drawPanel(b *strings.Builder, p *panel, span float64, xs func
 		fmt.Fprintf(b, `<text class="xlabel" x="%s" y="%s" text-anchor="middle" fill="%s">%s</text>`+"\n", f1(X), f1(bot+15), picAxisText, strconv.FormatFloat(x*scale, 'f', prec, 64))
 	}
 	fmt.Fprintf(b, `<text class="axis" x="%d" y="%s" text-anchor="end" fill="%s">time (%s)</text>`+"\n", picRight, f1(bot+30), picAxisText, unit)
-	fmt.Fprintf(b, `<text class="axis" x="16" y="%s" transform="rotate(-90 16 %s)" text-anchor="middle" fill="%s">relative sequence number (%d = 0)</text>`+"\n",
-		f1((top+bot)/2), f1((top+bot)/2), picAxisText, p.base)
+	fmt.Fprintf(b, `<text class="axis" x="16" y="%s" transform="rotate(-90 16 %s)" text-anchor="middle" fill="%s">%s</text>`+"\n",
+		f1((top+bot)/2), f1((top+bot)/2), picAxisText, esc(p.axisLabel()))
+	// A new entry after the first (the tuple reused, or reopened from
+	// TIME_WAIT or CLOSE): a line across the graph.
+	for i := 1; i < len(pc.pkts); i++ {
+		q := &pc.pkts[i]
+		if q.action != fsm.Create && q.action != fsm.Recreate {
+			continue
+		}
+		X := xs((float64(q.time) - float64(pc.pkts[0].time)) / 1e9)
+		what := "new entry"
+		if q.action == fsm.Recreate {
+			what = "re-opened"
+		}
+		fmt.Fprintf(b, `<g class="newentry" data-record="%d"><line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#777777" stroke-dasharray="6 4"/><text x="%s" y="%s" font-size="10" fill="#555555">#%d %s</text></g>`+"\n",
+			q.index, f1(X), f1(top), f1(X), f1(bot), f1(X+3), f1(top+11), q.index, what)
+	}
 	// Bands: the accepted range after each packet, until the next one.
 	b.WriteString(`<g class="bands">` + "\n")
 	for _, bd := range p.bands {
@@ -607,6 +658,48 @@ tr.ignored td { background: #ffeccc; }
 	fmt.Fprintf(&b, "</tbody>\n</table>\n<p>A is %s, B is %s.</p>\n</body>\n</html>\n", esc(netipSrc(pc.a).String()), esc(netipDst(pc.a).String()))
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// leap reports whether td_end moving by d cannot be the sender's data
+// advancing: more than both windows and 1 MiB.
+func leap(d uint32, bd picBounds) bool {
+	n := int64(int32(d))
+	if n < 0 {
+		n = -n
+	}
+	return n > 1<<20+int64(bd.maxWin)+int64(bd.peerMaxWin)
+}
+
+// axisLabel names the sequence axis and its zero.
+func (p *panel) axisLabel() string {
+	if p.syns > 0 {
+		return fmt.Sprintf("relative seq (0 = %d, then restarted)", p.base)
+	}
+	return fmt.Sprintf("relative sequence number (0 = %d)", p.base)
+}
+
+// seqLabel writes a sequence axis tick: whole numbers up to 99999, then
+// in k, M or G with the decimals the tick spacing needs.
+func seqLabel(y float64, all []float64) string {
+	big := 0.0
+	for _, v := range all {
+		big = max(big, math.Abs(v))
+	}
+	if big < 1e5 {
+		return strconv.FormatInt(int64(math.Round(y)), 10)
+	}
+	unit, div := "k", 1e3
+	switch {
+	case big >= 1e9:
+		unit, div = "G", 1e9
+	case big >= 1e6:
+		unit, div = "M", 1e6
+	}
+	prec := 0
+	if len(all) > 1 {
+		prec = max(0, int(-math.Floor(math.Log10((all[1]-all[0])/div)+1e-9)))
+	}
+	return strconv.FormatFloat(y/div, 'f', prec, 64) + " " + unit
 }
 
 // ticks returns round values (1, 2 or 5 times a power of ten) between lo

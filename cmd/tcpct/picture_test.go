@@ -449,3 +449,53 @@ func shellWords(t *testing.T, s string) []string {
 	}
 	return out
 }
+
+// A tuple reused with a new sequence space (record 47 is a new SYN that
+// the tracker ignores, and the server's SYN/ACK then resynchronises it to
+// the new connection): the count restarts, so the new connection's
+// segments are drawn where the first connection's were, not hundreds of
+// millions below; the ignored SYN itself stays where its number puts it,
+// far from the window the tracker held.
+func TestPictureNewSequenceSpace(t *testing.T) {
+	_, root := drawSVG(t, "-packet", "157", "../../testdata/kernel/default.pcap.gz")
+	var label string
+	ys := map[int]float64{}
+	verdict := map[int]string{}
+	root.walk(func(n *node) {
+		if n.XMLName.Local != "g" || n.attr("id") != "dir0" {
+			return
+		}
+		n.walk(func(m *node) {
+			if m.XMLName.Local == "text" && strings.HasPrefix(m.Text, "relative seq") {
+				label = m.Text
+			}
+			if m.XMLName.Local == "g" && strings.HasPrefix(m.attr("class"), "pkt ") {
+				rec, _ := strconv.Atoi(m.attr("data-record"))
+				ys[rec] = m.child("line").num(t, "y1")
+				verdict[rec] = strings.TrimPrefix(m.attr("class"), "pkt ")
+			}
+		})
+	})
+	if !strings.Contains(label, "then restarted") {
+		t.Errorf("axis label %q does not say the count restarted", label)
+	}
+	first := 1 << 30
+	for rec := range ys {
+		first = min(first, rec)
+	}
+	if verdict[47] != "ignored" || ys[47]-ys[first] < 100 {
+		t.Errorf("record 47: %s at y %.1f, the first SYN (#%d) at %.1f; want the ignored SYN far below", verdict[47], ys[47], first, ys[first])
+	}
+	later := 0
+	for rec, y := range ys {
+		if rec > 60 && verdict[rec] == "accepted" {
+			later++
+			if d := y - ys[first]; d > 5 || d < -5 {
+				t.Errorf("record %d of the new connection at y %.1f, the first connection's SYN at %.1f", rec, y, ys[first])
+			}
+		}
+	}
+	if later < 5 {
+		t.Errorf("%d accepted client segments after the resynchronisation, want several", later)
+	}
+}
