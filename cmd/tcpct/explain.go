@@ -184,6 +184,9 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 			if ev.Type == table.EventDestroy && ev.Reason != table.ReasonKilled && (ev.Entry.Key == want || ev.Entry.Key == wantR) {
 				narrateDestroy(w, &ev)
+				if pic != nil {
+					pic.destroyed(&ev)
+				}
 			}
 		}
 	}

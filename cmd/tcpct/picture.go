@@ -44,10 +44,31 @@ import (
 // The output is a function of the packets alone: fixed layout, numbers
 // formatted with fixed precision, no clock and no randomness.
 type picture struct {
-	have bool
-	a    table.Key // the first packet's tuple: its sender is side A
-	pkts []picPacket
-	prof string
+	have  bool
+	a     table.Key // the first packet's tuple: its sender is side A
+	pkts  []picPacket
+	prof  string
+	gones []picGone // the entry went away between packets
+}
+
+// picGone is an entry's end that no packet of the connection caused: its
+// timeout ran out, or early drop evicted it.
+type picGone struct {
+	time int64
+	what string
+}
+
+// destroyed records that the connection's entry went away other than by
+// one of its packets (explain's DESTROY events): the bounds end there.
+func (pc *picture) destroyed(ev *tcpct.Event) {
+	if !pc.have {
+		return
+	}
+	g := picGone{time: ev.Time, what: "entry evicted"}
+	if ev.Reason == table.ReasonExpired {
+		g = picGone{time: ev.Entry.Conn.Deadline, what: "entry expired"}
+	}
+	pc.gones = append(pc.gones, g)
 }
 
 // picPacket is one packet of the connection and the tracker's bounds
@@ -313,6 +334,11 @@ func (pc *picture) panels() (t0, span float64, ps [2]*panel) {
 			if i+1 < len(pc.pkts) {
 				x1 = (float64(pc.pkts[i+1].time) - t0) / 1e9
 			}
+			for _, g := range pc.gones { // unless the entry went away first
+				if gx := (float64(g.time) - t0) / 1e9; gx >= x && gx < x1 {
+					x1 = gx
+				}
+			}
 			band := picBand{x0: x, x1: x1, hi: u.at(bd.maxEnd), end: u.at(bd.end), liberal: bd.liberal}
 			if bd.peerMaxWin != 0 {
 				band.lo, band.hasLo = u.at(bd.end-bd.peerMaxWin), true
@@ -458,6 +484,14 @@ func (pc *picture) drawPanel(b *strings.Builder, p *panel, span float64, xs func
 		}
 		fmt.Fprintf(b, `<g class="newentry" data-record="%d"><line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#777777" stroke-dasharray="6 4"/><text x="%s" y="%s" font-size="10" fill="#555555">#%d %s</text></g>`+"\n",
 			q.index, f1(X), f1(top), f1(X), f1(bot), f1(X+3), f1(top+11), q.index, what)
+	}
+	for _, g := range pc.gones {
+		X := xs((float64(g.time) - float64(pc.pkts[0].time)) / 1e9)
+		if X > picRight {
+			continue
+		}
+		fmt.Fprintf(b, `<g class="gone"><line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#777777" stroke-dasharray="2 3"/><text x="%s" y="%s" font-size="10" fill="#555555">%s</text></g>`+"\n",
+			f1(X), f1(top), f1(X), f1(bot), f1(X+3), f1(top+23), g.what)
 	}
 	// Bands: the accepted range after each packet, until the next one.
 	b.WriteString(`<g class="bands">` + "\n")

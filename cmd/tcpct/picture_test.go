@@ -499,3 +499,46 @@ func TestPictureNewSequenceSpace(t *testing.T) {
 		t.Errorf("%d accepted client segments after the resynchronisation, want several", later)
 	}
 }
+
+// An entry that expires between packets: its bounds end at the expiry
+// (explain's DESTROY event), not at the next packet; the ACK that picks
+// the connection up again starts a new entry whose windows are liberal
+// (the mid-stream pickup of tcp_loose=1: no window check), drawn grey.
+func TestPictureExpiryAndPickup(t *testing.T) {
+	_, root := drawSVG(t, "-sysctl", "tcp_timeout_syn_sent=2", "../../examples/telnet-seed.pcap")
+	var goneX, newX float64
+	var firstBandEnd float64
+	grey, blue := 0, 0
+	root.walk(func(n *node) {
+		if n.XMLName.Local != "g" || n.attr("id") != "dir0" {
+			return
+		}
+		n.walk(func(m *node) {
+			switch {
+			case m.XMLName.Local == "g" && m.attr("class") == "gone" && m.child("text").Text == "entry expired":
+				goneX = m.child("line").num(t, "x1")
+			case m.XMLName.Local == "g" && m.attr("class") == "newentry" && m.child("text").Text == "#4 new entry":
+				newX = m.child("line").num(t, "x1")
+			case m.XMLName.Local == "rect" && m.attr("class") == "band":
+				if firstBandEnd == 0 {
+					firstBandEnd = m.num(t, "x") + m.num(t, "width")
+				}
+				switch m.attr("fill") {
+				case picBandLib:
+					grey++
+				case picBandFill:
+					blue++
+				}
+			}
+		})
+	})
+	if goneX == 0 || newX <= goneX {
+		t.Fatalf("expiry at x %.1f, new entry at x %.1f: want both, expiry first", goneX, newX)
+	}
+	if d := firstBandEnd - goneX; d > 0.15 || d < -0.15 {
+		t.Errorf("the first entry's band ends at x %.1f, its expiry is at %.1f", firstBandEnd, goneX)
+	}
+	if blue != 1 || grey == 0 {
+		t.Errorf("%d tracked and %d liberal bands; want 1 (the SYN's entry) and some (the picked-up one)", blue, grey)
+	}
+}
