@@ -267,9 +267,9 @@ func (pc *picture) panels() (t0, span float64, ps [2]*panel) {
 	for s := 0; s < 2; s++ {
 		p := &panel{sender: s, top: picTop + float64(s)*(picPanelH+picPanelGap)}
 		if s == 0 {
-			p.title = fmt.Sprintf("%s → %s: sequence numbers of %s's segments, %s's ACKs", a, b, a, b)
+			p.title = fmt.Sprintf("%s → %s: its segments, the peer's ACKs", a, b)
 		} else {
-			p.title = fmt.Sprintf("%s → %s: sequence numbers of %s's segments, %s's ACKs", b, a, b, a)
+			p.title = fmt.Sprintf("%s → %s: its segments, the peer's ACKs", b, a)
 		}
 		// The sequence number drawn as 0: the sender's first sequence
 		// number (its ISN when the SYN was captured), else the first
@@ -555,21 +555,45 @@ func (pc *picture) drawPanel(b *strings.Builder, p *panel, span float64, xs func
 		b.WriteString("</g>\n")
 	}
 	// Labels for the packets that stand out, so that a printout says why.
+	// A label that would overlap one placed before it moves down a line
+	// (or up, at the bottom), so that each stays legible.
+	type box struct{ x0, x1, y float64 }
+	var placed []box
 	for n, note := range p.notes {
 		if n == 8 {
 			break
 		}
 		X, Y := xs(note.x), clip(note.y)
-		anchor, dx := "start", 12.0
-		if X > (picLeft+picRight)/2 {
-			anchor, dx = "end", -12
-		}
 		what := "INVALID"
 		if note.p.verdict == "ignored" {
 			what = "ignored"
 		}
-		fmt.Fprintf(b, `<text class="note" x="%s" y="%s" text-anchor="%s" fill="%s" font-weight="bold" stroke="#ffffff" stroke-width="4" stroke-linejoin="round" paint-order="stroke">#%d %s: %s</text>`+"\n",
-			f1(X+dx), f1(Y+4), anchor, picColour[note.p.verdict], note.p.index, what, esc(note.p.reason))
+		text := fmt.Sprintf("#%d %s: %s", note.p.index, what, note.p.reason)
+		width := 7.2 * float64(len([]rune(text))) // bold 12px, generously
+		anchor, dx, x0 := "start", 12.0, X+12
+		if X > (picLeft+picRight)/2 {
+			anchor, dx, x0 = "end", -12, X-12-width
+		}
+		step := 15.0
+		if Y > bot-30 {
+			step = -15
+		}
+		for tries := 0; tries < 12; tries++ {
+			clash := false
+			for _, q := range placed {
+				if x0 < q.x1 && q.x0 < x0+width && Y > q.y-14 && Y < q.y+14 {
+					clash = true
+					break
+				}
+			}
+			if !clash {
+				break
+			}
+			Y += step
+		}
+		placed = append(placed, box{x0, x0 + width, Y})
+		fmt.Fprintf(b, `<text class="note" x="%s" y="%s" text-anchor="%s" fill="%s" font-weight="bold" stroke="#ffffff" stroke-width="4" stroke-linejoin="round" paint-order="stroke">%s</text>`+"\n",
+			f1(X+dx), f1(Y+4), anchor, picColour[note.p.verdict], esc(text))
 	}
 	b.WriteString("</g>\n")
 }
