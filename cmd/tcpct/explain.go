@@ -37,6 +37,11 @@ Flags:
   -packet N
         the connection of record N (0-based, as jsonl's i)
         Without -conn or -packet, the connection of the first TCP packet.
+  -o FILE.svg | FILE.html
+        also draw the connection: per direction, sequence numbers against
+        time with the window bounds the tracker holds after each packet
+        (td_end, td_maxend, td_maxwin), each packet coloured by verdict
+        (.html: the same picture and a table of the packets)
   -profile, -spec, -sysctl, -at
         as for 'tcpct replay'
 
@@ -50,6 +55,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	tf.register(fs)
 	connFlag := fs.String("conn", "", "connection `'src=A dst=B sport=P dport=Q'`")
 	packetFlag := fs.Int("packet", -1, "explain the connection of record `N`")
+	outFlag := fs.String("o", "", "also draw the connection to `FILE` (.svg or .html)")
 	pos, code, done := parseFlags(fs, args, explainUsage, stdout, stderr)
 	if done {
 		return code
@@ -69,6 +75,13 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if want, err = parseConn(*connFlag); err != nil {
 			return usageErr(stderr, "explain", fmt.Errorf("-conn: %v", err))
 		}
+	}
+	var pic *picture // explain -o: picture.go
+	if *outFlag != "" {
+		if _, err := pictureFormat(*outFlag); err != nil {
+			return usageErr(stderr, "explain", err)
+		}
+		pic = &picture{}
 	}
 	at, err := parseAt(tf.at)
 	if err != nil {
@@ -172,6 +185,9 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 			if ev.Type == table.EventDestroy && ev.Reason != table.ReasonKilled && (ev.Entry.Key == want || ev.Entry.Key == wantR) {
 				narrateDestroy(w, &ev)
+				if pic != nil {
+					pic.destroyed(&ev)
+				}
 			}
 		}
 	}
@@ -191,6 +207,9 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		seg := tcpct.SegmentOf(pk)
 		narrate(w, tr, pk, &seg, v, n, prev)
+		if pic != nil {
+			pic.add(tr, pk, &seg, v)
+		}
 		prev = pk.Time
 		n++
 	})
@@ -231,6 +250,12 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err := w.Flush(); err != nil {
 		fmt.Fprintf(stderr, "tcpct explain: %v\n", outputError{err})
 		return exitOutput
+	}
+	if pic != nil {
+		if err := pic.writeFile(*outFlag); err != nil {
+			fmt.Fprintf(stderr, "tcpct explain: %v\n", outputError{err})
+			return exitOutput
+		}
 	}
 	if res.err != nil {
 		fmt.Fprintf(stderr, "tcpct explain: %v (the %d records before it were processed)\n", res.err, res.records)
