@@ -1,0 +1,141 @@
+package router
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"sort"
+
+	"github.com/fdac824a/tcpct"
+	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/fsm"
+)
+
+// Disagreement is one packet on which tcpct and the router's kernel
+// differ.
+type Disagreement struct {
+	Index          int // record number in the front capture (explain -packet)
+	Summary        string
+	Kernel, Tcpct  Verdict
+	TcpctReason    string
+	TcpctStateName string
+}
+
+// Report is the outcome of a comparison.
+type Report struct {
+	Packets      int            // TCP packets the router received
+	Unforwarded  int            // received but never sent on: no verdict
+	Unstamped    int            // sent on without a readable stamp
+	Orphans      int            // sent on without being received (must be 0)
+	Compared     int            // packets with a kernel verdict
+	Agree        int            // of those, same ct state and direction
+	PerVerdict   map[string]int // kernel verdict → packets
+	AgreePer     map[string]int // kernel verdict → packets agreed on
+	Disagreement []Disagreement
+}
+
+// OK says whether every packet was compared and agreed.
+func (r *Report) OK() bool {
+	return r.Agree == r.Compared && r.Orphans == 0 && r.Unstamped == 0 && r.Unforwarded == 0
+}
+
+// WriteText writes the report: a line per kernel verdict, then every
+// disagreement (at most max).
+func (r *Report) WriteText(w io.Writer, max int) {
+	fmt.Fprintf(w, "%d TCP packets through the router, %d compared, %d agree", r.Packets, r.Compared, r.Agree)
+	if r.Unforwarded+r.Unstamped+r.Orphans > 0 {
+		fmt.Fprintf(w, " (%d not forwarded, %d without a stamp, %d sent without being received)", r.Unforwarded, r.Unstamped, r.Orphans)
+	}
+	fmt.Fprintln(w)
+	keys := make([]string, 0, len(r.PerVerdict))
+	for k := range r.PerVerdict {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  kernel %-20s %7d packets, tcpct agrees on %d\n", k, r.PerVerdict[k], r.AgreePer[k])
+	}
+	for i, d := range r.Disagreement {
+		if i == max {
+			fmt.Fprintf(w, "  ... %d more\n", len(r.Disagreement)-max)
+			break
+		}
+		fmt.Fprintf(w, "  #%d %s: kernel %s, tcpct %s (state %s, %s)\n", d.Index, d.Summary, d.Kernel, d.Tcpct, d.TcpctStateName, d.TcpctReason)
+	}
+}
+
+// Check replays the front capture (the bytes WriteFront wrote for pairs,
+// in that order) through a linux-profile tcpct.Tracker with knobs, and
+// compares each packet's ct state and direction with the kernel's stamp.
+func Check(front []byte, pairs []Pair, knobs []string) (*Report, error) {
+	tr, err := tcpct.New(tcpct.Config{Profile: "linux", Knobs: knobs})
+	if err != nil {
+		return nil, err
+	}
+	cr, err := capture.NewReader(bytes.NewReader(front))
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{Packets: len(pairs), PerVerdict: map[string]int{}, AgreePer: map[string]int{}}
+	for {
+		p, err := cr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p.Index >= len(pairs) {
+			return nil, fmt.Errorf("front capture has more records than pairs")
+		}
+		pr := pairs[p.Index]
+		if p.Kind != capture.KindTCP {
+			// The router tracked it all the same (the kernel parses
+			// what the capture reader rejects only when malformed):
+			// count it as a disagreement if the kernel stamped it.
+			if pr.Forwarded && pr.Err == nil {
+				r.Compared++
+				r.PerVerdict[pr.Verdict.String()]++
+				r.Disagreement = append(r.Disagreement, Disagreement{Index: p.Index, Summary: "not TCP to tcpct: " + p.Reason, Kernel: pr.Verdict})
+			}
+			continue
+		}
+		seg := tcpct.SegmentOf(p)
+		v := tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
+		switch {
+		case !pr.Forwarded:
+			r.Unforwarded++
+			continue
+		case pr.Err != nil:
+			r.Unstamped++
+			continue
+		}
+		ours := Verdict{CT: v.CT.String()}
+		if v.CT != fsm.Invalid && v.CT != fsm.Untracked {
+			ours.Dir = v.Dir.String()
+		}
+		k := pr.Verdict.String()
+		r.Compared++
+		r.PerVerdict[k]++
+		if ours == pr.Verdict {
+			r.Agree++
+			r.AgreePer[k]++
+			continue
+		}
+		r.Disagreement = append(r.Disagreement, Disagreement{
+			Index:   p.Index,
+			Summary: summarize(p, &seg),
+			Kernel:  pr.Verdict, Tcpct: ours,
+			TcpctReason: v.ReasonText(), TcpctStateName: v.StateName(),
+		})
+	}
+	return r, nil
+}
+
+// summarize is a tcpdump-like line for a packet.
+func summarize(p *capture.Packet, seg *fsm.Segment) string {
+	return fmt.Sprintf("%s > %s [%s] seq=%d ack=%d win=%d len=%d",
+		netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort), seg.Flags, seg.Seq, seg.Ack, seg.Win, seg.Len)
+}

@@ -1,0 +1,151 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// routerKnobs are the router's conntrack sysctls in the live test: short
+// timeouts, so that idle connections expire and TIME_WAIT entries are
+// reopened or gone when a client port comes back.
+var routerKnobs = map[string]string{
+	"tcp_timeout_established":    "3",
+	"tcp_timeout_time_wait":      "2",
+	"tcp_timeout_close":          "2",
+	"tcp_timeout_close_wait":     "3",
+	"tcp_timeout_fin_wait":       "3",
+	"tcp_timeout_last_ack":       "3",
+	"tcp_timeout_syn_sent":       "5",
+	"tcp_timeout_syn_recv":       "5",
+	"tcp_timeout_unacknowledged": "5",
+}
+
+// TestLiveRouter is the live-router differential: real TCP stacks in a
+// client and a server namespace talk through a router namespace whose
+// nf_conntrack stamps its verdict on every forwarded packet; tcpct replays
+// what the router received and must agree on every packet's ct state and
+// direction. Impairments on both endpoints drop, duplicate, corrupt and
+// delay packets. The CI size runs 3 s of traffic; TCPCT_ROUTER_SECONDS
+// makes it longer, TCPCT_ROUTER_SEED fixes the workload's and the
+// impairments' random choices (the traffic still depends on timing), and
+// TCPCT_ROUTER_KEEP=DIR keeps the front capture there.
+func TestLiveRouter(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Skipf("live router unavailable: %v", err)
+	}
+	secs := 3.0
+	if s := os.Getenv("TCPCT_ROUTER_SECONDS"); s != "" {
+		var err error
+		if secs, err = strconv.ParseFloat(s, 64); err != nil {
+			t.Fatalf("TCPCT_ROUTER_SECONDS=%q: %v", s, err)
+		}
+	}
+	if testing.Short() {
+		secs = 1
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("TCPCT_ROUTER_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	imp := Impairment{Drop: 0.02, Duplicate: 0.01, Corrupt: 0.005, Delay: 0.03, MaxDelay: 40 * time.Millisecond, Seed: seed}
+	l, err := New(Options{Sysctls: routerKnobs, Impair: imp})
+	if err != nil {
+		if strings.Contains(err.Error(), "iptables") {
+			t.Logf("%v: running without impairments", err)
+			imp = Impairment{}
+			l, err = New(Options{Sysctls: routerKnobs})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+		if ns := Namespaces(); len(ns) > 0 {
+			t.Errorf("namespaces left behind: %v", ns)
+		}
+	}()
+	if !l.OffloadsOff() {
+		t.Log("ethtool missing or failed: the veths keep their offloads (GSO/GRO super-packets are tracked as one packet on both sides)")
+	}
+	capt, err := l.StartCapture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs*float64(time.Second))+2*time.Minute)
+	defer cancel()
+	est, _ := strconv.Atoi(routerKnobs["tcp_timeout_established"])
+	w := Workload{
+		Duration: time.Duration(secs * float64(time.Second)), Workers: 8, Seed: seed,
+		Idle:          time.Duration(est)*time.Second + 1500*time.Millisecond,
+		FeaturePeriod: 500 * time.Millisecond,
+	}
+	st, err := l.Run(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the last ACKs, delayed packets
+	frames, drops, err := capt.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if drops > 0 {
+		t.Fatalf("the capture socket dropped %d frames: the comparison would be incomplete", drops)
+	}
+	pairs, orphans := Match(frames)
+	var front bytes.Buffer
+	if err := WriteFront(&front, pairs); err != nil {
+		t.Fatal(err)
+	}
+	knobs := make([]string, 0, len(routerKnobs))
+	for _, k := range sortedKeys(routerKnobs) {
+		knobs = append(knobs, k+"="+routerKnobs[k])
+	}
+	rep, err := Check(front.Bytes(), pairs, knobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Orphans = orphans
+	var b strings.Builder
+	rep.WriteText(&b, 30)
+	t.Logf("seed %d (TCPCT_ROUTER_SEED), %.0f s of traffic\nconnections: %s\nimpairments: %s\n%s",
+		seed, secs, st, l.ImpairStats(), b.String())
+	if testing.Verbose() {
+		for _, k := range sortedKeysInt(st.Errors) {
+			t.Logf("  endpoint error %s: %d", k, st.Errors[k])
+		}
+	}
+	keep := os.Getenv("TCPCT_ROUTER_KEEP")
+	if !rep.OK() && keep == "" {
+		keep = os.TempDir()
+	}
+	if keep != "" {
+		path := filepath.Join(keep, fmt.Sprintf("tcpct-router-front-%d.pcap", seed))
+		if err := os.WriteFile(path, front.Bytes(), 0o644); err != nil {
+			t.Error(err)
+		} else {
+			t.Logf("front capture: %s (tcpct replay -sysctl ... %s; knobs %s)", path, path, strings.Join(knobs, " "))
+			for i, d := range rep.Disagreement {
+				if i == 5 {
+					break
+				}
+				t.Logf("  tcpct explain -packet %d%s %s", d.Index, " -sysctl "+strings.Join(knobs, " -sysctl "), path)
+			}
+		}
+	}
+	if !rep.OK() {
+		t.Errorf("tcpct and the router's nf_conntrack disagree")
+	}
+	if rep.Compared < 100 {
+		t.Errorf("only %d packets compared: the workload did not run", rep.Compared)
+	}
+}
