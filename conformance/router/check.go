@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"regexp"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
@@ -34,6 +37,9 @@ type Report struct {
 	PerVerdict   map[string]int // kernel verdict → packets
 	AgreePer     map[string]int // kernel verdict → packets agreed on
 	Disagreement []Disagreement
+	// Tracker is tcpct's tracker after the replay, to compare the
+	// router's table with.
+	Tracker *tcpct.Tracker
 }
 
 // OK says whether every packet was compared and agreed.
@@ -78,7 +84,7 @@ func Check(front []byte, pairs []Pair, knobs []string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Packets: len(pairs), PerVerdict: map[string]int{}, AgreePer: map[string]int{}}
+	r := &Report{Packets: len(pairs), PerVerdict: map[string]int{}, AgreePer: map[string]int{}, Tracker: tr}
 	for {
 		p, err := cr.Next()
 		if errors.Is(err, io.EOF) {
@@ -138,4 +144,48 @@ func Check(front []byte, pairs []Pair, knobs []string) (*Report, error) {
 func summarize(p *capture.Packet, seg *fsm.Segment) string {
 	return fmt.Sprintf("%s > %s [%s] seq=%d ack=%d win=%d len=%d",
 		netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort), seg.Flags, seg.Seq, seg.Ack, seg.Win, seg.Len)
+}
+
+// CompareTable compares the router's table, as conntrack -L printed it
+// (kernel, dumped between before and after), with tcpct's, the seconds
+// left masked: every entry tcpct still holds at after must be in the
+// kernel's dump, and every entry of the dump must be one tcpct held at
+// before. An entry that expired in between may be in either. It returns
+// the entries compared and the differences.
+func CompareTable(kernel string, tr *tcpct.Tracker, before, after time.Time) (n int, onlyKernel, onlyTcpct []string) {
+	dump := func(at time.Time) map[string]bool {
+		m := map[string]bool{}
+		tr.Range(at, func(e *tcpct.Entry) bool {
+			m[maskSeconds(string(e.AppendConntrack(nil, at)))] = true
+			return true
+		})
+		return m
+	}
+	early, late := dump(before), dump(after)
+	k := map[string]bool{}
+	for _, l := range strings.Split(kernel, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "tcp ") {
+			k[maskSeconds(l)] = true
+		}
+	}
+	for l := range k {
+		if !early[l] {
+			onlyKernel = append(onlyKernel, l)
+		}
+	}
+	for l := range late {
+		if !k[l] {
+			onlyTcpct = append(onlyTcpct, l)
+		}
+	}
+	sort.Strings(onlyKernel)
+	sort.Strings(onlyTcpct)
+	return len(k), onlyKernel, onlyTcpct
+}
+
+// secondsField is the seconds-left field of a conntrack -L line.
+var secondsField = regexp.MustCompile(`^(tcp +6 )\d+ `)
+
+func maskSeconds(l string) string {
+	return strings.Join(strings.Fields(secondsField.ReplaceAllString(strings.TrimSpace(l), "${1}T ")), " ")
 }

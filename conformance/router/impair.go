@@ -262,6 +262,14 @@ func (im *impairer) packet(attrs []byte) {
 	im.st.Seen++
 	im.mu.Unlock()
 	switch {
+	case simultaneousSYN(payload):
+		// Held so that the other side's SYN has left before this one
+		// arrives: the SYNs cross in the router.
+		im.wg.Add(1)
+		time.AfterFunc(simultaneousHold, func() {
+			defer im.wg.Done()
+			im.verdict(id, nfAccept, nil)
+		})
 	case r < c.Drop:
 		im.count(func(s *ImpairStats) { s.Dropped++ })
 		im.verdict(id, nfDrop, nil)
@@ -305,6 +313,32 @@ func (im *impairer) verdict(id uint32, v uint32, payload []byte) {
 		attrs = append(attrs, attr(nfqaPayload, payload))
 	}
 	_ = unix.Sendto(im.fd, im.msg(nfqnlMsgVerdict, unix.NLM_F_REQUEST, attrs...), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+}
+
+// Ports of simultaneous opens: the client's are in
+// [simultaneousPorts, +1000), the server's in [+1000, +2000).
+const (
+	simultaneousPorts = 61000
+	simultaneousHold  = 20 * time.Millisecond
+)
+
+// simultaneousSYN says whether p is a SYN without ACK from a port of a
+// simultaneous open.
+func simultaneousSYN(p []byte) bool {
+	off := 0
+	switch {
+	case len(p) >= 20 && p[0]>>4 == 4:
+		off = int(p[0]&15) * 4
+	case len(p) >= 40 && p[0]>>4 == 6:
+		off = 40
+	default:
+		return false
+	}
+	if len(p) < off+14 {
+		return false
+	}
+	sport := int(binary.BigEndian.Uint16(p[off:]))
+	return p[off+13]&0x12 == 0x02 && sport >= simultaneousPorts && sport < simultaneousPorts+2000
 }
 
 // corrupt flips one bit of the TCP header or payload (never the IP

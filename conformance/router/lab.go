@@ -42,6 +42,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -394,4 +395,50 @@ func Namespaces() []string {
 
 func sortedKeys(m map[string]string) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// Quiesce waits until neither endpoint has a socket that may still send
+// on its own: every TCP socket left listens, is in TIME_WAIT, or has
+// nothing unacknowledged and no retransmission or probe timer armed
+// (/proc/net/tcp: tx_queue 0, timer 0, 2 (keepalive) or 3 (the timer of
+// a FIN_WAIT2 socket the program closed)). Orphaned
+// sockets keep retransmitting a FIN or a SYN-ACK after the program closed
+// them; until they are done the router's table is still moving.
+func (l *Lab) Quiesce(timeout time.Duration) error {
+	end := time.Now().Add(timeout)
+	for {
+		busy := 0
+		for _, e := range []Endpoint{Client, Server} {
+			err := l.Do(e, func() error {
+				for _, f := range []string{"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"} {
+					b, err := os.ReadFile(f)
+					if err != nil {
+						return err
+					}
+					for _, line := range strings.Split(string(b), "\n")[1:] {
+						fs := strings.Fields(line)
+						if len(fs) < 6 || fs[3] == "0A" || fs[3] == "06" {
+							continue
+						}
+						txq, _, _ := strings.Cut(fs[4], ":")
+						timer, _, _ := strings.Cut(fs[5], ":")
+						if strings.Trim(txq, "0") != "" || (timer != "00" && timer != "02" && timer != "03") {
+							busy++
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if busy == 0 {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("%d sockets still active after %v", busy, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ var routerKnobs = map[string]string{
 	"tcp_timeout_syn_sent":       "5",
 	"tcp_timeout_syn_recv":       "5",
 	"tcp_timeout_unacknowledged": "5",
+	"acct":                       "1", // packet and byte counters in the table dump
 }
 
 // TestLiveRouter is the live-router differential: real TCP stacks in a
@@ -88,15 +90,29 @@ func TestLiveRouter(t *testing.T) {
 		Duration: time.Duration(secs * float64(time.Second)), Workers: 8, Seed: seed,
 		Idle:          time.Duration(est)*time.Second + 1500*time.Millisecond,
 		FeaturePeriod: 500 * time.Millisecond,
+		Hold:          12,
+	}
+	var (
+		frames          []Frame
+		drops           uint32
+		capErr, dumpErr error
+		kdump           string
+		before, after   time.Time
+	)
+	w.AtEnd = func() {
+		frames, drops, capErr = capt.Stop()
+		if _, err := exec.LookPath("conntrack"); err == nil {
+			before = time.Now()
+			kdump, dumpErr = l.ConntrackList()
+			after = time.Now()
+		}
 	}
 	st, err := l.Run(ctx, w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the last ACKs, delayed packets
-	frames, drops, err := capt.Stop()
-	if err != nil {
-		t.Fatal(err)
+	if capErr != nil || dumpErr != nil {
+		t.Fatal(capErr, dumpErr)
 	}
 	if drops > 0 {
 		t.Fatalf("the capture socket dropped %d frames: the comparison would be incomplete", drops)
@@ -115,10 +131,19 @@ func TestLiveRouter(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep.Orphans = orphans
+	var tableNote string
+	if !before.IsZero() {
+		n, onlyK, onlyT := CompareTable(kdump, rep.Tracker, before, after)
+		tableNote = fmt.Sprintf("router table at the end: %d entries (conntrack -L), %d only in the kernel's, %d only in tcpct's", n, len(onlyK), len(onlyT))
+		if len(onlyK)+len(onlyT) > 0 {
+			t.Errorf("%s\nkernel only:\n  %s\ntcpct only:\n  %s", tableNote,
+				strings.Join(onlyK[:min(5, len(onlyK))], "\n  "), strings.Join(onlyT[:min(5, len(onlyT))], "\n  "))
+		}
+	}
 	var b strings.Builder
 	rep.WriteText(&b, 30)
-	t.Logf("seed %d (TCPCT_ROUTER_SEED), %.0f s of traffic\nconnections: %s\nimpairments: %s\n%s",
-		seed, secs, st, l.ImpairStats(), b.String())
+	t.Logf("seed %d (TCPCT_ROUTER_SEED), %.0f s of traffic\nconnections: %s\nimpairments: %s\n%s%s",
+		seed, secs, st, l.ImpairStats(), b.String(), tableNote)
 	if testing.Verbose() {
 		for _, k := range sortedKeysInt(st.Errors) {
 			t.Logf("  endpoint error %s: %d", k, st.Errors[k])

@@ -34,6 +34,13 @@ type Workload struct {
 	// timestamps and SACK are switched on or off at random (0: never,
 	// all on).
 	FeaturePeriod time.Duration
+	// Hold connections are opened when the workers are done and stay
+	// open, established or half closed by the server, until AtEnd
+	// returns: they keep entries in the router's table for a dump.
+	Hold int
+	// AtEnd, if set, runs when every worker is done, the held
+	// connections are open and the endpoints are quiet (Quiesce).
+	AtEnd func()
 }
 
 // Scenarios of the workload, each a kind of connection.
@@ -210,6 +217,34 @@ func (l *Lab) Run(ctx context.Context, w Workload) (WorkloadStats, error) {
 	}
 	workers.Wait()
 	close(stopFeatures)
+	var held []*net.TCPConn
+	for i := range w.Hold {
+		server := ServerV4
+		if i%2 == 1 {
+			server = ServerV6
+		}
+		c, err := l.dial(Client, netip.AddrPort{}, netip.AddrPortFrom(server, servicePort), 0)
+		if err != nil {
+			note("hold", err)
+			continue
+		}
+		held = append(held, c)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		flags := byte(0)
+		if i%3 == 2 {
+			flags = flagServerClose // the client stays in CLOSE_WAIT
+		}
+		note("hold", exchange(c, flags, 100, 100))
+	}
+	if w.AtEnd != nil {
+		if err := l.Quiesce(30 * time.Second); err != nil {
+			note("quiesce", err)
+		}
+		w.AtEnd()
+	}
+	for _, c := range held {
+		c.Close()
+	}
 	for _, ln := range lns {
 		ln.Close()
 	}
@@ -221,7 +256,7 @@ func (l *Lab) Run(ctx context.Context, w Workload) (WorkloadStats, error) {
 func serve(c *net.TCPConn) {
 	defer c.Close()
 	for {
-		c.SetDeadline(time.Now().Add(15 * time.Second))
+		c.SetDeadline(time.Now().Add(30 * time.Second))
 		var h [9]byte
 		if _, err := io.ReadFull(c, h[:]); err != nil {
 			return
@@ -354,7 +389,10 @@ func (l *Lab) scenario(name string, v6 bool, rng *rand.Rand, w Workload) error {
 			c.SetLinger(0)
 			return c.Close()
 		case "server-abort":
-			return exchange(c, flagServerAbort, small(), 0)
+			if err := exchange(c, flagServerAbort, small(), 0); !errors.Is(err, syscall.ECONNRESET) {
+				return err
+			}
+			return nil
 		case "small-mss":
 			return exchange(c, flagServerClose, 1000+rng.IntN(8000), 1000+rng.IntN(8000))
 		}
@@ -412,11 +450,13 @@ func (l *Lab) scenario(name string, v6 bool, rng *rand.Rand, w Workload) error {
 }
 
 // simultaneousOpen has both endpoints connect to each other's port at the
-// same moment: when the SYNs cross, each side answers the other's SYN
+// same moment (the impairment program, if any, holds their SYNs for a
+// moment so that they cross in the router): when the SYNs cross, each side answers the other's SYN
 // with a SYN-ACK (RFC 9293 §3.5, figure 8). When one SYN arrives before
 // the other side's connect, that side refuses it with an RST.
 func (l *Lab) simultaneousOpen(client, server netip.Addr, rng *rand.Rand) error {
-	cp, sp := uint16(20000+rng.IntN(20000)), uint16(40000+rng.IntN(20000))
+	cp := uint16(simultaneousPorts + rng.IntN(1000))
+	sp := cp + 1000
 	ca, sa := netip.AddrPortFrom(client, cp), netip.AddrPortFrom(server, sp)
 	var wg sync.WaitGroup
 	var conns [2]*net.TCPConn
