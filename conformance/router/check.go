@@ -37,6 +37,7 @@ type Report struct {
 	PerVerdict   map[string]int // kernel verdict → packets
 	AgreePer     map[string]int // kernel verdict → packets agreed on
 	Disagreement []Disagreement
+	NotForwarded []string // the first ten packets not forwarded
 	// Tracker is tcpct's tracker after the replay, to compare the
 	// router's table with.
 	Tracker *tcpct.Tracker
@@ -62,6 +63,9 @@ func (r *Report) WriteText(w io.Writer, max int) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		fmt.Fprintf(w, "  kernel %-20s %7d packets, tcpct agrees on %d\n", k, r.PerVerdict[k], r.AgreePer[k])
+	}
+	for _, s := range r.NotForwarded {
+		fmt.Fprintf(w, "  not forwarded: %s\n", s)
 	}
 	for i, d := range r.Disagreement {
 		if i == max {
@@ -113,6 +117,9 @@ func Check(front []byte, pairs []Pair, knobs []string) (*Report, error) {
 		switch {
 		case !pr.Forwarded:
 			r.Unforwarded++
+			if len(r.NotForwarded) < 10 {
+				r.NotForwarded = append(r.NotForwarded, fmt.Sprintf("#%d %s", p.Index, summarize(p, &seg)))
+			}
 			continue
 		case pr.Err != nil:
 			r.Unstamped++

@@ -113,6 +113,7 @@ type Lab struct {
 	opts     Options
 	impair   [2]*impairer // client, server
 	offloads bool         // offloads were turned off
+	rpsErr   error        // why the router's packets are not steered to one CPU
 	closed   bool
 }
 
@@ -157,6 +158,47 @@ func (l *Lab) Namespace(e Endpoint) string { return l.names[e] }
 // OffloadsOff says whether the veths' offloads were turned off (ethtool
 // was there and worked).
 func (l *Lab) OffloadsOff() bool { return l.offloads }
+
+// Serialized says why the router may handle two packets at once on two
+// CPUs (nil when both veths steer every packet to CPU 0).
+func (l *Lab) Serialized() error { return l.rpsErr }
+
+// neighbours makes every link-layer neighbour permanent: no neighbour
+// discovery runs, and no packet waits for (or is dropped by) address
+// resolution in the router.
+func (l *Lab) neighbours() error {
+	mac := func(e Endpoint, dev string) (string, error) {
+		out, err := exec.Command("ip", "-n", l.names[e], "-br", "link", "show", "dev", dev).Output()
+		f := strings.Fields(string(out))
+		if err != nil || len(f) < 3 {
+			return "", fmt.Errorf("link address of %s in %s: %v %q", dev, e, err, out)
+		}
+		return f[2], nil
+	}
+	for _, n := range []struct {
+		on      Endpoint
+		dev     string
+		v4, v6  string
+		peer    Endpoint
+		peerDev string
+	}{
+		{Router, "cside", ClientV4.String(), ClientV6.String(), Client, "eth0"},
+		{Router, "sside", ServerV4.String(), ServerV6.String(), Server, "eth0"},
+		{Client, "eth0", "198.18.1.1", "fd7c:7c01::1", Router, "cside"},
+		{Server, "eth0", "198.18.2.1", "fd7c:7c02::1", Router, "sside"},
+	} {
+		m, err := mac(n.peer, n.peerDev)
+		if err != nil {
+			return err
+		}
+		for _, a := range []string{n.v4, n.v6} {
+			if err := ip("-n", l.names[n.on], "neigh", "replace", a, "lladdr", m, "dev", n.dev, "nud", "permanent"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // ip runs an ip(8) command.
 func ip(args ...string) error {
@@ -245,6 +287,21 @@ func (l *Lab) setup() error {
 		if err := ip(st...); err != nil {
 			return err
 		}
+	}
+	if err := l.neighbours(); err != nil {
+		return err
+	}
+	// Both of the router's veths hand their packets to CPU 0 (RPS):
+	// every packet is then received, tracked, stamped and sent on one
+	// CPU, one after the other, so the capture socket's order is the
+	// order in which conntrack saw them. Without it, two packets of one
+	// connection sent at the same moment from the two sides are handled
+	// on two CPUs at once, and the capture may show them the other way
+	// round (a helper's 300 s run found a retransmitted SYN and a
+	// SYN/ACK 4 µs apart, swapped).
+	if _, err := l.Exec(Router, "", "sh", "-c",
+		"echo 1 > /sys/class/net/cside/queues/rx-0/rps_cpus && echo 1 > /sys/class/net/sside/queues/rx-0/rps_cpus"); err != nil {
+		l.rpsErr = err
 	}
 	if _, err := l.Exec(Router, routerRuleset(), "nft", "-f", "-"); err != nil {
 		return err
