@@ -14,6 +14,7 @@ import (
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/spec"
 )
 
 // Disagreement is one packet on which tcpct and the router's kernel
@@ -38,6 +39,10 @@ type Report struct {
 	AgreePer     map[string]int // kernel verdict → packets agreed on
 	Disagreement []Disagreement
 	NotForwarded []string // the first ten packets not forwarded
+	// Options counts the SYNs and SYN/ACKs that carried each TCP option
+	// (window scale, SACK permitted, timestamps, an MSS below 536), and
+	// without one, to show what the run covered.
+	Options struct{ SYNs, WScale, SackPerm, Timestamps, SmallMSS int }
 	// Tracker is tcpct's tracker after the replay, to compare the
 	// router's table with.
 	Tracker *tcpct.Tracker
@@ -56,6 +61,9 @@ func (r *Report) WriteText(w io.Writer, max int) {
 		fmt.Fprintf(w, " (%d not forwarded, %d without a stamp, %d sent without being received)", r.Unforwarded, r.Unstamped, r.Orphans)
 	}
 	fmt.Fprintln(w)
+	o := r.Options
+	fmt.Fprintf(w, "  %d SYN and SYN/ACK packets: %d with window scale, %d SACK permitted, %d timestamps, %d MSS below 536\n",
+		o.SYNs, o.WScale, o.SackPerm, o.Timestamps, o.SmallMSS)
 	keys := make([]string, 0, len(r.PerVerdict))
 	for k := range r.PerVerdict {
 		keys = append(keys, k)
@@ -113,6 +121,9 @@ func Check(front []byte, pairs []Pair, knobs []string) (*Report, error) {
 			continue
 		}
 		seg := tcpct.SegmentOf(p)
+		if seg.Flags&spec.SYN != 0 {
+			r.countOptions(p.TCP)
+		}
 		v := tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
 		switch {
 		case !pr.Forwarded:
@@ -195,4 +206,38 @@ var secondsField = regexp.MustCompile(`^(tcp +6 )\d+ `)
 
 func maskSeconds(l string) string {
 	return strings.Join(strings.Fields(secondsField.ReplaceAllString(strings.TrimSpace(l), "${1}T ")), " ")
+}
+
+// countOptions walks a SYN's TCP options (RFC 9293 §3.1).
+func (r *Report) countOptions(tcp []byte) {
+	r.Options.SYNs++
+	if len(tcp) < 20 {
+		return
+	}
+	end := min(int(tcp[12]>>4)*4, len(tcp))
+	for i := 20; i < end; {
+		kind := tcp[i]
+		if kind == 0 {
+			break
+		}
+		if kind == 1 {
+			i++
+			continue
+		}
+		if i+1 >= end || tcp[i+1] < 2 {
+			break
+		}
+		l := int(tcp[i+1])
+		switch {
+		case kind == 2 && l == 4 && i+4 <= end && int(tcp[i+2])<<8|int(tcp[i+3]) < 536:
+			r.Options.SmallMSS++
+		case kind == 3:
+			r.Options.WScale++
+		case kind == 4:
+			r.Options.SackPerm++
+		case kind == 8:
+			r.Options.Timestamps++
+		}
+		i += l
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +38,9 @@ var routerKnobs = map[string]string{
 // delay packets. The CI size runs 3 s of traffic; TCPCT_ROUTER_SECONDS
 // makes it longer, TCPCT_ROUTER_SEED fixes the workload's and the
 // impairments' random choices (the traffic still depends on timing), and
-// TCPCT_ROUTER_KEEP=DIR keeps the front capture there.
+// TCPCT_ROUTER_KEEP=DIR keeps the front capture there, and
+// TCPCT_ROUTER_KNOBS=tcp_loose=0,tcp_be_liberal=1 adds or overrides the
+// router's knobs (tcpct gets the same).
 func TestLiveRouter(t *testing.T) {
 	if err := Available(); err != nil {
 		t.Skipf("live router unavailable: %v", err)
@@ -56,13 +59,23 @@ func TestLiveRouter(t *testing.T) {
 	if s := os.Getenv("TCPCT_ROUTER_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
 	}
+	knobMap := maps.Clone(routerKnobs)
+	if s := os.Getenv("TCPCT_ROUTER_KNOBS"); s != "" {
+		for _, kv := range strings.Split(s, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok {
+				t.Fatalf("TCPCT_ROUTER_KNOBS: %q is not NAME=VALUE", kv)
+			}
+			knobMap[k] = v
+		}
+	}
 	imp := Impairment{Drop: 0.02, Duplicate: 0.01, Corrupt: 0.005, Delay: 0.03, MaxDelay: 40 * time.Millisecond, Seed: seed}
-	l, err := New(Options{Sysctls: routerKnobs, Impair: imp})
+	l, err := New(Options{Sysctls: knobMap, Impair: imp})
 	if err != nil {
 		if strings.Contains(err.Error(), "iptables") {
 			t.Logf("%v: running without impairments", err)
 			imp = Impairment{}
-			l, err = New(Options{Sysctls: routerKnobs})
+			l, err = New(Options{Sysctls: knobMap})
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -88,7 +101,7 @@ func TestLiveRouter(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs*float64(time.Second))+2*time.Minute)
 	defer cancel()
-	est, _ := strconv.Atoi(routerKnobs["tcp_timeout_established"])
+	est, _ := strconv.Atoi(knobMap["tcp_timeout_established"])
 	w := Workload{
 		Duration: time.Duration(secs * float64(time.Second)), Workers: 8, Seed: seed,
 		Idle:          time.Duration(est)*time.Second + 1500*time.Millisecond,
@@ -125,9 +138,9 @@ func TestLiveRouter(t *testing.T) {
 	if err := WriteFront(&front, pairs); err != nil {
 		t.Fatal(err)
 	}
-	knobs := make([]string, 0, len(routerKnobs))
-	for _, k := range sortedKeys(routerKnobs) {
-		knobs = append(knobs, k+"="+routerKnobs[k])
+	knobs := make([]string, 0, len(knobMap))
+	for _, k := range sortedKeys(knobMap) {
+		knobs = append(knobs, k+"="+knobMap[k])
 	}
 	rep, err := Check(front.Bytes(), pairs, knobs)
 	if err != nil {

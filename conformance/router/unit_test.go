@@ -137,7 +137,7 @@ func TestCheckDisagrees(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Compared != 2 || rep.Agree != 1 || rep.Unforwarded != 1 || len(rep.Disagreement) != 1 || rep.OK() {
+	if rep.Compared != 2 || rep.Agree != 1 || rep.Unforwarded != 1 || len(rep.Disagreement) != 1 || rep.OK() || rep.Options.SYNs != 3 || rep.Options.WScale != 0 {
 		t.Fatalf("report %+v", rep)
 	}
 	d := rep.Disagreement[0]
@@ -235,5 +235,26 @@ func TestSimultaneousSYN(t *testing.T) {
 		if got := simultaneousSYN(c.p); got != c.want {
 			t.Errorf("simultaneousSYN(sport %d, flags %#x) = %v", binary.BigEndian.Uint16(c.p[len(c.p)-20:]), c.p[len(c.p)-7], got)
 		}
+	}
+}
+
+// TestCountOptions reads a Linux SYN's options: MSS, SACK permitted,
+// timestamps, NOP, window scale.
+func TestCountOptions(t *testing.T) {
+	opts := []byte{2, 4, 0x01, 0xf4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7}
+	tcp := append(make([]byte, 20), opts...)
+	tcp[12] = byte(len(tcp)/4) << 4
+	var r Report
+	r.countOptions(tcp)
+	if o := r.Options; o.SYNs != 1 || o.SmallMSS != 1 || o.SackPerm != 1 || o.Timestamps != 1 || o.WScale != 1 {
+		t.Errorf("%+v", o)
+	}
+	tcp[22], tcp[23] = 0x05, 0xb4 // MSS 1460
+	tcp[24] = 1                   // NOP instead of SACK permitted
+	tcp[25] = 1
+	r = Report{}
+	r.countOptions(tcp)
+	if o := r.Options; o.SmallMSS != 0 || o.SackPerm != 0 || o.Timestamps != 1 || o.WScale != 1 {
+		t.Errorf("%+v", o)
 	}
 }
