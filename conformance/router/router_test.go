@@ -174,12 +174,13 @@ func TestLiveRouter(t *testing.T) {
 		if err := os.WriteFile(path, front.Bytes(), 0o644); err != nil {
 			t.Error(err)
 		} else {
-			t.Logf("front capture: %s (tcpct replay -sysctl ... %s; knobs %s)", path, path, strings.Join(knobs, " "))
+			flags := " -sysctl " + strings.Join(knobs, " -sysctl ")
+			t.Logf("front capture: %s\n  tcpct replay%s %s", path, flags, path)
 			for i, d := range rep.Disagreement {
 				if i == 5 {
 					break
 				}
-				t.Logf("  tcpct explain -packet %d%s %s", d.Index, " -sysctl "+strings.Join(knobs, " -sysctl "), path)
+				t.Logf("  tcpct explain -packet %d%s %s", d.Index, flags, path)
 			}
 		}
 	}

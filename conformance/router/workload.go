@@ -240,6 +240,9 @@ func (l *Lab) Run(ctx context.Context, w Workload) (WorkloadStats, error) {
 		if err := l.Quiesce(30 * time.Second); err != nil {
 			note("quiesce", err)
 		}
+		// A delayed ACK (TCP_DELACK_MAX, 200 ms) shows in no socket
+		// state: let it go out while the capture still runs.
+		time.Sleep(400 * time.Millisecond)
 		w.AtEnd()
 	}
 	for _, c := range held {
