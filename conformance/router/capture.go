@@ -73,8 +73,9 @@ type Frame struct {
 // Capture reads every frame of the router namespace from one AF_PACKET
 // socket (all interfaces, both directions), so frames come in the order
 // the router handled them: a forwarded packet's incoming copy, conntrack
-// and the stamp, and its outgoing copy run in one softirq, one packet
-// after the other on a CPU.
+// and the stamp, and its outgoing copy run in one softirq, and with every
+// packet steered to one CPU (see Lab.Serialized) one packet after the
+// other.
 type Capture struct {
 	fd     int
 	mu     sync.Mutex

@@ -7,19 +7,22 @@
 // The router forwards between two veth pairs and runs nf_conntrack. Its
 // nftables forward chain (after conntrack, which runs in PREROUTING) writes
 // each TCP packet's verdict — ct state and ct direction — into the IPv4
-// TTL or IPv6 hop limit (codes 241–249, see Stamp), and accepts every
-// packet, so none is lost to the method. ip_forward() and ip6_forward()
-// decrement the TTL before the forward hook (net/ipv4/ip_forward.c,
-// net/ipv6/ip6_output.c, Linux 6.18), so the stamp reaches the wire as
-// written.
+// TTL or IPv6 hop limit (codes 241–249), and accepts every packet, so
+// none is lost to the method. ip_forward() (net/ipv4/ip_forward.c) and
+// ip6_forward() (net/ipv6/ip6_output.c) decrement the TTL before the
+// forward hook, so the stamp reaches the wire as written: every stamp of
+// every run so far decoded.
 //
 // One AF_PACKET socket in the router namespace sees every frame, in and
-// out, on both veths, in the order the router handles them (Capture). An
-// incoming TCP packet is what the router's conntrack saw (the front: what
-// tcpct replays); its outgoing copy, equal but for the stamp, carries the
+// out, on both veths (Capture). RPS steers both veths' packets to CPU 0,
+// so the router handles one packet at a time — receive, conntrack, stamp,
+// send — and the socket's order is conntrack's order. An incoming TCP
+// packet is what the router's conntrack saw (the front: what tcpct
+// replays); its outgoing copy, equal but for the stamp, carries the
 // kernel's verdict (the back). Check replays the front through the real
-// tcpct.Tracker, with the router's sysctls as knobs, and compares packet by
-// packet.
+// tcpct.Tracker, with the router's sysctls as knobs, and compares packet
+// by packet; CompareTable compares the router's conntrack -L at the end
+// with tcpct's table.
 //
 // Impairments come from the endpoints, not the router: each endpoint
 // queues its outgoing TCP packets to an NFQUEUE program (Impairment) that
