@@ -43,6 +43,9 @@ type Report struct {
 	// (window scale, SACK permitted, timestamps, an MSS below 536), and
 	// without one, to show what the run covered.
 	Options struct{ SYNs, WScale, SackPerm, Timestamps, SmallMSS int }
+	// InvalidReasons counts tcpct's reasons for the packets both call
+	// INVALID: which of the tracker's checks the run reached.
+	InvalidReasons map[string]int
 	// Tracker is tcpct's tracker after the replay, to compare the
 	// router's table with.
 	Tracker *tcpct.Tracker
@@ -72,6 +75,17 @@ func (r *Report) WriteText(w io.Writer, max int) {
 	for _, k := range keys {
 		fmt.Fprintf(w, "  kernel %-20s %7d packets, tcpct agrees on %d\n", k, r.PerVerdict[k], r.AgreePer[k])
 	}
+	reasons := make([]string, 0, len(r.InvalidReasons))
+	for k := range r.InvalidReasons {
+		reasons = append(reasons, k)
+	}
+	sort.Slice(reasons, func(i, j int) bool {
+		a, b := reasons[i], reasons[j]
+		return r.InvalidReasons[a] > r.InvalidReasons[b] || r.InvalidReasons[a] == r.InvalidReasons[b] && a < b
+	})
+	for _, k := range reasons {
+		fmt.Fprintf(w, "    INVALID, both: %6d  %s\n", r.InvalidReasons[k], k)
+	}
 	for _, s := range r.NotForwarded {
 		fmt.Fprintf(w, "  not forwarded: %s\n", s)
 	}
@@ -96,7 +110,7 @@ func Check(front []byte, pairs []Pair, knobs []string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Packets: len(pairs), PerVerdict: map[string]int{}, AgreePer: map[string]int{}, Tracker: tr}
+	r := &Report{Packets: len(pairs), PerVerdict: map[string]int{}, AgreePer: map[string]int{}, InvalidReasons: map[string]int{}, Tracker: tr}
 	for {
 		p, err := cr.Next()
 		if errors.Is(err, io.EOF) {
@@ -146,6 +160,9 @@ func Check(front []byte, pairs []Pair, knobs []string) (*Report, error) {
 		if ours == pr.Verdict {
 			r.Agree++
 			r.AgreePer[k]++
+			if v.CT == fsm.Invalid {
+				r.InvalidReasons[v.ReasonText()]++
+			}
 			continue
 		}
 		r.Disagreement = append(r.Disagreement, Disagreement{
