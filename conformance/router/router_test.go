@@ -115,9 +115,11 @@ func TestLiveRouter(t *testing.T) {
 		kdump           string
 		before, after   time.Time
 	)
-	w.AtEnd = func() {
+	w.AtEnd = func(quiet error) {
 		frames, drops, capErr = capt.Stop()
-		if _, err := exec.LookPath("conntrack"); err == nil {
+		if quiet != nil {
+			t.Logf("no table comparison: %v", quiet)
+		} else if _, err := exec.LookPath("conntrack"); err == nil {
 			before = time.Now()
 			kdump, dumpErr = l.ConntrackList()
 			after = time.Now()

@@ -38,9 +38,10 @@ type Workload struct {
 	// open, established or half closed by the server, until AtEnd
 	// returns: they keep entries in the router's table for a dump.
 	Hold int
-	// AtEnd, if set, runs when every worker is done, the held
-	// connections are open and the endpoints are quiet (Quiesce).
-	AtEnd func()
+	// AtEnd, if set, runs when every worker is done and the held
+	// connections are open, once the endpoints are quiet; quiet is
+	// Quiesce's error (nil: no socket will send on its own).
+	AtEnd func(quiet error)
 }
 
 // Scenarios of the workload, each a kind of connection.
@@ -237,13 +238,11 @@ func (l *Lab) Run(ctx context.Context, w Workload) (WorkloadStats, error) {
 		note("hold", exchange(c, flags, 100, 100))
 	}
 	if w.AtEnd != nil {
-		if err := l.Quiesce(30 * time.Second); err != nil {
-			note("quiesce", err)
-		}
+		quiet := l.Quiesce(30 * time.Second)
 		// A delayed ACK (TCP_DELACK_MAX, 200 ms) shows in no socket
 		// state: let it go out while the capture still runs.
 		time.Sleep(400 * time.Millisecond)
-		w.AtEnd()
+		w.AtEnd(quiet)
 	}
 	for _, c := range held {
 		c.Close()
