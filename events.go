@@ -2,6 +2,7 @@ package tcpct
 
 import (
 	"context"
+	"time"
 
 	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/table"
@@ -12,10 +13,10 @@ import (
 // saying why for DESTROY (expired, killed by an RST or a reopen, evicted
 // to make room).
 type Event struct {
-	Type   table.EventType
-	Reason table.Reason // DESTROY only
-	Time   int64        // clock of the operation that caused it, nanoseconds
-	Entry  Entry        // the entry after the change (before it, for DESTROY)
+	Type   EventType
+	Reason DestroyReason // DESTROY only
+	Time   time.Time     // clock of the operation that caused it
+	Entry  Entry         // the entry after the change (before it, for DESTROY)
 	// SameState marks an UPDATE that changed only [UNREPLIED] or
 	// [ASSURED]: conntrack -E prints it without a state
 	// (table.Event.SameState).
@@ -29,7 +30,7 @@ func (ev *Event) Append(b []byte) []byte {
 	if ev.Type == 0 || ev.Entry.p == nil {
 		return b
 	}
-	r := ev.Entry.Render(ev.Time)
+	r := ev.Entry.render(ev.Time.UnixNano())
 	if ev.SameState {
 		r.State = ""
 	}
@@ -59,7 +60,7 @@ func (tr *Tracker) Subscribe(n int) *Subscription {
 }
 
 func (s *Subscription) convert(e *table.Event[fsm.Conn]) Event {
-	return Event{Type: e.Type, Reason: e.Reason, Time: e.Time,
+	return Event{Type: e.Type, Reason: e.Reason, Time: time.Unix(0, e.Time),
 		Entry: Entry{Key: e.Key, Conn: e.V, Ref: e.Ref, Counters: e.Counters, acct: s.acct, p: s.p}, SameState: e.SameState}
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/internal/craft"
-	"github.com/fdac824a/tcpct/table"
 )
 
 // raw builds an IPv4 TCP packet for the examples.
@@ -64,7 +63,7 @@ func ExampleVerdict_Doc() {
 
 // Callers that parsed the headers themselves use TrackSegment.
 func ExampleTracker_TrackSegment() {
-	tr, _ := tcpct.New(tcpct.Config{Sysctl: map[string]string{"nf_conntrack_tcp_timeout_syn_sent": "20", "max": "1024"}})
+	tr, _ := tcpct.New(tcpct.Config{Knobs: []string{"nf_conntrack_tcp_timeout_syn_sent=20", "max=1024"}})
 	seg := fsm.Segment{Seq: 1000, Flags: fsm.Flags(craft.SYN), Win: 65535, HdrLen: 20}
 	v := tr.TrackSegment(netip.MustParseAddrPort("[2001:db8::1]:40000"), netip.MustParseAddrPort("[2001:db8::2]:443"), &seg, time.Unix(0, 0))
 	fmt.Println(v.String())
@@ -91,30 +90,20 @@ func ExampleTracker_Subscribe() {
 	//  [UPDATE] tcp      6 60 SYN_RECV src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=80 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40000
 }
 
-// A loop over a batch of packets (a capture read ahead, a NIC ring)
-// hashes and prefetches the batch's tuples first, then tracks the
-// packets in order, handing each its hash and its output slot.
-func ExampleTracker_TrackHashed() {
+// A caller holding several packets (a capture read ahead, a NIC ring)
+// tracks them with one TrackBatch call, which overlaps their table
+// memory loads.
+func ExampleTracker_TrackBatch() {
 	tr, _ := tcpct.New(tcpct.Config{Knobs: []string{"max=1024"}})
 	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
-	batch := []struct {
-		src, dst netip.AddrPort
-		seg      fsm.Segment
-	}{
-		{cli, srv, fsm.Segment{Seq: 1000, Flags: fsm.Flags(craft.SYN), Win: 65535, HdrLen: 20}},
-		{srv, cli, fsm.Segment{Seq: 5000, Ack: 1001, Flags: fsm.Flags(craft.SYN | craft.ACK), Win: 65535, HdrLen: 20}},
-		{cli, srv, fsm.Segment{Seq: 1001, Ack: 5001, Flags: fsm.Flags(craft.ACK), Win: 65535, HdrLen: 20}},
+	t0 := time.Unix(0, 0)
+	batch := []tcpct.Packet{
+		{Key: tcpct.KeyOf(cli, srv), Segment: tcpct.Segment{Seq: 1000, Flags: fsm.Flags(craft.SYN), Win: 65535, HdrLen: 20}, Time: t0},
+		{Key: tcpct.KeyOf(srv, cli), Segment: tcpct.Segment{Seq: 5000, Ack: 1001, Flags: fsm.Flags(craft.SYN | craft.ACK), Win: 65535, HdrLen: 20}, Time: t0},
+		{Key: tcpct.KeyOf(cli, srv), Segment: tcpct.Segment{Seq: 1001, Ack: 5001, Flags: fsm.Flags(craft.ACK), Win: 65535, HdrLen: 20}, Time: t0},
 	}
-	keys := make([]table.Key, len(batch))
-	for i, p := range batch {
-		keys[i] = table.KeyFromAddrPorts(p.src, p.dst)
-	}
-	hashes := make([]uint64, len(batch))
 	out := make([]tcpct.Verdict, len(batch))
-	tr.PrefetchHashes(keys, hashes)
-	for i := range batch {
-		tr.TrackHashed(&out[i], &keys[i], hashes[i], &batch[i].seg, 0)
-	}
+	tr.TrackBatch(batch, out)
 	for _, v := range out {
 		fmt.Println(v.String())
 	}

@@ -92,14 +92,12 @@ type Config struct {
 	// generator makes of the built-in ones, so an edited cell can be tried
 	// on a capture. Profile must then be empty or the spec's own name.
 	Spec *spec.Spec
-	// Sysctl sets knobs by name: the names under /proc/sys/net/netfilter/,
-	// with or without the nf_conntrack_ prefix (tcp_loose,
-	// nf_conntrack_tcp_timeout_established, …), dotted sysctl names, the
-	// profile's aliases (ip_conntrack_tcp_loose), and "max" for the table
-	// size. Applied in name order, before Knobs.
-	Sysctl map[string]string
-	// Knobs are "NAME=VALUE" settings with the same names, applied in
-	// order after Sysctl (the form -sysctl flags take).
+	// Knobs are "NAME=VALUE" settings, applied in order: NAME is a sysctl
+	// as under /proc/sys/net/netfilter/, with or without the
+	// nf_conntrack_ prefix (tcp_loose, nf_conntrack_tcp_timeout_established,
+	// …), a dotted sysctl name, one of the profile's aliases
+	// (ip_conntrack_tcp_loose), or "max" for the table size: the form
+	// -sysctl flags and sysctl.conf take.
 	Knobs []string
 	// Seed fixes the table's hash seed (0: random). No output depends on
 	// it; tests use it to show that.
@@ -127,7 +125,7 @@ func ReadSpec(file string) (*spec.Spec, error) {
 }
 
 // Resolved is a Config checked and resolved once: the profile, the value
-// of every knob after Sysctl and Knobs, and the table size. New builds
+// of every knob after Knobs, and the table size. New builds
 // its tracker from it; a tool resolves first to check flags, read the
 // limit or list the knobs without allocating a table. The zero Resolved
 // has no profile, no knobs and a limit of 0.
@@ -164,16 +162,6 @@ func (c Config) Resolve() (*Resolved, error) {
 		}
 		r.set[p.KnobIndex(k)] = true
 		return nil
-	}
-	keys := make([]string, 0, len(c.Sysctl))
-	for k := range c.Sysctl {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := setKnob(k, c.Sysctl[k]); err != nil {
-			return nil, err
-		}
 	}
 	for _, kv := range c.Knobs {
 		k, v, ok := strings.Cut(kv, "=")
@@ -215,6 +203,15 @@ func (r *Resolved) Knob(name string) (int64, bool) {
 	return r.m.Knob(name)
 }
 
+// Timeout is the timeout of state s (the knob tcp_timeout_* that times
+// it), in nanoseconds, as fsm.Verdict.Timeout counts it.
+func (r *Resolved) Timeout(s State) int64 {
+	if r.m == nil {
+		return 0
+	}
+	return r.m.Timeout(s)
+}
+
 // Set reports whether the Config set the knob (by any of its names).
 func (r *Resolved) Set(name string) bool {
 	if r.m == nil {
@@ -230,6 +227,7 @@ func (r *Resolved) Set(name string) bool {
 // methods the zero Verdict (CT fsm.NotTracked), lookups find nothing, and
 // counts are zero.
 type Tracker struct {
+	res   *Resolved
 	m     *fsm.Machine
 	p     *fsm.Profile
 	t     *table.Table[fsm.Conn]
@@ -250,16 +248,21 @@ func New(cfg Config) (*Tracker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("knob max: %w", err)
 	}
-	return &Tracker{m: m, p: p, t: tb, names: p.StateNames}, nil
+	return &Tracker{m: m, p: p, t: tb, names: p.StateNames, res: r}, nil
 }
 
 // Profile returns the tracker's profile (state and class names, the spec
 // cells and their rationale).
 func (tr *Tracker) Profile() *fsm.Profile { return tr.p }
 
-// Machine returns the per-packet logic with its knob values. Do not call
-// Set on it once packets are being tracked.
-func (tr *Tracker) Machine() *fsm.Machine { return tr.m }
+// Config returns the tracker's resolved configuration: its profile, knob
+// values and table size. The zero Tracker's is the zero Resolved.
+func (tr *Tracker) Config() *Resolved {
+	if tr.t == nil {
+		return &Resolved{}
+	}
+	return tr.res
+}
 
 // Max returns the table size (the max knob).
 func (tr *Tracker) Max() int {
@@ -331,26 +334,24 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 		return Verdict{}, ErrFragment
 	case capture.KindMalformed:
 		if p.Family != 0 && p.Proto == 6 {
-			return tr.Truncated(now), nil
+			var v Verdict
+			tr.truncated(&v, now.UnixNano())
+			return v, nil
 		}
 		return Verdict{}, ErrBadIP
 	}
 	return Verdict{}, ErrNotIP
 }
 
-// Truncated returns the verdict for a TCP packet whose header is
-// incomplete (INVALID, "truncated packet"), counting it. The tracker
-// cannot tell which connection such a packet belongs to, so no entry is
-// consulted.
-func (tr *Tracker) Truncated(now time.Time) Verdict {
-	if tr.t == nil {
-		return Verdict{}
-	}
+// truncated fills *v with the verdict of a TCP packet whose header is
+// incomplete and whose tuple is unknown (INVALID, "truncated packet"),
+// counting it. No entry is consulted.
+func (tr *Tracker) truncated(v *Verdict, now int64) {
 	cs := tr.counter()
 	cs.packets.Add(1)
 	tr.t.AddInvalid()
-	return Verdict{Verdict: fsm.Verdict{CT: fsm.Invalid, Cell: fsm.CellNone, Reason: fsm.ReasonTruncated,
-		Old: tr.p.Initial, New: tr.p.Initial}, Now: now.UnixNano(), p: tr.p}
+	*v = Verdict{Verdict: fsm.Verdict{CT: fsm.Invalid, Cell: fsm.CellNone, Reason: fsm.ReasonTruncated,
+		Old: tr.p.Initial, New: tr.p.Initial}, now: now, p: tr.p}
 }
 
 // TrackSegment runs one parsed TCP segment, sent from src to dst, through
@@ -362,43 +363,44 @@ func (tr *Tracker) TrackSegment(src, dst netip.AddrPort, seg *fsm.Segment, now t
 	return v
 }
 
-// TrackKey is TrackSegment for callers that already hold the packet's
-// tuple as a table.Key and the clock in nanoseconds (the replay loop).
-func (tr *Tracker) TrackKey(k table.Key, seg *fsm.Segment, now int64) Verdict {
-	var v Verdict
-	tr.track(&v, &k, 0, seg, now)
-	return v
-}
+// lookahead is how many packets TrackBatch hashes and prefetches before
+// tracking them: enough for their table misses to overlap, few enough
+// that the batch stays in the CPU's out-of-order window.
+const lookahead = 16
 
-// TrackHashed is TrackKey for a batch loop: it writes the verdict to *v
-// and takes k's hash from PrefetchHashes, which TrackKey computes again.
-func (tr *Tracker) TrackHashed(v *Verdict, k *table.Key, hash uint64, seg *fsm.Segment, now int64) {
-	tr.track(v, k, hash, seg, now)
-}
-
-// Prefetch loads the table memory that tracking packets with tuples keys
-// reads (their index buckets, then the records these name). With
-// 1e5 connections and more each such load is a cache miss and most of the
-// cost of a packet; a caller holding a batch of packets (a capture read
-// ahead, a NIC ring) prefetches their tuples, then tracks them in order,
-// so the batch waits for its misses together instead of one after
-// another. It changes nothing: skipping it, or prefetching tuples never
-// tracked, gives the same verdicts.
-func (tr *Tracker) Prefetch(keys []table.Key) {
-	if tr.t != nil {
-		tr.t.Prefetch(keys)
-	}
-}
-
-// PrefetchHashes is the batch loop's Prefetch: it stores each key's table
-// hash in hashes (len(hashes) >= len(keys)), for TrackHashed, and loads
-// the keys' index buckets (table.Table.PrefetchHashes says why not their
-// records too).
-func (tr *Tracker) PrefetchHashes(keys []table.Key, hashes []uint64) {
+// TrackBatch tracks pkts in order, writing the verdict of pkts[i] to
+// out[i] (len(out) >= len(pkts)): the same verdicts as TrackSegment one by
+// one. A caller holding several packets (a capture read ahead, a NIC ring)
+// should use it: it hashes the tuples of a few packets and loads their
+// table memory first, so that their cache misses, most of a packet's
+// cost with 1e5 connections and more, overlap instead of queueing. A
+// packet with no tuple (the zero Key) and a Malformed segment is an
+// INVALID "truncated packet" (PacketOf makes such packets of records cut
+// short).
+func (tr *Tracker) TrackBatch(pkts []Packet, out []Verdict) {
+	out = out[:len(pkts)]
 	if tr.t == nil {
+		clear(out)
 		return
 	}
-	tr.t.PrefetchHashes(keys, hashes)
+	var keys [lookahead]table.Key
+	var hashes [lookahead]uint64
+	for len(pkts) > 0 {
+		n := min(len(pkts), lookahead)
+		for i := range pkts[:n] {
+			keys[i] = pkts[i].Key
+		}
+		tr.t.PrefetchHashes(keys[:n], hashes[:n])
+		for i := range pkts[:n] {
+			p := &pkts[i]
+			if p.Key.IsZero() && p.Segment.Malformed != fsm.ReasonNone {
+				tr.truncated(&out[i], p.Time.UnixNano())
+				continue
+			}
+			tr.track(&out[i], &p.Key, hashes[i], &p.Segment, p.Time.UnixNano())
+		}
+		pkts, out = pkts[n:], out[n:]
+	}
 }
 
 func keyOf(src, dst netip.Addr, sport, dport uint16) table.Key {
@@ -408,11 +410,6 @@ func keyOf(src, dst netip.Addr, sport, dport uint16) table.Key {
 	s, d := src.As16(), dst.As16()
 	return table.MakeKey(table.FamilyIPv6, &s, &d, sport, dport)
 }
-
-// KeyOf builds the table key of a packet from its addresses and ports, in
-// the family the addresses have (table.KeyFromAddrPorts explains mapped
-// and mixed addresses).
-func KeyOf(src, dst netip.Addr, sport, dport uint16) table.Key { return keyOf(src, dst, sport, dport) }
 
 func (tr *Tracker) meta(c *fsm.Conn) table.Meta {
 	var f table.Flags
@@ -447,7 +444,7 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 	for {
 		if !held {
 			c = fsm.Conn{}
-			*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Original, now), Key: *k, Now: now, p: tr.p}
+			*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Original, now), Key: *k, now: now, p: tr.p}
 			if v.Action == fsm.Create {
 				r, wd, st := tr.t.Insert(*k, c, tr.countedMeta(&c, v, k, seg, table.Original), now)
 				switch st {
@@ -467,7 +464,7 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 			tr.finish(cs, v, &c)
 			return
 		}
-		*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Dir(d), now), Now: now, p: tr.p}
+		*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Dir(d), now), now: now, p: tr.p}
 		if d == table.Reply {
 			v.Key = k.Reverse()
 		} else {
@@ -579,7 +576,7 @@ func (tr *Tracker) finish(cs *counterShard, v *Verdict, c *fsm.Conn) {
 	if c.Live() {
 		v.Entry = true
 		v.State = c.State
-		v.Deadline = c.Deadline
+		v.deadline = c.Deadline
 		v.Assured = c.Assured()
 		v.SeenReply = c.SeenReply()
 	} else {

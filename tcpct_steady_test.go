@@ -40,7 +40,7 @@ func steadyRun(t *testing.T, conns int, arrival time.Duration, seed uint64, knob
 				src, dst = srv, cli
 			}
 			v := tr.TrackSegment(src, dst, &seg, now)
-			for _, x := range [...]uint64{uint64(v.CT), uint64(v.New), uint64(v.Reason), uint64(v.Deadline), b2u(v.Dropped)} {
+			for _, x := range [...]uint64{uint64(v.CT), uint64(v.New), uint64(v.Reason), uint64(v.Deadline().UnixNano()), b2u(v.Dropped)} {
 				h = (h ^ x) * 0x100000001b3
 			}
 		}

@@ -233,8 +233,8 @@ func TestConfigErrors(t *testing.T) {
 		{tcpct.Config{Knobs: []string{"tcp_loose=2"}}, "tcp_loose"},
 		{tcpct.Config{Knobs: []string{"nf_conntrack_tcp_timeout_established=x"}}, "tcp_timeout_established"},
 		{tcpct.Config{Knobs: []string{"tcp_loose"}}, "NAME=VALUE"},
-		{tcpct.Config{Sysctl: map[string]string{"max": "0"}}, "max"},
-		{tcpct.Config{Sysctl: map[string]string{"max": "-5"}}, "max"},
+		{tcpct.Config{Knobs: []string{"max=0"}}, "max"},
+		{tcpct.Config{Knobs: []string{"max=-5"}}, "max"},
 		{tcpct.Config{Profile: "tutorial", Knobs: []string{"tcp_be_liberal=1"}}, "tcp_be_liberal"},
 	} {
 		_, err := tcpct.New(c.cfg)
@@ -242,11 +242,11 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%+v: error %v, want one naming %s", c.cfg, err, c.want)
 		}
 	}
-	tr, err := tcpct.New(tcpct.Config{Sysctl: map[string]string{"net.netfilter.nf_conntrack_tcp_loose": "0", "max": "16"}})
+	tr, err := tcpct.New(tcpct.Config{Knobs: []string{"net.netfilter.nf_conntrack_tcp_loose=0", "max=16"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := tr.Machine().Knob("tcp_loose"); v != 0 || tr.Max() != 16 {
+	if v, _ := tr.Config().Knob("tcp_loose"); v != 0 || tr.Max() != 16 || !tr.Config().Set("nf_conntrack_tcp_loose") || tr.Config().Set("tcp_be_liberal") {
 		t.Errorf("knobs not applied: loose=%d max=%d", v, tr.Max())
 	}
 }

@@ -22,17 +22,14 @@ type Verdict struct {
 
 	// Key is the connection's original tuple (the packet's own tuple when
 	// the packet matched no entry or started a new one).
-	Key table.Key
-	// Now is the clock the packet was tracked at, in nanoseconds.
-	Now int64
+	Key Key
 
 	// Entry reports whether the connection has an entry right after the
 	// packet; the fields below describe it and are zero otherwise. For an
 	// INVALID packet of a known connection they describe that entry,
 	// which the packet left alone.
 	Entry     bool
-	State     fsm.State
-	Deadline  int64 // nanoseconds, same clock as Now
+	State     State
 	Assured   bool
 	SeenReply bool
 
@@ -48,14 +45,24 @@ type Verdict struct {
 	// dropping packet"); the kernel drops such a packet.
 	Dropped bool
 
-	p *fsm.Profile
+	now, deadline int64 // nanoseconds: Time and Deadline
+	p             *fsm.Profile
 }
 
 // Profile returns the profile that decided the verdict.
 func (v *Verdict) Profile() *fsm.Profile { return v.p }
 
-// Time returns Now as a time.Time.
-func (v *Verdict) Time() time.Time { return time.Unix(0, v.Now) }
+// Time is the clock the packet was tracked at.
+func (v *Verdict) Time() time.Time { return time.Unix(0, v.now) }
+
+// Deadline is when the entry expires unless a packet refreshes it; the
+// zero Time when there is no entry.
+func (v *Verdict) Deadline() time.Time {
+	if !v.Entry {
+		return time.Time{}
+	}
+	return time.Unix(0, v.deadline)
+}
 
 // Src and Dst return the connection's original tuple.
 func (v *Verdict) Src() netip.AddrPort { return netip.AddrPortFrom(v.Key.Src(), v.Key.SrcPort()) }
@@ -120,7 +127,7 @@ func (v *Verdict) SecondsLeft() int64 {
 	if !v.Entry {
 		return -1
 	}
-	return table.SecondsLeft(v.Deadline, v.Now)
+	return table.SecondsLeft(v.deadline, v.now)
 }
 
 // ReasonText says why the packet is INVALID, was ignored, or was
@@ -199,10 +206,18 @@ func (e *Entry) StateName() string {
 	return e.p.StateName(e.Conn.State)
 }
 
-// Render returns the entry in the form the table package prints, as of
+// Deadline is when the entry expires unless a packet refreshes it.
+func (e *Entry) Deadline() time.Time {
+	if e.p == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, e.Conn.Deadline)
+}
+
+// render returns the entry in the form the table package prints, as of
 // time now (nanoseconds): the seconds left are counted like the kernel's
 // (table.SecondsLeft).
-func (e *Entry) Render(now int64) table.Entry {
+func (e *Entry) render(now int64) table.Entry {
 	var f table.Flags
 	if e.Conn.Assured() {
 		f |= table.Assured
@@ -220,7 +235,7 @@ func (e *Entry) AppendProc(b []byte, now time.Time) []byte {
 	if e.p == nil {
 		return b
 	}
-	r := e.Render(now.UnixNano())
+	r := e.render(now.UnixNano())
 	return table.AppendProc(b, &r)
 }
 
@@ -230,7 +245,7 @@ func (e *Entry) AppendProc24(b []byte, now time.Time) []byte {
 	if e.p == nil {
 		return b
 	}
-	r := e.Render(now.UnixNano())
+	r := e.render(now.UnixNano())
 	return table.AppendProc24(b, &r)
 }
 
@@ -239,6 +254,6 @@ func (e *Entry) AppendConntrack(b []byte, now time.Time) []byte {
 	if e.p == nil {
 		return b
 	}
-	r := e.Render(now.UnixNano())
+	r := e.render(now.UnixNano())
 	return table.AppendConntrack(b, &r)
 }

@@ -18,14 +18,25 @@ import (
 // zeroTypes are the root package's exported types; TestZeroValues checks
 // the list against api.txt so that a new type cannot be left out.
 var zeroTypes = map[string]reflect.Type{
-	"Config":       reflect.TypeFor[Config](),
-	"Entry":        reflect.TypeFor[Entry](),
-	"Event":        reflect.TypeFor[Event](),
-	"Resolved":     reflect.TypeFor[Resolved](),
-	"Stats":        reflect.TypeFor[Stats](),
-	"Subscription": reflect.TypeFor[Subscription](),
-	"Tracker":      reflect.TypeFor[Tracker](),
-	"Verdict":      reflect.TypeFor[Verdict](),
+	"CT":            reflect.TypeFor[CT](),
+	"Counters":      reflect.TypeFor[Counters](),
+	"DestroyReason": reflect.TypeFor[DestroyReason](),
+	"Dir":           reflect.TypeFor[Dir](),
+	"EventType":     reflect.TypeFor[EventType](),
+	"Key":           reflect.TypeFor[Key](),
+	"Packet":        reflect.TypeFor[Packet](),
+	"Reason":        reflect.TypeFor[Reason](),
+	"Segment":       reflect.TypeFor[Segment](),
+	"State":         reflect.TypeFor[State](),
+	"TableStats":    reflect.TypeFor[TableStats](),
+	"Config":        reflect.TypeFor[Config](),
+	"Entry":         reflect.TypeFor[Entry](),
+	"Event":         reflect.TypeFor[Event](),
+	"Resolved":      reflect.TypeFor[Resolved](),
+	"Stats":         reflect.TypeFor[Stats](),
+	"Subscription":  reflect.TypeFor[Subscription](),
+	"Tracker":       reflect.TypeFor[Tracker](),
+	"Verdict":       reflect.TypeFor[Verdict](),
 }
 
 // TestZeroValues calls every exported method of every exported type of

@@ -83,6 +83,13 @@ func (p *Packet) Timestamp() time.Time { return time.Unix(0, p.Time).UTC() }
 // Truncated reports whether the snap length cut off part of the L4 data.
 func (p *Packet) Truncated() bool { return len(p.TCP) < p.IPPayloadLen }
 
+// SrcAddrPort is the packet's source address and port (port 0 for a
+// packet without one).
+func (p *Packet) SrcAddrPort() netip.AddrPort { return netip.AddrPortFrom(p.Src, p.SrcPort) }
+
+// DstAddrPort is the packet's destination address and port.
+func (p *Packet) DstAddrPort() netip.AddrPort { return netip.AddrPortFrom(p.Dst, p.DstPort) }
+
 // Reasons. They are constants so that classifying a record never allocates.
 const (
 	reasonNotTCP      = "not TCP"

@@ -84,7 +84,7 @@ func trackCapture(t *testing.T, tr *tcpct.Tracker, r io.Reader, each func(p *cap
 			continue
 		}
 		seg := tcpct.SegmentOf(p)
-		v := tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
+		v := tr.TrackSegment(p.SrcAddrPort(), p.DstAddrPort(), &seg, p.Timestamp())
 		each(p, &v)
 	}
 }

@@ -8,22 +8,32 @@ import (
 )
 
 // tcpctAdapter is the whole adapter a tracker needs: tcpct's own Tracker,
-// fed raw IP packets. SetSysctl lets the kit run every sysctl variant.
-type tcpctAdapter struct{ tr *tcpct.Tracker }
+// fed raw IP packets. SetSysctl lets the kit run every sysctl variant: a
+// tracker's knobs are fixed at New, so it makes a new one.
+type tcpctAdapter struct {
+	tr    *tcpct.Tracker
+	knobs []string
+}
 
 func newTcpct() tcpcttest.Tracker {
 	tr, err := tcpct.New(tcpct.Config{})
 	if err != nil {
 		panic(err)
 	}
-	return tcpctAdapter{tr}
+	return &tcpctAdapter{tr: tr}
 }
 
-func (a tcpctAdapter) SetSysctl(name, value string) error {
-	return a.tr.Machine().Set(name, value)
+func (a *tcpctAdapter) SetSysctl(name, value string) error {
+	knobs := append(a.knobs, name+"="+value)
+	tr, err := tcpct.New(tcpct.Config{Knobs: knobs})
+	if err != nil {
+		return err
+	}
+	a.tr, a.knobs = tr, knobs
+	return nil
 }
 
-func (a tcpctAdapter) Track(p *tcpcttest.Packet) tcpcttest.Result {
+func (a *tcpctAdapter) Track(p *tcpcttest.Packet) tcpcttest.Result {
 	v, err := a.tr.Track(p.IP, p.Time)
 	if err != nil {
 		return tcpcttest.Result{CT: tcpcttest.Invalid}

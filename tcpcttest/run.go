@@ -657,7 +657,7 @@ func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*R
 			continue
 		}
 		seg := fsm.ParseSegment(cp.TCP, cp.IPPayloadLen)
-		rv := ref.TrackKey(tcpct.KeyOf(cp.Src, cp.Dst, cp.SrcPort, cp.DstPort), &seg, p.ts.UnixNano())
+		rv := ref.TrackSegment(cp.SrcAddrPort(), cp.DstAddrPort(), &seg, p.ts)
 		w := resultOf(&rv)
 		if want != nil {
 			k, ok := want[i]

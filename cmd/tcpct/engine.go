@@ -228,28 +228,15 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 	return tcp, trunc
 }
 
-// item is one admitted TCP packet, parsed and ready to track: the reader
-// fills items, the trackers consume them.
-type item struct {
-	key   table.Key
-	seg   fsm.Segment
-	info  pktInfo
-	trunc bool // a TCP header too short to parse: INVALID, no tuple
+// packetOf makes the packet to track of an admitted record (see
+// walkResult.admit) and its output information.
+func packetOf(p *capture.Packet, pi *pktInfo) tcpct.Packet {
+	*pi = pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}
+	return tcpct.PacketOf(p)
 }
 
-// itemOf parses an admitted record (see walkResult.admit) into *it.
-func itemOf(it *item, p *capture.Packet, tcp bool) {
-	it.info = pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}
-	it.trunc = !tcp
-	if tcp {
-		it.key = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
-		it.seg = tcpct.SegmentOf(p)
-	}
-}
-
-// lookahead is how many packets a tracker prefetches before tracking them:
-// enough for their table misses to overlap, few enough that the batch
-// stays in the CPU's out-of-order window.
+// lookahead is how many packets one tracker reads before tracking them
+// with one TrackBatch call, which prefetches their table memory.
 const lookahead = 16
 
 // Knobs of the engine that no output may depend on; tests vary them
@@ -262,38 +249,6 @@ var (
 	batchLen  = batchSize
 	tableSeed uint64
 )
-
-// trackItems tracks the items named by idx, in that order, into out
-// (out[j] is the verdict of items[idx[j]]). It first prefetches the table
-// memory of lookahead packets at a time, so that their cache misses are
-// paid together, and keeps the tuple hashes it computed for the lookups
-// (tcpct.Tracker.PrefetchHashes, TrackHashed).
-func trackItems(tr *tcpct.Tracker, items []item, idx []int32, out []tcpct.Verdict) {
-	var keys [lookahead]table.Key
-	var hashes [lookahead]uint64
-	for len(idx) > 0 {
-		n := min(len(idx), lookahead)
-		for j, i := range idx[:n] {
-			keys[j] = items[i].key // zero for a truncated header: harmless
-		}
-		tr.PrefetchHashes(keys[:n], hashes[:n])
-		for j, i := range idx[:n] {
-			trackItem(tr, &items[i], hashes[j], &out[j])
-		}
-		idx, out = idx[n:], out[n:]
-	}
-}
-
-// trackItem tracks one item into *v: its TCP segment (hash is its tuple's
-// hash from PrefetchHashes, or 0), or an INVALID verdict for a TCP header
-// too short to parse.
-func trackItem(tr *tcpct.Tracker, it *item, hash uint64, v *tcpct.Verdict) {
-	if it.trunc {
-		*v = tr.Truncated(time.Unix(0, it.info.time))
-		return
-	}
-	tr.TrackHashed(v, &it.key, hash, &it.seg, it.info.time)
-}
 
 const progressEvery = 1 << 14
 
@@ -335,27 +290,23 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 	}
 	tr := e.trs[0]
 	var res walkResult
-	var items [lookahead]item
+	var pkts [lookahead]tcpct.Packet
+	var infos [lookahead]pktInfo
 	var out [lookahead]tcpct.Verdict
-	var order [lookahead]int32
-	for i := range order {
-		order[i] = int32(i)
-	}
 	for {
 		n := 0
 		var err error
 		for n < readAhead {
 			var p *capture.Packet
-			var tcp bool
-			if p, tcp, err = nextPacket(r, at, &res, e.progress); err != nil {
+			if p, _, err = nextPacket(r, at, &res, e.progress); err != nil {
 				break
 			}
-			itemOf(&items[n], p, tcp)
+			pkts[n] = packetOf(p, &infos[n])
 			n++
 		}
-		trackItems(tr, items[:n], order[:n], out[:n]) // order is the identity
+		tr.TrackBatch(pkts[:n], out[:n])
 		for i := range n {
-			fn(&items[i].info, &out[i])
+			fn(&infos[i], &out[i])
 		}
 		if err != nil {
 			if err != io.EOF {
@@ -366,14 +317,15 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 	}
 }
 
-// batch is a run of consecutive TCP packets. The reader fills items and,
-// per shard, the indexes of that shard's items; each worker tracks its
-// items into out; the consumer, which takes batches in capture order,
-// waits for done and hands the verdicts to fn in order.
+// batch is a run of consecutive TCP packets. The reader fills infos, in
+// capture order, and per shard the packets of that shard; each worker
+// tracks its shard's packets into out; the consumer, which takes batches
+// in capture order, waits for done and hands the verdicts to fn in order
+// (pktInfo.shard and pos say where each packet's verdict is).
 type batch struct {
-	items []item
+	infos []pktInfo
+	pkts  [][]tcpct.Packet
 	out   [][]tcpct.Verdict
-	idx   [][]int32
 	left  atomic.Int32
 	done  chan struct{}
 }
@@ -404,10 +356,10 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 	depth := 4 * n
 	free := make(chan *batch, depth)
 	for i := 0; i < depth; i++ {
-		b := &batch{items: make([]item, 0, batchSize), out: make([][]tcpct.Verdict, n),
-			idx: make([][]int32, n), done: make(chan struct{}, 1)}
-		for w := range b.idx {
-			b.idx[w] = make([]int32, 0, batchSize)
+		b := &batch{infos: make([]pktInfo, 0, batchSize), out: make([][]tcpct.Verdict, n),
+			pkts: make([][]tcpct.Packet, n), done: make(chan struct{}, 1)}
+		for w := range b.pkts {
+			b.pkts[w] = make([]tcpct.Packet, 0, batchSize)
 			b.out[w] = make([]tcpct.Verdict, batchSize)
 		}
 		free <- b
@@ -421,7 +373,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 		go func(w int, tr *tcpct.Tracker) {
 			defer wg.Done()
 			for b := range work[w] {
-				trackItems(tr, b.items, b.idx[w], b.out[w])
+				tr.TrackBatch(b.pkts[w], b.out[w])
 				if b.left.Add(-1) == 0 {
 					b.done <- struct{}{}
 				}
@@ -456,33 +408,33 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 				}
 				break
 			}
-			i := len(b.items)
-			b.items = b.items[:i+1]
-			it := &b.items[i]
-			itemOf(it, p, tcp)
+			i := len(b.infos)
+			b.infos = b.infos[:i+1]
+			pi := &b.infos[i]
+			pkt := packetOf(p, pi)
 			w := 0
 			if tcp {
 				w = shardOf(p, n)
 			}
-			it.info.shard, it.info.pos = w, len(b.idx[w])
-			b.idx[w] = append(b.idx[w], int32(i))
-			if len(b.items) == batchLen {
+			pi.shard, pi.pos = w, len(b.pkts[w])
+			b.pkts[w] = append(b.pkts[w], pkt)
+			if len(b.infos) == batchLen {
 				send()
 				b = <-free
-				b.items = b.items[:0]
-				for w := range b.idx {
-					b.idx[w] = b.idx[w][:0]
+				b.infos = b.infos[:0]
+				for w := range b.pkts {
+					b.pkts[w] = b.pkts[w][:0]
 				}
 			}
 		}
-		if len(b.items) > 0 {
+		if len(b.infos) > 0 {
 			send()
 		}
 	}()
 	for b := range ordered {
 		<-b.done
-		for i := range b.items {
-			pi := &b.items[i].info
+		for i := range b.infos {
+			pi := &b.infos[i]
 			fn(pi, &b.out[pi.shard][pi.pos])
 		}
 		free <- b

@@ -128,7 +128,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 			tcp, trunc := classify(p)
 			if tcp {
-				want = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+				want = tcpct.KeyOf(p.SrcAddrPort(), p.DstAddrPort())
 				break
 			}
 			if *packetFlag >= 0 {
@@ -201,7 +201,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if pk.Kind != capture.KindTCP || truncated >= 0 {
 			return
 		}
-		k := tcpct.KeyOf(pk.Src, pk.Dst, pk.SrcPort, pk.DstPort)
+		k := tcpct.KeyOf(pk.SrcAddrPort(), pk.DstAddrPort())
 		if k != want && k != wantR {
 			return
 		}
@@ -306,7 +306,7 @@ func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Se
 		fmt.Fprintf(w, "    state %s -> %s", v.OldName(), v.StateName())
 		if v.Refreshed {
 			fmt.Fprintf(w, ", timeout set to %s", seconds(v.Timeout))
-			if full := tr.Machine().Timeout(v.State); full != v.Timeout {
+			if full := tr.Config().Timeout(v.State); full != v.Timeout {
 				fmt.Fprintf(w, " (capped from %s: unacknowledged data, retransmissions, zero window, RST or no reply yet)", seconds(full))
 			}
 		} else {
@@ -368,11 +368,11 @@ func narrateDestroy(w *bufio.Writer, ev *tcpct.Event) {
 	e := &ev.Entry
 	if ev.Reason == table.ReasonExpired {
 		fmt.Fprintf(w, "\n   %s  the entry's timeout ran out in %s: entry destroyed (reclaimed at %s)\n",
-			clock(e.Conn.Deadline), e.StateName(), clock(ev.Time))
+			clock(e.Conn.Deadline), e.StateName(), clock(ev.Time.UnixNano()))
 		return
 	}
 	fmt.Fprintf(w, "\n   %s  entry %s in %s: destroyed to make room in the full table (early drop)\n",
-		clock(ev.Time), ev.Reason, e.StateName())
+		clock(ev.Time.UnixNano()), ev.Reason, e.StateName())
 }
 
 // clock is a capture time of day as explain prints it, in microseconds.

@@ -14,11 +14,22 @@ import (
 
 // acceptsInvalid is tcpct with a bug: it lets through what it finds
 // INVALID, so the kit reports disagreements on exactly those packets.
-type acceptsInvalid struct{ tr *tcpct.Tracker }
+type acceptsInvalid struct {
+	tr    *tcpct.Tracker
+	knobs []string
+}
 
-func (a acceptsInvalid) SetSysctl(name, value string) error { return a.tr.Machine().Set(name, value) }
+func (a *acceptsInvalid) SetSysctl(name, value string) error {
+	knobs := append(a.knobs, name+"="+value)
+	tr, err := tcpct.New(tcpct.Config{Knobs: knobs})
+	if err != nil {
+		return err
+	}
+	a.tr, a.knobs = tr, knobs
+	return nil
+}
 
-func (a acceptsInvalid) Track(p *tcpcttest.Packet) tcpcttest.Result {
+func (a *acceptsInvalid) Track(p *tcpcttest.Packet) tcpcttest.Result {
 	v, err := a.tr.Track(p.IP, p.Time)
 	if err != nil {
 		return tcpcttest.Result{CT: tcpcttest.Invalid}
@@ -45,7 +56,7 @@ func TestKitExplainCommandsRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return acceptsInvalid{tr}
+		return &acceptsInvalid{tr: tr}
 	}, tcpcttest.Options{Variants: []string{"loose0"}, MaxDiffs: 2, Packets: 1500})
 	ran := 0
 	for _, tr := range r.Traces {

@@ -64,7 +64,7 @@ func (pc *picture) destroyed(ev *tcpct.Event) {
 	if !pc.have {
 		return
 	}
-	g := picGone{time: ev.Time, what: "entry evicted"}
+	g := picGone{time: ev.Time.UnixNano(), what: "entry evicted"}
 	if ev.Reason == table.ReasonExpired {
 		g = picGone{time: ev.Entry.Conn.Deadline, what: "entry expired"}
 	}
@@ -137,7 +137,7 @@ func (pc *picture) writeFile(path string) error {
 
 // add records one packet of the connection, after the tracker has seen it.
 func (pc *picture) add(tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Segment, v *tcpct.Verdict) {
-	k := tcpct.KeyOf(pk.Src, pk.Dst, pk.SrcPort, pk.DstPort)
+	k := tcpct.KeyOf(pk.SrcAddrPort(), pk.DstAddrPort())
 	if !pc.have {
 		pc.have, pc.a, pc.prof = true, k, tr.Profile().Name
 	}

@@ -358,19 +358,19 @@ func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Pa
 	var res walkResult
 	// One Verdict for the whole walk: fn receives a pointer to it, and a
 	// per-iteration variable would escape to the heap on every packet.
-	var v tcpct.Verdict
-	var it item
+	var v [1]tcpct.Verdict
+	var pkt [1]tcpct.Packet
 	for {
-		p, tcp, err := nextPacket(r, at, &res, nil)
+		p, _, err := nextPacket(r, at, &res, nil)
 		if err != nil {
 			if err != io.EOF {
 				res.err = err
 			}
 			return res
 		}
-		itemOf(&it, p, tcp)
-		trackItem(tr, &it, 0, &v)
-		fn(p, &v)
+		pkt[0] = tcpct.PacketOf(p)
+		tr.TrackBatch(pkt[:], v[:])
+		fn(p, &v[0])
 	}
 }
 

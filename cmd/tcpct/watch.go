@@ -206,6 +206,7 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 	buf := make([]byte, capture.MaxRecord)
 	var p capture.Packet
 	var v tcpct.Verdict
+	var out [1]tcpct.Verdict
 	lost := uint64(0)
 	defer func() {
 		// Events still pending, and a last summary.
@@ -267,17 +268,13 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 		ws.res.records++
 		p.Decode(link, buf[:n], wire)
 		p.Time = now.UnixNano()
-		tcp, trunc := classify(&p)
-		switch {
-		case tcp:
-			seg := tcpct.SegmentOf(&p)
-			v = ws.tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
-		case trunc:
-			v = ws.tr.Truncated(now)
-		default:
+		if tcp, trunc := classify(&p); !tcp && !trunc {
 			ws.res.skip(p.Reason)
 			continue
 		}
+		pkt := [1]tcpct.Packet{tcpct.PacketOf(&p)}
+		ws.tr.TrackBatch(pkt[:], out[:])
+		v = out[0]
 		ws.res.tcp++
 		ws.count(&v)
 		if events {

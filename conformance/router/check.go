@@ -138,7 +138,7 @@ func Check(front []byte, pairs []Pair, knobs []string) (*Report, error) {
 		if seg.Flags&spec.SYN != 0 {
 			r.countOptions(p.TCP)
 		}
-		v := tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
+		v := tr.TrackSegment(p.SrcAddrPort(), p.DstAddrPort(), &seg, p.Timestamp())
 		switch {
 		case !pr.Forwarded:
 			r.Unforwarded++

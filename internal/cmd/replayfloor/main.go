@@ -195,7 +195,7 @@ func pass(path, level string, mem *memory) (result, error) {
 		if level == "read" {
 			continue
 		}
-		k := tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+		k := tcpct.KeyOf(p.SrcAddrPort(), p.DstAddrPort())
 		seg := tcpct.SegmentOf(p)
 		res.parsed++
 		// Folded in at both levels, so that the compiler keeps the tuple
