@@ -48,9 +48,6 @@ TCPCT_INLINE tcpct_u32 tcpct_shl(tcpct_u32 w, tcpct_u8 shift) { return shift >= 
 #define TCPCT_OPT_SACK 5
 #define TCPCT_OPT_TSTAMP 8
 #define TCPCT_MAX_WSCALE 14
-/* The largest TCP header, and the buffer size tcpct_parse_segment reads. */
-#define TCPCT_MAX_HDR 60
-#define TCPCT_HDR_BUF 64
 
 TCPCT_INLINE tcpct_u32 tcpct_be32(const tcpct_u8 *b, tcpct_u32 i)
 {
@@ -58,11 +55,55 @@ TCPCT_INLINE tcpct_u32 tcpct_be32(const tcpct_u8 *b, tcpct_u32 i)
 	       (tcpct_u32)b[(i + 2) & (TCPCT_HDR_BUF - 1)] << 8 | (tcpct_u32)b[(i + 3) & (TCPCT_HDR_BUF - 1)];
 }
 
-/* tcp_options() for window scale and SACK-permitted and tcp_sack() for the
- * SACK blocks, over the options hdr[20..hdrlen): both stop at EOL, at a
- * length below 2 and at an option running past the header; only the first
- * well-formed SACK option is read; the aligned timestamp alone (NOP NOP TS)
- * is skipped whole. */
+/* tcpct_parse_option reads the option at hdr[i] (tcp_options() for window
+ * scale and SACK-permitted, tcp_sack() for the first well-formed SACK
+ * option) and returns the offset of the next one, or 0 where parsing stops:
+ * at the end of the header, at EOL, at a length below 2 and at an option
+ * running past the header. */
+TCPCT_INLINE tcpct_u32 tcpct_parse_option(struct tcpct_segment *s, const tcpct_u8 *hdr, tcpct_u32 hdrlen, tcpct_u32 i)
+{
+	tcpct_u8 kind, size;
+	if (i >= hdrlen)
+		return 0;
+	kind = hdr[i & (TCPCT_HDR_BUF - 1)];
+	if (kind == TCPCT_OPT_EOL)
+		return 0;
+	if (kind == TCPCT_OPT_NOP)
+		return i + 1;
+	if (hdrlen - i < 2)
+		return 0;
+	size = hdr[(i + 1) & (TCPCT_HDR_BUF - 1)];
+	if (size < 2 || size > hdrlen - i)
+		return 0;
+	if (kind == TCPCT_OPT_SACK_PERM && size == 2) {
+		s->sack_perm = 1;
+	} else if (kind == TCPCT_OPT_WSCALE && size == 3) {
+		tcpct_u8 w = hdr[(i + 2) & (TCPCT_HDR_BUF - 1)];
+		s->has_wscale = 1;
+		s->wscale = w > TCPCT_MAX_WSCALE ? TCPCT_MAX_WSCALE : w;
+	} else if (kind == TCPCT_OPT_SACK && s->num_sack == 0 && size >= 10 && (size - 2) % 8 == 0) {
+		tcpct_u32 j;
+		/* size <= 40, so at most four blocks. */
+		for (j = 0; j < 4; j++) {
+			if (2 + 8 * j + 8 > size)
+				break;
+			s->sack_edges[j] = tcpct_be32(hdr, i + 2 + 8 * j + 4);
+			s->num_sack++;
+		}
+	}
+	return i + size;
+}
+
+/* TCPCT_PARSE_OPTION is how the option loop calls tcpct_parse_option; an
+ * eBPF program defines it to call a global function, which the verifier
+ * checks once instead of once per path through the loop. */
+#ifndef TCPCT_PARSE_OPTION
+#define TCPCT_PARSE_OPTION(s, hdr, hdrlen, i) tcpct_parse_option(s, hdr, hdrlen, i)
+#endif
+
+/* The options hdr[20..hdrlen): the aligned timestamp alone (NOP NOP TS, on
+ * nearly every segment of a modern connection) is skipped whole, as
+ * tcp_sack()'s fast path does. */
 TCPCT_INLINE void tcpct_parse_options(struct tcpct_segment *s, const tcpct_u8 *hdr, tcpct_u32 hdrlen)
 {
 	tcpct_u32 i = 20, k;
@@ -72,40 +113,11 @@ TCPCT_INLINE void tcpct_parse_options(struct tcpct_segment *s, const tcpct_u8 *h
 	if (hdrlen == 32 && hdr[20] == TCPCT_OPT_NOP && hdr[21] == TCPCT_OPT_NOP && hdr[22] == TCPCT_OPT_TSTAMP &&
 	    hdr[23] == 10)
 		return;
-	/* Every round consumes at least one of the at most 40 option bytes. */
+	/* Every option takes at least one of the at most 40 option bytes. */
 	for (k = 0; k < TCPCT_MAX_HDR - 20; k++) {
-		tcpct_u8 kind, size;
-		if (i >= hdrlen)
+		i = TCPCT_PARSE_OPTION(s, hdr, hdrlen, i);
+		if (i == 0)
 			return;
-		kind = hdr[i & (TCPCT_HDR_BUF - 1)];
-		if (kind == TCPCT_OPT_EOL)
-			return;
-		if (kind == TCPCT_OPT_NOP) {
-			i++;
-			continue;
-		}
-		if (hdrlen - i < 2)
-			return;
-		size = hdr[(i + 1) & (TCPCT_HDR_BUF - 1)];
-		if (size < 2 || size > hdrlen - i)
-			return;
-		if (kind == TCPCT_OPT_SACK_PERM && size == 2) {
-			s->sack_perm = 1;
-		} else if (kind == TCPCT_OPT_WSCALE && size == 3) {
-			tcpct_u8 w = hdr[(i + 2) & (TCPCT_HDR_BUF - 1)];
-			s->has_wscale = 1;
-			s->wscale = w > TCPCT_MAX_WSCALE ? TCPCT_MAX_WSCALE : w;
-		} else if (kind == TCPCT_OPT_SACK && s->num_sack == 0 && size >= 10 && (size - 2) % 8 == 0) {
-			tcpct_u32 j;
-			/* size <= 40, so at most four blocks. */
-			for (j = 0; j < 4; j++) {
-				if (2 + 8 * j + 8 > size)
-					break;
-				s->sack_edges[j] = tcpct_be32(hdr, i + 2 + 8 * j + 4);
-				s->num_sack++;
-			}
-		}
-		i += size;
 	}
 }
 
@@ -700,7 +712,7 @@ TCPCT_INLINE int tcpct_linux_packet(const struct tcpct_config *cfg, struct tcpct
 /* One pass of fsm.Machine.Step; returns 1 for a reopen (see above). */
 TCPCT_INLINE int tcpct_linux_step_once(const struct tcpct_config *cfg, struct tcpct_conn *c,
 				       const struct tcpct_segment *seg, tcpct_u8 dir, tcpct_s64 now,
-				       struct tcpct_verdict *v)
+				       struct tcpct_verdict *v, struct tcpct_conn *fresh)
 {
 	tcpct_u8 cls, cell;
 	int again = 0;
@@ -733,7 +745,6 @@ TCPCT_INLINE int tcpct_linux_step_once(const struct tcpct_config *cfg, struct tc
 		again = tcpct_linux_packet(cfg, c, c, 0, seg, dir, cls, now, v);
 	} else {
 		/* tcp_new(): built aside, stored only when accepted. */
-		struct tcpct_conn fresh;
 		cell = tcpct_linux_cell(TCPCT_ORIGINAL, cls, TCPCT_LINUX_INITIAL);
 		if (cell >= TCPCT_OUT_INVALID) {
 			v->cell = cell;
@@ -742,8 +753,8 @@ TCPCT_INLINE int tcpct_linux_step_once(const struct tcpct_config *cfg, struct tc
 			v->cell = cell;
 			tcpct_invalid(v, TCPCT_REASON_LOOSE_OFF);
 		} else {
-			tcpct_new_conn(&fresh, seg, cell);
-			again = tcpct_linux_packet(cfg, c, &fresh, 1, seg, dir, cls, now, v);
+			tcpct_new_conn(fresh, seg, cell);
+			again = tcpct_linux_packet(cfg, c, fresh, 1, seg, dir, cls, now, v);
 		}
 	}
 	if (v->expired && v->action == TCPCT_ACTION_NONE)
@@ -752,7 +763,8 @@ TCPCT_INLINE int tcpct_linux_step_once(const struct tcpct_config *cfg, struct tc
 }
 
 /*
- * tcpct_linux_step runs one TCP segment through the tracker: fsm.Machine.Step.
+ * tcpct_linux_step_with runs one TCP segment through the tracker:
+ * fsm.Machine.Step.
  *
  * c is the connection's entry as found (from either tuple), or the zero
  * conn when there is none; dir is the tuple the packet matched
@@ -760,21 +772,41 @@ TCPCT_INLINE int tcpct_linux_step_once(const struct tcpct_config *cfg, struct tc
  * updated in place to what the entry must hold after the packet (the zero
  * conn when it is gone) and v->action says what to do with the table: on
  * TCPCT_ACTION_RECREATE the old entry goes and c is inserted with this
- * packet's tuple as the original one.
+ * packet's tuple as the original one. fresh is scratch space for a new
+ * entry (an eBPF program passes per-CPU map memory: its stack is small).
  */
+TCPCT_INLINE void tcpct_linux_step_with(const struct tcpct_config *cfg, struct tcpct_conn *c,
+					const struct tcpct_segment *seg, tcpct_u8 dir, tcpct_s64 now,
+					struct tcpct_verdict *v, struct tcpct_conn *fresh)
+{
+	tcpct_u8 old = 0;
+	int pass, reopened = 0;
+	/* A reopen kills the entry and steps the packet again as a first
+	 * packet; a zero conn cannot reopen, so there are at most two passes.
+	 * The loop keeps one copy of the step in the program. */
+#ifdef __clang__
+#pragma clang loop unroll(disable)
+#endif
+	for (pass = 0; pass < 2; pass++) {
+		if (!tcpct_linux_step_once(cfg, c, seg, dir, now, v, fresh))
+			break;
+		reopened = 1;
+		old = v->old_state;
+		*c = (struct tcpct_conn){0};
+		dir = TCPCT_ORIGINAL;
+	}
+	if (reopened) {
+		v->action = v->action == TCPCT_ACTION_CREATE ? TCPCT_ACTION_RECREATE : TCPCT_ACTION_DELETE;
+		v->old_state = old;
+	}
+}
+
+/* tcpct_linux_step is tcpct_linux_step_with with the scratch on the stack. */
 TCPCT_INLINE void tcpct_linux_step(const struct tcpct_config *cfg, struct tcpct_conn *c,
 				   const struct tcpct_segment *seg, tcpct_u8 dir, tcpct_s64 now, struct tcpct_verdict *v)
 {
-	tcpct_u8 old;
-	if (!tcpct_linux_step_once(cfg, c, seg, dir, now, v))
-		return;
-	/* A reopen: kill the entry and create a new one from this packet. A
-	 * zero conn cannot reopen, so the second pass is the last. */
-	old = v->old_state;
-	*c = (struct tcpct_conn){0};
-	tcpct_linux_step_once(cfg, c, seg, TCPCT_ORIGINAL, now, v);
-	v->action = v->action == TCPCT_ACTION_CREATE ? TCPCT_ACTION_RECREATE : TCPCT_ACTION_DELETE;
-	v->old_state = old;
+	struct tcpct_conn fresh;
+	tcpct_linux_step_with(cfg, c, seg, dir, now, v, &fresh);
 }
 
 #undef T_SS

@@ -83,6 +83,9 @@ typedef unsigned long long tcpct_u64;
 #define TCPCT_MAX_STATES 16
 #define TCPCT_MAX_CLASSES 8
 #define TCPCT_SECOND 1000000000LL
+/* The largest TCP header, and the buffer size tcpct_parse_segment reads. */
+#define TCPCT_MAX_HDR 60
+#define TCPCT_HDR_BUF 64
 
 /* One direction's sender (fsm.Peer; the kernel's struct ip_ct_tcp_state). */
 struct tcpct_peer {
