@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/rlimit"
+	"github.com/fdac824a/tcpct/conformance/compare"
 	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/invariant"
 	"github.com/fdac824a/tcpct/table"
@@ -152,6 +153,69 @@ func TestProgramAgreesWithStep(t *testing.T) {
 		}
 		t.Logf("%s all recorded: %d packets, %d mismatches", []string{"TC ", "XDP"}[hook], total, bad)
 	}
+}
+
+// TestProgramAgreesWithKernel: every packet of every recorded kernel trace,
+// the cells probe included (which the conformance kit leaves out), through
+// the TC program, rendered as the kernel's jsonl lines and compared with
+// the kernel's own verdicts field by field (timeouts within 1 s).
+func TestProgramAgreesWithKernel(t *testing.T) {
+	kts, err := invariant.LoadKernelTraces(filepath.Join(root, "testdata", "kernel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := load(t, fsm.NewMachine(fsm.Linux), TC)
+	var b strings.Builder
+	fmt.Fprintf(&b, "| trace | packets | all fields |")
+	for _, f := range compare.Fields {
+		fmt.Fprintf(&b, " %s |", f)
+	}
+	fmt.Fprintf(&b, "\n|---|--:|--:|%s\n", strings.Repeat("--:|", len(compare.Fields)))
+	total, agree := 0, 0
+	for _, kt := range kts {
+		if err := tr.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.SetKnobs(machineFor(t, kt.Sysctls)); err != nil {
+			t.Fatal(err)
+		}
+		ours := make([]compare.Line, 0, len(kt.Packets))
+		for i := range kt.Packets {
+			p := &kt.Packets[i]
+			v, err := tr.Run(frame(p.IP), p.Now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := compare.Line{I: p.Index, CT: v.CT.String()}
+			if !v.Tracked {
+				l.CT = fsm.Invalid.String()
+			}
+			if l.CT != fsm.Invalid.String() {
+				l.Dir = v.Dir.String()
+			}
+			if v.Entry {
+				left := table.SecondsLeft(v.Deadline, p.Now)
+				l.State, l.Timeout = fsm.Linux.StateName(v.State), &left
+				l.Assured, l.SeenReply = v.Status&fsm.Assured != 0, v.Status&fsm.SeenReply != 0
+			}
+			ours = append(ours, l)
+		}
+		rep := compare.Compare(kt.Kernel, ours, compare.Options{Keys: kt.Keys, MaxDiffs: 3, Context: 2})
+		fmt.Fprintf(&b, "| %s | %d | %d |", kt.Name, rep.Packets, rep.AllAgree)
+		for _, f := range rep.Fields {
+			fmt.Fprintf(&b, " %d |", f.Agree)
+		}
+		b.WriteString("\n")
+		total += rep.Packets
+		agree += rep.AllAgree
+		if !rep.Agree() {
+			var d strings.Builder
+			rep.WriteText(&d)
+			t.Errorf("%s: %d packets disagree with the kernel:\n%s", kt.Name, rep.TotalDiffs, d.String())
+		}
+	}
+	fmt.Fprintf(&b, "| total | %d | %d |\n", total, agree)
+	t.Logf("eBPF program (TC, BPF_PROG_TEST_RUN) vs Linux 6.18, packets agreeing per field:\n%s", b.String())
 }
 
 func diffFields(a, b Verdict) []string {
