@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/fdac824a/tcpct/conformance/compare"
@@ -373,4 +374,40 @@ func splitQuoted(s string) []string {
 		out = append(out, cur.String())
 	}
 	return out
+}
+
+// TestEvents: with events on, each tracked packet's verdict also goes to
+// the ring buffer, equal to the one Run reads from the per-CPU map.
+func TestEvents(t *testing.T) {
+	tr := load(t, fsm.NewMachine(fsm.Linux), TC)
+	rd, err := tr.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var want []Verdict
+	for _, p := range handshake {
+		v, err := tr.Run(frame(p), t0.UnixNano())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, v)
+	}
+	if want[2].State != 3 || want[2].Status&fsm.SeenReply == 0 {
+		t.Fatalf("the handshake did not establish: %+v", want[2])
+	}
+	for i, w := range want {
+		rd.SetDeadline(time.Now().Add(5 * time.Second))
+		rec, err := rd.Read()
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		got, err := ParseEvent(rec.RawSample)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != w {
+			t.Errorf("event %d: %+v, the verdict map had %+v", i, got, w)
+		}
+	}
 }

@@ -13,18 +13,22 @@
 package bpf
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
 	"github.com/fdac824a/tcpct/fsm"
 )
 
 // Tracker is the loaded program with its maps.
 type Tracker struct {
-	objs tcpctObjects
-	seq  uint64
-	prog *ebpf.Program
+	objs  tcpctObjects
+	seq   uint64
+	prog  *ebpf.Program
+	knobs tcpctTcpctBpfKnobs
 }
 
 // Hook selects the program a Tracker runs.
@@ -65,14 +69,34 @@ func (t *Tracker) Close() error { return t.objs.Close() }
 // next packet.
 func (t *Tracker) SetKnobs(m *fsm.Machine) error {
 	p := m.Profile()
-	var k tcpctTcpctBpfKnobs
+	k := &t.knobs
 	if p.Name != "linux" || len(p.Knobs) != len(k.Knob) {
 		return fmt.Errorf("bpf: the program runs the linux profile with %d knobs, not %s with %d", len(k.Knob), p.Name, len(p.Knobs))
 	}
 	for i, kn := range p.Knobs {
 		k.Knob[i], _ = m.Knob(kn.Name)
 	}
-	return t.objs.Knobs.Put(uint32(0), &k)
+	return t.objs.Knobs.Put(uint32(0), k)
+}
+
+// Events turns the ring buffer on and returns a reader of it: every
+// tracked packet's verdict then also goes there (ParseEvent decodes a
+// record). Closing the reader does not turn the events off.
+func (t *Tracker) Events() (*ringbuf.Reader, error) {
+	t.knobs.Events = 1
+	if err := t.objs.Knobs.Put(uint32(0), &t.knobs); err != nil {
+		return nil, err
+	}
+	return ringbuf.NewReader(t.objs.Events)
+}
+
+// ParseEvent decodes one ring buffer record.
+func ParseEvent(raw []byte) (Verdict, error) {
+	var o tcpctTcpctBpfVerdict
+	if err := binary.Read(bytes.NewReader(raw), binary.NativeEndian, &o); err != nil {
+		return Verdict{}, fmt.Errorf("bpf: event of %d bytes: %w", len(raw), err)
+	}
+	return verdictOf(&o), nil
 }
 
 // Program is the program packets run through (for its verifier info).
