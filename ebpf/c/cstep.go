@@ -5,6 +5,7 @@ package c
 /*
 #cgo CFLAGS: -O2 -Wall -Wextra -Werror
 #include "tcpct.h"
+#include "tcpct_tutorial.h"
 
 static void cstep_configure(struct tcpct_config *cfg, const tcpct_s64 *knob) { tcpct_linux_configure(cfg, knob); }
 
@@ -13,6 +14,16 @@ static void cstep_step(const struct tcpct_config *cfg, struct tcpct_conn *c, con
 {
 	tcpct_linux_step(cfg, c, s, dir, now, v);
 }
+
+static void cstep_configure_tutorial(struct tcpct_config *cfg, const tcpct_s64 *knob) { tcpct_tutorial_configure(cfg, knob); }
+
+static void cstep_step_tutorial(const struct tcpct_config *cfg, struct tcpct_conn *c, const struct tcpct_segment *s,
+				tcpct_u8 dir, tcpct_s64 now, struct tcpct_verdict *v)
+{
+	tcpct_tutorial_step(cfg, c, s, dir, now, v);
+}
+
+static const char *cstep_tutorial_knob_name(int i) { return tcpct_tutorial_knob_name[i]; }
 
 static void cstep_parse(struct tcpct_segment *s, const tcpct_u8 *hdr, tcpct_u32 caplen, tcpct_s32 l4len)
 {
@@ -36,31 +47,45 @@ import (
 	"github.com/fdac824a/tcpct/fsm"
 )
 
-// Machine is the C step configured with a machine's knob values.
+// Machine is the C step of a profile, configured with a machine's knob
+// values.
 type Machine struct {
-	cfg C.struct_tcpct_config
+	cfg      C.struct_tcpct_config
+	tutorial bool
 }
 
-// New configures the C step with m's knobs (m must run the linux profile:
-// the C step implements that one).
+// New configures the C step of m's profile (linux: tcpct.h; tutorial:
+// tcpct_tutorial.h) with m's knobs.
 func New(m *fsm.Machine) (*Machine, error) {
 	p := m.Profile()
-	if p.Name != "linux" {
-		return nil, fmt.Errorf("cstep: the C step runs the linux profile, not %s", p.Name)
+	var cm Machine
+	var n int
+	var name func(int) string
+	switch p.Name {
+	case "linux":
+		n, name = int(C.TCPCT_LINUX_NUM_KNOBS), func(i int) string { return C.GoString(C.cstep_knob_name(C.int(i))) }
+	case "tutorial":
+		cm.tutorial = true
+		n, name = int(C.TCPCT_TUTORIAL_NUM_KNOBS), func(i int) string { return C.GoString(C.cstep_tutorial_knob_name(C.int(i))) }
+	default:
+		return nil, fmt.Errorf("cstep: no C step runs profile %s", p.Name)
 	}
-	if int(C.TCPCT_LINUX_NUM_KNOBS) != len(p.Knobs) {
-		return nil, fmt.Errorf("cstep: the C header has %d knobs, the profile %d: regenerate", C.TCPCT_LINUX_NUM_KNOBS, len(p.Knobs))
+	if n != len(p.Knobs) {
+		return nil, fmt.Errorf("cstep: the C header has %d knobs, profile %s %d: regenerate", n, p.Name, len(p.Knobs))
 	}
 	knobs := make([]C.tcpct_s64, len(p.Knobs))
 	for i, k := range p.Knobs {
-		if got := C.GoString(C.cstep_knob_name(C.int(i))); got != k.Name {
+		if got := name(i); got != k.Name {
 			return nil, fmt.Errorf("cstep: C knob %d is %s, the profile's %s: regenerate", i, got, k.Name)
 		}
 		v, _ := m.Knob(k.Name)
 		knobs[i] = C.tcpct_s64(v)
 	}
-	var cm Machine
-	C.cstep_configure(&cm.cfg, &knobs[0])
+	if cm.tutorial {
+		C.cstep_configure_tutorial(&cm.cfg, &knobs[0])
+	} else {
+		C.cstep_configure(&cm.cfg, &knobs[0])
+	}
 	return &cm, nil
 }
 
@@ -69,7 +94,11 @@ func (m *Machine) Step(c *fsm.Conn, seg *fsm.Segment, dir fsm.Dir, now int64) fs
 	cc := ConnToC(c)
 	cs := SegmentToC(seg)
 	var v C.struct_tcpct_verdict
-	C.cstep_step(&m.cfg, &cc, &cs, C.tcpct_u8(dir), C.tcpct_s64(now), &v)
+	if m.tutorial {
+		C.cstep_step_tutorial(&m.cfg, &cc, &cs, C.tcpct_u8(dir), C.tcpct_s64(now), &v)
+	} else {
+		C.cstep_step(&m.cfg, &cc, &cs, C.tcpct_u8(dir), C.tcpct_s64(now), &v)
+	}
 	*c = ConnFromC(&cc)
 	return VerdictFromC(&v)
 }

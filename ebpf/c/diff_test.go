@@ -272,7 +272,13 @@ func TestParseAgreesRandom(t *testing.T) {
 // machineFor is the compiled-in linux profile with a trace's sysctls.
 func machineFor(t *testing.T, sysctls []string) *fsm.Machine {
 	t.Helper()
-	m := fsm.NewMachine(fsm.Linux)
+	return profileMachine(t, fsm.Linux, sysctls)
+}
+
+// profileMachine is a compiled-in profile with knob settings.
+func profileMachine(t *testing.T, p *fsm.Profile, sysctls []string) *fsm.Machine {
+	t.Helper()
+	m := fsm.NewMachine(p)
 	for _, kv := range sysctls {
 		k, v, _ := strings.Cut(kv, "=")
 		if err := m.Set(k, v); err != nil {
@@ -339,11 +345,31 @@ var knobVariants = func() [][]string {
 	)
 }()
 
+// tutorialVariants are the tutorial profile's knob settings the random
+// tests draw from.
+var tutorialVariants = [][]string{
+	nil,
+	{"tcp_loose=0"},
+	{"tcp_timeout_established=5", "tcp_timeout_syn_recv=1", "tcp_timeout_close=0", "tcp_timeout_time_wait=2"},
+}
+
+// profileVariants are the profiles with a C step and their knob variants.
+var profileVariants = []struct {
+	p        *fsm.Profile
+	variants [][]string
+}{{fsm.Linux, knobVariants}, {fsm.Tutorial, tutorialVariants}}
+
 // TestStepAgreesRandomWalks: random walks of the model checkers' segment
 // generator (invariant.Conv: every segment kind and sequence mode, raw flag
 // bytes, options on SYNs) over a few connections, a real table and a clock
 // that jumps so entries expire, under every knob variant.
 func TestStepAgreesRandomWalks(t *testing.T) {
+	for _, pv := range profileVariants {
+		t.Run(pv.p.Name, func(t *testing.T) { randomWalks(t, pv.p, pv.variants) })
+	}
+}
+
+func randomWalks(t *testing.T, p *fsm.Profile, variants [][]string) {
 	walks, length := 3000, 200
 	if testing.Short() {
 		walks = 300
@@ -351,7 +377,7 @@ func TestStepAgreesRandomWalks(t *testing.T) {
 	total := newAgreement()
 	for w := 0; w < walks; w++ {
 		rng := rand.New(rand.NewPCG(uint64(w), 20))
-		m := machineFor(t, knobVariants[w%len(knobVariants)])
+		m := profileMachine(t, p, variants[w%len(variants)])
 		cm := cMachine(t, m)
 		tbl, err := table.New[fsm.Conn](table.Config{Max: 64, Seed: 1, Stripes: 1})
 		if err != nil {
@@ -391,7 +417,7 @@ func TestStepAgreesRandomWalks(t *testing.T) {
 			total.compare(cm, &st, fmt.Sprintf("walk %d step %d", w, s))
 		}
 	}
-	total.report(t, "random walks")
+	total.report(t, p.Name+" random walks")
 }
 
 // mutateSegment sometimes changes a generated segment's options, window,
@@ -430,6 +456,12 @@ func addr(conn, side int) netip.AddrPort {
 // only reachable ones: random Conn fields (states within the table, both
 // directions, all flag bits), random segments and clocks near the deadline.
 func TestStepAgreesRandomConns(t *testing.T) {
+	for _, pv := range profileVariants {
+		t.Run(pv.p.Name, func(t *testing.T) { randomConns(t, pv.p, pv.variants) })
+	}
+}
+
+func randomConns(t *testing.T, p *fsm.Profile, variants [][]string) {
 	n := 1000000
 	if testing.Short() {
 		n = 50000
@@ -438,8 +470,8 @@ func TestStepAgreesRandomConns(t *testing.T) {
 	total := newAgreement()
 	var machines []*fsm.Machine
 	var cms []*Machine
-	for _, kv := range knobVariants {
-		m := machineFor(t, kv)
+	for _, kv := range variants {
+		m := profileMachine(t, p, kv)
 		machines = append(machines, m)
 		cms = append(cms, cMachine(t, m))
 	}
@@ -460,11 +492,12 @@ func TestStepAgreesRandomConns(t *testing.T) {
 				p.Scale = uint8(rng.IntN(16))
 				p.Flags = fsm.PeerFlags(rng.Uint32())
 			}
-			c.State = fsm.State(rng.IntN(fsm.Linux.Table.NumStates))
+			c.State = fsm.State(rng.IntN(p.Table.NumStates))
 			c.Status = fsm.Status(rng.IntN(8)) | fsm.Confirmed
 			c.LastSeq, c.LastAck, c.LastEnd = near(base), near(base), near(base)
 			c.LastWin = uint16([]uint32{0, 1, rng.Uint32()}[rng.IntN(3)])
-			c.LastIndex = fsm.Class(rng.IntN(fsm.Linux.Table.NumClasses))
+			c.LastIndex = fsm.Class(rng.IntN(p.Table.NumClasses))
+			c.HandshakeAck = near(base)
 			c.LastDir = fsm.Dir(rng.IntN(2))
 			c.LastFlags = uint8(rng.Uint32())
 			c.LastWscale = uint8(rng.IntN(15))
@@ -493,5 +526,5 @@ func TestStepAgreesRandomConns(t *testing.T) {
 		st.After = after
 		total.compare(cms[k], &st, fmt.Sprintf("random conn %d", i))
 	}
-	total.report(t, "random entries")
+	total.report(t, p.Name+" random entries")
 }

@@ -19,7 +19,7 @@ import (
 // fail. The mutants are a one-cell edit of spec/linux.spec turned into a
 // regenerated zz_linux.h (original ACK in ESTABLISHED: sES -> sFW, the
 // edit gen's TestOneCellEdit makes), and two bugs planted in the
-// hand-written tcpct.h.
+// hand-written tcpct.h and one in tcpct_tutorial.h.
 func TestPlantedMutantsAreCaught(t *testing.T) {
 	if testing.Short() || os.Getenv("TCPCT_PLANTED") != "" {
 		t.Skip("builds a copy of the package per mutant; skipped with -short")
@@ -50,7 +50,7 @@ func TestPlantedMutantsAreCaught(t *testing.T) {
 	step := func(old, new string) func([]byte) []byte {
 		return func(b []byte) []byte {
 			if !strings.Contains(string(b), old) {
-				t.Fatalf("tcpct.h no longer contains %q", old)
+				t.Fatalf("the file no longer contains %q", old)
 			}
 			return []byte(strings.Replace(string(b), old, new, 1))
 		}
@@ -62,6 +62,7 @@ func TestPlantedMutantsAreCaught(t *testing.T) {
 		{"spec cell original/ack/ESTABLISHED -> FIN_WAIT", "zz_linux.h", func([]byte) []byte { return header }},
 		{"C: an accepted RST gets TIME_WAIT's timeout", "tcpct.h", step("return cfg->timeout[T_CL];", "return cfg->timeout[T_TW];")},
 		{"C: MAXACKWINDOW 66000 -> 6600", "tcpct.h", step("tcpct_max_u32(p->maxwin, 66000)", "tcpct_max_u32(p->maxwin, 6600)")},
+		{"C tutorial: ASSURED on the wrong handshake ACK", "tcpct_tutorial.h", step("seg->ack == work->handshake_ack)", "seg->ack + 1 == work->handshake_ack)")},
 	}
 	for _, mu := range mutants {
 		t.Run(mu.name, func(t *testing.T) {
