@@ -9,13 +9,14 @@ import (
 	"github.com/fdac824a/tcpct/fsm"
 )
 
-// ipv4TCP builds an IPv4 TCP packet from 192.0.2.1:40000 to
-// 192.0.2.2:443 (or back, when reply) with payload bytes of data.
+// ipv4TCP builds an IPv4 TCP packet from 127.0.0.1:40000 to
+// 127.0.0.2:443 (or back, when reply) with payload bytes of data, with
+// valid checksums.
 func ipv4TCP(reply bool, flags uint8, seq, ack uint32, payload int) []byte {
 	p := make([]byte, 20+20+payload)
 	p[0], p[8], p[9] = 0x45, 64, 6
 	binary.BigEndian.PutUint16(p[2:], uint16(len(p)))
-	a, b := []byte{192, 0, 2, 1}, []byte{192, 0, 2, 2}
+	a, b := []byte{127, 0, 0, 1}, []byte{127, 0, 0, 2}
 	sp, dp := uint16(40000), uint16(443)
 	if reply {
 		a, b, sp, dp = b, a, dp, sp
@@ -29,7 +30,28 @@ func ipv4TCP(reply bool, flags uint8, seq, ack uint32, payload int) []byte {
 	binary.BigEndian.PutUint32(t[8:], ack)
 	t[12], t[13] = 5<<4, flags
 	binary.BigEndian.PutUint16(t[14:], 502)
+	binary.BigEndian.PutUint16(p[10:], checksum(0, p[:20]))
+	pseudo := append(append(append([]byte{}, p[12:20]...), 0, 6), byte(len(t)>>8), byte(len(t)))
+	binary.BigEndian.PutUint16(t[16:], checksum(sum(0, pseudo), t))
 	return p
+}
+
+func sum(s uint32, b []byte) uint32 {
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	return s
+}
+
+func checksum(s uint32, b []byte) uint16 {
+	s = sum(s, b)
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return ^uint16(s)
 }
 
 // handshake is a three-way handshake; dataAck the client's next segment,
