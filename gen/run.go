@@ -50,6 +50,15 @@ func filesOf(specs []*spec.Spec, root string) ([]File, error) {
 		return nil, err
 	}
 	files := []File{{"fsm/zz_profiles.go", src}}
+	// The C target (ebpf/c): one header per profile and the reason codes.
+	for _, s := range specs {
+		files = append(files, File{CHeaderPath(s.Profile), CHeader(s)})
+	}
+	reasons, err := CReasons(root)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, File{CReasonsPath, reasons})
 	// Documents of docs/ made elsewhere than Docs, for its index to link:
 	// the one-page tables (generated) and the hand-written pages, whose
 	// generated regions are spliced in.
