@@ -10,7 +10,7 @@
 //
 //	tr, err := tcpct.New(tcpct.Config{Profile: "linux", Knobs: []string{"tcp_loose=0"}})
 //	v, err := tr.Track(ipPacket, time.Now())
-//	if v.CT == fsm.Invalid { … v.Reason … }
+//	if v.CT == tcpct.CTInvalid { … v.Reason … }
 //
 // # Clock
 //
@@ -224,7 +224,7 @@ func (r *Resolved) Set(name string) bool {
 // Tracker is a connection tracker: one profile with its knob values and
 // one connection table. Create it with New. The zero Tracker tracks
 // nothing and holds nothing: Track returns ErrZeroTracker, the other Track
-// methods the zero Verdict (CT fsm.NotTracked), lookups find nothing, and
+// methods the zero Verdict (CT fsm.CTNone), lookups find nothing, and
 // counts are zero.
 type Tracker struct {
 	res   *Resolved
@@ -313,7 +313,7 @@ func SegmentOf(p *capture.Packet) fsm.Segment {
 // Verdict with reason "truncated packet" and a nil error.
 //
 // When err is not nil the Verdict is the zero one, whose CT is
-// fsm.NotTracked: never NEW, so code that forgets the error does not count
+// fsm.CTNone: never NEW, so code that forgets the error does not count
 // a UDP packet as a new connection.
 func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 	if tr.t == nil {
@@ -350,7 +350,7 @@ func (tr *Tracker) truncated(v *Verdict, now int64) {
 	cs := tr.counter()
 	cs.packets.Add(1)
 	tr.t.AddInvalid()
-	*v = Verdict{Verdict: fsm.Verdict{CT: fsm.Invalid, Cell: fsm.CellNone, Reason: fsm.ReasonTruncated,
+	*v = Verdict{Verdict: fsm.Verdict{CT: fsm.CTInvalid, Cell: fsm.CellNone, Reason: fsm.ReasonTruncated,
 		Old: tr.p.Initial, New: tr.p.Initial}, now: now, p: tr.p}
 }
 
@@ -585,7 +585,7 @@ func (tr *Tracker) finish(cs *counterShard, v *Verdict, c *fsm.Conn) {
 	switch {
 	case v.Dropped:
 		cs.dropped.Add(1)
-	case v.CT == fsm.Invalid:
+	case v.CT == fsm.CTInvalid:
 		tr.t.AddInvalid()
 	case v.Ignored:
 		cs.ignored.Add(1)

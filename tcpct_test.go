@@ -67,7 +67,7 @@ func runSteps(t *testing.T, tr *tcpct.Tracker, steps []step) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 		if v.CT != s.ct || v.StateName() != s.state || v.Assured != s.assured || v.Action != s.action ||
-			(v.CT != fsm.Invalid && v.Dir != s.dir) || (s.state != "" && v.SecondsLeft() != s.left) {
+			(v.CT != fsm.CTInvalid && v.Dir != s.dir) || (s.state != "" && v.SecondsLeft() != s.left) {
 			t.Fatalf("step %d: got %s dir=%v action=%v; want %v %v %s %ds assured=%v action=%v",
 				i, v.String(), v.Dir, v.Action, s.ct, s.dir, s.state, s.left, s.assured, s.action)
 		}
@@ -79,9 +79,9 @@ func TestTrackTutorialSeed(t *testing.T) {
 	tr := newTracker(t, tcpct.Config{Profile: "tutorial", Knobs: []string{"ip_conntrack_max=64"}})
 	const c, s = 1000, 5000
 	runSteps(t, tr, []step{
-		{pkt(t, cli, srv, craft.SYN, c, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
-		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), 5 * time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
-		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), 10 * time.Second, fsm.Established, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
+		{pkt(t, cli, srv, craft.SYN, c, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), 5 * time.Second, fsm.CTEstablished, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), 10 * time.Second, fsm.CTEstablished, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
 	})
 	// /proc at the seed's three instants is checked by the CLI golden
 	// tests; here the table itself, 1 s after the ACK.
@@ -105,17 +105,17 @@ func TestTrackLinuxCloseAndExpiry(t *testing.T) {
 	sub := tr.Subscribe(64)
 	const c, s = 1000, 5000
 	runSteps(t, tr, []step{
-		{pkt(t, cli, srv, craft.SYN, c, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
-		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
-		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), 2 * time.Second, fsm.Established, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
-		{pkt(t, cli, srv, craft.FIN|craft.ACK, c+1, s+1, 0), 3 * time.Second, fsm.Established, fsm.Original, "FIN_WAIT", 120, true, fsm.Update},
-		{pkt(t, srv, cli, craft.FIN|craft.ACK, s+1, c+2, 0), 4 * time.Second, fsm.Established, fsm.Reply, "LAST_ACK", 30, true, fsm.Update},
-		{pkt(t, cli, srv, craft.ACK, c+2, s+2, 0), 5 * time.Second, fsm.Established, fsm.Original, "TIME_WAIT", 120, true, fsm.Update},
+		{pkt(t, cli, srv, craft.SYN, c, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), time.Second, fsm.CTEstablished, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), 2 * time.Second, fsm.CTEstablished, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
+		{pkt(t, cli, srv, craft.FIN|craft.ACK, c+1, s+1, 0), 3 * time.Second, fsm.CTEstablished, fsm.Original, "FIN_WAIT", 120, true, fsm.Update},
+		{pkt(t, srv, cli, craft.FIN|craft.ACK, s+1, c+2, 0), 4 * time.Second, fsm.CTEstablished, fsm.Reply, "LAST_ACK", 30, true, fsm.Update},
+		{pkt(t, cli, srv, craft.ACK, c+2, s+2, 0), 5 * time.Second, fsm.CTEstablished, fsm.Original, "TIME_WAIT", 120, true, fsm.Update},
 	})
 	// A packet of another connection 2 minutes later drives the sweep,
 	// which reclaims the TIME_WAIT entry (expired at 5 s + 120 s).
 	other := netip.MustParseAddrPort("10.0.0.1:40000")
-	runSteps(t, tr, []step{{pkt(t, other, srv, craft.SYN, 1, 0, 0), 126 * time.Second, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create}})
+	runSteps(t, tr, []step{{pkt(t, other, srv, craft.SYN, 1, 0, 0), 126 * time.Second, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create}})
 	var types []string
 	for {
 		ev, ok := sub.Poll()
@@ -141,8 +141,8 @@ func TestTrackLinuxCloseAndExpiry(t *testing.T) {
 func TestTrackRSTBeforeReplyDeletes(t *testing.T) {
 	tr := newTracker(t, tcpct.Config{})
 	runSteps(t, tr, []step{
-		{pkt(t, cli, srv, craft.SYN, 1000, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
-		{pkt(t, srv, cli, craft.RST|craft.ACK, 0, 1001, 0), time.Second, fsm.Established, fsm.Reply, "", 0, false, fsm.Delete},
+		{pkt(t, cli, srv, craft.SYN, 1000, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, craft.RST|craft.ACK, 0, 1001, 0), time.Second, fsm.CTEstablished, fsm.Reply, "", 0, false, fsm.Delete},
 	})
 	if tr.Len() != 0 {
 		t.Errorf("Len %d after RST, want 0", tr.Len())
@@ -155,13 +155,13 @@ func TestTrackReopenFromReplySide(t *testing.T) {
 	tr := newTracker(t, tcpct.Config{})
 	const c, s = 1000, 5000
 	runSteps(t, tr, []step{
-		{pkt(t, cli, srv, craft.SYN, c, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
-		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
-		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), 2 * time.Second, fsm.Established, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
-		{pkt(t, cli, srv, craft.FIN|craft.ACK, c+1, s+1, 0), 3 * time.Second, fsm.Established, fsm.Original, "FIN_WAIT", 120, true, fsm.Update},
-		{pkt(t, srv, cli, craft.FIN|craft.ACK, s+1, c+2, 0), 4 * time.Second, fsm.Established, fsm.Reply, "LAST_ACK", 30, true, fsm.Update},
-		{pkt(t, cli, srv, craft.ACK, c+2, s+2, 0), 5 * time.Second, fsm.Established, fsm.Original, "TIME_WAIT", 120, true, fsm.Update},
-		{pkt(t, srv, cli, craft.SYN, 900000, 0, 0), 10 * time.Second, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Recreate},
+		{pkt(t, cli, srv, craft.SYN, c, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), time.Second, fsm.CTEstablished, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), 2 * time.Second, fsm.CTEstablished, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
+		{pkt(t, cli, srv, craft.FIN|craft.ACK, c+1, s+1, 0), 3 * time.Second, fsm.CTEstablished, fsm.Original, "FIN_WAIT", 120, true, fsm.Update},
+		{pkt(t, srv, cli, craft.FIN|craft.ACK, s+1, c+2, 0), 4 * time.Second, fsm.CTEstablished, fsm.Reply, "LAST_ACK", 30, true, fsm.Update},
+		{pkt(t, cli, srv, craft.ACK, c+2, s+2, 0), 5 * time.Second, fsm.CTEstablished, fsm.Original, "TIME_WAIT", 120, true, fsm.Update},
+		{pkt(t, srv, cli, craft.SYN, 900000, 0, 0), 10 * time.Second, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Recreate},
 	})
 	es := tr.Entries(t0.Add(10 * time.Second))
 	if len(es) != 1 || es[0].Src() != srv || es[0].Dst() != cli || es[0].Conn.SeenReply() {
@@ -172,14 +172,14 @@ func TestTrackReopenFromReplySide(t *testing.T) {
 func TestTrackInvalidKeepsEntry(t *testing.T) {
 	tr := newTracker(t, tcpct.Config{})
 	runSteps(t, tr, []step{
-		{pkt(t, cli, srv, craft.SYN, 1000, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, cli, srv, craft.SYN, 1000, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
 	})
 	// A FIN in SYN_SENT from the reply side is sIV: INVALID, entry kept.
 	v, err := tr.Track(pkt(t, srv, cli, craft.FIN|craft.ACK, 5000, 1001, 0), t0.Add(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.CT != fsm.Invalid || !v.Entry || v.StateName() != "SYN_SENT" || v.SecondsLeft() != 118 || v.ReasonText() == "" {
+	if v.CT != fsm.CTInvalid || !v.Entry || v.StateName() != "SYN_SENT" || v.SecondsLeft() != 118 || v.ReasonText() == "" {
 		t.Fatalf("got %s", v.String())
 	}
 	if d, ok := v.Doc(); !ok || d.RFC == "" || d.Reason == "" {
@@ -203,7 +203,7 @@ func TestTrackErrors(t *testing.T) {
 	// A TCP header cut short is an INVALID verdict, not an error.
 	short := pkt(t, cli, srv, craft.ACK, 1, 1, 0)[:30]
 	v, err := tr.Track(short, t0)
-	if err != nil || v.CT != fsm.Invalid || v.Reason != fsm.ReasonTruncated {
+	if err != nil || v.CT != fsm.CTInvalid || v.Reason != fsm.ReasonTruncated {
 		t.Errorf("short TCP: %v %s", err, v.String())
 	}
 }
@@ -213,8 +213,8 @@ func TestTrackIPv6(t *testing.T) {
 	a := netip.MustParseAddrPort("[2001:db8::5]:1031")
 	b := netip.MustParseAddrPort("[2001:db8::35]:23")
 	runSteps(t, tr, []step{
-		{pkt(t, a, b, craft.SYN, 1000, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
-		{pkt(t, b, a, craft.SYN|craft.ACK, 7, 1001, 0), time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, a, b, craft.SYN, 1000, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, b, a, craft.SYN|craft.ACK, 7, 1001, 0), time.Second, fsm.CTEstablished, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
 	})
 	es := tr.Entries(t0.Add(time.Second))
 	want := "ipv6     10 tcp      6 60 SYN_RECV src=2001:0db8:0000:0000:0000:0000:0000:0005 dst=2001:0db8:0000:0000:0000:0000:0000:0035 sport=1031 dport=23 src=2001:0db8:0000:0000:0000:0000:0000:0035 dst=2001:0db8:0000:0000:0000:0000:0000:0005 sport=23 dport=1031 mark=0 zone=0 use=2\n"
@@ -256,9 +256,9 @@ func TestConfigErrors(t *testing.T) {
 func TestTableFull(t *testing.T) {
 	tr := newTracker(t, tcpct.Config{Knobs: []string{"max=1"}})
 	runSteps(t, tr, []step{
-		{pkt(t, cli, srv, craft.SYN, 1000, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
-		{pkt(t, srv, cli, craft.SYN|craft.ACK, 7, 1001, 0), time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
-		{pkt(t, cli, srv, craft.ACK, 1001, 8, 0), time.Second, fsm.Established, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
+		{pkt(t, cli, srv, craft.SYN, 1000, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, craft.SYN|craft.ACK, 7, 1001, 0), time.Second, fsm.CTEstablished, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, cli, srv, craft.ACK, 1001, 8, 0), time.Second, fsm.CTEstablished, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
 	})
 	other := netip.MustParseAddrPort("10.0.0.1:40000")
 	v, err := tr.Track(pkt(t, other, srv, craft.SYN, 1, 0, 0), t0.Add(2*time.Second))
@@ -380,7 +380,7 @@ func TestVerdictRef(t *testing.T) {
 		pkt(t, cli, srv, craft.ACK, c+2, s+2, 0),
 	} {
 		v := track(b, time.Duration(i+1)*time.Second)
-		if i == 2 && v.CT != fsm.Invalid {
+		if i == 2 && v.CT != fsm.CTInvalid {
 			t.Fatalf("packet 3 should be INVALID: %s", v.String())
 		}
 		if !v.Entry || v.Ref != first.Ref {

@@ -51,11 +51,11 @@ const (
 
 // Conntrack states of a packet.
 const (
-	CTNone        = fsm.NotTracked
-	CTNew         = fsm.New
-	CTEstablished = fsm.Established
-	CTRelated     = fsm.Related
-	CTInvalid     = fsm.Invalid
+	CTNone        = fsm.CTNone
+	CTNew         = fsm.CTNew
+	CTEstablished = fsm.CTEstablished
+	CTRelated     = fsm.CTRelated
+	CTInvalid     = fsm.CTInvalid
 )
 
 // Event types.

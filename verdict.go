@@ -143,7 +143,7 @@ func (v *Verdict) ReasonText() string {
 func (v *Verdict) String() string {
 	b := make([]byte, 0, 128)
 	b = append(b, v.CT.String()...)
-	if v.CT != fsm.Invalid {
+	if v.CT != fsm.CTInvalid {
 		b = append(b, ' ')
 		b = append(b, v.Dir.String()...)
 	}

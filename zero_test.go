@@ -106,10 +106,10 @@ func TestZeroValues(t *testing.T) {
 	}
 
 	var tr Tracker
-	if v, err := tr.Track([]byte{0x45}, time.Now()); err != ErrZeroTracker || v.CT != fsm.NotTracked {
+	if v, err := tr.Track([]byte{0x45}, time.Now()); err != ErrZeroTracker || v.CT != fsm.CTNone {
 		t.Errorf("zero Tracker: Track = %v, %v; want the zero verdict and ErrZeroTracker", v.CT, err)
 	}
-	if v := tr.TrackSegment(zeroAddrPort, zeroAddrPort, &fsm.Segment{Flags: spec.SYN, HdrLen: 20}, time.Now()); v.CT == fsm.New {
+	if v := tr.TrackSegment(zeroAddrPort, zeroAddrPort, &fsm.Segment{Flags: spec.SYN, HdrLen: 20}, time.Now()); v.CT == fsm.CTNew {
 		t.Error("zero Tracker: TrackSegment says NEW")
 	}
 }
@@ -127,8 +127,8 @@ func TestFailedTrackIsNotNew(t *testing.T) {
 	if err != ErrNotTCP {
 		t.Fatalf("Track(UDP) error %v, want ErrNotTCP", err)
 	}
-	if v.CT != fsm.NotTracked || v.CT.String() != "none" {
-		t.Fatalf("Track(UDP) CT = %v (%d), want NotTracked", v.CT, v.CT)
+	if v.CT != fsm.CTNone || v.CT.String() != "none" {
+		t.Fatalf("Track(UDP) CT = %v (%d), want CTNone", v.CT, v.CT)
 	}
 }
 

@@ -40,7 +40,7 @@ func replayWith(t *testing.T, tr *tcpct.Tracker, r io.Reader) ([]compare.Line, m
 			return
 		}
 		l := compare.Line{I: p.Index, CT: v.CT.String(), Reason: v.ReasonText()}
-		if v.CT != fsm.Invalid {
+		if v.CT != fsm.CTInvalid {
 			l.Dir = v.Dir.String()
 		}
 		if v.Entry {

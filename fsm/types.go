@@ -26,16 +26,16 @@ type Flags = spec.Flags
 type CT uint8
 
 const (
-	// NotTracked, the zero CT, is no conntrack state at all: the verdict
+	// CTNone, the zero CT, is no conntrack state at all: the verdict
 	// of a packet the tracker did not see (a Track that failed, the zero
 	// Verdict). It is never NEW, so code that ignores an error does not
 	// count a UDP packet as a new connection.
-	NotTracked CT = iota
-	New
-	Established
-	Related
-	Invalid
-	Untracked
+	CTNone CT = iota
+	CTNew
+	CTEstablished
+	CTRelated
+	CTInvalid
+	CTUntracked
 )
 
 var ctNames = [...]string{"none", "NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED"}

@@ -82,7 +82,7 @@ func FuzzPacket(f *testing.F) {
 			t.Fatalf("unexpected error %v", err)
 		}
 		if p.Kind != capture.KindTCP {
-			if v.CT != fsm.Invalid || v.Reason != fsm.ReasonTruncated || tr.Len() != n {
+			if v.CT != fsm.CTInvalid || v.Reason != fsm.ReasonTruncated || tr.Len() != n {
 				t.Fatalf("broken TCP header: %v %q, table %d -> %d", v.CT, v.Reason, n, tr.Len())
 			}
 			return

@@ -84,10 +84,10 @@ func TestCheckersCanFail(t *testing.T) {
 	synack, third, rst := steps[1], steps[2], steps[len(steps)-1]
 
 	s := synack
-	s.V.CT = fsm.New
+	s.V.CT = fsm.CTNew
 	wantViolation(t, c.CheckOne(NoNewAfterReply, &s), NoNewAfterReply, "reply SYN/ACK reported NEW")
 	s = third
-	s.Dir, s.V.Dir, s.V.CT = fsm.Original, fsm.Original, fsm.New
+	s.Dir, s.V.Dir, s.V.CT = fsm.Original, fsm.Original, fsm.CTNew
 	wantViolation(t, c.CheckOne(NoNewAfterReply, &s), NoNewAfterReply, "original ACK after a reply reported NEW")
 	s = third
 	s.After.Status &^= fsm.SeenReply | fsm.Assured
@@ -126,7 +126,7 @@ func TestCheckersCanFail(t *testing.T) {
 	seg := NewConv(1000, 5000).Segment(r, KSyn, SeqExact, 0, 0)
 	inv.Seg, inv.Dir, inv.After = seg, r, inv.Before
 	inv.V = m.Step(&inv.After, &seg, r, inv.Now)
-	if inv.V.CT != fsm.Invalid {
+	if inv.V.CT != fsm.CTInvalid {
 		t.Fatalf("reply SYN in ESTABLISHED: %+v", inv.V)
 	}
 	if err := c.CheckStep(&inv); err != nil {

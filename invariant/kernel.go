@@ -102,7 +102,7 @@ func (kt *KernelTrace) Replay(m *fsm.Machine, ctx *Context) ([]compare.Line, err
 			}
 		}
 		l := compare.Line{I: p.Index, CT: st.V.CT.String()}
-		if st.V.CT != fsm.Invalid {
+		if st.V.CT != fsm.CTInvalid {
 			l.Dir = st.V.Dir.String()
 		}
 		if c := st.After; c.Live() && !o.Dropped {

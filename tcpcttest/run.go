@@ -703,7 +703,7 @@ func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*R
 // resultOf converts a tcpct verdict the way the kernel runner records one.
 func resultOf(v *tcpct.Verdict) Result {
 	r := Result{CT: CT(v.CT.String())}
-	if v.CT != fsm.Invalid {
+	if v.CT != fsm.CTInvalid {
 		r.Dir = Dir(v.Dir.String())
 	}
 	if v.Entry {

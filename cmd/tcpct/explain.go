@@ -282,7 +282,7 @@ func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Se
 		ts += fmt.Sprintf(" (+%v)", time.Duration(pk.Time-prev))
 	}
 	dir := "original"
-	if v.CT == fsm.Invalid {
+	if v.CT == fsm.CTInvalid {
 		dir = "-"
 	} else if v.Dir == fsm.Reply {
 		dir = "reply"
@@ -330,16 +330,16 @@ func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Se
 	default:
 		fmt.Fprintf(w, "    no entry after the packet (%s)\n", entryAction(v))
 	}
-	if v.CT == fsm.Invalid || v.Ignored {
+	if v.CT == fsm.CTInvalid || v.Ignored {
 		what := "INVALID"
-		if v.CT != fsm.Invalid {
+		if v.CT != fsm.CTInvalid {
 			what = "ignored"
 		}
 		fmt.Fprintf(w, "    %s: %s\n", what, v.ReasonText())
 	}
 	if d, ok := v.Doc(); ok {
 		fmt.Fprintf(w, "    spec cell %s/%s/%s = %s (RFC %s): %s\n", v.Dir, v.ClassName(), v.OldName(), v.CellName(), d.RFC, d.Reason)
-		if (v.CT == fsm.Invalid || v.Ignored) && v.Cell < spec.OutInvalid {
+		if (v.CT == fsm.CTInvalid || v.Ignored) && v.Cell < spec.OutInvalid {
 			// The cell names a state, but a rule outside the table
 			// decided: tcp_loose before it, the window check after it.
 			fmt.Fprintf(w, "    the cell was not applied: %s\n", overruled(v))

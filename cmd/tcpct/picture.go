@@ -149,7 +149,7 @@ func (pc *picture) add(tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Segment, 
 		entry: v.Entry, action: v.Action,
 	}
 	switch {
-	case v.CT == fsm.Invalid:
+	case v.CT == fsm.CTInvalid:
 		p.verdict, p.reason = "invalid", v.ReasonText()
 	case v.Ignored:
 		p.verdict, p.reason = "ignored", v.ReasonText()

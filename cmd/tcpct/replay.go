@@ -544,7 +544,7 @@ func appendJSONL(b []byte, i int, v *tcpct.Verdict) []byte {
 	b = append(b, `,"ct":"`...)
 	b = append(b, v.CT.String()...)
 	b = append(b, '"')
-	if v.CT != fsm.Invalid {
+	if v.CT != fsm.CTInvalid {
 		b = append(b, `,"dir":"`...)
 		b = append(b, v.Dir.String()...)
 		b = append(b, '"')
@@ -561,7 +561,7 @@ func appendJSONL(b []byte, i int, v *tcpct.Verdict) []byte {
 			b = append(b, `,"seen_reply":true`...)
 		}
 	}
-	if v.CT == fsm.Invalid || v.Ignored || v.Dropped {
+	if v.CT == fsm.CTInvalid || v.Ignored || v.Dropped {
 		if r := v.ReasonText(); r != "" {
 			b = append(b, `,"reason":`...)
 			b = appendJSONString(b, r)

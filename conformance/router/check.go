@@ -151,7 +151,7 @@ func Check(front []byte, pairs []Pair, knobs []string) (*Report, error) {
 			continue
 		}
 		ours := Verdict{CT: v.CT.String()}
-		if v.CT != fsm.Invalid && v.CT != fsm.Untracked {
+		if v.CT != fsm.CTInvalid && v.CT != fsm.CTUntracked {
 			ours.Dir = v.Dir.String()
 		}
 		k := pr.Verdict.String()
@@ -160,7 +160,7 @@ func Check(front []byte, pairs []Pair, knobs []string) (*Report, error) {
 		if ours == pr.Verdict {
 			r.Agree++
 			r.AgreePer[k]++
-			if v.CT == fsm.Invalid {
+			if v.CT == fsm.CTInvalid {
 				r.InvalidReasons[v.ReasonText()]++
 			}
 			continue

@@ -77,7 +77,7 @@ func BenchmarkEstablishedSegment(b *testing.B) {
 	b.Run("ebpf-tc-test-run", func(b *testing.B) {
 		tr := load(b, fsm.NewMachine(fsm.Linux), TC)
 		for _, p := range handshake {
-			if v, err := tr.Run(frame(p), t0.UnixNano()); err != nil || v.CT == fsm.Invalid {
+			if v, err := tr.Run(frame(p), t0.UnixNano()); err != nil || v.CT == fsm.CTInvalid {
 				b.Fatalf("handshake: %+v %v", v, err)
 			}
 		}

@@ -205,9 +205,9 @@ func TestProgramAgreesWithKernel(t *testing.T) {
 			}
 			l := compare.Line{I: p.Index, CT: v.CT.String()}
 			if !v.Tracked {
-				l.CT = fsm.Invalid.String()
+				l.CT = fsm.CTInvalid.String()
 			}
-			if l.CT != fsm.Invalid.String() {
+			if l.CT != fsm.CTInvalid.String() {
 				l.Dir = v.Dir.String()
 			}
 			if v.Entry {

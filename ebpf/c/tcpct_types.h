@@ -32,12 +32,13 @@ typedef unsigned long long tcpct_u64;
 #define TCPCT_PSH 0x08
 #define TCPCT_ACK 0x10
 
-/* Conntrack state a rule sees (fsm.CT). */
-#define TCPCT_CT_NEW 0
-#define TCPCT_CT_ESTABLISHED 1
-#define TCPCT_CT_RELATED 2
-#define TCPCT_CT_INVALID 3
-#define TCPCT_CT_UNTRACKED 4
+/* Conntrack state a rule sees (fsm.CT); 0 is no state (fsm.CTNone). */
+#define TCPCT_CT_NONE 0
+#define TCPCT_CT_NEW 1
+#define TCPCT_CT_ESTABLISHED 2
+#define TCPCT_CT_RELATED 3
+#define TCPCT_CT_INVALID 4
+#define TCPCT_CT_UNTRACKED 5
 
 /* What the caller does with its table entry (fsm.Action). */
 #define TCPCT_ACTION_NONE 0
