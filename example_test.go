@@ -8,12 +8,12 @@ import (
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/fsm"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 )
 
 // raw builds an IPv4 TCP packet for the examples.
-func raw(src, dst string, flags craft.Flags, seq, ack uint32) []byte {
-	s := craft.Segment{Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst),
+func raw(src, dst string, flags packet.Flags, seq, ack uint32) []byte {
+	s := packet.Segment{Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst),
 		Seq: seq, Ack: ack, Flags: flags, Window: 5840}
 	b, err := s.Append(nil)
 	if err != nil {
@@ -30,7 +30,7 @@ func Example() {
 		panic(err)
 	}
 	t0 := time.Date(2006, 11, 24, 10, 0, 0, 0, time.UTC)
-	v, _ := tr.Track(raw("192.168.1.5:1031", "192.168.1.35:23", craft.SYN, 1000, 0), t0)
+	v, _ := tr.Track(raw("192.168.1.5:1031", "192.168.1.35:23", packet.SYN, 1000, 0), t0)
 	fmt.Println(v.CT, v.Dir, v.StateName(), v.SecondsLeft())
 
 	at := t0.Add(3 * time.Second)
@@ -47,8 +47,8 @@ func Example() {
 func ExampleVerdict_Doc() {
 	tr, _ := tcpct.New(tcpct.Config{Knobs: []string{"max=1024"}})
 	t0 := time.Unix(0, 0)
-	tr.Track(raw("10.0.0.1:40000", "10.0.0.2:80", craft.SYN, 1000, 0), t0)
-	v, _ := tr.Track(raw("10.0.0.2:80", "10.0.0.1:40000", craft.FIN|craft.ACK, 5000, 1001), t0)
+	tr.Track(raw("10.0.0.1:40000", "10.0.0.2:80", packet.SYN, 1000, 0), t0)
+	v, _ := tr.Track(raw("10.0.0.2:80", "10.0.0.1:40000", packet.FIN|packet.ACK, 5000, 1001), t0)
 	fmt.Println(v.CT, "-", v.ReasonText())
 	fmt.Printf("cell %s/%s in %s: %s\n", v.Dir, v.ClassName(), v.OldName(), v.CellName())
 	d, _ := v.Doc()
@@ -64,7 +64,7 @@ func ExampleVerdict_Doc() {
 // Callers that parsed the headers themselves use TrackSegment.
 func ExampleTracker_TrackSegment() {
 	tr, _ := tcpct.New(tcpct.Config{Knobs: []string{"nf_conntrack_tcp_timeout_syn_sent=20", "max=1024"}})
-	seg := fsm.Segment{Seq: 1000, Flags: fsm.Flags(craft.SYN), Win: 65535, HdrLen: 20}
+	seg := fsm.Segment{Seq: 1000, Flags: packet.SYN, Win: 65535, HdrLen: 20}
 	v := tr.TrackSegment(netip.MustParseAddrPort("[2001:db8::1]:40000"), netip.MustParseAddrPort("[2001:db8::2]:443"), &seg, time.Unix(0, 0))
 	fmt.Println(v.String())
 	// Output:
@@ -76,8 +76,8 @@ func ExampleTracker_Subscribe() {
 	tr, _ := tcpct.New(tcpct.Config{Knobs: []string{"max=1024"}})
 	sub := tr.Subscribe(16)
 	t0 := time.Unix(0, 0)
-	tr.Track(raw("10.0.0.1:40000", "10.0.0.2:80", craft.SYN, 1000, 0), t0)
-	tr.Track(raw("10.0.0.2:80", "10.0.0.1:40000", craft.SYN|craft.ACK, 5000, 1001), t0.Add(time.Second))
+	tr.Track(raw("10.0.0.1:40000", "10.0.0.2:80", packet.SYN, 1000, 0), t0)
+	tr.Track(raw("10.0.0.2:80", "10.0.0.1:40000", packet.SYN|packet.ACK, 5000, 1001), t0.Add(time.Second))
 	for {
 		ev, ok := sub.Poll()
 		if !ok {
@@ -98,9 +98,9 @@ func ExampleTracker_TrackBatch() {
 	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
 	t0 := time.Unix(0, 0)
 	batch := []tcpct.Packet{
-		{Key: tcpct.KeyOf(cli, srv), Segment: tcpct.Segment{Seq: 1000, Flags: fsm.Flags(craft.SYN), Win: 65535, HdrLen: 20}, Time: t0},
-		{Key: tcpct.KeyOf(srv, cli), Segment: tcpct.Segment{Seq: 5000, Ack: 1001, Flags: fsm.Flags(craft.SYN | craft.ACK), Win: 65535, HdrLen: 20}, Time: t0},
-		{Key: tcpct.KeyOf(cli, srv), Segment: tcpct.Segment{Seq: 1001, Ack: 5001, Flags: fsm.Flags(craft.ACK), Win: 65535, HdrLen: 20}, Time: t0},
+		{Key: tcpct.KeyOf(cli, srv), Segment: tcpct.Segment{Seq: 1000, Flags: packet.SYN, Win: 65535, HdrLen: 20}, Time: t0},
+		{Key: tcpct.KeyOf(srv, cli), Segment: tcpct.Segment{Seq: 5000, Ack: 1001, Flags: packet.SYN | packet.ACK, Win: 65535, HdrLen: 20}, Time: t0},
+		{Key: tcpct.KeyOf(cli, srv), Segment: tcpct.Segment{Seq: 1001, Ack: 5001, Flags: packet.ACK, Win: 65535, HdrLen: 20}, Time: t0},
 	}
 	out := make([]tcpct.Verdict, len(batch))
 	tr.TrackBatch(batch, out)

@@ -458,3 +458,24 @@ func (p *Packet) l4(b []byte) {
 	p.SrcPort = binary.BigEndian.Uint16(b[0:])
 	p.DstPort = binary.BigEndian.Uint16(b[2:])
 }
+
+// TcpdumpFlags renders TCP header flags (the byte at offset 13) as tcpdump
+// prints them between brackets: "S", "S.", "F.", "R", "P.", and "none"
+// for no flag. Explain and the trace summaries print packets that way.
+func TcpdumpFlags(f uint8) string {
+	var b [8]byte
+	n := 0
+	for _, x := range [...]struct {
+		f uint8
+		c byte
+	}{{0x02, 'S'}, {0x01, 'F'}, {0x04, 'R'}, {0x08, 'P'}, {0x20, 'U'}, {0x40, 'E'}, {0x80, 'W'}, {0x10, '.'}} {
+		if f&x.f != 0 {
+			b[n] = x.c
+			n++
+		}
+	}
+	if n == 0 {
+		return "none"
+	}
+	return string(b[:n])
+}

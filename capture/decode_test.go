@@ -300,3 +300,11 @@ func TestKindString(t *testing.T) {
 		}
 	}
 }
+
+func TestTcpdumpFlags(t *testing.T) {
+	for f, want := range map[uint8]string{0x02: "S", 0x12: "S.", 0x11: "F.", 0x04: "R", 0: "none", 0x18: "P.", 0xc2: "SEW"} {
+		if got := TcpdumpFlags(f); got != want {
+			t.Errorf("%08b: %q, want %q", f, got, want)
+		}
+	}
+}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 )
 
 // steadyCapture writes conns connections arriving steadily, one every
@@ -26,17 +26,17 @@ func steadyCapture(t testing.TB, conns int, arrival time.Duration, seed uint64) 
 	rng := rand.New(rand.NewPCG(seed, 3))
 	type pkt struct {
 		at  time.Duration
-		seg craft.Segment
+		seg packet.Segment
 	}
 	var pkts []pkt
-	const S, A, P, F, R = craft.SYN, craft.ACK, craft.PSH, craft.FIN, craft.RST
+	const S, A, P, F, R = packet.SYN, packet.ACK, packet.PSH, packet.FIN, packet.RST
 	for c := 0; c < conns; c++ {
 		srv := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 200, 0, byte(1 + c%7)}), 443)
 		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(1 + c>>16), byte(c >> 8), byte(c)}), uint16(30000+c%20000))
 		at := time.Duration(c) * arrival
 		ci, si := rng.Uint32(), rng.Uint32()
-		add := func(rev bool, flags craft.Flags, seq, ack uint32, plen int) {
-			s := craft.Segment{Src: cli, Dst: srv, Flags: flags, Seq: seq, Ack: ack, Window: 64240, PayloadLen: plen}
+		add := func(rev bool, flags packet.Flags, seq, ack uint32, plen int) {
+			s := packet.Segment{Src: cli, Dst: srv, Flags: flags, Seq: seq, Ack: ack, Window: 64240, PayloadLen: plen}
 			if rev {
 				s.Src, s.Dst = srv, cli
 			}

@@ -15,7 +15,7 @@ import (
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/fsm"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 	"github.com/fdac824a/tcpct/spec"
 	"github.com/fdac824a/tcpct/table"
 )
@@ -289,8 +289,8 @@ func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Se
 	}
 	fmt.Fprintf(w, "\n#%d %s  %s > %s  [%s] seq=%d", pk.Index, ts,
 		netip.AddrPortFrom(pk.Src, pk.SrcPort), netip.AddrPortFrom(pk.Dst, pk.DstPort),
-		craft.Flags(seg.Flags).String(), seg.Seq)
-	if seg.Flags&fsm.Flags(craft.ACK) != 0 {
+		capture.TcpdumpFlags(uint8(seg.Flags)), seg.Seq)
+	if seg.Flags&packet.ACK != 0 {
 		fmt.Fprintf(w, " ack=%d", seg.Ack)
 	}
 	fmt.Fprintf(w, " win=%d len=%d\n", seg.Win, seg.Len)

@@ -15,7 +15,7 @@ import (
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/fsm"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 	"github.com/fdac824a/tcpct/table"
 )
 
@@ -280,7 +280,7 @@ func (pc *picture) panels() (t0, span float64, ps [2]*panel) {
 			switch {
 			case q.fromA == (s == 0):
 				p.base, found = q.seq, true
-			case q.flags&fsm.Flags(craft.ACK) != 0:
+			case q.flags&packet.ACK != 0:
 				p.base, found = q.ack, true
 			case q.bounds[s].ok:
 				p.base, found = q.bounds[s].end, true
@@ -301,7 +301,7 @@ func (pc *picture) panels() (t0, span float64, ps [2]*panel) {
 			// apart. Either this sender's accepted SYN starts it, or the
 			// tracker's td_end leaps further than any window allows.
 			switch bd := q.bounds[s]; {
-			case q.fromA == (s == 0) && q.verdict == "accepted" && q.flags&fsm.Flags(craft.SYN) != 0 && q.seq != u.raw:
+			case q.fromA == (s == 0) && q.verdict == "accepted" && q.flags&packet.SYN != 0 && q.seq != u.raw:
 				u = unwrap{raw: q.seq}
 				p.syns++
 			case q.entry && bd.ok && havePrev && leap(bd.end-prevEnd, bd):
@@ -314,13 +314,13 @@ func (pc *picture) panels() (t0, span float64, ps [2]*panel) {
 			if q.fromA == (s == 0) {
 				g := picSeg{p: q, x: x, y0: u.at(q.seq), y1: u.at(q.end)}
 				p.segs = append(p.segs, g)
-				if q.verdict != "accepted" && !(ackReason(q) && q.flags&fsm.Flags(craft.ACK) != 0) {
+				if q.verdict != "accepted" && !(ackReason(q) && q.flags&packet.ACK != 0) {
 					p.notes = append(p.notes, picNote{q, x, (g.y0 + g.y1) / 2})
 				}
 				if q.verdict == "accepted" {
 					u.move(q.seq)
 				}
-			} else if q.flags&fsm.Flags(craft.ACK) != 0 {
+			} else if q.flags&packet.ACK != 0 {
 				p.acks = append(p.acks, picAckTick{p: q, x: x, y: u.at(q.ack)})
 				if q.verdict != "accepted" && ackReason(q) {
 					p.notes = append(p.notes, picNote{q, x, u.at(q.ack)})
@@ -621,8 +621,8 @@ func (pc *picture) legend(b *strings.Builder, y float64) {
 func (pc *picture) describe(p *picPacket) string {
 	var b strings.Builder
 	t := float64(p.time-pc.pkts[0].time) / 1e6
-	fmt.Fprintf(&b, "#%d +%s ms  %s > %s  [%s] seq=%d", p.index, strconv.FormatFloat(t, 'f', 3, 64), p.src, p.dst, craft.Flags(p.flags), p.seq)
-	if p.flags&fsm.Flags(craft.ACK) != 0 {
+	fmt.Fprintf(&b, "#%d +%s ms  %s > %s  [%s] seq=%d", p.index, strconv.FormatFloat(t, 'f', 3, 64), p.src, p.dst, capture.TcpdumpFlags(uint8(p.flags)), p.seq)
+	if p.flags&packet.ACK != 0 {
 		fmt.Fprintf(&b, " ack=%d", p.ack)
 	}
 	fmt.Fprintf(&b, " win=%d len=%d\n%s, class %s, %s → %s", p.win, p.len, p.ct, p.class, p.old, orNone(p.new))
@@ -661,9 +661,9 @@ func orNone(s string) string {
 func marks(f fsm.Flags) string {
 	var m []string
 	for _, x := range []struct {
-		f    craft.Flags
+		f    packet.Flags
 		name string
-	}{{craft.SYN, "SYN"}, {craft.FIN, "FIN"}, {craft.RST, "RST"}} {
+	}{{packet.SYN, "SYN"}, {packet.FIN, "FIN"}, {packet.RST, "RST"}} {
 		if f&fsm.Flags(x.f) != 0 {
 			m = append(m, x.name)
 		}
@@ -697,12 +697,12 @@ tr.ignored td { background: #ffeccc; }
 			from = "B"
 		}
 		ack := ""
-		if p.flags&fsm.Flags(craft.ACK) != 0 {
+		if p.flags&packet.ACK != 0 {
 			ack = strconv.FormatUint(uint64(p.ack), 10)
 		}
 		t := strconv.FormatFloat(float64(p.time-pc.pkts[0].time)/1e6, 'f', 3, 64)
 		fmt.Fprintf(&b, `<tr class="%s" id="r%d"><td class="n">%d</td><td class="n">%s</td><td>%s</td><td>%s</td><td class="n">%d</td><td class="n">%s</td><td class="n">%d</td><td class="n">%d</td><td>%s</td><td>%s</td><td>%s → %s</td><td>%s</td>`,
-			p.verdict, p.index, p.index, t, from, craft.Flags(p.flags), p.seq, ack, p.win, p.len, esc(p.class), p.ct, esc(p.old), esc(orNone(p.new)), esc(p.reason))
+			p.verdict, p.index, p.index, t, from, capture.TcpdumpFlags(uint8(p.flags)), p.seq, ack, p.win, p.len, esc(p.class), p.ct, esc(p.old), esc(orNone(p.new)), esc(p.reason))
 		for s := 0; s < 2; s++ {
 			bd := p.bounds[s]
 			if !p.entry || !bd.ok {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 )
 
 func needKernel(t *testing.T) {
@@ -20,7 +20,7 @@ func needKernel(t *testing.T) {
 // c and s.
 func handshake(c, s netip.AddrPort) [][]byte {
 	var out [][]byte
-	add := func(seg craft.Segment) {
+	add := func(seg packet.Segment) {
 		b, err := seg.Append(nil)
 		if err != nil {
 			panic(err)
@@ -28,15 +28,15 @@ func handshake(c, s netip.AddrPort) [][]byte {
 		out = append(out, b)
 	}
 	const ci, si = 1000, 5000
-	add(craft.Segment{Src: c, Dst: s, Seq: ci, Flags: craft.SYN, Window: 64240, Options: craft.Options{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}})
-	add(craft.Segment{Src: s, Dst: c, Seq: si, Ack: ci + 1, Flags: craft.SYN | craft.ACK, Window: 65160, Options: craft.Options{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}})
-	add(craft.Segment{Src: c, Dst: s, Seq: ci + 1, Ack: si + 1, Flags: craft.ACK, Window: 502})
-	add(craft.Segment{Src: c, Dst: s, Seq: ci + 1, Ack: si + 1, Flags: craft.ACK | craft.PSH, Window: 502, PayloadLen: 100})
-	add(craft.Segment{Src: s, Dst: c, Seq: si + 1, Ack: ci + 101, Flags: craft.ACK, Window: 509})
-	add(craft.Segment{Src: c, Dst: s, Seq: ci + 101, Ack: si + 1, Flags: craft.FIN | craft.ACK, Window: 502})
-	add(craft.Segment{Src: s, Dst: c, Seq: si + 1, Ack: ci + 102, Flags: craft.ACK, Window: 509})
-	add(craft.Segment{Src: s, Dst: c, Seq: si + 1, Ack: ci + 102, Flags: craft.FIN | craft.ACK, Window: 509})
-	add(craft.Segment{Src: c, Dst: s, Seq: ci + 102, Ack: si + 2, Flags: craft.ACK, Window: 502})
+	add(packet.Segment{Src: c, Dst: s, Seq: ci, Flags: packet.SYN, Window: 64240, Options: packet.Options{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}})
+	add(packet.Segment{Src: s, Dst: c, Seq: si, Ack: ci + 1, Flags: packet.SYN | packet.ACK, Window: 65160, Options: packet.Options{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}})
+	add(packet.Segment{Src: c, Dst: s, Seq: ci + 1, Ack: si + 1, Flags: packet.ACK, Window: 502})
+	add(packet.Segment{Src: c, Dst: s, Seq: ci + 1, Ack: si + 1, Flags: packet.ACK | packet.PSH, Window: 502, PayloadLen: 100})
+	add(packet.Segment{Src: s, Dst: c, Seq: si + 1, Ack: ci + 101, Flags: packet.ACK, Window: 509})
+	add(packet.Segment{Src: c, Dst: s, Seq: ci + 101, Ack: si + 1, Flags: packet.FIN | packet.ACK, Window: 502})
+	add(packet.Segment{Src: s, Dst: c, Seq: si + 1, Ack: ci + 102, Flags: packet.ACK, Window: 509})
+	add(packet.Segment{Src: s, Dst: c, Seq: si + 1, Ack: ci + 102, Flags: packet.FIN | packet.ACK, Window: 509})
+	add(packet.Segment{Src: c, Dst: s, Seq: ci + 102, Ack: si + 2, Flags: packet.ACK, Window: 502})
 	return out
 }
 

@@ -41,7 +41,7 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 )
 
 var (
@@ -116,40 +116,40 @@ func write(w io.Writer) error {
 		return err
 	}
 	const (
-		S = craft.SYN
-		A = craft.ACK
-		P = craft.PSH
-		F = craft.FIN
+		S = packet.SYN
+		A = packet.ACK
+		P = packet.PSH
+		F = packet.FIN
 	)
 	c, s := uint32(isnClient), uint32(isnServer)
-	syn := craft.Options{MSS: 1460, SACKPermitted: true}
+	syn := packet.Options{MSS: 1460, SACKPermitted: true}
 	type seg struct {
 		ms  float64 // milliseconds after start
 		out bool    // client → server
-		s   craft.Segment
+		s   packet.Segment
 	}
 	segs := []seg{
-		{0, true, craft.Segment{Seq: c, Flags: S, Window: 8192, Options: syn}},
-		{10, false, craft.Segment{Seq: s, Ack: c + 1, Flags: S | A, Window: 4096, Options: syn}},
-		{20, true, craft.Segment{Seq: c + 1, Ack: s + 1, Flags: A, Window: 8192}},
+		{0, true, packet.Segment{Seq: c, Flags: S, Window: 8192, Options: syn}},
+		{10, false, packet.Segment{Seq: s, Ack: c + 1, Flags: S | A, Window: 4096, Options: syn}},
+		{20, true, packet.Segment{Seq: c + 1, Ack: s + 1, Flags: A, Window: 8192}},
 		// The request, 1000 bytes at a time; the server's window is 4096.
-		{30, true, craft.Segment{Seq: c + 1, Ack: s + 1, Flags: A, Window: 8192, PayloadLen: 1000}},
-		{31, true, craft.Segment{Seq: c + 1001, Ack: s + 1, Flags: A, Window: 8192, PayloadLen: 1000}},
-		{32, true, craft.Segment{Seq: c + 2001, Ack: s + 1, Flags: A, Window: 8192, PayloadLen: 1000}},
-		{42, false, craft.Segment{Seq: s + 1, Ack: c + 2001, Flags: A, Window: 4096}},
-		{44, true, craft.Segment{Seq: c + 3001, Ack: s + 1, Flags: A, Window: 8192, PayloadLen: 1000}},
-		{45, true, craft.Segment{Seq: c + 4001, Ack: s + 1, Flags: P | A, Window: 8192, PayloadLen: 1000}},
-		{55, false, craft.Segment{Seq: s + 1, Ack: c + 4001, Flags: A, Window: 4096}},
+		{30, true, packet.Segment{Seq: c + 1, Ack: s + 1, Flags: A, Window: 8192, PayloadLen: 1000}},
+		{31, true, packet.Segment{Seq: c + 1001, Ack: s + 1, Flags: A, Window: 8192, PayloadLen: 1000}},
+		{32, true, packet.Segment{Seq: c + 2001, Ack: s + 1, Flags: A, Window: 8192, PayloadLen: 1000}},
+		{42, false, packet.Segment{Seq: s + 1, Ack: c + 2001, Flags: A, Window: 4096}},
+		{44, true, packet.Segment{Seq: c + 3001, Ack: s + 1, Flags: A, Window: 8192, PayloadLen: 1000}},
+		{45, true, packet.Segment{Seq: c + 4001, Ack: s + 1, Flags: P | A, Window: 8192, PayloadLen: 1000}},
+		{55, false, packet.Segment{Seq: s + 1, Ack: c + 4001, Flags: A, Window: 4096}},
 		// Out of window: the client's upper bound is now c+4001+4096, and
 		// this segment starts 5000 bytes beyond it (an overshoot of up to
 		// one receiver window would only be ignored, "bytes more than expected").
-		{60, true, craft.Segment{Seq: c + 13097, Ack: s + 1, Flags: P | A, Window: 8192, PayloadLen: 1000}},
-		{65, false, craft.Segment{Seq: s + 1, Ack: c + 5001, Flags: P | A, Window: 4096, PayloadLen: 1200}},
-		{66, false, craft.Segment{Seq: s + 1201, Ack: c + 5001, Flags: P | A, Window: 4096, PayloadLen: 800}},
-		{75, true, craft.Segment{Seq: c + 5001, Ack: s + 2001, Flags: A, Window: 8192}},
-		{80, true, craft.Segment{Seq: c + 5001, Ack: s + 2001, Flags: F | A, Window: 8192}},
-		{90, false, craft.Segment{Seq: s + 2001, Ack: c + 5002, Flags: F | A, Window: 4096}},
-		{100, true, craft.Segment{Seq: c + 5002, Ack: s + 2002, Flags: A, Window: 8192}},
+		{60, true, packet.Segment{Seq: c + 13097, Ack: s + 1, Flags: P | A, Window: 8192, PayloadLen: 1000}},
+		{65, false, packet.Segment{Seq: s + 1, Ack: c + 5001, Flags: P | A, Window: 4096, PayloadLen: 1200}},
+		{66, false, packet.Segment{Seq: s + 1201, Ack: c + 5001, Flags: P | A, Window: 4096, PayloadLen: 800}},
+		{75, true, packet.Segment{Seq: c + 5001, Ack: s + 2001, Flags: A, Window: 8192}},
+		{80, true, packet.Segment{Seq: c + 5001, Ack: s + 2001, Flags: F | A, Window: 8192}},
+		{90, false, packet.Segment{Seq: s + 2001, Ack: c + 5002, Flags: F | A, Window: 4096}},
+		{100, true, packet.Segment{Seq: c + 5002, Ack: s + 2002, Flags: A, Window: 8192}},
 	}
 	for i, sg := range segs {
 		sg.s.Src, sg.s.Dst = client, server
