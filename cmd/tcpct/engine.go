@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
@@ -18,12 +19,19 @@ import (
 
 // pktInfo is what the output stages need of a record besides its verdict.
 type pktInfo struct {
-	index   int
-	time    int64
-	origLen int
-	ipLen   int
-	shard   int // the tracker (engine.trs index) that tracked it
-	pos     int // its place in that shard's list of the batch (batch.idx, batch.out)
+	// key is the packet's tuple as seen (not the connection's original
+	// one); a truncated TCP header has addresses and zero ports.
+	key   table.Key
+	index int
+	// time is the time the packet was tracked at: its capture timestamp,
+	// or the time of the packet tracked before it when its stamp is
+	// earlier (walkResult.admit); stamp is the timestamp as recorded.
+	time, stamp int64
+	trunc       bool // a TCP header too short to parse: INVALID, no ports
+	origLen     int
+	ipLen       int
+	shard       int // the tracker (engine.trs index) that tracked it
+	pos         int // its place in that shard's list of the batch (batch.idx, batch.out)
 }
 
 // engine runs a capture through one tracker (jobs == 1) or through one
@@ -42,7 +50,14 @@ type engine struct {
 	// progress, when set, is called every few thousand records with the
 	// byte offset reached.
 	progress func(offset int64)
+	// stopped is set by stop: the output failed, so run reads no more.
+	stopped atomic.Bool
 }
+
+// stop makes run end after the packets it has read: the output cannot be
+// written (a closed pipe, a full disk), so there is no point in reading
+// on. Safe to call from run's fn.
+func (e *engine) stop() { e.stopped.Store(true) }
 
 func newEngine(tf *trackerFlags, jobs int) (*engine, error) {
 	if jobs <= 1 {
@@ -174,6 +189,16 @@ type walkResult struct {
 	// afterAt counts the records stamped after an absolute -at: read, not
 	// processed.
 	afterAt int
+	// stamp is the capture timestamp of the record admitted last, before
+	// admit held it back to the clock.
+	stamp int64
+	// links counts the records skipped because tcpct does not decode
+	// their link type, by link type.
+	links map[capture.LinkType]int
+	// start is the first record's timestamp; tcpAfterAt counts TCP
+	// records after an absolute -at (read, not processed).
+	start      int64
+	tcpAfterAt int
 	// skips counts the records that are not TCP packets, by reason
 	// (capture.Packet.Reason: "not TCP", "ARP", "IPv4 fragment", ...).
 	skips map[string]int
@@ -209,8 +234,15 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 	tcp, trunc = classify(p)
 	if !tcp && !trunc {
 		res.skip(p.Reason)
+		if !p.Link.Supported() {
+			if res.links == nil {
+				res.links = map[capture.LinkType]int{}
+			}
+			res.links[p.Link]++
+		}
 		return false, false
 	}
+	res.stamp = p.Time
 	if res.tcp == 0 {
 		res.first = p.Time
 	} else if p.Time < res.last {
@@ -232,19 +264,21 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 // item is one admitted TCP packet, parsed and ready to track: the reader
 // fills items, the trackers consume them.
 type item struct {
-	key   table.Key
-	seg   fsm.Segment
-	info  pktInfo
-	trunc bool // a TCP header too short to parse: INVALID, no tuple
+	seg  fsm.Segment
+	info pktInfo
 }
 
-// itemOf parses an admitted record (see walkResult.admit) into *it.
-func itemOf(it *item, p *capture.Packet, tcp bool) {
-	it.info = pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}
-	it.trunc = !tcp
+// itemOf parses an admitted record (see walkResult.admit) into *it;
+// stamp is its timestamp as recorded (walkResult.stamp).
+func itemOf(it *item, p *capture.Packet, tcp bool, stamp int64) {
+	it.info = pktInfo{index: p.Index, time: p.Time, stamp: stamp, origLen: p.OrigLen, ipLen: p.IPPayloadLen, trunc: !tcp}
 	if tcp {
-		it.key = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+		it.info.key = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		it.seg = tcpct.SegmentOf(p)
+	} else {
+		// No ports, but the addresses are known: the tracker never sees
+		// this key (a truncated header is INVALID before any lookup).
+		it.info.key = tcpct.KeyOf(p.Src, p.Dst, 0, 0)
 	}
 }
 
@@ -264,7 +298,7 @@ func trackItems(tr *tcpct.Tracker, items []item, idx []int32, out []tcpct.Verdic
 	for len(idx) > 0 {
 		n := min(len(idx), lookahead)
 		for j, i := range idx[:n] {
-			keys[j] = items[i].key // zero for a truncated header: harmless
+			keys[j] = items[i].info.key // a truncated header's: prefetched in vain, harmless
 		}
 		tr.PrefetchHashes(keys[:n], hashes[:n])
 		for j, i := range idx[:n] {
@@ -278,11 +312,11 @@ func trackItems(tr *tcpct.Tracker, items []item, idx []int32, out []tcpct.Verdic
 // hash from PrefetchHashes, or 0), or an INVALID verdict for a TCP header
 // too short to parse.
 func trackItem(tr *tcpct.Tracker, it *item, hash uint64, v *tcpct.Verdict) {
-	if it.trunc {
+	if it.info.trunc {
 		*v = tr.Truncated(time.Unix(0, it.info.time))
 		return
 	}
-	tr.TrackHashed(v, &it.key, hash, &it.seg, it.info.time)
+	tr.TrackHashed(v, &it.info.key, hash, &it.seg, it.info.time)
 }
 
 const progressEvery = 1 << 14
@@ -299,11 +333,17 @@ func nextPacket(r *capture.Reader, at atSpec, res *walkResult, progress func(off
 			return nil, false, err
 		}
 		res.records++
+		if res.records == 1 {
+			res.start = p.Time
+		}
 		if progress != nil && res.records%progressEvery == 0 {
 			progress(r.InputOffset())
 		}
 		if at.excludes(p.Time) {
 			res.afterAt++
+			if tcp, trunc := classify(p); tcp || trunc {
+				res.tcpAfterAt++
+			}
 			continue
 		}
 		if tcp, trunc := res.admit(p); tcp || trunc {
@@ -340,12 +380,15 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 			if p, tcp, err = nextPacket(r, at, &res, e.progress); err != nil {
 				break
 			}
-			itemOf(&items[n], p, tcp)
+			itemOf(&items[n], p, tcp, res.stamp)
 			n++
 		}
 		trackItems(tr, items[:n], order[:n], out[:n]) // order is the identity
 		for i := range n {
 			fn(&items[i].info, &out[i])
+		}
+		if err == nil && e.stopped.Load() {
+			return res
 		}
 		if err != nil {
 			if err != io.EOF {
@@ -438,7 +481,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			}
 			ordered <- b
 		}
-		for {
+		for !e.stopped.Load() {
 			p, tcp, err := nextPacket(r, at, &res, e.progress)
 			if err != nil {
 				if err != io.EOF {
@@ -449,7 +492,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			i := len(b.items)
 			b.items = b.items[:i+1]
 			it := &b.items[i]
-			itemOf(it, p, tcp)
+			itemOf(it, p, tcp, res.stamp)
 			w := 0
 			if tcp {
 				w = shardOf(p, n)
@@ -497,3 +540,8 @@ func printSkips(w io.Writer, res *walkResult) {
 		fmt.Fprintf(w, "  %10d  %s\n", res.skips[k], k)
 	}
 }
+
+// netipSrc and netipDst are a tuple's ends as the Tracker's lookups take
+// them.
+func netipSrc(k table.Key) netip.AddrPort { return netip.AddrPortFrom(k.Src(), k.SrcPort()) }
+func netipDst(k table.Key) netip.AddrPort { return netip.AddrPortFrom(k.Dst(), k.DstPort()) }

@@ -1,0 +1,295 @@
+package main
+
+// The jsonl writer: one JSON object per TCP packet (schema:
+// docs/jsonl.schema.json).
+
+import (
+	"bufio"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fdac824a/tcpct"
+	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/fsm"
+)
+
+// jsonlField is one optional field of a jsonl record, as -fields names
+// it; a jsonlFields is the set to print.
+type jsonlFields uint32
+
+const (
+	fieldI jsonlFields = 1 << iota
+	fieldFrame
+	fieldTime
+	fieldFamily
+	fieldSrc
+	fieldDst
+	fieldSport
+	fieldDport
+	fieldCT
+	fieldDir
+	fieldState
+	fieldTimeout
+	fieldAssured
+	fieldSeenReply
+	fieldReason
+	fieldClass
+	fieldOld
+	fieldAction
+	fieldIgnored
+	fieldDropped
+
+	// fieldsClassic are the fields of the records before frame, time and
+	// the tuple were added (2026-12): -fields classic prints exactly the
+	// old records.
+	fieldsClassic = fieldI | fieldCT | fieldDir | fieldState | fieldTimeout | fieldAssured | fieldSeenReply |
+		fieldReason | fieldClass | fieldOld | fieldAction | fieldIgnored | fieldDropped
+	fieldsTuple = fieldFamily | fieldSrc | fieldDst | fieldSport | fieldDport
+	fieldsAll   = fieldsClassic | fieldFrame | fieldTime | fieldsTuple
+)
+
+// jsonlFieldNames are the names -fields takes, in record order.
+var jsonlFieldNames = [...]struct {
+	name string
+	f    jsonlFields
+}{
+	{"i", fieldI}, {"frame", fieldFrame}, {"time", fieldTime}, {"family", fieldFamily},
+	{"src", fieldSrc}, {"dst", fieldDst}, {"sport", fieldSport}, {"dport", fieldDport},
+	{"ct", fieldCT}, {"dir", fieldDir}, {"state", fieldState}, {"timeout", fieldTimeout},
+	{"assured", fieldAssured}, {"seen_reply", fieldSeenReply}, {"reason", fieldReason},
+	{"class", fieldClass}, {"old", fieldOld}, {"action", fieldAction}, {"ignored", fieldIgnored},
+	{"dropped", fieldDropped},
+}
+
+// parseFields reads -fields: all, classic, or a comma-separated list of
+// field names, where tuple stands for family,src,dst,sport,dport.
+func parseFields(s string) (jsonlFields, error) {
+	switch s {
+	case "", "all":
+		return fieldsAll, nil
+	case "classic":
+		return fieldsClassic, nil
+	}
+	var set jsonlFields
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if name == "tuple" {
+			set |= fieldsTuple
+			continue
+		}
+		found := false
+		for _, f := range jsonlFieldNames {
+			if f.name == name {
+				set |= f.f
+				found = true
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("-fields: unknown field %q (want all, classic, tuple or a list of: %s)", name, fieldList())
+		}
+	}
+	return set, nil
+}
+
+func fieldList() string {
+	names := make([]string, len(jsonlFieldNames))
+	for i, f := range jsonlFieldNames {
+		names[i] = f.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// jsonlWriter appends records. It keeps the formatted date and time of
+// the last second it printed, so that the timestamps of a second's
+// packets cost only their nanoseconds.
+type jsonlWriter struct {
+	fields jsonlFields
+	sec    int64 // Unix second of prefix; prefix is empty before the first
+	prefix []byte
+}
+
+// replayJSONL prints one object per TCP packet that the filter passes.
+// Lines are appended to one reused buffer that is written out every 64
+// KiB: no allocation and no copy per packet.
+func replayJSONL(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, jw *jsonlWriter, flt *filter) walkResult {
+	buf := make([]byte, 0, 80<<10)
+	res := eng.run(r, at, func(p *pktInfo, v *tcpct.Verdict) {
+		if flt.active && !flt.packet(p, v) {
+			return
+		}
+		buf = jw.append(buf, p, v)
+		if len(buf) >= 64<<10 {
+			if _, err := w.Write(buf); err != nil {
+				eng.stop() // nothing more can be shown
+			}
+			buf = buf[:0]
+		}
+	})
+	w.Write(buf)
+	return res
+}
+
+// append appends p's record.
+func (jw *jsonlWriter) append(b []byte, p *pktInfo, v *tcpct.Verdict) []byte {
+	f := jw.fields
+	b = append(b, '{')
+	// sep is the separator before the next field: none before the first.
+	sep := false
+	field := func(b []byte, name string) []byte {
+		if sep {
+			b = append(b, ',')
+		}
+		sep = true
+		b = append(b, '"')
+		b = append(b, name...)
+		return append(b, '"', ':')
+	}
+	if f&fieldI != 0 {
+		b = field(b, "i")
+		b = strconv.AppendInt(b, int64(p.index), 10)
+	}
+	if f&fieldFrame != 0 {
+		// Wireshark's and tcpdump's frame number: every record counts,
+		// the first is 1.
+		b = field(b, "frame")
+		b = strconv.AppendInt(b, int64(p.index)+1, 10)
+	}
+	if f&fieldTime != 0 {
+		b = field(b, "time")
+		b = jw.appendTime(b, p.stamp)
+	}
+	k := &p.key
+	if f&fieldFamily != 0 {
+		b = field(b, "family")
+		if k.Src().Is4() {
+			b = append(b, `"ipv4"`...)
+		} else {
+			b = append(b, `"ipv6"`...)
+		}
+	}
+	if f&fieldSrc != 0 {
+		b = field(b, "src")
+		b = append(b, '"')
+		b = k.Src().AppendTo(b)
+		b = append(b, '"')
+	}
+	if f&fieldDst != 0 {
+		b = field(b, "dst")
+		b = append(b, '"')
+		b = k.Dst().AppendTo(b)
+		b = append(b, '"')
+	}
+	if !p.trunc {
+		if f&fieldSport != 0 {
+			b = field(b, "sport")
+			b = strconv.AppendUint(b, uint64(k.SrcPort()), 10)
+		}
+		if f&fieldDport != 0 {
+			b = field(b, "dport")
+			b = strconv.AppendUint(b, uint64(k.DstPort()), 10)
+		}
+	}
+	if f&fieldCT != 0 {
+		b = field(b, "ct")
+		b = appendQuoted(b, v.CT.String())
+	}
+	if v.CT != fsm.Invalid && f&fieldDir != 0 {
+		b = field(b, "dir")
+		b = appendQuoted(b, v.Dir.String())
+	}
+	if v.Entry {
+		if f&fieldState != 0 {
+			b = field(b, "state")
+			b = appendQuoted(b, v.StateName())
+		}
+		if f&fieldTimeout != 0 {
+			b = field(b, "timeout")
+			b = strconv.AppendInt(b, v.SecondsLeft(), 10)
+		}
+		if v.Assured && f&fieldAssured != 0 {
+			b = field(b, "assured")
+			b = append(b, "true"...)
+		}
+		if v.SeenReply && f&fieldSeenReply != 0 {
+			b = field(b, "seen_reply")
+			b = append(b, "true"...)
+		}
+	}
+	if (v.CT == fsm.Invalid || v.Ignored || v.Dropped) && f&fieldReason != 0 {
+		if r := v.ReasonText(); r != "" {
+			b = field(b, "reason")
+			b = appendJSONString(b, r)
+		}
+	}
+	if f&fieldClass != 0 {
+		b = field(b, "class")
+		b = appendQuoted(b, v.ClassName())
+	}
+	if f&fieldOld != 0 {
+		b = field(b, "old")
+		b = appendQuoted(b, v.OldName())
+	}
+	if f&fieldAction != 0 {
+		b = field(b, "action")
+		b = appendQuoted(b, v.Action.String())
+	}
+	if v.Ignored && f&fieldIgnored != 0 {
+		b = field(b, "ignored")
+		b = append(b, "true"...)
+	}
+	if v.Dropped && f&fieldDropped != 0 {
+		b = field(b, "dropped")
+		b = append(b, "true"...)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendQuoted appends a name that needs no escaping, in quotes.
+func appendQuoted(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendTime appends ns as an RFC 3339 string in UTC with all nine
+// digits of the nanoseconds (2006-11-24T10:00:05.000000000Z), so that
+// every record's time has one width and sorts as text.
+func (jw *jsonlWriter) appendTime(b []byte, ns int64) []byte {
+	sec, frac := ns/1e9, ns%1e9
+	if frac < 0 {
+		sec, frac = sec-1, frac+1e9
+	}
+	if jw.prefix == nil || sec != jw.sec {
+		jw.sec = sec
+		jw.prefix = time.Unix(sec, 0).UTC().AppendFormat(jw.prefix[:0], "2006-01-02T15:04:05.")
+	}
+	b = append(b, '"')
+	b = append(b, jw.prefix...)
+	var d [9]byte
+	for i := 8; i >= 0; i-- {
+		d[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	b = append(b, d[:]...)
+	return append(b, 'Z', '"')
+}
+
+// appendJSONString quotes s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
