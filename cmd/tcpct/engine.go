@@ -21,8 +21,11 @@ import (
 type pktInfo struct {
 	// key is the packet's tuple as seen (not the connection's original
 	// one); a truncated TCP header has addresses and zero ports.
-	key   table.Key
-	index int
+	key table.Key
+	// src and dst are the packet's addresses, as key has them: jsonl
+	// prints them, and building them from key costs more than copying.
+	src, dst netip.Addr
+	index    int
 	// time is the time the packet was tracked at: its capture timestamp,
 	// or the time of the packet tracked before it when its stamp is
 	// earlier (walkResult.admit); stamp is the timestamp as recorded.
@@ -271,7 +274,7 @@ type item struct {
 // itemOf parses an admitted record (see walkResult.admit) into *it;
 // stamp is its timestamp as recorded (walkResult.stamp).
 func itemOf(it *item, p *capture.Packet, tcp bool, stamp int64) {
-	it.info = pktInfo{index: p.Index, time: p.Time, stamp: stamp, origLen: p.OrigLen, ipLen: p.IPPayloadLen, trunc: !tcp}
+	it.info = pktInfo{src: p.Src, dst: p.Dst, index: p.Index, time: p.Time, stamp: stamp, origLen: p.OrigLen, ipLen: p.IPPayloadLen, trunc: !tcp}
 	if tcp {
 		it.info.key = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		it.seg = tcpct.SegmentOf(p)

@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -163,7 +164,7 @@ func (jw *jsonlWriter) append(b []byte, p *pktInfo, v *tcpct.Verdict) []byte {
 	k := &p.key
 	if f&fieldFamily != 0 {
 		b = field(b, "family")
-		if k.Src().Is4() {
+		if p.src.Is4() {
 			b = append(b, `"ipv4"`...)
 		} else {
 			b = append(b, `"ipv6"`...)
@@ -172,13 +173,13 @@ func (jw *jsonlWriter) append(b []byte, p *pktInfo, v *tcpct.Verdict) []byte {
 	if f&fieldSrc != 0 {
 		b = field(b, "src")
 		b = append(b, '"')
-		b = k.Src().AppendTo(b)
+		b = appendAddr(b, p.src)
 		b = append(b, '"')
 	}
 	if f&fieldDst != 0 {
 		b = field(b, "dst")
 		b = append(b, '"')
-		b = k.Dst().AppendTo(b)
+		b = appendAddr(b, p.dst)
 		b = append(b, '"')
 	}
 	if !p.trunc {
@@ -255,7 +256,9 @@ func appendQuoted(b []byte, s string) []byte {
 
 // appendTime appends ns as an RFC 3339 string in UTC with all nine
 // digits of the nanoseconds (2006-11-24T10:00:05.000000000Z), so that
-// every record's time has one width and sorts as text.
+// every record's time has one width and sorts as text. The date and time
+// of day are formatted once per second of capture (jsonlWriter.prefix),
+// by hand: time.Time.AppendFormat cost more than the rest of a record.
 func (jw *jsonlWriter) appendTime(b []byte, ns int64) []byte {
 	sec, frac := ns/1e9, ns%1e9
 	if frac < 0 {
@@ -263,17 +266,102 @@ func (jw *jsonlWriter) appendTime(b []byte, ns int64) []byte {
 	}
 	if jw.prefix == nil || sec != jw.sec {
 		jw.sec = sec
-		jw.prefix = time.Unix(sec, 0).UTC().AppendFormat(jw.prefix[:0], "2006-01-02T15:04:05.")
+		jw.prefix = appendDateTime(jw.prefix[:0], sec)
 	}
 	b = append(b, '"')
 	b = append(b, jw.prefix...)
-	var d [9]byte
-	for i := 8; i >= 0; i-- {
-		d[i] = byte('0' + frac%10)
-		frac /= 10
-	}
-	b = append(b, d[:]...)
+	f := uint32(frac)
+	b = append(b, byte('0'+f/1e8))
+	f %= 1e8
+	b = append(b, digits2[f/1e6*2:f/1e6*2+2]...)
+	f %= 1e6
+	b = append(b, digits2[f/1e4*2:f/1e4*2+2]...)
+	f %= 1e4
+	b = append(b, digits2[f/100*2:f/100*2+2]...)
+	b = append(b, digits2[f%100*2:f%100*2+2]...)
 	return append(b, 'Z', '"')
+}
+
+// digits2 holds "00" to "99".
+const digits2 = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// appendDateTime appends "YYYY-MM-DDTHH:MM:SS." for Unix second sec, UTC.
+// Years outside 0000-9999 go through the time package, which formats them
+// as RFC 3339 cannot.
+func appendDateTime(b []byte, sec int64) []byte {
+	days, rem := sec/86400, sec%86400
+	if rem < 0 {
+		days, rem = days-1, rem+86400
+	}
+	y, m, d := civil(days)
+	if y < 0 || y > 9999 {
+		return time.Unix(sec, 0).UTC().AppendFormat(b, "2006-01-02T15:04:05.")
+	}
+	b = append(b, digits2[y/100*2:y/100*2+2]...)
+	b = append(b, digits2[y%100*2:y%100*2+2]...)
+	b = append(b, '-')
+	b = append(b, digits2[m*2:m*2+2]...)
+	b = append(b, '-')
+	b = append(b, digits2[d*2:d*2+2]...)
+	b = append(b, 'T')
+	h, mi, s := rem/3600, rem/60%60, rem%60
+	b = append(b, digits2[h*2:h*2+2]...)
+	b = append(b, ':')
+	b = append(b, digits2[mi*2:mi*2+2]...)
+	b = append(b, ':')
+	b = append(b, digits2[s*2:s*2+2]...)
+	return append(b, '.')
+}
+
+// civil converts days since 1970-01-01 to a proleptic Gregorian date
+// (the days-to-civil algorithm of Howard Hinnant's "chrono-compatible
+// low-level date algorithms").
+func civil(days int64) (y, m, d int64) {
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y = yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = doy - (153*mp+2)/5 + 1
+	m = mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
+}
+
+// appendAddr appends an address as netip.Addr.String writes it, with a
+// fast path for IPv4.
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if !a.Is4() {
+		return a.AppendTo(b)
+	}
+	v := a.As4()
+	for i, x := range v {
+		if i > 0 {
+			b = append(b, '.')
+		}
+		switch {
+		case x >= 100:
+			b = append(b, '0'+x/100)
+			b = append(b, digits2[x%100*2:x%100*2+2]...)
+		case x >= 10:
+			b = append(b, digits2[int(x)*2:int(x)*2+2]...)
+		default:
+			b = append(b, '0'+x)
+		}
+	}
+	return b
 }
 
 // appendJSONString quotes s as a JSON string.
