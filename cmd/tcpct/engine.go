@@ -199,9 +199,10 @@ type walkResult struct {
 	// their link type, by link type.
 	links map[capture.LinkType]int
 	// start is the first record's timestamp; tcpAfterAt counts TCP
-	// records after an absolute -at (read, not processed).
-	start      int64
-	tcpAfterAt int
+	// records after an absolute -at (read, not processed), the first of
+	// them stamped firstAfterAt.
+	start, firstAfterAt int64
+	tcpAfterAt          int
 	// skips counts the records that are not TCP packets, by reason
 	// (capture.Packet.Reason: "not TCP", "ARP", "IPv4 fragment", ...).
 	skips map[string]int
@@ -345,6 +346,9 @@ func nextPacket(r *capture.Reader, at atSpec, res *walkResult, progress func(off
 		if at.excludes(p.Time) {
 			res.afterAt++
 			if tcp, trunc := classify(p); tcp || trunc {
+				if res.tcpAfterAt == 0 {
+					res.firstAfterAt = p.Time
+				}
 				res.tcpAfterAt++
 			}
 			continue

@@ -311,8 +311,8 @@ func reportNothing(stderr io.Writer, cmd string, res *walkResult, at atSpec, atT
 		}
 		return exitNoTCP
 	case res.tcp == 0:
-		fmt.Fprintf(stderr, "tcpct %s: warning: -at %s is before the capture's first TCP packet (the capture starts at %s): no packet was tracked\n",
-			cmd, atText, time.Unix(0, res.start).UTC().Format(time.RFC3339Nano))
+		fmt.Fprintf(stderr, "tcpct %s: warning: -at %s is before the capture's first TCP packet (at %s): no packet was tracked\n",
+			cmd, atText, time.Unix(0, res.firstAfterAt).UTC().Format(time.RFC3339Nano))
 	case tableEmpty && at.end(res.last) > res.last:
 		fmt.Fprintf(stderr, "tcpct %s: warning: -at %s is %v after the last packet tracked (%s): every entry had expired by then\n",
 			cmd, atText, time.Duration(at.end(res.last)-res.last), time.Unix(0, res.last).UTC().Format(time.RFC3339Nano))
@@ -405,10 +405,11 @@ func replayEvents(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, fl
 // tab ("[1164362400.000000]\t"). conntrack-tools prints the time it
 // received the event; a capture's clock stands in for it.
 func appendEventTime(b []byte, ns int64) []byte {
-	sec, us := ns/1e9, ns%1e9/1e3
-	if us < 0 {
-		sec, us = sec-1, us+1e6
+	sec, rem := ns/1e9, ns%1e9
+	if rem < 0 {
+		sec, rem = sec-1, rem+1e9
 	}
+	us := rem / 1e3
 	b = append(b, '[')
 	b = strconv.AppendInt(b, sec, 10)
 	b = append(b, '.')
