@@ -18,13 +18,15 @@ import (
 
 const replayUsage = `usage: tcpct replay [flags] FILE|-
 
-Reads a capture (pcap or pcapng, gzip-compressed or not; - reads standard
-input) and runs every TCP/IPv4 and TCP/IPv6 packet through the connection
-tracker in capture order, using each packet's capture timestamp as the
-clock. The clock never goes back: a packet stamped earlier than the one
-before it is tracked at that one's time (summary and -v count them).
-Records that are not TCP (ARP, UDP, ICMP, fragments, ...) are counted and
-skipped. Flags may come before or after FILE.
+Reads a capture (pcap or pcapng, gzip- or zstd-compressed or not; -
+reads standard input) and runs every TCP/IPv4 and TCP/IPv6 packet through
+the connection tracker in capture order, using each packet's capture
+timestamp as the clock. The clock never goes back: a packet stamped
+earlier than the one before it is tracked at that one's time (summary
+and -v count them). Records that are not TCP (ARP, UDP, ICMP, fragments,
+...) are counted and skipped; records of a link type tcpct does not
+decode are named on stderr (LINKTYPE number and name), and a capture
+without any TCP packet exits 4. Flags may come before or after FILE.
 
 Flags:
   -profile linux|tutorial
@@ -50,8 +52,18 @@ Flags:
   -format jsonl|proc|conntrack|events|summary
         what to print (default: summary when standard output is a terminal,
         jsonl otherwise):
-          jsonl      one JSON object per TCP packet, in capture order:
+          jsonl      one JSON object per TCP packet, in capture order
+                     (schema: docs/jsonl.schema.json):
                        i           0-based record index (every record counts)
+                       frame       the record's frame number as Wireshark and
+                                   tcpdump count it: i+1
+                       time        the record's capture timestamp, RFC 3339
+                                   in UTC with nine digits of nanoseconds
+                       family      ipv4 or ipv6
+                       src, dst    the packet's addresses, as seen (not the
+                                   connection's original tuple)
+                       sport, dport the packet's ports; absent when its TCP
+                                   header is cut short
                        ct          NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED
                        dir         original or reply; omitted for INVALID
                        state       TCP state of the entry right after the
@@ -77,11 +89,23 @@ Flags:
           conntrack  the table as conntrack -L prints it
           events     the conntrack -E stream: [NEW], [UPDATE], [DESTROY];
                      DESTROY also for entries that expire while the capture
-                     runs (and, with -at, up to T)
+                     runs (and, with -at, up to T); see -timestamp
           summary    packets by conntrack and TCP state, INVALID and ignored
                      packets by reason, connections, the busiest
                      connections, throughput
         Tables are printed sorted by original tuple.
+  -fields all|classic|NAME[,NAME...]
+        the jsonl fields to print: all (the default), classic (the records
+        before frame, time and the tuple were added: i, ct, dir, state,
+        timeout, assured, seen_reply, reason, class, old, action, ignored,
+        dropped), or a list of field names, where tuple stands for family,
+        src, dst, sport and dport. Fields that do not apply to a packet
+        are omitted as above. The slimmer records are faster to write.
+  -timestamp
+        events: prefix each event with the capture time it happened, as
+        conntrack -E -o timestamp prefixes the time it received it:
+        [SECONDS.MICROSECONDS] and a tab. Without it the stream is the
+        plain conntrack -E one, byte for byte.
   -at T
         the instant to stop at: an RFC 3339 time (2006-11-24T10:00:03Z; a
         lower-case t or z, a space for the T and any offset are accepted),
@@ -89,7 +113,9 @@ Flags:
         not processed; proc and conntrack dump the table as it stands at T
         (entries expired by then are gone, timeouts count down to T);
         events ends with the DESTROY of every entry expired by T.
-        Without -at, the table is dumped at the last packet's time.
+        Without -at, the table is dumped at the last packet's time. A
+        warning on stderr says when -at is before every TCP packet, or so
+        long after the last that every entry had expired.
   -j N
         worker goroutines (default 0: one per CPU). Connections are sharded
         by a hash of the tuple that is the same in both directions, so each
@@ -108,11 +134,17 @@ Flags:
   -cpuprofile FILE
         write a CPU profile of the replay (go tool pprof) to FILE
 
+` + filterUsage + `        jsonl filters packets, proc and conntrack the table's entries,
+        events the entries they are about; summary takes no filters.
+
 Exit status: 0 success; 1 usage error (the message names the flag or
 knob); 2 when the input cannot be read. A truncated or corrupt capture is
 reported on stderr with its record number and byte offset; every record
 before the fault is still processed and printed, and the status is 2.
-3 when the output cannot be written (a full disk, a closed pipe).
+3 when the output cannot be written (a full disk; a closed pipe, as with
+| head -1, ends the replay at once with status 3 and no message).
+4 when the capture holds no TCP packet (a message on stderr counts its
+records by what they were and names link types tcpct does not decode).
 `
 
 // openCapture opens FILE, or stdin for "-".
