@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fdac824a/tcpct/internal/craft"
 )
@@ -212,5 +214,46 @@ func TestExplainFilters(t *testing.T) {
 	code, _, errs = runCmd(t, data, "explain", "-ct", "INVALID", "-dport", "81", "-")
 	if code != exitNoTCP || !strings.Contains(errs, "no packet passes the filters (5 TCP packets tracked)") {
 		t.Errorf("nothing passes: status %d, stderr %q", code, errs)
+	}
+}
+
+// TestWatchFiltersAndTimestamp: watch's events pass the filters by their
+// entry (here -state selects two of the seed's seven events, -sport 23
+// none, as the original tuple's source port is 1031) and get
+// conntrack -E -o timestamp's prefix with -timestamp, at wall-clock time;
+// summary and -ct are usage errors.
+func TestWatchFiltersAndTimestamp(t *testing.T) {
+	withFakeSource(t)
+	before := time.Now().Unix()
+	code, out, errs := runCmd(t, nil, "watch", "-i", "x", "-count", "11", "-duration", "10s", "-timestamp", "-state", "SYN_SENT,TIME_WAIT")
+	if code != 0 {
+		t.Fatalf("status %d, stderr %q", code, errs)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	pre := regexp.MustCompile(`^\[(\d+)\.\d{6}\]\t`)
+	if len(lines) != 2 || !strings.Contains(lines[0], "\t    [NEW] tcp      6 120 SYN_SENT ") || !strings.Contains(lines[1], "\t [UPDATE] tcp      6 120 TIME_WAIT ") {
+		t.Fatalf("events:\n%s", out)
+	}
+	for _, l := range lines {
+		m := pre.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("no timestamp prefix: %q", l)
+		}
+		if s, _ := strconv.ParseInt(m[1], 10, 64); s < before || s > time.Now().Unix() {
+			t.Errorf("timestamp %s is not the wall clock's", m[1])
+		}
+	}
+	withFakeSource(t)
+	if code, out, _ := runCmd(t, nil, "watch", "-i", "x", "-count", "11", "-duration", "10s", "-sport", "23"); code != 0 || out != "" {
+		t.Errorf("-sport 23: status %d, output %q; want no event", code, out)
+	}
+	for _, args := range [][]string{
+		{"watch", "-i", "x", "-format", "summary", "-dport", "23"},
+		{"watch", "-i", "x", "-ct", "INVALID"},
+		{"watch", "-i", "x", "-format", "summary", "-timestamp"},
+	} {
+		if code, _, errs := runCmd(t, nil, args...); code != exitUsage {
+			t.Errorf("%v: status %d, stderr %q; want a usage error", args, code, errs)
+		}
 	}
 }
