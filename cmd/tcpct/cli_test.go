@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/internal/craft"
 )
 
@@ -410,5 +411,15 @@ func TestEventsResyncAnnouncesSynRecv(t *testing.T) {
 		" [UPDATE] tcp      6 432000 ESTABLISHED " + tuple + " " + reply + " [ASSURED]\n"
 	if code != 0 || errs != "" || out != want {
 		t.Errorf("status %d, stderr %q, events:\n%s\nwant:\n%s", code, errs, out, want)
+	}
+}
+
+// TestTCPDumpFlags: explain writes flags as the packet builder names them
+// (tcpdump's letters), without depending on the builder.
+func TestTCPDumpFlags(t *testing.T) {
+	for f := range 256 {
+		if got, want := tcpdumpFlags(fsm.Flags(f)), craft.Flags(f).String(); got != want {
+			t.Errorf("%#x: %q, want %q", f, got, want)
+		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/fsm"
-	"github.com/fdac824a/tcpct/internal/craft"
 	"github.com/fdac824a/tcpct/spec"
 	"github.com/fdac824a/tcpct/table"
 )
@@ -358,8 +357,8 @@ func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Se
 	}
 	fmt.Fprintf(w, "\n#%d %s  %s > %s  [%s] seq=%d", pk.Index, ts,
 		netip.AddrPortFrom(pk.Src, pk.SrcPort), netip.AddrPortFrom(pk.Dst, pk.DstPort),
-		craft.Flags(seg.Flags).String(), seg.Seq)
-	if seg.Flags&fsm.Flags(craft.ACK) != 0 {
+		tcpdumpFlags(seg.Flags), seg.Seq)
+	if seg.Flags&spec.ACK != 0 {
 		fmt.Fprintf(w, " ack=%d", seg.Ack)
 	}
 	fmt.Fprintf(w, " win=%d len=%d\n", seg.Win, seg.Len)
@@ -511,4 +510,24 @@ func parseConn(s string) (table.Key, error) {
 		return table.Key{}, fmt.Errorf("%q: src and dst of different families", s)
 	}
 	return table.KeyFromAddrPorts(netip.AddrPortFrom(src, uint16(sport)), netip.AddrPortFrom(dst, uint16(dport))), nil
+}
+
+// tcpdumpFlags writes a segment's flags as tcpdump does: S, F, R, P, U,
+// E, W in that order, then "." for ACK; "none" when no flag is set.
+func tcpdumpFlags(f fsm.Flags) string {
+	var b [8]byte
+	n := 0
+	for _, x := range [...]struct {
+		f fsm.Flags
+		c byte
+	}{{spec.SYN, 'S'}, {spec.FIN, 'F'}, {spec.RST, 'R'}, {spec.PSH, 'P'}, {spec.URG, 'U'}, {spec.ECE, 'E'}, {spec.CWR, 'W'}, {spec.ACK, '.'}} {
+		if f&x.f != 0 {
+			b[n] = x.c
+			n++
+		}
+	}
+	if n == 0 {
+		return "none"
+	}
+	return string(b[:n])
 }
