@@ -22,9 +22,12 @@ type pktInfo struct {
 	// key is the packet's tuple as seen (not the connection's original
 	// one); a truncated TCP header has addresses and zero ports.
 	key table.Key
-	// src and dst are the packet's addresses, as key has them: jsonl
-	// prints them, and building them from key costs more than copying.
-	src, dst netip.Addr
+	// src and dst are the packet's addresses (IPv4 in the first four
+	// bytes, as family in key says): jsonl prints them, and building them
+	// from key cost more than copying them. Plain bytes, not netip.Addr,
+	// whose pointer would make every batch of items a GC-scanned object
+	// with write barriers on each store.
+	src, dst [16]byte
 	index    int
 	// time is the time the packet was tracked at: its capture timestamp,
 	// or the time of the packet tracked before it when its stamp is
@@ -275,7 +278,7 @@ type item struct {
 // itemOf parses an admitted record (see walkResult.admit) into *it;
 // stamp is its timestamp as recorded (walkResult.stamp).
 func itemOf(it *item, p *capture.Packet, tcp bool, stamp int64) {
-	it.info = pktInfo{src: p.Src, dst: p.Dst, index: p.Index, time: p.Time, stamp: stamp, origLen: p.OrigLen, ipLen: p.IPPayloadLen, trunc: !tcp}
+	it.info = pktInfo{src: addrBytes(p.Src), dst: addrBytes(p.Dst), index: p.Index, time: p.Time, stamp: stamp, origLen: p.OrigLen, ipLen: p.IPPayloadLen, trunc: !tcp}
 	if tcp {
 		it.info.key = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		it.seg = tcpct.SegmentOf(p)
@@ -552,3 +555,14 @@ func printSkips(w io.Writer, res *walkResult) {
 // them.
 func netipSrc(k table.Key) netip.AddrPort { return netip.AddrPortFrom(k.Src(), k.SrcPort()) }
 func netipDst(k table.Key) netip.AddrPort { return netip.AddrPortFrom(k.Dst(), k.DstPort()) }
+
+// addrBytes is an address as pktInfo keeps it: IPv4 in the first four
+// bytes.
+func addrBytes(a netip.Addr) (b [16]byte) {
+	if a.Is4() {
+		v := a.As4()
+		copy(b[:], v[:])
+		return b
+	}
+	return a.As16()
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/table"
 )
 
 // jsonlField is one optional field of a jsonl record, as -fields names
@@ -136,115 +137,115 @@ func replayJSONL(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, jw 
 func (jw *jsonlWriter) append(b []byte, p *pktInfo, v *tcpct.Verdict) []byte {
 	f := jw.fields
 	b = append(b, '{')
-	// sep is the separator before the next field: none before the first.
-	sep := false
-	field := func(b []byte, name string) []byte {
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		b = append(b, '"')
-		b = append(b, name...)
-		return append(b, '"', ':')
-	}
 	if f&fieldI != 0 {
-		b = field(b, "i")
+		b = appendName(b, "i")
 		b = strconv.AppendInt(b, int64(p.index), 10)
 	}
 	if f&fieldFrame != 0 {
 		// Wireshark's and tcpdump's frame number: every record counts,
 		// the first is 1.
-		b = field(b, "frame")
+		b = appendName(b, "frame")
 		b = strconv.AppendInt(b, int64(p.index)+1, 10)
 	}
 	if f&fieldTime != 0 {
-		b = field(b, "time")
+		b = appendName(b, "time")
 		b = jw.appendTime(b, p.stamp)
 	}
 	k := &p.key
 	if f&fieldFamily != 0 {
-		b = field(b, "family")
-		if p.src.Is4() {
+		b = appendName(b, "family")
+		if k.Family() == table.FamilyIPv4 {
 			b = append(b, `"ipv4"`...)
 		} else {
 			b = append(b, `"ipv6"`...)
 		}
 	}
 	if f&fieldSrc != 0 {
-		b = field(b, "src")
+		b = appendName(b, "src")
 		b = append(b, '"')
-		b = appendAddr(b, p.src)
+		b = appendAddr(b, k.Family(), &p.src)
 		b = append(b, '"')
 	}
 	if f&fieldDst != 0 {
-		b = field(b, "dst")
+		b = appendName(b, "dst")
 		b = append(b, '"')
-		b = appendAddr(b, p.dst)
+		b = appendAddr(b, k.Family(), &p.dst)
 		b = append(b, '"')
 	}
 	if !p.trunc {
 		if f&fieldSport != 0 {
-			b = field(b, "sport")
+			b = appendName(b, "sport")
 			b = strconv.AppendUint(b, uint64(k.SrcPort()), 10)
 		}
 		if f&fieldDport != 0 {
-			b = field(b, "dport")
+			b = appendName(b, "dport")
 			b = strconv.AppendUint(b, uint64(k.DstPort()), 10)
 		}
 	}
 	if f&fieldCT != 0 {
-		b = field(b, "ct")
+		b = appendName(b, "ct")
 		b = appendQuoted(b, v.CT.String())
 	}
 	if v.CT != fsm.Invalid && f&fieldDir != 0 {
-		b = field(b, "dir")
+		b = appendName(b, "dir")
 		b = appendQuoted(b, v.Dir.String())
 	}
 	if v.Entry {
 		if f&fieldState != 0 {
-			b = field(b, "state")
+			b = appendName(b, "state")
 			b = appendQuoted(b, v.StateName())
 		}
 		if f&fieldTimeout != 0 {
-			b = field(b, "timeout")
+			b = appendName(b, "timeout")
 			b = strconv.AppendInt(b, v.SecondsLeft(), 10)
 		}
 		if v.Assured && f&fieldAssured != 0 {
-			b = field(b, "assured")
+			b = appendName(b, "assured")
 			b = append(b, "true"...)
 		}
 		if v.SeenReply && f&fieldSeenReply != 0 {
-			b = field(b, "seen_reply")
+			b = appendName(b, "seen_reply")
 			b = append(b, "true"...)
 		}
 	}
 	if (v.CT == fsm.Invalid || v.Ignored || v.Dropped) && f&fieldReason != 0 {
 		if r := v.ReasonText(); r != "" {
-			b = field(b, "reason")
+			b = appendName(b, "reason")
 			b = appendJSONString(b, r)
 		}
 	}
 	if f&fieldClass != 0 {
-		b = field(b, "class")
+		b = appendName(b, "class")
 		b = appendQuoted(b, v.ClassName())
 	}
 	if f&fieldOld != 0 {
-		b = field(b, "old")
+		b = appendName(b, "old")
 		b = appendQuoted(b, v.OldName())
 	}
 	if f&fieldAction != 0 {
-		b = field(b, "action")
+		b = appendName(b, "action")
 		b = appendQuoted(b, v.Action.String())
 	}
 	if v.Ignored && f&fieldIgnored != 0 {
-		b = field(b, "ignored")
+		b = appendName(b, "ignored")
 		b = append(b, "true"...)
 	}
 	if v.Dropped && f&fieldDropped != 0 {
-		b = field(b, "dropped")
+		b = appendName(b, "dropped")
 		b = append(b, "true"...)
 	}
 	return append(b, "}\n"...)
+}
+
+// appendName appends a field's name, after a comma unless it is the
+// record's first field.
+func appendName(b []byte, name string) []byte {
+	if b[len(b)-1] != '{' {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, name...)
+	return append(b, '"', ':')
 }
 
 // appendQuoted appends a name that needs no escaping, in quotes.
@@ -341,13 +342,12 @@ func civil(days int64) (y, m, d int64) {
 }
 
 // appendAddr appends an address as netip.Addr.String writes it, with a
-// fast path for IPv4.
-func appendAddr(b []byte, a netip.Addr) []byte {
-	if !a.Is4() {
-		return a.AppendTo(b)
+// fast path for IPv4 (the first four bytes of a, as pktInfo keeps it).
+func appendAddr(b []byte, family uint8, a *[16]byte) []byte {
+	if family != table.FamilyIPv4 {
+		return netip.AddrFrom16(*a).AppendTo(b)
 	}
-	v := a.As4()
-	for i, x := range v {
+	for i, x := range a[:4] {
 		if i > 0 {
 			b = append(b, '.')
 		}

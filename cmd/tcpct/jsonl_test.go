@@ -12,6 +12,7 @@ import (
 
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/table"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -291,7 +292,11 @@ func TestJSONLTimeAndAddrFormat(t *testing.T) {
 	}
 	for _, s := range []string{"0.0.0.0", "1.2.3.4", "10.99.100.255", "192.168.1.35", "2001:db8::1", "::ffff:1.2.3.4"} {
 		a := netip.MustParseAddr(s)
-		if got := string(appendAddr(nil, a)); got != a.String() {
+		fam, b := uint8(table.FamilyIPv6), addrBytes(a)
+		if a.Is4() {
+			fam = table.FamilyIPv4
+		}
+		if got := string(appendAddr(nil, fam, &b)); got != a.String() {
 			t.Errorf("%s: %s", s, got)
 		}
 	}
