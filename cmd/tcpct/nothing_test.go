@@ -138,6 +138,10 @@ func TestAtOutsideCapture(t *testing.T) {
 			t.Errorf("-at %s: status %d, stdout %q, stderr %q; want 0, nothing, and %q", c.at, code, out, errs, c.want)
 		}
 	}
+	// A filter that leaves nothing is not an expired table.
+	if code, out, errs := runCmd(t, nil, "replay", "-format", "conntrack", "-at", "+1m", "-dport", "80", seedPcap); code != 0 || out != "" || errs != "" {
+		t.Errorf("-dport 80: status %d, stdout %q, stderr %q; want 0 and nothing at all", code, out, errs)
+	}
 	// Within the capture, or after it with an entry left: no warning.
 	for _, at := range []string{"2006-11-24T10:00:11Z", "+1m"} {
 		if code, out, errs := runCmd(t, nil, "replay", "-format", "conntrack", "-at", at, seedPcap); code != 0 || out == "" || errs != "" {

@@ -290,7 +290,8 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		res = replayJSONL(r, eng, at, w, &jsonlWriter{fields: fields}, flt)
 	case "proc", "conntrack":
 		res = eng.run(r, at, func(*pktInfo, *tcpct.Verdict) {})
-		empty = dumpTable(w, eng, f, at.end(res.last), flt) == 0
+		_, total := dumpTable(w, eng, f, at.end(res.last), flt)
+		empty = total == 0
 	case "events":
 		res = replayEvents(r, eng, at, w, flt, *timestamp)
 	case "summary":
@@ -359,13 +360,14 @@ func linkName(l capture.LinkType) string {
 }
 
 // dumpTable prints the table at now, sorted by original tuple, the
-// entries the filter passes; it returns how many it printed.
-func dumpTable(w *bufio.Writer, eng *engine, format string, now int64, flt *filter) int {
+// entries the filter passes; it returns how many it printed and how many
+// the table held.
+func dumpTable(w *bufio.Writer, eng *engine, format string, now int64, flt *filter) (printed, total int) {
 	t := time.Unix(0, now)
 	buf := make([]byte, 0, 512)
 	tutorial := eng.profile().Name == "tutorial"
-	n := 0
-	for _, e := range eng.entries(now) {
+	entries := eng.entries(now)
+	for _, e := range entries {
 		if flt.active && !flt.entry(&e) {
 			continue
 		}
@@ -379,9 +381,9 @@ func dumpTable(w *bufio.Writer, eng *engine, format string, now int64, flt *filt
 			buf = e.AppendProc(buf, t)
 		}
 		w.Write(buf)
-		n++
+		printed++
 	}
-	return n
+	return printed, len(entries)
 }
 
 // replayEvents prints the conntrack -E stream. The subscription is drained
