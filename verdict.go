@@ -190,8 +190,14 @@ func (e *Entry) Src() netip.AddrPort { return netip.AddrPortFrom(e.Key.Src(), e.
 // Dst returns the destination of the original tuple.
 func (e *Entry) Dst() netip.AddrPort { return netip.AddrPortFrom(e.Key.Dst(), e.Key.DstPort()) }
 
-// StateName is the entry's TCP state as /proc spells it.
-func (e *Entry) StateName() string { return e.p.StateName(e.Conn.State) }
+// StateName is the entry's TCP state as /proc spells it; "" for the zero
+// Entry (one no tracker filled in, as a Lookup miss returns).
+func (e *Entry) StateName() string {
+	if e.p == nil {
+		return ""
+	}
+	return e.p.StateName(e.Conn.State)
+}
 
 // Render returns the entry in the form the table package prints, as of
 // time now (nanoseconds): the seconds left are counted like the kernel's
@@ -209,7 +215,11 @@ func (e *Entry) Render(now int64) table.Entry {
 }
 
 // AppendProc appends the entry's /proc/net/nf_conntrack line at time now.
+// The Append methods append nothing for the zero Entry.
 func (e *Entry) AppendProc(b []byte, now time.Time) []byte {
+	if e.p == nil {
+		return b
+	}
 	r := e.Render(now.UnixNano())
 	return table.AppendProc(b, &r)
 }
@@ -217,12 +227,18 @@ func (e *Entry) AppendProc(b []byte, now time.Time) []byte {
 // AppendProc24 appends the 2.4 /proc/net/ip_conntrack line the Iptables
 // Tutorial shows.
 func (e *Entry) AppendProc24(b []byte, now time.Time) []byte {
+	if e.p == nil {
+		return b
+	}
 	r := e.Render(now.UnixNano())
 	return table.AppendProc24(b, &r)
 }
 
 // AppendConntrack appends the entry's `conntrack -L` line at time now.
 func (e *Entry) AppendConntrack(b []byte, now time.Time) []byte {
+	if e.p == nil {
+		return b
+	}
 	r := e.Render(now.UnixNano())
 	return table.AppendConntrack(b, &r)
 }

@@ -49,12 +49,13 @@
 // churn never degrades probing. At Max the index is 80% full, about 23
 // bytes per connection.
 //
-// A separate []int64 holds, per record, a lower bound of its deadline (the
-// sweep hint), so Sweep scans 8 sequential bytes per entry. Creates write
-// it; an update writes it only when it moves the deadline earlier (a
-// closing state), so the common refresh touches nothing but the record;
-// Sweep raises a stale hint when it meets one. All in, about 159 bytes per
-// connection at 1e6 (128 record + 8 hint + 23 index).
+// Expiry keeps, per record, the deadline it is filed under in the timing
+// wheel (a lower bound of its deadline, 8 bytes) and the wheel's list links
+// (12 bytes). Creates file the entry; an update files it again only when
+// it moves the deadline earlier (a closing state), so the common refresh
+// touches nothing but the record; the wheel refiles an entry refreshed
+// since it was filed when its old slot comes due. All in, about 171 bytes
+// per connection at 1e6 (128 record + 20 expiry + 23 index).
 //
 // The arena, the index and the hint array are ordinary pointer-free Go heap
 // objects (the collector never scans them). On Linux, New also asks for
@@ -91,8 +92,10 @@
 // sums the shards: exact when no create or delete is in flight, otherwise
 // off by at most their number, and never above Max.
 //
-// The kernel-style counters (Stats) are striped the same way; Sweep counts
-// its reclaims once per call.
+// The kernel-style counters (Stats) are striped the same way; Expire counts
+// its reclaims once per call. The expiry wheel has one mutex, taken by
+// creates, by writes that move a deadline earlier and by Expire when
+// something is due; it is a leaf lock, held for a few list operations.
 //
 // # Performance
 //
@@ -116,6 +119,12 @@
 //
 // The table has no clock and no timers. Every operation takes now
 // (nanoseconds of the caller's clock); an entry whose deadline is <= now is
-// invisible immediately and is reclaimed by Sweep (bounded budget per call),
-// by an Insert that needs its tuple, or by early drop.
+// invisible immediately and counts as absent for every decision: lookup,
+// the clash check, the limit and early drop (an Insert into a full table
+// first reclaims what has expired). Expire(now) reclaims every expired
+// entry in order of deadline, then tuple, and emits their DESTROY events
+// in that order, finding them in a timing wheel (expiry.go) instead of
+// scanning: what is reclaimed, and in what order, is a function of the
+// writes and the clock alone, never of the hash seed, the records entries
+// happen to occupy, or how often Expire runs.
 package table

@@ -35,10 +35,10 @@ func TestEvents(t *testing.T) {
 	tb.Commit(r, v, m, 4*sec)
 	tb.Delete(r, ReasonKilled, 5*sec)
 
-	// An expired one, destroyed by Sweep.
+	// An expired one, destroyed by Expire.
 	k2 := key6(2)
 	r2 := mustInsert(t, tb, k2, mkval(2), Meta{Deadline: 10 * sec, State: stEstablished, Flags: Assured | SeenReply}, 6*sec)
-	tb.Sweep(20*sec, 100)
+	tb.Expire(20 * sec)
 
 	evs := drain(sub)
 	want := []struct {
@@ -164,7 +164,7 @@ func TestSlowSubscriberLoses(t *testing.T) {
 			}
 		}
 	}()
-	tb.Sweep(20*sec, n) // n DESTROY events
+	tb.Expire(20 * sec) // n DESTROY events
 	for len(sub2.C()) > 0 {
 		time.Sleep(time.Millisecond)
 	}

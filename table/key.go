@@ -141,3 +141,18 @@ func mix(a, b uint64) uint64 {
 	hi, lo := bits.Mul64(a, b)
 	return hi ^ lo
 }
+
+// compare orders keys by their words: source address, destination
+// address, then ports, protocol and family packed. It is the tie-break of
+// Expire's order, so it must not depend on the hash seed.
+func (k *Key) compare(o *Key) int {
+	for i := range k.w {
+		if k.w[i] != o.w[i] {
+			if k.w[i] < o.w[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}

@@ -51,3 +51,18 @@ func Example() {
 	// generated/loose0 (seed 2): 4006 packets, 0 disagreements
 	// agree: true
 }
+
+// Check a tracker on captures of your own. The kernel's verdicts, when
+// recorded next to a capture (as root: go run
+// github.com/fdac824a/tcpct/cmd/ktrace trace.pcap > trace.jsonl), are the
+// reference; without them, tcpct's linux profile is. Each disagreement
+// names the file and frame and gives a tcpct explain command.
+func ExampleOptions_captures() {
+	r := tcpcttest.Measure(newTcpct, tcpcttest.Options{NoRecorded: true, NoGenerated: true,
+		Captures: []tcpcttest.Capture{{Path: "../examples/out-of-window.pcap"}}})
+	for _, tr := range r.Traces {
+		fmt.Printf("%s: %d packets against %s, %d disagreements\n", tr.Name, tr.Packets, tr.Reference, tr.TotalDiffs)
+	}
+	// Output:
+	// capture/out-of-window.pcap: 17 packets against tcpct linux (the spec; no kernel recording), 0 disagreements
+}

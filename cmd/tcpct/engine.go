@@ -137,7 +137,7 @@ func (e *engine) stats() tcpct.Stats {
 func (e *engine) flush(now int64) {
 	t := time.Unix(0, now)
 	for _, tr := range e.trs {
-		tr.Sweep(t, 0)
+		tr.Expire(t)
 	}
 }
 
@@ -256,10 +256,9 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 		// The tracker's clock, like the kernel's, never goes back: a
 		// packet stamped before the one tracked last (captures merged
 		// from several interfaces, a clock step, a corrupt timestamp)
-		// is tracked at that packet's time. Otherwise an entry reclaimed
-		// by a sweep at the later time would be found again or not
-		// depending on how far the sweep had got, and on which worker
-		// of -j N swept.
+		// is tracked at that packet's time. Otherwise an entry expired
+		// and reclaimed at the later time would be found again only if
+		// it had not been reclaimed yet.
 		p.Time = res.last
 		res.held++
 	}
@@ -293,6 +292,17 @@ func itemOf(it *item, p *capture.Packet, tcp bool, stamp int64) {
 // enough for their table misses to overlap, few enough that the batch
 // stays in the CPU's out-of-order window.
 const lookahead = 16
+
+// Knobs of the engine that no output may depend on; tests vary them
+// (TestReplayIsAFunctionOfTheCapture). readAhead (at most lookahead) is
+// how many packets one tracker reads before tracking them, batchLen (at
+// most batchSize) how many the parallel reader hands on at once, and
+// tableSeed the trackers' hash seed (0: random, as in use).
+var (
+	readAhead = lookahead
+	batchLen  = batchSize
+	tableSeed uint64
+)
 
 // trackItems tracks the items named by idx, in that order, into out
 // (out[j] is the verdict of items[idx[j]]). It first prefetches the table
@@ -384,7 +394,7 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 	for {
 		n := 0
 		var err error
-		for n < lookahead {
+		for n < readAhead {
 			var p *capture.Packet
 			var tcp bool
 			if p, tcp, err = nextPacket(r, at, &res, e.progress); err != nil {
@@ -509,7 +519,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			}
 			it.info.shard, it.info.pos = w, len(b.idx[w])
 			b.idx[w] = append(b.idx[w], int32(i))
-			if len(b.items) == batchSize {
+			if len(b.items) == batchLen {
 				send()
 				b = <-free
 				b.items = b.items[:0]

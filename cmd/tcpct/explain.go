@@ -39,7 +39,12 @@ Flags:
         Without -conn or -packet, the connection of the first TCP packet
         that the filters pass (with -ct INVALID: of the first INVALID
         packet).
-  -profile, -sysctl, -at
+  -o FILE.svg | FILE.html
+        also draw the connection: per direction, sequence numbers against
+        time with the window bounds the tracker holds after each packet
+        (td_end, td_maxend, td_maxwin), each packet coloured by verdict
+        (.html: the same picture and a table of the packets)
+  -profile, -spec, -sysctl, -at
         as for 'tcpct replay'
 
 ` + filterUsage + `        Here they also narrow the narration to the connection's packets
@@ -65,6 +70,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ff.register(fs)
 	connFlag := fs.String("conn", "", "connection `'src=A dst=B sport=P dport=Q'`")
 	packetFlag := fs.Int("packet", -1, "explain the connection of record `N`")
+	outFlag := fs.String("o", "", "also draw the connection to `FILE` (.svg or .html)")
 	pos, code, done := parseFlags(fs, args, explainUsage, stdout, stderr)
 	if done {
 		return code
@@ -84,6 +90,13 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if c.want, err = parseConn(*connFlag); err != nil {
 			return usageErr(stderr, "explain", fmt.Errorf("-conn: %v", err))
 		}
+	}
+	var pic *picture // explain -o: picture.go
+	if *outFlag != "" {
+		if _, err := pictureFormat(*outFlag); err != nil {
+			return usageErr(stderr, "explain", err)
+		}
+		pic = &picture{}
 	}
 	at, err := parseAt(tf.at)
 	if err != nil {
@@ -132,7 +145,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitInput
 	}
 	defer r.Close()
-	return c.narrateAll(r, tr, at, tf.at, flt, stdout, stderr)
+	return c.narrateAll(r, tr, at, tf.at, flt, pic, *outFlag, stdout, stderr)
 }
 
 // choose finds the connection of record packet (or of the first TCP
@@ -225,19 +238,20 @@ func (c *explainConn) chooseByFilter(open func() (*capture.Reader, error), tf *t
 
 // narrateAll replays the capture and narrates the connection's packets
 // that the filter passes, the expiries and evictions of its entry, and
-// its entry at the end.
-func (c *explainConn) narrateAll(r *capture.Reader, tr *tcpct.Tracker, at atSpec, atText string, flt *filter, stdout, stderr io.Writer) int {
+// its entry at the end; with pic, it also draws them into the file out.
+func (c *explainConn) narrateAll(r *capture.Reader, tr *tcpct.Tracker, at atSpec, atText string, flt *filter, pic *picture, out string, stdout, stderr io.Writer) int {
 	w := bufio.NewWriter(stdout)
 	p := tr.Profile()
 	want, wantR := c.want, c.want.Reverse()
 	fmt.Fprintf(w, "connection %s (either direction), profile %s: %s\n", want, p.Name, p.Title)
 	var prev int64
 	n, hidden := 0, 0
-	// Expiries and evictions of the connection's entry happen in sweeps
-	// and inserts, not as any of its packets' verdicts: the events say
-	// when. They are drained after every packet (and after the final
-	// sweep), before the packet that caused the sweep is narrated.
-	sub := tr.Subscribe(1 << 14)
+	// Expiries and evictions of the connection's entry happen when the
+	// clock reaches its deadline or an insert needs room, not as any of
+	// its packets' verdicts: the events say when. They are drained after
+	// every packet (and after the final expiry), before the packet that
+	// moved the clock is narrated; nothing is lost (no bound).
+	sub := tr.Subscribe(0)
 	defer sub.Close()
 	drain := func() {
 		for {
@@ -247,6 +261,9 @@ func (c *explainConn) narrateAll(r *capture.Reader, tr *tcpct.Tracker, at atSpec
 			}
 			if ev.Type == table.EventDestroy && ev.Reason != table.ReasonKilled && (ev.Entry.Key == want || ev.Entry.Key == wantR) {
 				narrateDestroy(w, &ev)
+				if pic != nil {
+					pic.destroyed(&ev)
+				}
 			}
 		}
 	}
@@ -266,13 +283,16 @@ func (c *explainConn) narrateAll(r *capture.Reader, tr *tcpct.Tracker, at atSpec
 		}
 		seg := tcpct.SegmentOf(pk)
 		narrate(w, tr, pk, &seg, v, n, prev)
+		if pic != nil {
+			pic.add(tr, pk, &seg, v)
+		}
 		prev = pk.Time
 		n++
 		return true
 	})
 	end := time.Unix(0, at.end(res.last))
 	if res.tcp > 0 {
-		tr.Sweep(end, 0) // reclaims what expired by the end, as replay's dumps do
+		tr.Expire(end) // reclaims what expired by the end, as replay's dumps do
 		drain()
 	}
 	if lost := sub.Lost(); lost > 0 {
@@ -302,6 +322,12 @@ func (c *explainConn) narrateAll(r *capture.Reader, tr *tcpct.Tracker, at atSpec
 	}
 	if err := w.Flush(); err != nil {
 		return outputFailed(stderr, "explain", err)
+	}
+	if pic != nil {
+		if err := pic.writeFile(out); err != nil {
+			fmt.Fprintf(stderr, "tcpct explain: %v\n", outputError{err})
+			return exitOutput
+		}
 	}
 	if res.err != nil {
 		fmt.Fprintf(stderr, "tcpct explain: %v (the %d records before it were processed)\n", res.err, res.records)

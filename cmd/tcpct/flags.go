@@ -9,11 +9,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/fdac824a/tcpct"
-	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/spec"
 )
 
 // multiFlag collects a repeatable flag.
@@ -60,27 +61,94 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // trackerFlags are the flags replay and explain share.
 type trackerFlags struct {
-	profile string
+	profile profileFlag
+	spec    string
 	sysctl  multiFlag
 	at      string
+
+	parsed *spec.Spec // -spec, read once
+}
+
+// profileFlag is -profile, remembering whether it was given (with -spec
+// it must then name the spec's profile).
+type profileFlag struct {
+	name string
+	set  bool
+}
+
+func (p *profileFlag) String() string { return p.name }
+func (p *profileFlag) Set(s string) error {
+	p.name, p.set = s, true
+	return nil
 }
 
 func (f *trackerFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.profile, "profile", "linux", "tracker profile: linux or tutorial")
-	fs.Var(&f.sysctl, "sysctl", "knob `NAME=VALUE` (repeatable)")
+	f.registerTracker(fs)
 	fs.StringVar(&f.at, "at", "", "stop at `T`: RFC 3339 time or +DURATION after the last packet")
 }
 
-func (f *trackerFlags) tracker() (*tcpct.Tracker, error) {
-	if f.profile != "linux" && f.profile != "tutorial" {
-		return nil, fmt.Errorf("-profile: unknown profile %q (want linux or tutorial)", f.profile)
+// registerTracker registers the flags that choose the tracker: -profile,
+// -spec and -sysctl.
+func (f *trackerFlags) registerTracker(fs *flag.FlagSet) {
+	f.profile.name = "linux"
+	fs.Var(&f.profile, "profile", "tracker profile: "+strings.Join(tcpct.ProfileNames(), " or ")+" (default linux)")
+	fs.StringVar(&f.spec, "spec", "", "track with the spec in `FILE` (an edited spec/linux.spec, say) instead of a built-in profile")
+	fs.Var(&f.sysctl, "sysctl", "knob `NAME=VALUE` (repeatable)")
+}
+
+// config is the tracker configuration the flags ask for, with extra knob
+// settings applied last.
+func (f *trackerFlags) config(extra ...string) (tcpct.Config, error) {
+	c := tcpct.Config{Profile: f.profile.name, Seed: tableSeed}
+	if f.spec != "" {
+		if f.parsed == nil {
+			s, err := tcpct.ReadSpec(f.spec)
+			if err != nil {
+				return c, fmt.Errorf("-spec: %v", err)
+			}
+			f.parsed = s
+		}
+		c.Spec = f.parsed
+		if !f.profile.set {
+			c.Profile = ""
+		} else if c.Profile != f.parsed.Profile {
+			return c, fmt.Errorf("-profile %s: the -spec file is profile %s", c.Profile, f.parsed.Profile)
+		}
+	} else if !slices.Contains(tcpct.ProfileNames(), c.Profile) {
+		return c, fmt.Errorf("-profile: unknown profile %q (want %s)", c.Profile, strings.Join(tcpct.ProfileNames(), " or "))
 	}
 	for _, kv := range f.sysctl {
 		if _, _, err := splitKnob(kv); err != nil {
-			return nil, err
+			return c, err
 		}
 	}
-	tr, err := tcpct.New(tcpct.Config{Profile: f.profile, Knobs: f.sysctl})
+	c.Knobs = append(append([]string(nil), f.sysctl...), extra...)
+	return c, nil
+}
+
+// resolve checks the flags once (tcpct.Config.Resolve) without
+// allocating a table.
+func (f *trackerFlags) resolve() (*tcpct.Resolved, error) {
+	c, err := f.config()
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("-sysctl: %v", err)
+	}
+	return r, nil
+}
+
+func (f *trackerFlags) tracker() (*tcpct.Tracker, error) { return f.trackerWith() }
+
+// trackerWith is tracker with extra knob settings applied last.
+func (f *trackerFlags) trackerWith(extra ...string) (*tcpct.Tracker, error) {
+	c, err := f.config(extra...)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := tcpct.New(c)
 	if err != nil {
 		return nil, fmt.Errorf("-sysctl: %v", err)
 	}
@@ -90,42 +158,18 @@ func (f *trackerFlags) tracker() (*tcpct.Tracker, error) {
 // limit is the table size the flags ask for (the max knob), found without
 // allocating a table.
 func (f *trackerFlags) limit() (int64, error) {
-	if f.profile != "linux" && f.profile != "tutorial" {
-		return 0, fmt.Errorf("-profile: unknown profile %q (want linux or tutorial)", f.profile)
-	}
-	p, err := fsm.ProfileByName(f.profile)
+	r, err := f.resolve()
 	if err != nil {
 		return 0, err
 	}
-	m := fsm.NewMachine(p)
-	for _, kv := range f.sysctl {
-		k, v, err := splitKnob(kv)
-		if err != nil {
-			return 0, err
-		}
-		if err := m.Set(k, v); err != nil {
-			return 0, fmt.Errorf("-sysctl: %v", err)
-		}
-	}
-	if m.Limit() <= 0 {
-		return 0, fmt.Errorf("-sysctl: knob max: %d; the table needs at least one entry", m.Limit())
-	}
-	return m.Limit(), nil
+	return int64(r.Max()), nil
 }
 
 // setsMax reports whether a -sysctl flag sets the table size (max, or an
 // alias of it).
 func (f *trackerFlags) setsMax() bool {
-	p, err := fsm.ProfileByName(f.profile)
-	if err != nil {
-		return false
-	}
-	for _, kv := range f.sysctl {
-		if k, _, err := splitKnob(kv); err == nil && p.KnobIndex(k) == p.KnobIndex("max") {
-			return true
-		}
-	}
-	return false
+	r, err := f.resolve()
+	return err == nil && r.Set("max")
 }
 
 // splitKnob splits a -sysctl NAME=VALUE.
@@ -135,13 +179,6 @@ func splitKnob(kv string) (name, value string, err error) {
 		return "", "", fmt.Errorf("-sysctl %q: want NAME=VALUE", kv)
 	}
 	return k, strings.TrimSpace(v), nil
-}
-
-// trackerWith is tracker with extra knob settings applied last.
-func (f *trackerFlags) trackerWith(extra ...string) (*tcpct.Tracker, error) {
-	g := *f
-	g.sysctl = append(append(multiFlag(nil), f.sysctl...), extra...)
-	return g.tracker()
 }
 
 // atSpec is a parsed -at.

@@ -15,7 +15,7 @@ func BenchmarkJSONLAppend(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	eng, err := newEngine(&trackerFlags{profile: "linux"}, 1)
+	eng, err := newEngine(&trackerFlags{profile: profileFlag{name: "linux"}}, 1)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -33,6 +33,12 @@ Flags:
         the tracker: linux (default) is the Linux 6.x nf_conntrack TCP
         tracker; tutorial is the 2.4-era tracker of the Iptables Tutorial
         1.2.2, with its Table 7-2 timeouts
+  -spec FILE
+        track with the spec in FILE instead of a built-in profile, compiled
+        at start into the same tables: a copy of spec/linux.spec with one
+        cell edited shows which packets of a capture that cell decides.
+        Errors name the file and line. -profile, if given, must be the
+        spec's profile name
   -sysctl NAME=VALUE
         repeatable; a knob, named as under /proc/sys/net/netfilter/ with or
         without the nf_conntrack_ prefix: tcp_loose, tcp_be_liberal,
@@ -244,9 +250,10 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	if f == "events" {
-		// The conntrack -E stream includes DESTROYs found by the clock-
-		// driven sweep, whose timing depends on the table as a whole:
-		// one tracker keeps it exactly as documented.
+		// The conntrack -E stream is one sequence in the order the
+		// packets caused the events; with several trackers, DESTROYs of
+		// entries expired at one packet would come from several tables.
+		// One tracker keeps the order exactly as documented.
 		jobs = 1
 	}
 	eng, err := newEngine(&tf, jobs)
@@ -388,13 +395,14 @@ func dumpTable(w *bufio.Writer, eng *engine, format string, now int64, flt *filt
 
 // replayEvents prints the conntrack -E stream. The subscription is drained
 // after every packet, so events appear in the order the packets caused
-// them; expiries appear when the clock-driven sweep (or an insert needing
-// the tuple) reclaims the entry, and the last sweep at the end flushes
-// every entry expired by then.
+// them. An expired entry's DESTROY comes before the first packet whose
+// time reaches its deadline (the tracker expires entries exactly, in
+// order of deadline and tuple), and the end flushes every entry expired
+// by then. The subscription is unbounded: one packet after a long gap
+// may expire the whole table, and nothing may be lost.
 func replayEvents(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, flt *filter, timestamp bool) walkResult {
 	tr := eng.trs[0]
-	const budget = 1024
-	sub := tr.Subscribe(4 * budget)
+	sub := tr.Subscribe(0)
 	defer sub.Close()
 	buf := make([]byte, 0, 512)
 	drain := func() {
@@ -418,15 +426,8 @@ func replayEvents(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, fl
 	}
 	res := eng.run(r, at, func(*pktInfo, *tcpct.Verdict) { drain() })
 	if res.tcp > 0 {
-		end := time.Unix(0, at.end(res.last))
-		for total := 0; ; {
-			ex, _ := tr.Sweep(end, budget)
-			drain()
-			total += ex
-			if ex < budget || total >= tr.Max() {
-				break
-			}
-		}
+		tr.Expire(time.Unix(0, at.end(res.last)))
+		drain()
 	}
 	if n := sub.Lost(); n > 0 {
 		fmt.Fprintf(w, "# %d events lost (subscriber buffer full)\n", n)

@@ -81,8 +81,8 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 	end := at.end(res.last)
 	endT := time.Unix(0, end)
 	if res.tcp > 0 {
-		// Reclaim every entry expired by the end, so that "expired" counts
-		// them all, not only those the incremental sweep happened to reach.
+		// Reclaim every entry expired by the end (-at may lie after the
+		// last packet), so that "expired" counts them all.
 		eng.flush(end)
 	}
 	st := eng.stats()

@@ -31,6 +31,9 @@ Flags:
         the interface to capture on (required)
   -profile linux|tutorial
         the tracker profile (default linux), as for replay
+  -spec FILE
+        track with the spec in FILE instead of a built-in profile, as for
+        replay
   -sysctl NAME=VALUE
         repeatable; a tracker knob, as for replay (tcp_timeout_close=1 ...)
   -format events|summary
@@ -102,8 +105,7 @@ type watchOptions struct {
 func watch(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	var tf trackerFlags
-	fs.StringVar(&tf.profile, "profile", "linux", "tracker profile: linux or tutorial")
-	fs.Var(&tf.sysctl, "sysctl", "knob `NAME=VALUE` (repeatable)")
+	tf.registerTracker(fs)
 	iface := fs.String("i", "", "capture on `IFACE`")
 	format := fs.String("format", "events", "output `format`: events or summary")
 	interval := fs.Duration("interval", 2*time.Second, "summary refresh `interval`")
@@ -252,7 +254,7 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 		if !now.Before(nextSweep) {
 			// The kernel's gc worker: reclaim expired entries (DESTROY
 			// events) even when no packet arrives.
-			ws.tr.Sweep(now, 0)
+			ws.tr.Expire(now)
 			nextSweep = now.Add(opt.sweepEvery)
 			if events {
 				if err := ws.flushEvents(w, &lost); err != nil {
@@ -365,7 +367,7 @@ func (ws *watchState) pollDrops() {
 // printSummary prints the counters since the start and the table as it
 // stands at now.
 func (ws *watchState) printSummary(w *bufio.Writer, now time.Time) {
-	ws.tr.Sweep(now, 0)
+	ws.tr.Expire(now)
 	ws.pollDrops()
 	if ws.terminal {
 		w.WriteString("\x1b[H\x1b[2J") // redraw in place

@@ -66,6 +66,13 @@ type Config struct {
 	// batches of Parallel (default 128), each batch's probes after one
 	// pause of Pause (default 2.5s); PauseEvery and MaxPauses do not apply.
 	Cells bool
+	// Short makes every connection brief: one of the openings, at most
+	// two events of an open connection, then a close, an abort or
+	// nothing (the entry is left to expire); no reuse of the tuple, no
+	// late packets. With pauses it gives a steady arrival of
+	// connections: a long trace goes through many of them while only
+	// Parallel are open at a time, and the closed ones expire.
+	Short bool
 }
 
 // Base is the capture time of the first packet of every trace.
@@ -230,7 +237,11 @@ func script(cfg Config, id int) []seg {
 	ca, sa := addrs(id, k.v6)
 	k.c = &side{ap: ca}
 	k.s = &side{ap: sa}
-	k.life(0, 0)
+	if cfg.Short {
+		k.shortLife()
+	} else {
+		k.life(0, 0)
+	}
 	return k.segs
 }
 
@@ -381,6 +392,32 @@ func (k *conn) life(depth int, prev uint32) {
 	}
 	k.close()
 	k.after(depth)
+}
+
+// shortLife writes one brief connection (Config.Short).
+func (k *conn) shortLife() {
+	k.initSide(k.c)
+	k.initSide(k.s)
+	if !k.open() {
+		return
+	}
+	for i := k.r.IntN(3); i > 0; i-- {
+		if !k.middle() {
+			return
+		}
+	}
+	switch k.pick(6, 2, 2) {
+	case 0:
+		k.close()
+	case 1:
+		a := k.c
+		if k.chance(0.4) {
+			a = k.s
+		}
+		k.emit(a, craft.RST|craft.ACK, a.nxt, a.rcv, 0, "abort")
+	default:
+		// left open: the entry expires
+	}
 }
 
 // after optionally reuses the tuple or sends late packets once the
