@@ -277,15 +277,17 @@ func (c *explainConn) narrateAll(r *capture.Reader, tr *tcpct.Tracker, at atSpec
 		if pi.trunc || c.truncated >= 0 || (pi.key != want && pi.key != wantR) {
 			return true
 		}
+		seg := tcpct.SegmentOf(pk)
+		if pic != nil {
+			// The picture shows the whole connection; filters choose
+			// what is narrated.
+			pic.add(tr, pk, &seg, v)
+		}
 		if flt.active && !flt.packet(pi, v) {
 			hidden++
 			return true
 		}
-		seg := tcpct.SegmentOf(pk)
 		narrate(w, tr, pk, &seg, v, n, prev)
-		if pic != nil {
-			pic.add(tr, pk, &seg, v)
-		}
 		prev = pk.Time
 		n++
 		return true
