@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Frame builders. They write what they are told, so tests can build both
@@ -362,4 +364,14 @@ func readAll(t testing.TB, r *Reader) ([]rec, error) {
 		}
 		out = append(out, summarize(p))
 	}
+}
+
+func zst(t testing.TB, b []byte) []byte {
+	t.Helper()
+	zw, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zw.Close()
+	return zw.EncodeAll(b, nil)
 }

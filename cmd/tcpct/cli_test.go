@@ -109,7 +109,7 @@ func TestExplainTruncatedHeader(t *testing.T) {
 		{Src: cli, Dst: srv, Seq: 101, Ack: 901, Flags: packet.ACK, Window: 502},
 	}, map[int]int{1: 10})
 	code, jsonl, _ := runCmd(t, data, "replay", "-format", "jsonl", "-")
-	if code != 0 || !strings.Contains(jsonl, `{"i":1,"ct":"INVALID","reason":"truncated packet"`) {
+	if code != 0 || !strings.Contains(jsonl, `{"i":1,"frame":2,"time":"2024-05-01T12:00:00.010000000Z","family":"ipv4","src":"10.0.0.2","dst":"10.0.0.1","ct":"INVALID","reason":"truncated packet"`) {
 		t.Fatalf("replay: status %d, jsonl:\n%s\nwant record 1 INVALID truncated packet", code, jsonl)
 	}
 	code, out, errs := runCmd(t, data, "explain", "-packet", "1", "-")
@@ -396,7 +396,7 @@ func TestEventsResyncAnnouncesSynRecv(t *testing.T) {
 		{Src: srv, Dst: cli, Seq: si, Ack: ci + 1, Flags: packet.SYN | packet.ACK, Window: 65160}, // retransmitted: resyncs
 		{Src: cli, Dst: srv, Seq: ci + 1, Ack: si + 1, Flags: packet.ACK, Window: 502},
 	}, nil)
-	code, jsonl, _ := runCmd(t, data, "replay", "-format", "jsonl", "-")
+	code, jsonl, _ := runCmd(t, data, "replay", "-format", "jsonl", "-fields", "classic", "-")
 	if code != 0 || !strings.Contains(jsonl, `"i":2,"ct":"ESTABLISHED","dir":"original","state":"SYN_RECV"`) ||
 		!strings.Contains(jsonl, `"old":"SYN_SENT","action":"update"`) {
 		t.Fatalf("jsonl does not show the ignored SYN and the resync:\n%s", jsonl)
@@ -412,3 +412,4 @@ func TestEventsResyncAnnouncesSynRecv(t *testing.T) {
 		t.Errorf("status %d, stderr %q, events:\n%s\nwant:\n%s", code, errs, out, want)
 	}
 }
+

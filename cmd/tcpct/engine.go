@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
@@ -18,12 +19,25 @@ import (
 
 // pktInfo is what the output stages need of a record besides its verdict.
 type pktInfo struct {
-	index   int
-	time    int64
-	origLen int
-	ipLen   int
-	shard   int // the tracker (engine.trs index) that tracked it
-	pos     int // its place in that shard's list of the batch (batch.idx, batch.out)
+	// key is the packet's tuple as seen (not the connection's original
+	// one); a truncated TCP header has addresses and zero ports.
+	key table.Key
+	// src and dst are the packet's addresses (IPv4 in the first four
+	// bytes, as family in key says): jsonl prints them, and building them
+	// from key cost more than copying them. Plain bytes, not netip.Addr,
+	// whose pointer would make every batch of items a GC-scanned object
+	// with write barriers on each store.
+	src, dst [16]byte
+	index    int
+	// time is the time the packet was tracked at: its capture timestamp,
+	// or the time of the packet tracked before it when its stamp is
+	// earlier (walkResult.admit); stamp is the timestamp as recorded.
+	time, stamp int64
+	trunc       bool // a TCP header too short to parse: INVALID, no ports
+	origLen     int
+	ipLen       int
+	shard       int // the tracker (engine.trs index) that tracked it
+	pos         int // its place in that shard's list of the batch (batch.idx, batch.out)
 }
 
 // engine runs a capture through one tracker (jobs == 1) or through one
@@ -42,7 +56,14 @@ type engine struct {
 	// progress, when set, is called every few thousand records with the
 	// byte offset reached.
 	progress func(offset int64)
+	// stopped is set by stop: the output failed, so run reads no more.
+	stopped atomic.Bool
 }
+
+// stop makes run end after the packets it has read: the output cannot be
+// written (a closed pipe, a full disk), so there is no point in reading
+// on. Safe to call from run's fn.
+func (e *engine) stop() { e.stopped.Store(true) }
 
 func newEngine(tf *trackerFlags, jobs int) (*engine, error) {
 	if jobs <= 1 {
@@ -174,6 +195,17 @@ type walkResult struct {
 	// afterAt counts the records stamped after an absolute -at: read, not
 	// processed.
 	afterAt int
+	// stamp is the capture timestamp of the record admitted last, before
+	// admit held it back to the clock.
+	stamp int64
+	// links counts the records skipped because tcpct does not decode
+	// their link type, by link type.
+	links map[capture.LinkType]int
+	// start is the first record's timestamp; tcpAfterAt counts TCP
+	// records after an absolute -at (read, not processed), the first of
+	// them stamped firstAfterAt.
+	start, firstAfterAt int64
+	tcpAfterAt          int
 	// skips counts the records that are not TCP packets, by reason
 	// (capture.Packet.Reason: "not TCP", "ARP", "IPv4 fragment", ...).
 	skips map[string]int
@@ -209,8 +241,15 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 	tcp, trunc = classify(p)
 	if !tcp && !trunc {
 		res.skip(p.Reason)
+		if !p.Link.Supported() {
+			if res.links == nil {
+				res.links = map[capture.LinkType]int{}
+			}
+			res.links[p.Link]++
+		}
 		return false, false
 	}
+	res.stamp = p.Time
 	if res.tcp == 0 {
 		res.first = p.Time
 	} else if p.Time < res.last {
@@ -229,10 +268,18 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 }
 
 // packetOf makes the packet to track of an admitted record (see
-// walkResult.admit) and its output information.
-func packetOf(p *capture.Packet, pi *pktInfo) tcpct.Packet {
-	*pi = pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}
-	return tcpct.PacketOf(p)
+// walkResult.admit) and fills its output information; stamp is its
+// timestamp as recorded (walkResult.stamp).
+func packetOf(p *capture.Packet, pi *pktInfo, tcp bool, stamp int64) tcpct.Packet {
+	*pi = pktInfo{src: addrBytes(p.Src), dst: addrBytes(p.Dst), index: p.Index, time: p.Time, stamp: stamp, origLen: p.OrigLen, ipLen: p.IPPayloadLen, trunc: !tcp}
+	pkt := tcpct.PacketOf(p)
+	pi.key = pkt.Key
+	if !tcp {
+		// No ports, but the addresses are known: the tracker never sees
+		// this key (a truncated header is INVALID before any lookup).
+		pi.key = tcpct.KeyOf(netip.AddrPortFrom(p.Src, 0), netip.AddrPortFrom(p.Dst, 0))
+	}
+	return pkt
 }
 
 // lookahead is how many packets one tracker reads before tracking them
@@ -264,11 +311,20 @@ func nextPacket(r *capture.Reader, at atSpec, res *walkResult, progress func(off
 			return nil, false, err
 		}
 		res.records++
+		if res.records == 1 {
+			res.start = p.Time
+		}
 		if progress != nil && res.records%progressEvery == 0 {
 			progress(r.InputOffset())
 		}
 		if at.excludes(p.Time) {
 			res.afterAt++
+			if tcp, trunc := classify(p); tcp || trunc {
+				if res.tcpAfterAt == 0 {
+					res.firstAfterAt = p.Time
+				}
+				res.tcpAfterAt++
+			}
 			continue
 		}
 		if tcp, trunc := res.admit(p); tcp || trunc {
@@ -298,15 +354,19 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 		var err error
 		for n < readAhead {
 			var p *capture.Packet
-			if p, _, err = nextPacket(r, at, &res, e.progress); err != nil {
+			var tcp bool
+			if p, tcp, err = nextPacket(r, at, &res, e.progress); err != nil {
 				break
 			}
-			pkts[n] = packetOf(p, &infos[n])
+			pkts[n] = packetOf(p, &infos[n], tcp, res.stamp)
 			n++
 		}
 		tr.TrackBatch(pkts[:n], out[:n])
 		for i := range n {
 			fn(&infos[i], &out[i])
+		}
+		if err == nil && e.stopped.Load() {
+			return res
 		}
 		if err != nil {
 			if err != io.EOF {
@@ -400,7 +460,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			}
 			ordered <- b
 		}
-		for {
+		for !e.stopped.Load() {
 			p, tcp, err := nextPacket(r, at, &res, e.progress)
 			if err != nil {
 				if err != io.EOF {
@@ -411,7 +471,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			i := len(b.infos)
 			b.infos = b.infos[:i+1]
 			pi := &b.infos[i]
-			pkt := packetOf(p, pi)
+			pkt := packetOf(p, pi, tcp, res.stamp)
 			w := 0
 			if tcp {
 				w = shardOf(p, n)
@@ -458,4 +518,20 @@ func printSkips(w io.Writer, res *walkResult) {
 	for _, k := range keys {
 		fmt.Fprintf(w, "  %10d  %s\n", res.skips[k], k)
 	}
+}
+
+// netipSrc and netipDst are a tuple's ends as the Tracker's lookups take
+// them.
+func netipSrc(k table.Key) netip.AddrPort { return netip.AddrPortFrom(k.Src(), k.SrcPort()) }
+func netipDst(k table.Key) netip.AddrPort { return netip.AddrPortFrom(k.Dst(), k.DstPort()) }
+
+// addrBytes is an address as pktInfo keeps it: IPv4 in the first four
+// bytes.
+func addrBytes(a netip.Addr) (b [16]byte) {
+	if a.Is4() {
+		v := a.As4()
+		copy(b[:], v[:])
+		return b
+	}
+	return a.As16()
 }

@@ -56,13 +56,21 @@ Flags:
         SIGTERM; with both, it stops at whichever comes first. A summary
         is printed once more on exit.
 
+  -timestamp
+        events: prefix each event with the time it happened as
+        conntrack -E -o timestamp does: [SECONDS.MICROSECONDS] and a tab
+
+` + filterUsage + `        For watch they choose events (by the entry's original tuple, state
+        and flags); -ct, a packet's state, and summary take none.
+
 On exit, statistics go to standard error: frames seen, TCP packets
 tracked, frames skipped, and frames the kernel dropped because the socket
 buffer was full.
 
 Exit status: 0 success (stopped by a signal, -count or -duration); 1
 usage error; 2 when the interface cannot be opened (no such interface,
-not root) or reading from it fails; 3 when the output cannot be written.
+not root) or reading from it fails; 3 when the output cannot be written
+(quietly for a closed pipe).
 `
 
 // frameSource is where watch reads frames from: an AF_PACKET socket on
@@ -103,6 +111,9 @@ func watch(args []string, stdout, stderr io.Writer) int {
 	interval := fs.Duration("interval", 2*time.Second, "summary refresh `interval`")
 	count := fs.Int("count", 0, "stop after `N` TCP packets")
 	duration := fs.Duration("duration", 0, "stop after `D`")
+	timestamp := fs.Bool("timestamp", false, "events: prefix each event with its time, as conntrack -E -o timestamp")
+	var ff filterFlags
+	ff.register(fs)
 	pos, code, done := parseFlags(fs, args, watchUsage, stdout, stderr)
 	if done {
 		return code
@@ -121,7 +132,17 @@ func watch(args []string, stdout, stderr io.Writer) int {
 	case *duration < 0:
 		return usageErr(stderr, "watch", fmt.Errorf("-duration %v: want a positive duration", *duration))
 	}
+	if *timestamp && *format != "events" {
+		return usageErr(stderr, "watch", errors.New("-timestamp prefixes events; -format is summary"))
+	}
 	tr, err := tf.tracker()
+	if err != nil {
+		return usageErr(stderr, "watch", err)
+	}
+	flt, err := ff.parse(tr.Profile())
+	if err == nil {
+		err = flt.forFormat(*format)
+	}
 	if err != nil {
 		return usageErr(stderr, "watch", err)
 	}
@@ -145,6 +166,7 @@ func watch(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "tcpct watch: capturing on %s, profile %s; stop with Ctrl-C\n", src.describe(), tr.Profile().Name)
 	w := bufio.NewWriterSize(stdout, 64<<10)
 	ws := newWatchState(tr, *iface, isTerminal(stdout))
+	ws.filter, ws.timestamp = flt, *timestamp
 	err = ws.loop(ctx, src, opt, w)
 	if ferr := w.Flush(); ferr != nil && err == nil {
 		err = outputError{ferr}
@@ -155,10 +177,10 @@ func watch(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "tcpct watch: %v\n", err)
-		if errors.As(err, new(outputError)) {
-			return exitOutput
+		if oe := (outputError{}); errors.As(err, &oe) {
+			return outputFailed(stderr, "watch", oe.err)
 		}
+		fmt.Fprintf(stderr, "tcpct watch: %v\n", err)
 		return exitInput
 	}
 	return exitOK
@@ -179,6 +201,8 @@ type watchState struct {
 	src        frameSource
 	reports    int // summaries printed
 	buf        []byte
+	filter     *filter // the events printed
+	timestamp  bool    // events get conntrack -E -o timestamp's prefix
 }
 
 func newWatchState(tr *tcpct.Tracker, iface string, terminal bool) *watchState {
@@ -299,7 +323,14 @@ func (ws *watchState) drain(w *bufio.Writer) int {
 		if !ok {
 			return n
 		}
-		ws.buf = ev.Append(ws.buf[:0])
+		if ws.filter != nil && ws.filter.active && !ws.filter.entry(&ev.Entry) {
+			continue
+		}
+		ws.buf = ws.buf[:0]
+		if ws.timestamp {
+			ws.buf = appendEventTime(ws.buf, ev.Time.UnixNano())
+		}
+		ws.buf = ev.Append(ws.buf)
 		w.Write(ws.buf)
 		n++
 	}

@@ -214,10 +214,10 @@ func TestWatchVeth(t *testing.T) {
 	}
 	// SIGINT stops watch cleanly: it holds the signal while it runs, and
 	// it runs (-duration 20s is only a backstop).
-	code := -1
+	var code int
 	select {
 	case code = <-done:
-		t.Errorf("watch stopped before SIGINT")
+		t.Errorf("watch stopped before SIGINT (status %d)", code)
 	default:
 		syscall.Kill(os.Getpid(), syscall.SIGINT)
 	}
