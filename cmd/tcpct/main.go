@@ -9,7 +9,7 @@
 //	tcpct watch   -i IFACE           track live traffic (AF_PACKET, root): events or a live summary
 //
 // The command-line contract (flags, jsonl fields, exit status) is
-// cmd/tcpct/README.md (after the project's cli-contract.md); `tcpct replay -h` documents it. Exit
+// cmd/tcpct/README.md; `tcpct replay -h` documents it. Exit
 // status: 0 success, 1 usage error, 2 input that cannot be read (a
 // truncated or corrupt capture: everything before the fault is still
 // processed and printed, the fault is reported on stderr with its record

@@ -6,7 +6,7 @@
 // against it. scripts/bench-replay.sh runs it on the benchmark capture
 // after timing the replays, in the same spell of the machine.
 //
-//	go run ./internal/cmd/replayfloor /tmp/tcpct-bench/load-1000000-100000-120us.pcap
+//	go run ./internal/cmd/replayfloor $DIR/load-1000000-100000-120us.pcap   # DIR of scripts/bench-capture.sh
 //
 // It times three levels, each a whole pass over the capture on one
 // goroutine (run it with GOMAXPROCS=1), best of -n passes:
