@@ -444,10 +444,6 @@ func (t *Table[V]) unlock(b int) {
 
 func (t *Table[V]) locked(b int) bool { return atomic.LoadUint64(t.ctlp(b))&ctlL != 0 }
 
-func packMeta(gen uint32, state uint8, f Flags) uint64 {
-	return uint64(gen) | uint64(state)<<32 | uint64(f)<<40
-}
-
 func metaGen(m uint64) uint32  { return uint32(m) }
 func metaState(m uint64) uint8 { return uint8(m >> 32) }
 func metaFlags(m uint64) Flags { return Flags(m >> 40) }

@@ -383,9 +383,7 @@ func commentParagraphs(fset *token.FileSet, cg *ast.CommentGroup) []paragraph {
 		}
 		for i, l := range strings.Split(text, "\n") {
 			n := fset.Position(c.Pos()).Line + i
-			if strings.HasPrefix(l, " ") {
-				l = l[1:]
-			}
+			l = strings.TrimPrefix(l, " ")
 			// gofmt indents code blocks with a tab and lists with spaces.
 			if strings.TrimSpace(l) == "" || strings.HasPrefix(l, "\t") ||
 				strings.HasPrefix(l, "go:") || strings.HasPrefix(l, "+build") {
