@@ -75,9 +75,17 @@ func runFrom(t *testing.T, m *Machine, c Conn, steps []pkt) Conn {
 		if c.Live() {
 			state = m.p.StateName(c.State)
 		}
-		if v.CT != p.ct || state != p.state || v.Reason != p.reason || v.Ignored != p.ignored || c.Assured() != p.assured {
-			t.Fatalf("packet %d (%v %v seq=%d ack=%d len=%d): got ct=%v state=%q reason=%q ignored=%v assured=%v; want ct=%v state=%q reason=%q ignored=%v assured=%v",
-				i, p.dir, p.flags, p.seq, p.ack, p.len, v.CT, state, v.Reason, v.Ignored, c.Assured(), p.ct, p.state, p.reason, p.ignored, p.assured)
+		type outcome struct {
+			CT      CT
+			State   string
+			Reason  Reason
+			Ignored bool
+			Assured bool
+		}
+		want := outcome{p.ct, p.state, p.reason, p.ignored, p.assured}
+		got := outcome{v.CT, state, v.Reason, v.Ignored, c.Assured()}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("packet %d (%v %v seq=%d ack=%d len=%d) (-want +got):\n%s", i, p.dir, p.flags, p.seq, p.ack, p.len, diff)
 		}
 		if p.timeout >= 0 && c.Live() {
 			if left := (c.Deadline - now) / second; left != p.timeout {
