@@ -21,9 +21,9 @@
 //   - bounded memory that the operator chose, which is what a conntrack
 //     under a SYN flood needs anyway.
 //
-// The price is paying for Max up front (record, deadline hint and index
-// slots: about 167 bytes per connection for the tracker's 80-byte fsm.Conn,
-// see Layout), and Max cannot change without building a new table.
+// The price is paying for Max up front (record, expiry bookkeeping and
+// index slots for every connection; Layout adds them up), and Max cannot
+// change without building a new table.
 //
 // # Layout
 //
@@ -55,9 +55,8 @@
 // sweep hint), so Sweep scans 8 sequential bytes per entry. Creates write
 // it; an update writes it only when it moves the deadline earlier (a
 // closing state), so the common refresh touches nothing but the record;
-// Sweep raises a stale hint when it meets one. All in, per connection: the
-// record, 8 bytes of hint and about 23 bytes of index; for fsm.Conn about
-// 167 bytes (136 + 8 + 23), plus 32 bytes of counters with Config.Acct.
+// Sweep raises a stale hint when it meets one. All in, about 159 bytes per
+// connection at 1e6 (128 record + 8 hint + 23 index).
 //
 // The arena, the index and the hint array are ordinary pointer-free Go heap
 // objects (the collector never scans them). On Linux, New also asks for

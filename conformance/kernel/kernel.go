@@ -147,17 +147,19 @@ func Available() error {
 // Runner owns one namespace with the ruleset installed and the sockets
 // open. It is not safe for concurrent use.
 type Runner struct {
-	name    string
-	nsFD    int
-	raw4    int
-	raw6    int
-	ct      *nlSock
-	log     *nlSock
-	pending []nlMsg
-	scratch []nlMsg
-	keep    bool
-	foreign int
-	closed  bool
+	name      string
+	nsFD      int
+	raw4      int
+	raw6      int
+	ct        *nlSock
+	log       *nlSock
+	pending   []nlMsg
+	scratch   []nlMsg
+	keep      bool
+	foreign   int
+	buf       []byte
+	closed    bool
+	closeErrs []error
 }
 
 var seq atomic.Uint32
