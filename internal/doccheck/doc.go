@@ -14,9 +14,10 @@
 //     name, any file of that name. Paths whose first directory is not one
 //     of the repository's (a kernel or gVisor source path) are not checked;
 //   - an identifier in backticks or in a doc link of the form pkg.Name,
-//     Type.Member or pkg.Type.Member, whose first part is a package or type
-//     name of the module, names a declaration, method or field that exists.
-//     Other names (the standard library's, the kernel's) are not checked;
+//     Type.Member or pkg.Type.Member, whose first part is a package or
+//     exported type name of the module and whose name is exported, names a
+//     declaration, method or field that exists. Other names (the standard
+//     library's, the kernel's, C's, local variables') are not checked;
 //   - no text file cites the reference notes or absolute paths of the
 //     machine the project was started on.
 //

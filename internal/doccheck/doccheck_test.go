@@ -518,7 +518,13 @@ func (r *repo) spans(p string, para paragraph, add func(string, int, string, ...
 func (r *repo) ident(p string, line int, shown, s string, add func(string, int, string, ...any)) {
 	parts := strings.Split(s, ".")
 	first := parts[0]
-	if decls, ok := r.pkgs[first]; ok && first != "main" {
+	// Only exported names are checked: prose about C or about local
+	// variables (`c.state`, `v.dir`) and file names (`tcpct.h`) look like
+	// lower-case selectors, and docs name a package's exported API.
+	if !token.IsExported(parts[1]) && !token.IsExported(first) {
+		return
+	}
+	if decls, ok := r.pkgs[first]; ok && first != "main" && token.IsExported(parts[1]) {
 		if !decls[parts[1]] {
 			add(p, line, "%s: %s has no %s", shown, first, parts[1])
 			return
@@ -528,7 +534,7 @@ func (r *repo) ident(p string, line int, shown, s string, add func(string, int, 
 		}
 		return
 	}
-	if r.isType[first] && len(parts) == 2 && !r.hasMember(first, parts[1]) {
+	if token.IsExported(first) && r.isType[first] && len(parts) == 2 && !r.hasMember(first, parts[1]) {
 		add(p, line, "%s: %s has no member %s", shown, first, parts[1])
 	}
 }
