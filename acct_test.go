@@ -10,6 +10,8 @@ import (
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/packet"
 	"github.com/fdac824a/tcpct/table"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestAcctCountsWhatTheKernelCounts follows the acct knob's counters
@@ -55,8 +57,8 @@ func TestAcctCountsWhatTheKernelCounts(t *testing.T) {
 		if !ok {
 			t.Fatalf("packet %d: no entry", i)
 		}
-		if e.Counters != want {
-			t.Fatalf("packet %d (%s): counters %+v, want %+v", i, st.why, e.Counters, want)
+		if diff := cmp.Diff(want, e.Counters); diff != "" {
+			t.Fatalf("packet %d (%s): counters (-want +got):\n%s", i, st.why, diff)
 		}
 	}
 	e := mustEntry(t, tr, cli, srv)

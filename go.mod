@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/anishathalye/porcupine v1.3.1
+	github.com/google/go-cmp v0.7.0
 	github.com/klauspost/compress v1.20.5
 	github.com/leanovate/gopter v0.2.11
 	github.com/puzpuzpuz/xsync/v4 v4.5.0

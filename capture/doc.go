@@ -79,15 +79,11 @@
 // Standard input, pipes, gzip and zstd files and [NewReader] are read as streams.
 //
 // The file formats and the link, IP and TCP decoding are written by hand
-// rather than with gopacket, for speed and for the kernel's rules. On a
-// 20000-record Ethernet trace (TCP over IPv4/IPv6, some VLAN, UDP, ARP;
-// testdata/pcapgobench, 2-CPU x86-64, Go 1.26) capture.Reader reads and
-// classifies about 17-20 million records/s with 0 allocations per record
-// (pcapng 16 M/s; gzip about 5.4 M/s, bound by inflate). gopacket's pcapgo
-// with its fastest path, ZeroCopyReadPacketData and a DecodingLayerParser,
-// manages 7.7 M/s, and the usual gopacket.NewPacket idiom 0.8-1.4 M/s with
-// 5 allocations (1.3 KB) per record. Neither knows pcapng multi-interface
-// link types through one reader, nor the tracker's view of lengths,
-// fragments and extension headers, which would have to be written here
-// anyway.
+// rather than with gopacket, for speed and for the kernel's rules: reading
+// a record allocates nothing, and gopacket knows neither pcapng
+// multi-interface link types through one reader nor the tracker's view of
+// lengths, fragments and extension headers, which would have to be written
+// here anyway. The benchmark module testdata/pcapgobench measures Reader
+// against gopacket's pcapgo; BENCHMARKS.md at the repository root has the
+// numbers.
 package capture

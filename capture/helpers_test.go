@@ -243,6 +243,7 @@ func newNg(order binary.AppendByteOrder) *ngFile {
 // shb starts a new section, possibly in another byte order.
 func (f *ngFile) shb(order binary.AppendByteOrder) *ngFile {
 	f.order = order
+	const byteOrderMagic = 0x1a2b3c4d // the pcapng Section Header's byte-order magic
 	body := order.AppendUint32(nil, byteOrderMagic)
 	body = order.AppendUint16(body, 1)
 	body = order.AppendUint16(body, 0)

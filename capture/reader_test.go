@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 var t0 = time.Date(2024, 5, 17, 10, 30, 0, 123456789, time.UTC)
@@ -190,13 +192,8 @@ func TestFormats(t *testing.T) {
 				if err != io.EOF {
 					t.Fatalf("after %d records: %v, want io.EOF", len(got), err)
 				}
-				if len(got) != len(c.want) {
-					t.Fatalf("got %d records, want %d:\n%+v", len(got), len(c.want), got)
-				}
-				for i := range got {
-					if got[i] != c.want[i] {
-						t.Errorf("record %d\n got %+v\nwant %+v", i, got[i], c.want[i])
-					}
+				if diff := cmp.Diff(c.want, got); diff != "" {
+					t.Fatalf("records (-want +got):\n%s", diff)
 				}
 				wantFormat := "pcap"
 				if strings.HasPrefix(c.name, "pcapng") {

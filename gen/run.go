@@ -31,7 +31,7 @@ func LoadAll() ([]*spec.Spec, error) {
 
 // handWritten are the hand-written documents of docs/ that the index links
 // (when they exist); generated regions in them are kept current.
-var handWritten = []string{"rfc793-mapping.md", "invariants.md"}
+var handWritten = []string{"rfc793-mapping.md", "invariants.md", "seed-quotations.md"}
 
 // Files renders every generated file. Files that splice generated regions
 // into hand-written text (docs/rfc793-mapping.md) are read from root.

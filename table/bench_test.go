@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// Side-by-side benchmark of Table against the baselines (baseline_test.go),
-// following table-performance.md §7. Names are
+// Side-by-side benchmark of Table against the baselines (baseline_test.go).
+// Names are
 //
 //	BenchmarkCT/n=<size>/impl=<impl>/<workload>
 //

@@ -197,14 +197,13 @@ func TestEarlyDropIsBounded(t *testing.T) {
 	const n = 2000
 	tb := newTable(t, n)
 	var victim Key
-	var refs []Ref
 	for i := 0; i < n; i++ {
 		k := key4(uint32(i))
 		f := Assured | SeenReply
 		if i == n/2 {
 			victim, f = k, SeenReply
 		}
-		refs = append(refs, mustInsert(t, tb, k, mkval(0), Meta{Deadline: 1000, Flags: f}, 0))
+		mustInsert(t, tb, k, mkval(0), Meta{Deadline: 1000, Flags: f}, 0)
 	}
 	vh, vhr := victim.hash(&tb.seed), victim.Reverse().hash(&tb.seed)
 	near := func(h, b uint64) bool { return (b-t_home(tb, h)+tb.nb)%tb.nb < evictBuckets+2 }

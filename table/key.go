@@ -22,7 +22,8 @@ const ProtoTCP = 6
 // form (IPv4 as the v4-mapped IPv6 address), then the ports, protocol and
 // family packed into the last word. Building it with five full-width stores
 // avoids the store-forwarding stalls that byte-wise assembly followed by
-// 8-byte hash loads causes (see table-performance.md §1.9), and comparing or
+// 8-byte hash loads causes (a load that spans several smaller stores cannot
+// be forwarded from the store buffer), and comparing or
 // hashing it is five word operations. The zero Key is not a valid tuple.
 type Key struct {
 	w [5]uint64

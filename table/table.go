@@ -157,8 +157,9 @@ type Config struct {
 // a 72-byte V, which then starts on a 128-byte boundary, so the first
 // cache line holds everything a lookup reads and the adjacent-line
 // prefetcher brings the rest of V. fsm.Conn is 80 bytes, so the tracker's
-// records are 136 bytes and straddle lines; padding them to 192 bytes made
-// the 10M-packet replay no faster (2026-11-30), so they are not padded.
+// records are 136 bytes and straddle lines; padding them to 192 bytes did
+// not make the 10M-packet replay faster (BENCHMARKS.md), so they are not
+// padded.
 //
 //	0      control word: gen<<32 | seq<<2 | L<<1 | W
 //	         W    a seqlock write window is open (readers retry)
@@ -441,10 +442,6 @@ func (t *Table[V]) unlock(b int) {
 }
 
 func (t *Table[V]) locked(b int) bool { return atomic.LoadUint64(t.ctlp(b))&ctlL != 0 }
-
-func packMeta(gen uint32, state uint8, f Flags) uint64 {
-	return uint64(gen) | uint64(state)<<32 | uint64(f)<<40
-}
 
 func metaGen(m uint64) uint32  { return uint32(m) }
 func metaState(m uint64) uint8 { return uint8(m >> 32) }

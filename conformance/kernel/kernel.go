@@ -55,7 +55,7 @@ type Packet struct {
 }
 
 // Record is the kernel's verdict on one packet, in the jsonl form of
-// /work/shared/cli-contract.md. HasEntry says whether an entry for the
+// `tcpct replay -format jsonl` (cmd/tcpct/README.md). HasEntry says whether an entry for the
 // packet's tuple existed right after it; State, Timeout, Assured and
 // SeenReply are meaningful only then.
 type Record struct {

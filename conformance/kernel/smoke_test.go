@@ -55,7 +55,8 @@ func TestHandshakeWorkedSequence(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The worked sequence of linux-conntrack-tcp.md §3.6, rows 1 and 3-8.
+		// A handshake, data and a FIN close with default timeouts, as
+		// nf_conntrack_tcp_packet() (Linux 6.18) steps them.
 		want := []string{
 			`{"i":0,"ct":"NEW","dir":"original","state":"SYN_SENT","timeout":120}`,
 			`{"i":1,"ct":"ESTABLISHED","dir":"reply","state":"SYN_RECV","timeout":60,"seen_reply":true}`,
