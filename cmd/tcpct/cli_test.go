@@ -412,4 +412,3 @@ func TestEventsResyncAnnouncesSynRecv(t *testing.T) {
 		t.Errorf("status %d, stderr %q, events:\n%s\nwant:\n%s", code, errs, out, want)
 	}
 }
-

@@ -539,4 +539,3 @@ func parseConn(s string) (table.Key, error) {
 	}
 	return table.KeyFromAddrPorts(netip.AddrPortFrom(src, uint16(sport)), netip.AddrPortFrom(dst, uint16(dport))), nil
 }
-
