@@ -7,7 +7,10 @@ require (
 	github.com/fdac824a/tcpct v0.0.0
 )
 
-require golang.org/x/sys v0.50.0 // indirect
+require (
+	github.com/klauspost/compress v1.20.5 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
 
 replace github.com/fdac824a/tcpct => ../
 
