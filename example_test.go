@@ -7,19 +7,60 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct"
-	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/packet"
 )
 
-// raw builds an IPv4 TCP packet for the examples.
+// raw builds an IPv4 TCP packet for the examples (package packet).
 func raw(src, dst string, flags packet.Flags, seq, ack uint32) []byte {
-	s := packet.Segment{Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst),
-		Seq: seq, Ack: ack, Flags: flags, Window: 5840}
-	b, err := s.Append(nil)
+	b, err := packet.Segment{Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst),
+		Seq: seq, Ack: ack, Flags: flags, Window: 5840}.Build()
 	if err != nil {
 		panic(err)
 	}
 	return b
+}
+
+// A tracker over a capture file: read it with package capture, track
+// every TCP packet in order with its timestamp, and dump the table as
+// conntrack -L shows it.
+func Example_captureFile() {
+	r, err := capture.Open("examples/telnet-seed.pcap")
+	if err != nil {
+		panic(err)
+	}
+	defer r.Close()
+	tr, err := tcpct.New(tcpct.Config{Knobs: []string{"max=4096"}})
+	if err != nil {
+		panic(err)
+	}
+	var batch []tcpct.Packet
+	var last time.Time
+	for {
+		p, err := r.Next()
+		if err != nil {
+			break // io.EOF at the end
+		}
+		if p.Kind != capture.KindTCP {
+			continue // ARP, UDP, ...: not the TCP tracker's
+		}
+		batch = append(batch, tcpct.PacketOf(p)) // a long capture: a few dozen at a time
+		last = p.Timestamp()
+	}
+	verdicts := make([]tcpct.Verdict, len(batch))
+	tr.TrackBatch(batch, verdicts)
+	for _, v := range verdicts[:4] {
+		fmt.Println(v.CT, v.Dir, v.StateName())
+	}
+	for _, e := range tr.Entries(last) {
+		os.Stdout.Write(e.AppendConntrack(nil, last))
+	}
+	// Output:
+	// NEW original SYN_SENT
+	// ESTABLISHED reply SYN_RECV
+	// ESTABLISHED original ESTABLISHED
+	// ESTABLISHED reply ESTABLISHED
+	// tcp      6 120 TIME_WAIT src=192.168.1.5 dst=192.168.1.35 sport=1031 dport=23 src=192.168.1.35 dst=192.168.1.5 sport=23 dport=1031 [ASSURED] mark=0 use=1
 }
 
 // The Iptables Tutorial's connection through the 2.4 tracker, and the
@@ -64,7 +105,7 @@ func ExampleVerdict_Doc() {
 // Callers that parsed the headers themselves use TrackSegment.
 func ExampleTracker_TrackSegment() {
 	tr, _ := tcpct.New(tcpct.Config{Knobs: []string{"nf_conntrack_tcp_timeout_syn_sent=20", "max=1024"}})
-	seg := fsm.Segment{Seq: 1000, Flags: packet.SYN, Win: 65535, HdrLen: 20}
+	seg := tcpct.Segment{Seq: 1000, Flags: packet.SYN, Win: 65535, HdrLen: 20}
 	v := tr.TrackSegment(netip.MustParseAddrPort("[2001:db8::1]:40000"), netip.MustParseAddrPort("[2001:db8::2]:443"), &seg, time.Unix(0, 0))
 	fmt.Println(v.String())
 	// Output:
