@@ -76,7 +76,7 @@ func Example() {
 
 	at := t0.Add(3 * time.Second)
 	for _, e := range tr.Entries(at) {
-		os.Stdout.Write(e.AppendProc24(nil, at))
+		os.Stdout.Write(e.AppendProc(nil, at)) // the profile's dialect: 2.4's
 	}
 	// Output:
 	// NEW original SYN_SENT 120

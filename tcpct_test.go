@@ -90,7 +90,7 @@ func TestTrackTutorialSeed(t *testing.T) {
 	if len(es) != 1 {
 		t.Fatalf("%d entries, want 1", len(es))
 	}
-	got := string(es[0].AppendProc24(nil, at))
+	got := string(es[0].AppendProc(nil, at))
 	want := "tcp 6 431999 ESTABLISHED src=192.168.1.5 dst=192.168.1.35 sport=1031 dport=23 src=192.168.1.35 dst=192.168.1.5 sport=23 dport=1031 [ASSURED] use=1\n"
 	if got != want {
 		t.Errorf("proc line\n got %q\nwant %q", got, want)

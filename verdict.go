@@ -229,24 +229,19 @@ func (e *Entry) render(now int64) table.Entry {
 		Acct: e.acct, Counters: e.Counters}
 }
 
-// AppendProc appends the entry's /proc/net/nf_conntrack line at time now.
-// The Append methods append nothing for the zero Entry.
+// AppendProc appends the entry's /proc line at time now, in its
+// profile's dialect: /proc/net/nf_conntrack, or Linux 2.4's
+// /proc/net/ip_conntrack for a profile with the proc-ip_conntrack feature
+// (the tutorial's). The Append methods append nothing for the zero Entry.
 func (e *Entry) AppendProc(b []byte, now time.Time) []byte {
 	if e.p == nil {
 		return b
 	}
 	r := e.render(now.UnixNano())
-	return table.AppendProc(b, &r)
-}
-
-// AppendProc24 appends the 2.4 /proc/net/ip_conntrack line the Iptables
-// Tutorial shows.
-func (e *Entry) AppendProc24(b []byte, now time.Time) []byte {
-	if e.p == nil {
-		return b
+	if e.p.ProcIPConntrack() {
+		return table.AppendProc24(b, &r)
 	}
-	r := e.render(now.UnixNano())
-	return table.AppendProc24(b, &r)
+	return table.AppendProc(b, &r)
 }
 
 // AppendConntrack appends the entry's `conntrack -L` line at time now.

@@ -146,3 +146,10 @@ func (p *Profile) KnobIndex(name string) int {
 	}
 	return -1
 }
+
+// ProcIPConntrack reports whether the profile's table prints as Linux
+// 2.4's /proc/net/ip_conntrack rather than /proc/net/nf_conntrack: the
+// spec's feature proc-ip_conntrack (the tutorial profile).
+func (p *Profile) ProcIPConntrack() bool {
+	return p.Table.Features&spec.FeatureProcIPConntrack != 0
+}

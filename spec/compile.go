@@ -100,6 +100,10 @@ const (
 	FeatureSynRetransmitKeepsTimer
 	FeatureReopenKills
 	FeatureTimeoutCaps
+	// FeatureProcIPConntrack: the table is printed as Linux 2.4's
+	// /proc/net/ip_conntrack (no mark=, zone=, use=1), not as
+	// /proc/net/nf_conntrack.
+	FeatureProcIPConntrack
 )
 
 const (

@@ -179,7 +179,7 @@ type Spec struct {
 
 // Known features and ASSURED rules: the hand-written logic fsm/ implements.
 var (
-	KnownFeatures = []string{"window-tracking", "syn-retransmit-keeps-timer", "reopen-kills", "timeout-caps"}
+	KnownFeatures = []string{"window-tracking", "syn-retransmit-keeps-timer", "reopen-kills", "timeout-caps", "proc-ip_conntrack"}
 	KnownAssured  = []string{"after-reply", "handshake-ack"}
 	KnownUnits    = []string{"bool", "count", "seconds"}
 	KnownCaps     = []string{"retrans", "unack"}

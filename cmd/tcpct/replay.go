@@ -373,20 +373,16 @@ func linkName(l capture.LinkType) string {
 func dumpTable(w *bufio.Writer, eng *engine, format string, now int64, flt *filter) (printed, total int) {
 	t := time.Unix(0, now)
 	buf := make([]byte, 0, 512)
-	tutorial := eng.profile().Name == "tutorial"
 	entries := eng.entries(now)
 	for _, e := range entries {
 		if flt.active && !flt.entry(&e) {
 			continue
 		}
 		buf = buf[:0]
-		switch {
-		case format == "conntrack":
+		if format == "conntrack" {
 			buf = e.AppendConntrack(buf, t)
-		case tutorial:
-			buf = e.AppendProc24(buf, t)
-		default:
-			buf = e.AppendProc(buf, t)
+		} else {
+			buf = e.AppendProc(buf, t) // in the profile's /proc dialect
 		}
 		w.Write(buf)
 		printed++

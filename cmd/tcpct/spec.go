@@ -5,7 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
+	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/gen"
 	"github.com/fdac824a/tcpct/spec"
 )
@@ -135,8 +138,8 @@ func specCmd(args []string, stdout, stderr io.Writer) int {
 	if len(pos) != 0 {
 		return usageErr(stderr, "spec", fmt.Errorf("unexpected argument %q", pos[0]))
 	}
-	if *profile != "linux" && *profile != "tutorial" {
-		return usageErr(stderr, "spec", fmt.Errorf("-profile: unknown profile %q (want linux or tutorial)", *profile))
+	if names := tcpct.ProfileNames(); !slices.Contains(names, *profile) {
+		return usageErr(stderr, "spec", fmt.Errorf("-profile: unknown profile %q (want %s)", *profile, strings.Join(names, " or ")))
 	}
 	s, err := spec.Load(*profile)
 	if err != nil {

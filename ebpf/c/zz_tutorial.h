@@ -54,7 +54,7 @@
 #define TCPCT_TUTORIAL_ROLE_CLASS_NONE 4
 
 /* Features (TCPCT_FEATURE_*) and the ASSURED rule (TCPCT_ASSURED_*). */
-#define TCPCT_TUTORIAL_FEATURES 0x00
+#define TCPCT_TUTORIAL_FEATURES 0x10
 #define TCPCT_TUTORIAL_ASSURED 1
 
 /* Knobs: indexes into a knob value array, named like their sysctls. */
