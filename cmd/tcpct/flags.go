@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct"
+	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/spec"
 )
 
@@ -259,4 +260,26 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 		}
 	})
 	return set
+}
+
+// withKnobs puts into a usage text, at %KNOBS%, each profile's knobs as
+// the profiles name them, so that -h lists exactly what -sysctl takes.
+func withKnobs(usage string) string {
+	var b strings.Builder
+	for _, p := range fsm.Profiles() {
+		line := "          " + p.Name + ":"
+		for i, k := range p.Knobs {
+			w := " " + k.Name
+			if i < len(p.Knobs)-1 {
+				w += ","
+			}
+			if len(line)+len(w) > 76 {
+				b.WriteString(line + "\n")
+				line = "           "
+			}
+			line += w
+		}
+		b.WriteString(line + "\n")
+	}
+	return strings.Replace(usage, "%KNOBS%", b.String(), 1)
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/fdac824a/tcpct/capture"
 )
 
-const replayUsage = `usage: tcpct replay [flags] FILE|-
+var replayUsage = withKnobs(`usage: tcpct replay [flags] FILE|-
 
 Reads a capture (pcap or pcapng, gzip- or zstd-compressed or not; -
 reads standard input) and runs every TCP/IPv4 and TCP/IPv6 packet through
@@ -41,21 +41,14 @@ Flags:
         spec's profile name
   -sysctl NAME=VALUE
         repeatable; a knob, named as under /proc/sys/net/netfilter/ with or
-        without the nf_conntrack_ prefix: tcp_loose, tcp_be_liberal,
-        tcp_max_retrans, tcp_ignore_invalid_rst, tcp_timeout_syn_sent,
-        tcp_timeout_syn_recv, tcp_timeout_established, tcp_timeout_fin_wait,
-        tcp_timeout_close_wait, tcp_timeout_last_ack, tcp_timeout_time_wait,
-        tcp_timeout_close, tcp_timeout_max_retrans,
-        tcp_timeout_unacknowledged, and max (table size). Each profile has
-        a few more of its own: acct=1 (linux) adds packets= and bytes= per
+        without the nf_conntrack_ prefix (the tutorial profile also takes
+        its 2.4 names, ip_conntrack_tcp_loose, ip_ct_tcp_timeout_*,
+        ip_conntrack_max). acct=1 (linux) adds packets= and bytes= per
         direction to proc, conntrack and DESTROY events, as
-        nf_conntrack_acct=1 does; for states no kernel sysctl times,
-        tcp_timeout_syn_sent2 (linux) and tcp_timeout_none,
-        tcp_timeout_listen (tutorial). The tutorial profile takes its 2.4 names
-        (ip_conntrack_tcp_loose, ip_ct_tcp_timeout_*, ip_conntrack_max) and
-        lacks the knobs 2.4 did not have; 'tcpct spec' lists them all. An
-        unknown name or a bad value is a usage error naming it.
-  -format jsonl|proc|conntrack|events|summary
+        nf_conntrack_acct=1 does; max is the table size. An unknown name or
+        a bad value is a usage error naming it; 'tcpct spec' says what each
+        knob does. The knobs, from the profiles:
+%KNOBS%  -format jsonl|proc|conntrack|events|summary
         what to print (default: summary when standard output is a terminal,
         jsonl otherwise):
           jsonl      one JSON object per TCP packet, in capture order
@@ -151,7 +144,7 @@ before the fault is still processed and printed, and the status is 2.
 | head -1, ends the replay at once with status 3 and no message).
 4 when the capture holds no TCP packet (a message on stderr counts its
 records by what they were and names link types tcpct does not decode).
-`
+`)
 
 // openCapture opens FILE, or stdin for "-".
 func openCapture(path string, stdin io.Reader) (*capture.Reader, error) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fdac824a/tcpct/conformance/gen"
+	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/spec"
 )
 
@@ -132,6 +133,25 @@ func TestSpecFlagSameAsBuiltin(t *testing.T) {
 				if code != 0 || got != want || want == "" {
 					t.Errorf("%s %s -format %s: -spec differs from the built-in profile (status %d, %s)\n%s", profile, rec.Name, format, code, errs, firstDiff(want, got))
 				}
+			}
+		}
+	}
+}
+
+// replay -h lists every knob of every profile, from the profiles
+// themselves (withKnobs), so a knob added to a spec appears in the help.
+func TestHelpListsProfileKnobs(t *testing.T) {
+	_, out, _ := runCmd(t, nil, "replay", "-h")
+	if strings.Contains(out, "%KNOBS%") {
+		t.Fatal("replay -h still has the %KNOBS% placeholder")
+	}
+	for _, p := range fsm.Profiles() {
+		if !strings.Contains(out, "  "+p.Name+":") {
+			t.Errorf("replay -h has no knob list of profile %s", p.Name)
+		}
+		for _, k := range p.Knobs {
+			if !strings.Contains(out, " "+k.Name+",") && !strings.Contains(out, " "+k.Name+"\n") {
+				t.Errorf("replay -h does not list knob %s of profile %s", k.Name, p.Name)
 			}
 		}
 	}
