@@ -60,6 +60,7 @@ import (
 
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/spec"
 	"github.com/fdac824a/tcpct/table"
 )
 
@@ -80,6 +81,12 @@ type Config struct {
 	Knobs []string
 	// Seed fixes the table's hash seed (0: random). Only tests need it.
 	Seed uint64
+	// Spec, when set, replaces the built-in profile Profile names: it is
+	// compiled when New runs (fsm.FromSpec), into the tables the
+	// generator writes for the built-in profiles, and its knobs are the
+	// ones Sysctl and Knobs set. The mutation check runs trackers built
+	// from specs with one cell changed this way.
+	Spec *spec.Spec
 	// SweepBudget is how many table records the clock-driven sweep
 	// examines at most every SweepInterval of clock time (0: 1024).
 	SweepBudget int
@@ -106,12 +113,15 @@ type Tracker struct {
 // New builds a Tracker. An unknown profile, an unknown knob or a bad value
 // is an error that names it.
 func New(cfg Config) (*Tracker, error) {
+	var err error
 	name := cfg.Profile
 	if name == "" {
 		name = "linux"
 	}
-	p, err := fsm.ProfileByName(name)
-	if err != nil {
+	var p *fsm.Profile
+	if cfg.Spec != nil {
+		p = fsm.FromSpec(cfg.Spec)
+	} else if p, err = fsm.ProfileByName(name); err != nil {
 		return nil, err
 	}
 	m := fsm.NewMachine(p)

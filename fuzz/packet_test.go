@@ -28,7 +28,7 @@ func FuzzPacket(f *testing.F) {
 		// A small table: one connection is all an input can make, and the
 		// default max (262,144 entries, ~40 MB zeroed) per input held
 		// the target at ~300 execs/s.
-		tr, err := tcpct.New(tcpct.Config{Profile: profile, Seed: 1, SweepInterval: -1, Knobs: []string{"max=16"}})
+		tr, err := tcpct.New(tcpct.Config{Profile: profile, Seed: 1, Knobs: []string{"max=16"}})
 		if err != nil {
 			t.Fatal(err)
 		}

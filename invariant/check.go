@@ -33,12 +33,6 @@ const (
 	ExWindowInval  = "window-invalid"           // any cell: tcp_in_window or the RST check said INVALID
 )
 
-// Bits of fsm.Conn.LastFlags that fsm keeps unexported (types.go).
-const (
-	lastChallengeAck = 0x40
-	lastSimultaneous = 0x80
-)
-
 // Violation is a failed invariant.
 type Violation struct {
 	Name   string
@@ -458,7 +452,7 @@ func checkSpecCell(c *Context, s *Step) error {
 		case c.Linux && (s.V.Reason == fsm.ReasonSeqUnderLower || s.V.Reason == fsm.ReasonAckUnderLower || s.V.Reason == fsm.ReasonOvershoot): // ExWindowIgnore
 		case c.Linux && o.State == c.sSS && (int(b.State) == c.sTW || int(b.State) == c.sCL) && s.V.Reason == fsm.ReasonIgnoredTransition: // ExReopenIgnore
 		case c.Linux && o.State == c.sTW && int(b.State) == c.sLA && cls == c.cAck && s.V.Reason == fsm.ReasonChallengeAck: // ExChallengeAck
-			if b.LastFlags&lastChallengeAck == 0 || int(b.LastIndex) != c.cSyn || b.LastDir == s.Dir {
+			if b.LastFlags&fsm.LastChallengeAck == 0 || int(b.LastIndex) != c.cSyn || b.LastDir == s.Dir {
 				return fail(SpecCell, "%s without a SYN seen in LAST_ACK from the other side", ExChallengeAck)
 			}
 		default:
@@ -475,7 +469,7 @@ func checkSpecCell(c *Context, s *Step) error {
 			return fail(SpecCell, "%v %v in %s: accepted transition on an sIG cell that is not %s", s.Dir, s.Seg.Flags, c.name(b.State), ExResync)
 		}
 		old, next = fsm.State(c.sSS), fsm.State(c.sSR) // ExResync
-	case c.Linux && o.State == c.sSR && s.Dir == fsm.Reply && cls == c.cAck && b.LastFlags&lastSimultaneous != 0:
+	case c.Linux && o.State == c.sSR && s.Dir == fsm.Reply && cls == c.cAck && b.LastFlags&fsm.LastSimultaneous != 0:
 		next = fsm.State(c.sES) // ExSimultaneous
 	case c.Linux && cls == c.cRst && o.State == c.sCL && s.V.New == b.State && int(b.State) == c.sES:
 		next = b.State // ExRSTKeep; the conditions are checked by rst-leads-to-close

@@ -96,25 +96,6 @@ func newMutSetup(t *testing.T, profile string) *mutSetup {
 	return su
 }
 
-// machineFor compiles s with the knobs of ks.
-func machineFor(s *spec.Spec, ks knobSet) *fsm.Machine {
-	b := func(v bool) string {
-		if v {
-			return "1"
-		}
-		return "0"
-	}
-	knobs := []string{"tcp_loose=" + b(ks.Loose)}
-	if ks.Profile == "linux" {
-		knobs = append(knobs, "tcp_be_liberal="+b(ks.Liberal), fmt.Sprintf("tcp_max_retrans=%d", ks.MaxRetrans), "tcp_ignore_invalid_rst="+b(ks.IgnoreRST))
-	}
-	m, err := invariant.MachineOf(s, knobs...)
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
 // kill runs the stages on the mutant spec s and returns the first stage
 // that fails and its message, or "" if the mutant survives.
 func (su *mutSetup) kill(s *spec.Spec) (stage, msg string) {
@@ -144,10 +125,7 @@ func (su *mutSetup) kill(s *spec.Spec) (stage, msg string) {
 		return stRandom, msg
 	}
 	for _, kt := range su.kernel {
-		m, err := invariant.MachineOf(s, kt.Sysctls...)
-		if err != nil {
-			panic(err)
-		}
+		cfg := kt.Config(s) // the shipped tracker, running the mutant spec
 		var msg string
 		func() {
 			defer func() {
@@ -155,9 +133,9 @@ func (su *mutSetup) kill(s *spec.Spec) (stage, msg string) {
 					msg = fmt.Sprint("panic: ", r)
 				}
 			}()
-			if _, err := kt.Replay(m, invariant.NewContextSpec(m, s)); err != nil {
+			if _, err := kt.Replay(cfg, true); err != nil {
 				msg = err.Error()
-			} else if n, first := kt.Disagreements(m); n > 0 {
+			} else if n, first := kt.Disagreements(cfg); n > 0 {
 				msg = fmt.Sprintf("%s: %d packets disagree with the kernel\n%s", kt.Name, n, first)
 			}
 		}()

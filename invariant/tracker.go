@@ -1,0 +1,48 @@
+package invariant
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/fdac824a/tcpct"
+	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/table"
+)
+
+// This file is the invariant package's only contact with the root
+// package's API: the checks drive the shipped tcpct.Tracker (and through
+// it the real lock-free table) and read what it holds through these few
+// calls, so that a change of that API is adapted here once.
+
+// NewTracker builds the tracker a check drives.
+func NewTracker(cfg tcpct.Config) (*tcpct.Tracker, error) { return tcpct.New(cfg) }
+
+// Track runs one packet with tuple k through tr at now.
+func Track(tr *tcpct.Tracker, k table.Key, seg *fsm.Segment, now int64) tcpct.Verdict {
+	return tr.TrackKey(k, seg, now)
+}
+
+// Lookup returns the live entry holding k (either tuple) at now, and the
+// direction k has in it.
+func Lookup(tr *tcpct.Tracker, k table.Key, now int64) (tcpct.Entry, fsm.Dir, bool) {
+	return tr.Lookup(netip.AddrPortFrom(k.Src(), k.SrcPort()), netip.AddrPortFrom(k.Dst(), k.DstPort()), time.Unix(0, now))
+}
+
+// Entries calls fn for every live entry of tr at now.
+func Entries(tr *tcpct.Tracker, now int64, fn func(*tcpct.Entry) bool) {
+	tr.Range(time.Unix(0, now), fn)
+}
+
+// Expire reclaims every entry of tr whose deadline is at or before now,
+// emitting their DESTROY events: a pause with no packets.
+func Expire(tr *tcpct.Tracker, now int64) { tr.Sweep(time.Unix(0, now), 0) }
+
+// contextOf builds the checkers' context for tr: the knob values come from
+// the tracker's own machine, the spec is cfg's (a mutant's) when it has
+// one, else the built-in profile's, loaded by name.
+func contextOf(tr *tcpct.Tracker, cfg *tcpct.Config) (*Context, error) {
+	if cfg.Spec != nil {
+		return NewContextSpec(tr.Machine(), cfg.Spec), nil
+	}
+	return NewContext(tr.Machine())
+}
