@@ -46,7 +46,7 @@ func NewHarness(cfg tcpct.Config) (*Harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := contextOf(tr, &cfg)
+	c, err := ContextOf(tr, &cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -70,18 +70,9 @@ const exhaustiveEviction = 16
 // everything. It returns the step the checkers saw and the verdict.
 func (h *Harness) Packet(k table.Key, seg fsm.Segment, now int64) (Step, tcpct.Verdict, error) {
 	h.Steps++
-	st := Step{Seg: seg, Now: now, Dir: fsm.Original}
-	before, d, hadEntry := Lookup(h.Tr, k, now)
-	if hadEntry {
-		st.Before, st.Dir = before.Conn, d
-	}
-	s := seg
-	v := Track(h.Tr, k, &s, now)
-	st.V = v.Verdict
+	before, _, hadEntry := Lookup(h.Tr, k, now)
+	st, v := TrackStep(h.Tr, k, seg, now)
 	after, _, hasEntry := Lookup(h.Tr, k, now)
-	if hasEntry {
-		st.After = after.Conn
-	}
 	if v.Dropped {
 		h.Drops++
 		if err := h.checkDropped(k, &st, &v, hasEntry, now); err != nil {

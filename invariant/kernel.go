@@ -103,7 +103,7 @@ func (kt *KernelTrace) Replay(cfg tcpct.Config, check bool) ([]compare.Line, err
 	}
 	var ctx *Context
 	if check {
-		if ctx, err = contextOf(tr, &cfg); err != nil {
+		if ctx, err = ContextOf(tr, &cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -111,19 +111,14 @@ func (kt *KernelTrace) Replay(cfg tcpct.Config, check bool) ([]compare.Line, err
 	out := make([]compare.Line, 0, len(kt.Packets))
 	for i := range kt.Packets {
 		pk := &kt.Packets[i]
-		seg := pk.Seg
-		var st Step
-		if ctx != nil {
-			st = Step{Seg: seg, Now: pk.Now, Dir: fsm.Original}
-			if e, d, ok := Lookup(tr, pk.Key, pk.Now); ok {
-				st.Before, st.Dir = e.Conn, d
-			}
-		}
-		v := Track(tr, pk.Key, &seg, pk.Now)
-		if ctx != nil && !v.Dropped {
-			st.V = v.Verdict
-			if e, _, ok := Lookup(tr, pk.Key, pk.Now); ok {
-				st.After = e.Conn
+		var v tcpct.Verdict
+		if ctx == nil {
+			seg := pk.Seg
+			v = Track(tr, pk.Key, &seg, pk.Now)
+		} else {
+			var st Step
+			if st, v = TrackStep(tr, pk.Key, pk.Seg, pk.Now); v.Dropped {
+				return out, fmt.Errorf("%s packet %d: dropped by a table of %d", kt.Name, pk.Index, tr.Max())
 			}
 			if err := ctx.CheckStep(&st); err != nil {
 				return out, fmt.Errorf("%s packet %d: %w", kt.Name, pk.Index, err)

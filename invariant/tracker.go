@@ -37,10 +37,28 @@ func Entries(tr *tcpct.Tracker, now int64, fn func(*tcpct.Entry) bool) {
 // emitting their DESTROY events: a pause with no packets.
 func Expire(tr *tcpct.Tracker, now int64) { tr.Sweep(time.Unix(0, now), 0) }
 
-// contextOf builds the checkers' context for tr: the knob values come from
-// the tracker's own machine, the spec is cfg's (a mutant's) when it has
-// one, else the built-in profile's, loaded by name.
-func contextOf(tr *tcpct.Tracker, cfg *tcpct.Config) (*Context, error) {
+// TrackStep runs one packet with tuple k through tr at now and returns the
+// verdict and the step the checkers see: the entry the tracker holds for
+// the packet's connection before and after it (Lookup), and the
+// direction the packet had in it.
+func TrackStep(tr *tcpct.Tracker, k table.Key, seg fsm.Segment, now int64) (Step, tcpct.Verdict) {
+	st := Step{Seg: seg, Now: now, Dir: fsm.Original}
+	if e, d, ok := Lookup(tr, k, now); ok {
+		st.Before, st.Dir = e.Conn, d
+	}
+	v := Track(tr, k, &seg, now)
+	st.V = v.Verdict
+	if e, _, ok := Lookup(tr, k, now); ok {
+		st.After = e.Conn
+	}
+	return st, v
+}
+
+// ContextOf builds the checkers' context for a tracker built from cfg:
+// the knob values come from the tracker's own machine, the spec is cfg's
+// (a mutant's) when it has one, else the built-in profile's, loaded by
+// name.
+func ContextOf(tr *tcpct.Tracker, cfg *tcpct.Config) (*Context, error) {
 	if cfg.Spec != nil {
 		return NewContextSpec(tr.Machine(), cfg.Spec), nil
 	}

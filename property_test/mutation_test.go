@@ -143,7 +143,7 @@ func (su *mutSetup) kill(s *spec.Spec) (stage, msg string) {
 			return stKernel, msg
 		}
 	}
-	if msg := catch(func(t tb) { exploreConcreteCtx(t, ctx0, edges, su.depth, false) }); msg != "" {
+	if msg := catch(func(t tb) { exploreConcrete(t, su.knobs[0].config(concreteConns, s), edges, su.depth, false) }); msg != "" {
 		return stConcrete, msg
 	}
 	return "", ""
