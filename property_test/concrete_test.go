@@ -104,19 +104,24 @@ func exploreConcrete(t tb, cfg tcpct.Config, edges map[absEdge]bool, depth int, 
 			for i := it.n; i > 0; i = nodes[i].parent {
 				path = append(path, i)
 			}
+			var k table.Key
+			var ready *tcpct.Tracker // the tracker where k is in state it.s, if any
 			for _, dir := range []fsm.Dir{fsm.Original, fsm.Reply} {
 				for _, kind := range concreteKinds {
 					for _, mode := range modesFor(kind, full) {
-						// A connection of its own, brought to the state.
-						k := conn()
-						conv := concreteStart
-						for i := len(path) - 1; i >= 0; i-- {
-							n := &nodes[path[i]]
-							seg := conv.Segment(n.dir, n.kind, n.mode, 100, 0)
-							invariant.Track(tr, side(k, n.dir), &seg, now)
-						}
-						if got := stateOf(tr, k, now, conv); got != it.s {
-							t.Fatalf("%s: replaying%s\n\treached %+v, first time %+v (deterministic)", name, concretePath(nodes, it.n), got.c, it.s.c)
+						conv := it.s.conv
+						if ready == nil || ready != tr {
+							// A connection of its own, brought to the state.
+							k = conn()
+							conv = concreteStart
+							for i := len(path) - 1; i >= 0; i-- {
+								n := &nodes[path[i]]
+								seg := conv.Segment(n.dir, n.kind, n.mode, 100, 0)
+								invariant.Track(tr, side(k, n.dir), &seg, now)
+							}
+							if got := stateOf(tr, k, now, conv); got != it.s {
+								t.Fatalf("%s: replaying%s\n\treached %+v, first time %+v (deterministic)", name, concretePath(nodes, it.n), got.c, it.s.c)
+							}
 						}
 						seg := conv.Segment(dir, kind, mode, 100, 0)
 						st, v := invariant.TrackStep(tr, side(k, dir), seg, now)
@@ -144,6 +149,13 @@ func exploreConcrete(t tb, cfg tcpct.Config, edges map[absEdge]bool, depth int, 
 							}
 						}
 						ns := stateOf(tr, k, now, conv)
+						// A packet that left the entry as it was (an
+						// INVALID or ignored one, say) leaves the
+						// connection ready for the next child.
+						ready = nil
+						if ns.c == it.s.c && ns.flip == it.s.flip {
+							ready = tr
+						}
 						if !seen[ns] {
 							seen[ns] = true
 							nodes = append(nodes, concreteNode{parent: it.n, dir: dir, kind: kind, mode: mode})
