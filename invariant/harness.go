@@ -476,7 +476,11 @@ func Run(cfg tcpct.Config, tr *Trace) ([]fsm.Verdict, error) {
 // RunConcurrent replays a trace with its connections spread over workers
 // goroutines (each connection's packets stay in order on one goroutine)
 // through one tracker built from cfg with a table large enough that no
-// entry is early-dropped, and returns the verdicts in trace order.
+// entry is early-dropped, and returns the verdicts in trace order. The
+// goroutines run the packets of one instant at a time and meet before the
+// clock moves on: a tracker's clock must not go back (an entry a
+// goroutine ahead in time saw expire may already be reclaimed), so the
+// concurrency is that of packets seen at the same time on several CPUs.
 func RunConcurrent(cfg tcpct.Config, tr *Trace, workers int) ([]fsm.Verdict, error) {
 	cfg.Knobs = append(append([]string(nil), cfg.Knobs...), fmt.Sprintf("max=%d", len(tr.Keys)+1))
 	t, err := NewTracker(cfg)
@@ -484,22 +488,29 @@ func RunConcurrent(cfg tcpct.Config, tr *Trace, workers int) ([]fsm.Verdict, err
 		return nil, err
 	}
 	out := make([]fsm.Verdict, len(tr.Packets))
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := range tr.Packets {
-				p := &tr.Packets[i]
-				if p.Conn%workers != w {
-					continue
+	for lo := 0; lo < len(tr.Packets); {
+		hi := lo + 1
+		for hi < len(tr.Packets) && tr.Packets[hi].Now == tr.Packets[lo].Now {
+			hi++
+		}
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := lo; i < hi; i++ {
+					p := &tr.Packets[i]
+					if p.Conn%workers != w {
+						continue
+					}
+					seg := p.Seg
+					out[i] = Track(t, tr.Key(p), &seg, p.Now).Verdict
 				}
-				seg := p.Seg
-				out[i] = Track(t, tr.Key(p), &seg, p.Now).Verdict
-			}
-		}(w)
+			}(w)
+		}
+		wg.Wait()
+		lo = hi
 	}
-	wg.Wait()
 	return out, nil
 }
 
