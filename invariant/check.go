@@ -69,15 +69,13 @@ type Context struct {
 	sNO, sSS, sSR, sES, sFW, sCW, sLA, sTW, sCL, sS2 int
 	cSyn, cSynAck, cFin, cAck, cRst                  int
 
-	T               [16]int64 // state timeouts, ns
-	retrans, unack  int64
-	maxRetrans      uint8
-	ignoreInvalRST  bool
-	knob            func(string) int64
-	Checks          []Check
-	closing         [16]bool
-	reopenStates    [16]bool
-	resyncAckStates [16]bool
+	T              [16]int64 // state timeouts, ns
+	retrans, unack int64
+	maxRetrans     uint8
+	ignoreInvalRST bool
+	knob           func(string) int64
+	Checks         []Check
+	closing        [16]bool
 }
 
 // Check is one named step invariant.

@@ -285,7 +285,7 @@ func TestTableCheckersCanFail(t *testing.T) {
 	h.shadow[k].conn.Deadline = dl + sec // the harness expects it to live longer
 	wantViolation(t, h.Advance(dl), TimeoutBound, "entry expired before the deadline the verdicts left")
 
-	h, k, now = fresh()
+	h, k, _ = fresh()
 	dl = h.shadow[k].conn.Deadline
 	if err := h.Advance(dl); err != nil {
 		t.Fatal(err)

@@ -63,12 +63,11 @@ const (
 
 // mutSetup is what every mutant of one profile shares.
 type mutSetup struct {
-	base    *spec.Spec
-	knobs   []knobSet
-	kernel  []*invariant.KernelTrace
-	random  int // steps of random traces
-	depth   int // concrete depth
-	started bool
+	base   *spec.Spec
+	knobs  []knobSet
+	kernel []*invariant.KernelTrace
+	random int // steps of random traces
+	depth  int // concrete depth
 }
 
 var kernelOnce = sync.OnceValues(func() ([]*invariant.KernelTrace, error) {
