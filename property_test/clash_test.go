@@ -24,6 +24,19 @@ type outcome struct {
 	Conn    fsm.Conn
 }
 
+func (o outcome) String() string {
+	s := fmt.Sprintf("%v %v class=%d %d->%d %v", o.V.CT, o.V.Dir, o.V.Class, o.V.Old, o.V.New, o.V.Action)
+	switch {
+	case o.Dropped:
+		s += " DROPPED"
+	case o.Entry:
+		s += fmt.Sprintf(" entry state=%d status=%#x %ds forward=%v", o.Conn.State, o.Conn.Status, o.Conn.Deadline/second, o.Forward)
+	default:
+		s += " no entry"
+	}
+	return s
+}
+
 func outcomeOf(v *tcpct.Verdict, k table.Key, now int64) outcome {
 	o := outcome{V: v.Verdict, Dropped: v.Dropped, Entry: v.Entry, Forward: v.Key == k}
 	if v.Entry {
