@@ -50,8 +50,7 @@ func NewHarness(cfg tcpct.Config) (*Harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	acct, _ := tr.Machine().Knob("acct")
-	h := &Harness{C: c, Tr: tr, Max: tr.Max(), shadow: map[table.Key]*shadowEntry{}, acct: acct != 0}
+	h := &Harness{C: c, Tr: tr, Max: tr.Max(), shadow: map[table.Key]*shadowEntry{}, acct: Knob(tr, "acct") != 0}
 	h.sub = tr.Subscribe(2*h.Max + 64)
 	return h, nil
 }

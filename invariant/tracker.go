@@ -54,6 +54,12 @@ func TrackStep(tr *tcpct.Tracker, k table.Key, seg fsm.Segment, now int64) (Step
 	return st, v
 }
 
+// Knob returns the value of tr's knob name (0 if the profile has none).
+func Knob(tr *tcpct.Tracker, name string) int64 {
+	v, _ := tr.Machine().Knob(name)
+	return v
+}
+
 // ContextOf builds the checkers' context for a tracker built from cfg:
 // the knob values come from the tracker's own machine, the spec is cfg's
 // (a mutant's) when it has one, else the built-in profile's, loaded by

@@ -75,7 +75,7 @@ var kernelOnce = sync.OnceValues(func() ([]*invariant.KernelTrace, error) {
 })
 
 func newMutSetup(t *testing.T, profile string) *mutSetup {
-	su := &mutSetup{base: spec.MustLoad(profile), random: 20000, depth: 4}
+	su := &mutSetup{base: spec.MustLoad(profile), random: 20000, depth: 4 - raceShallower}
 	if profile == "linux" {
 		su.knobs = []knobSet{
 			{Profile: "linux", Loose: true, MaxRetrans: 3},
@@ -90,7 +90,7 @@ func newMutSetup(t *testing.T, profile string) *mutSetup {
 		su.kernel = kts
 	} else {
 		su.knobs = []knobSet{{Profile: profile, Loose: true}, {Profile: profile, Loose: false}}
-		su.depth = 5
+		su.depth = 5 - raceShallower
 	}
 	return su
 }
