@@ -58,11 +58,18 @@ type Step struct {
 // live reports whether Before was an unexpired entry.
 func (s *Step) live() bool { return s.Before.Live() && s.Now-s.Before.Deadline < 0 }
 
-// Context is a machine plus what the checkers derive from its profile and
-// knobs. The roles are looked up by state name in the spec, not taken from
-// fsm.
+// Knobs is what the checkers read of a tracker's configuration: its
+// profile and the value of each knob by name. An fsm.Machine has both.
+type Knobs interface {
+	Profile() *fsm.Profile
+	Knob(name string) (int64, bool)
+}
+
+// Context is a configuration plus what the checkers derive from its
+// profile and knobs. The roles are looked up by state name in the spec,
+// not taken from fsm.
 type Context struct {
-	M     *fsm.Machine
+	M     Knobs
 	I     *Interp
 	Linux bool // window tracking, RST checks, timeout caps (linux profile)
 
@@ -95,7 +102,7 @@ var StepChecks = []Check{
 }
 
 // NewContext builds a context for m; call it again after changing knobs.
-func NewContext(m *fsm.Machine) (*Context, error) {
+func NewContext(m Knobs) (*Context, error) {
 	in, err := NewInterp(m.Profile().Name)
 	if err != nil {
 		return nil, err
@@ -108,7 +115,7 @@ func NewContext(m *fsm.Machine) (*Context, error) {
 // compiled from a mutated spec against that same mutated spec, so that
 // spec-cell checks the logic's consistency with the table in use and only
 // the other invariants and the kernel traces judge the table itself.
-func NewContextSpec(m *fsm.Machine, s *spec.Spec) *Context {
+func NewContextSpec(m Knobs, s *spec.Spec) *Context {
 	in := &Interp{S: s}
 	c := &Context{M: m, I: in, Linux: in.S.HasFeature("window-tracking"), Checks: StepChecks}
 	c.knob = func(name string) int64 { v, _ := m.Knob(name); return v }

@@ -65,7 +65,7 @@ func (c *chooser) next() bool {
 type model struct {
 	ctx *invariant.Context
 	in  *invariant.Interp
-	m   *fsm.Machine
+	m   invariant.Knobs
 
 	sNO, sSS, sSR, sES, sFW, sCW, sLA, sTW, sCL, sS2 fsm.State
 	cSyn, cSynAck, cFin, cAck, cRst, cNone           fsm.Class

@@ -119,8 +119,8 @@ func (su *mutSetup) kill(s *spec.Spec) (stage, msg string) {
 			return stAbstract, msg
 		}
 	}
-	ctx0 := invariant.NewContextSpec(machineFor(s, su.knobs[0]), s)
-	if msg := catch(func(t tb) { differential(t, ctx0, su.random, 7) }); msg != "" {
+	m0 := machineFor(s, su.knobs[0])
+	if msg := catch(func(t tb) { differential(t, m0, invariant.NewContextSpec(m0, s), su.random, 7) }); msg != "" {
 		return stRandom, msg
 	}
 	for _, kt := range su.kernel {
