@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 	"github.com/fdac824a/tcpct/table"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestAcctCountsWhatTheKernelCounts follows the acct knob's counters
@@ -22,7 +24,7 @@ import (
 func TestAcctCountsWhatTheKernelCounts(t *testing.T) {
 	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
 	const c, s = 1000, 5000
-	syn := pkt(t, cli, srv, craft.SYN, c, 0, 0) // 20 + 20 + 12 bytes of options
+	syn := pkt(t, cli, srv, packet.SYN, c, 0, 0) // 20 + 20 + 12 bytes of options
 	steps := []struct {
 		raw       []byte
 		accounted bool
@@ -30,12 +32,12 @@ func TestAcctCountsWhatTheKernelCounts(t *testing.T) {
 	}{
 		{syn, true, "creates the entry"},
 		{syn, false, "retransmitted SYN before a reply: the timer is kept"},
-		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), true, "SYN/ACK"},
-		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), true, "ACK: ESTABLISHED"},
-		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 100), true, "data"},
-		{pkt(t, cli, srv, craft.SYN, c+500, 0, 0), false, "a SYN in ESTABLISHED is ignored"},
-		{pkt(t, srv, cli, craft.ACK, s+1, c+1+100+1_000_000, 0), false, "an ACK of data never sent is INVALID"},
-		{pkt(t, srv, cli, craft.ACK, s+1, c+101, 10), true, "reply data"},
+		{pkt(t, srv, cli, packet.SYN|packet.ACK, s, c+1, 0), true, "SYN/ACK"},
+		{pkt(t, cli, srv, packet.ACK, c+1, s+1, 0), true, "ACK: ESTABLISHED"},
+		{pkt(t, cli, srv, packet.ACK, c+1, s+1, 100), true, "data"},
+		{pkt(t, cli, srv, packet.SYN, c+500, 0, 0), false, "a SYN in ESTABLISHED is ignored"},
+		{pkt(t, srv, cli, packet.ACK, s+1, c+1+100+1_000_000, 0), false, "an ACK of data never sent is INVALID"},
+		{pkt(t, srv, cli, packet.ACK, s+1, c+101, 10), true, "reply data"},
 	}
 	tr := newTracker(t, tcpct.Config{Knobs: []string{"max=16", "acct=1"}})
 	var want table.Counters
@@ -55,8 +57,8 @@ func TestAcctCountsWhatTheKernelCounts(t *testing.T) {
 		if !ok {
 			t.Fatalf("packet %d: no entry", i)
 		}
-		if e.Counters != want {
-			t.Fatalf("packet %d (%s): counters %+v, want %+v", i, st.why, e.Counters, want)
+		if diff := cmp.Diff(want, e.Counters); diff != "" {
+			t.Fatalf("packet %d (%s): counters (-want +got):\n%s", i, st.why, diff)
 		}
 	}
 	e := mustEntry(t, tr, cli, srv)
@@ -126,11 +128,11 @@ func TestAcctConcurrent(t *testing.T) {
 		for i := range conns {
 			cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(w), byte(i >> 8), byte(i)}), 40000)
 			pkts[w] = append(pkts[w],
-				pkt(t, cli, srv, craft.SYN, 1000, 0, 0),
-				pkt(t, srv, cli, craft.SYN|craft.ACK, 5000, 1001, 0),
-				pkt(t, cli, srv, craft.ACK, 1001, 5001, 0),
-				pkt(t, cli, srv, craft.ACK, 1001, 5001, 300),
-				pkt(t, srv, cli, craft.ACK, 5001, 1301, 30))
+				pkt(t, cli, srv, packet.SYN, 1000, 0, 0),
+				pkt(t, srv, cli, packet.SYN|packet.ACK, 5000, 1001, 0),
+				pkt(t, cli, srv, packet.ACK, 1001, 5001, 0),
+				pkt(t, cli, srv, packet.ACK, 1001, 5001, 300),
+				pkt(t, srv, cli, packet.ACK, 5001, 1301, 30))
 		}
 	}
 	errs := make(chan error, workers)

@@ -8,13 +8,12 @@ import (
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/fsm"
-	"github.com/fdac824a/tcpct/internal/craft"
-	"github.com/fdac824a/tcpct/table"
+	"github.com/fdac824a/tcpct/packet"
 )
 
 // raw builds an IPv4 TCP packet for the examples.
-func raw(src, dst string, flags craft.Flags, seq, ack uint32) []byte {
-	s := craft.Segment{Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst),
+func raw(src, dst string, flags packet.Flags, seq, ack uint32) []byte {
+	s := packet.Segment{Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst),
 		Seq: seq, Ack: ack, Flags: flags, Window: 5840}
 	b, err := s.Append(nil)
 	if err != nil {
@@ -31,7 +30,7 @@ func Example() {
 		panic(err)
 	}
 	t0 := time.Date(2006, 11, 24, 10, 0, 0, 0, time.UTC)
-	v, _ := tr.Track(raw("192.168.1.5:1031", "192.168.1.35:23", craft.SYN, 1000, 0), t0)
+	v, _ := tr.Track(raw("192.168.1.5:1031", "192.168.1.35:23", packet.SYN, 1000, 0), t0)
 	fmt.Println(v.CT, v.Dir, v.StateName(), v.SecondsLeft())
 
 	at := t0.Add(3 * time.Second)
@@ -48,8 +47,8 @@ func Example() {
 func ExampleVerdict_Doc() {
 	tr, _ := tcpct.New(tcpct.Config{Knobs: []string{"max=1024"}})
 	t0 := time.Unix(0, 0)
-	tr.Track(raw("10.0.0.1:40000", "10.0.0.2:80", craft.SYN, 1000, 0), t0)
-	v, _ := tr.Track(raw("10.0.0.2:80", "10.0.0.1:40000", craft.FIN|craft.ACK, 5000, 1001), t0)
+	tr.Track(raw("10.0.0.1:40000", "10.0.0.2:80", packet.SYN, 1000, 0), t0)
+	v, _ := tr.Track(raw("10.0.0.2:80", "10.0.0.1:40000", packet.FIN|packet.ACK, 5000, 1001), t0)
 	fmt.Println(v.CT, "-", v.ReasonText())
 	fmt.Printf("cell %s/%s in %s: %s\n", v.Dir, v.ClassName(), v.OldName(), v.CellName())
 	d, _ := v.Doc()
@@ -64,8 +63,8 @@ func ExampleVerdict_Doc() {
 
 // Callers that parsed the headers themselves use TrackSegment.
 func ExampleTracker_TrackSegment() {
-	tr, _ := tcpct.New(tcpct.Config{Sysctl: map[string]string{"nf_conntrack_tcp_timeout_syn_sent": "20", "max": "1024"}})
-	seg := fsm.Segment{Seq: 1000, Flags: fsm.Flags(craft.SYN), Win: 65535, HdrLen: 20}
+	tr, _ := tcpct.New(tcpct.Config{Knobs: []string{"nf_conntrack_tcp_timeout_syn_sent=20", "max=1024"}})
+	seg := fsm.Segment{Seq: 1000, Flags: packet.SYN, Win: 65535, HdrLen: 20}
 	v := tr.TrackSegment(netip.MustParseAddrPort("[2001:db8::1]:40000"), netip.MustParseAddrPort("[2001:db8::2]:443"), &seg, time.Unix(0, 0))
 	fmt.Println(v.String())
 	// Output:
@@ -77,8 +76,8 @@ func ExampleTracker_Subscribe() {
 	tr, _ := tcpct.New(tcpct.Config{Knobs: []string{"max=1024"}})
 	sub := tr.Subscribe(16)
 	t0 := time.Unix(0, 0)
-	tr.Track(raw("10.0.0.1:40000", "10.0.0.2:80", craft.SYN, 1000, 0), t0)
-	tr.Track(raw("10.0.0.2:80", "10.0.0.1:40000", craft.SYN|craft.ACK, 5000, 1001), t0.Add(time.Second))
+	tr.Track(raw("10.0.0.1:40000", "10.0.0.2:80", packet.SYN, 1000, 0), t0)
+	tr.Track(raw("10.0.0.2:80", "10.0.0.1:40000", packet.SYN|packet.ACK, 5000, 1001), t0.Add(time.Second))
 	for {
 		ev, ok := sub.Poll()
 		if !ok {
@@ -91,30 +90,20 @@ func ExampleTracker_Subscribe() {
 	//  [UPDATE] tcp      6 60 SYN_RECV src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=80 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40000
 }
 
-// A loop over a batch of packets (a capture read ahead, a NIC ring)
-// hashes and prefetches the batch's tuples first, then tracks the
-// packets in order, handing each its hash and its output slot.
-func ExampleTracker_TrackHashed() {
+// A caller holding several packets (a capture read ahead, a NIC ring)
+// tracks them with one TrackBatch call, which overlaps their table
+// memory loads.
+func ExampleTracker_TrackBatch() {
 	tr, _ := tcpct.New(tcpct.Config{Knobs: []string{"max=1024"}})
 	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
-	batch := []struct {
-		src, dst netip.AddrPort
-		seg      fsm.Segment
-	}{
-		{cli, srv, fsm.Segment{Seq: 1000, Flags: fsm.Flags(craft.SYN), Win: 65535, HdrLen: 20}},
-		{srv, cli, fsm.Segment{Seq: 5000, Ack: 1001, Flags: fsm.Flags(craft.SYN | craft.ACK), Win: 65535, HdrLen: 20}},
-		{cli, srv, fsm.Segment{Seq: 1001, Ack: 5001, Flags: fsm.Flags(craft.ACK), Win: 65535, HdrLen: 20}},
+	t0 := time.Unix(0, 0)
+	batch := []tcpct.Packet{
+		{Key: tcpct.KeyOf(cli, srv), Segment: tcpct.Segment{Seq: 1000, Flags: packet.SYN, Win: 65535, HdrLen: 20}, Time: t0},
+		{Key: tcpct.KeyOf(srv, cli), Segment: tcpct.Segment{Seq: 5000, Ack: 1001, Flags: packet.SYN | packet.ACK, Win: 65535, HdrLen: 20}, Time: t0},
+		{Key: tcpct.KeyOf(cli, srv), Segment: tcpct.Segment{Seq: 1001, Ack: 5001, Flags: packet.ACK, Win: 65535, HdrLen: 20}, Time: t0},
 	}
-	keys := make([]table.Key, len(batch))
-	for i, p := range batch {
-		keys[i] = table.KeyFromAddrPorts(p.src, p.dst)
-	}
-	hashes := make([]uint64, len(batch))
 	out := make([]tcpct.Verdict, len(batch))
-	tr.PrefetchHashes(keys, hashes)
-	for i := range batch {
-		tr.TrackHashed(&out[i], &keys[i], hashes[i], &batch[i].seg, 0)
-	}
+	tr.TrackBatch(batch, out)
 	for _, v := range out {
 		fmt.Println(v.String())
 	}

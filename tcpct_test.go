@@ -10,7 +10,7 @@ import (
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/fsm"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 	"github.com/fdac824a/tcpct/table"
 )
 
@@ -20,11 +20,11 @@ var (
 	t0  = time.Date(2006, 11, 24, 10, 0, 0, 0, time.UTC)
 )
 
-func pkt(t testing.TB, src, dst netip.AddrPort, flags craft.Flags, seq, ack uint32, n int) []byte {
+func pkt(t testing.TB, src, dst netip.AddrPort, flags packet.Flags, seq, ack uint32, n int) []byte {
 	t.Helper()
-	s := craft.Segment{Src: src, Dst: dst, Seq: seq, Ack: ack, Flags: flags, Window: 5840, PayloadLen: n}
-	if flags&craft.SYN != 0 {
-		s.Options = craft.Options{MSS: 1460, SACKPermitted: true, HasWScale: true}
+	s := packet.Segment{Src: src, Dst: dst, Seq: seq, Ack: ack, Flags: flags, Window: 5840, PayloadLen: n}
+	if flags&packet.SYN != 0 {
+		s.Options = packet.Options{MSS: 1460, SACKPermitted: true, HasWScale: true}
 	}
 	b, err := s.Append(nil)
 	if err != nil {
@@ -67,7 +67,7 @@ func runSteps(t *testing.T, tr *tcpct.Tracker, steps []step) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 		if v.CT != s.ct || v.StateName() != s.state || v.Assured != s.assured || v.Action != s.action ||
-			(v.CT != fsm.Invalid && v.Dir != s.dir) || (s.state != "" && v.SecondsLeft() != s.left) {
+			(v.CT != fsm.CTInvalid && v.Dir != s.dir) || (s.state != "" && v.SecondsLeft() != s.left) {
 			t.Fatalf("step %d: got %s dir=%v action=%v; want %v %v %s %ds assured=%v action=%v",
 				i, v.String(), v.Dir, v.Action, s.ct, s.dir, s.state, s.left, s.assured, s.action)
 		}
@@ -79,9 +79,9 @@ func TestTrackTutorialSeed(t *testing.T) {
 	tr := newTracker(t, tcpct.Config{Profile: "tutorial", Knobs: []string{"ip_conntrack_max=64"}})
 	const c, s = 1000, 5000
 	runSteps(t, tr, []step{
-		{pkt(t, cli, srv, craft.SYN, c, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
-		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), 5 * time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
-		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), 10 * time.Second, fsm.Established, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
+		{pkt(t, cli, srv, packet.SYN, c, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, packet.SYN|packet.ACK, s, c+1, 0), 5 * time.Second, fsm.CTEstablished, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, cli, srv, packet.ACK, c+1, s+1, 0), 10 * time.Second, fsm.CTEstablished, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
 	})
 	// /proc at the seed's three instants is checked by the CLI golden
 	// tests; here the table itself, 1 s after the ACK.
@@ -105,17 +105,17 @@ func TestTrackLinuxCloseAndExpiry(t *testing.T) {
 	sub := tr.Subscribe(64)
 	const c, s = 1000, 5000
 	runSteps(t, tr, []step{
-		{pkt(t, cli, srv, craft.SYN, c, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
-		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
-		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), 2 * time.Second, fsm.Established, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
-		{pkt(t, cli, srv, craft.FIN|craft.ACK, c+1, s+1, 0), 3 * time.Second, fsm.Established, fsm.Original, "FIN_WAIT", 120, true, fsm.Update},
-		{pkt(t, srv, cli, craft.FIN|craft.ACK, s+1, c+2, 0), 4 * time.Second, fsm.Established, fsm.Reply, "LAST_ACK", 30, true, fsm.Update},
-		{pkt(t, cli, srv, craft.ACK, c+2, s+2, 0), 5 * time.Second, fsm.Established, fsm.Original, "TIME_WAIT", 120, true, fsm.Update},
+		{pkt(t, cli, srv, packet.SYN, c, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, packet.SYN|packet.ACK, s, c+1, 0), time.Second, fsm.CTEstablished, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, cli, srv, packet.ACK, c+1, s+1, 0), 2 * time.Second, fsm.CTEstablished, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
+		{pkt(t, cli, srv, packet.FIN|packet.ACK, c+1, s+1, 0), 3 * time.Second, fsm.CTEstablished, fsm.Original, "FIN_WAIT", 120, true, fsm.Update},
+		{pkt(t, srv, cli, packet.FIN|packet.ACK, s+1, c+2, 0), 4 * time.Second, fsm.CTEstablished, fsm.Reply, "LAST_ACK", 30, true, fsm.Update},
+		{pkt(t, cli, srv, packet.ACK, c+2, s+2, 0), 5 * time.Second, fsm.CTEstablished, fsm.Original, "TIME_WAIT", 120, true, fsm.Update},
 	})
 	// A packet of another connection 2 minutes later drives the sweep,
 	// which reclaims the TIME_WAIT entry (expired at 5 s + 120 s).
 	other := netip.MustParseAddrPort("10.0.0.1:40000")
-	runSteps(t, tr, []step{{pkt(t, other, srv, craft.SYN, 1, 0, 0), 126 * time.Second, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create}})
+	runSteps(t, tr, []step{{pkt(t, other, srv, packet.SYN, 1, 0, 0), 126 * time.Second, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create}})
 	var types []string
 	for {
 		ev, ok := sub.Poll()
@@ -141,8 +141,8 @@ func TestTrackLinuxCloseAndExpiry(t *testing.T) {
 func TestTrackRSTBeforeReplyDeletes(t *testing.T) {
 	tr := newTracker(t, tcpct.Config{})
 	runSteps(t, tr, []step{
-		{pkt(t, cli, srv, craft.SYN, 1000, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
-		{pkt(t, srv, cli, craft.RST|craft.ACK, 0, 1001, 0), time.Second, fsm.Established, fsm.Reply, "", 0, false, fsm.Delete},
+		{pkt(t, cli, srv, packet.SYN, 1000, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, packet.RST|packet.ACK, 0, 1001, 0), time.Second, fsm.CTEstablished, fsm.Reply, "", 0, false, fsm.Delete},
 	})
 	if tr.Len() != 0 {
 		t.Errorf("Len %d after RST, want 0", tr.Len())
@@ -155,13 +155,13 @@ func TestTrackReopenFromReplySide(t *testing.T) {
 	tr := newTracker(t, tcpct.Config{})
 	const c, s = 1000, 5000
 	runSteps(t, tr, []step{
-		{pkt(t, cli, srv, craft.SYN, c, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
-		{pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
-		{pkt(t, cli, srv, craft.ACK, c+1, s+1, 0), 2 * time.Second, fsm.Established, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
-		{pkt(t, cli, srv, craft.FIN|craft.ACK, c+1, s+1, 0), 3 * time.Second, fsm.Established, fsm.Original, "FIN_WAIT", 120, true, fsm.Update},
-		{pkt(t, srv, cli, craft.FIN|craft.ACK, s+1, c+2, 0), 4 * time.Second, fsm.Established, fsm.Reply, "LAST_ACK", 30, true, fsm.Update},
-		{pkt(t, cli, srv, craft.ACK, c+2, s+2, 0), 5 * time.Second, fsm.Established, fsm.Original, "TIME_WAIT", 120, true, fsm.Update},
-		{pkt(t, srv, cli, craft.SYN, 900000, 0, 0), 10 * time.Second, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Recreate},
+		{pkt(t, cli, srv, packet.SYN, c, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, packet.SYN|packet.ACK, s, c+1, 0), time.Second, fsm.CTEstablished, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, cli, srv, packet.ACK, c+1, s+1, 0), 2 * time.Second, fsm.CTEstablished, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
+		{pkt(t, cli, srv, packet.FIN|packet.ACK, c+1, s+1, 0), 3 * time.Second, fsm.CTEstablished, fsm.Original, "FIN_WAIT", 120, true, fsm.Update},
+		{pkt(t, srv, cli, packet.FIN|packet.ACK, s+1, c+2, 0), 4 * time.Second, fsm.CTEstablished, fsm.Reply, "LAST_ACK", 30, true, fsm.Update},
+		{pkt(t, cli, srv, packet.ACK, c+2, s+2, 0), 5 * time.Second, fsm.CTEstablished, fsm.Original, "TIME_WAIT", 120, true, fsm.Update},
+		{pkt(t, srv, cli, packet.SYN, 900000, 0, 0), 10 * time.Second, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Recreate},
 	})
 	es := tr.Entries(t0.Add(10 * time.Second))
 	if len(es) != 1 || es[0].Src() != srv || es[0].Dst() != cli || es[0].Conn.SeenReply() {
@@ -172,14 +172,14 @@ func TestTrackReopenFromReplySide(t *testing.T) {
 func TestTrackInvalidKeepsEntry(t *testing.T) {
 	tr := newTracker(t, tcpct.Config{})
 	runSteps(t, tr, []step{
-		{pkt(t, cli, srv, craft.SYN, 1000, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, cli, srv, packet.SYN, 1000, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
 	})
 	// A FIN in SYN_SENT from the reply side is sIV: INVALID, entry kept.
-	v, err := tr.Track(pkt(t, srv, cli, craft.FIN|craft.ACK, 5000, 1001, 0), t0.Add(2*time.Second))
+	v, err := tr.Track(pkt(t, srv, cli, packet.FIN|packet.ACK, 5000, 1001, 0), t0.Add(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.CT != fsm.Invalid || !v.Entry || v.StateName() != "SYN_SENT" || v.SecondsLeft() != 118 || v.ReasonText() == "" {
+	if v.CT != fsm.CTInvalid || !v.Entry || v.StateName() != "SYN_SENT" || v.SecondsLeft() != 118 || v.ReasonText() == "" {
 		t.Fatalf("got %s", v.String())
 	}
 	if d, ok := v.Doc(); !ok || d.RFC == "" || d.Reason == "" {
@@ -192,7 +192,7 @@ func TestTrackInvalidKeepsEntry(t *testing.T) {
 
 func TestTrackErrors(t *testing.T) {
 	tr := newTracker(t, tcpct.Config{})
-	udp := pkt(t, cli, srv, craft.ACK, 1, 1, 0)
+	udp := pkt(t, cli, srv, packet.ACK, 1, 1, 0)
 	udp[9] = 17 // protocol UDP (checksums do not matter to the decoder)
 	if _, err := tr.Track(udp, t0); !errors.Is(err, tcpct.ErrNotTCP) {
 		t.Errorf("UDP: %v", err)
@@ -201,9 +201,9 @@ func TestTrackErrors(t *testing.T) {
 		t.Errorf("garbage: no error")
 	}
 	// A TCP header cut short is an INVALID verdict, not an error.
-	short := pkt(t, cli, srv, craft.ACK, 1, 1, 0)[:30]
+	short := pkt(t, cli, srv, packet.ACK, 1, 1, 0)[:30]
 	v, err := tr.Track(short, t0)
-	if err != nil || v.CT != fsm.Invalid || v.Reason != fsm.ReasonTruncated {
+	if err != nil || v.CT != fsm.CTInvalid || v.Reason != fsm.ReasonTruncated {
 		t.Errorf("short TCP: %v %s", err, v.String())
 	}
 }
@@ -213,8 +213,8 @@ func TestTrackIPv6(t *testing.T) {
 	a := netip.MustParseAddrPort("[2001:db8::5]:1031")
 	b := netip.MustParseAddrPort("[2001:db8::35]:23")
 	runSteps(t, tr, []step{
-		{pkt(t, a, b, craft.SYN, 1000, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
-		{pkt(t, b, a, craft.SYN|craft.ACK, 7, 1001, 0), time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, a, b, packet.SYN, 1000, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, b, a, packet.SYN|packet.ACK, 7, 1001, 0), time.Second, fsm.CTEstablished, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
 	})
 	es := tr.Entries(t0.Add(time.Second))
 	want := "ipv6     10 tcp      6 60 SYN_RECV src=2001:0db8:0000:0000:0000:0000:0000:0005 dst=2001:0db8:0000:0000:0000:0000:0000:0035 sport=1031 dport=23 src=2001:0db8:0000:0000:0000:0000:0000:0035 dst=2001:0db8:0000:0000:0000:0000:0000:0005 sport=23 dport=1031 mark=0 zone=0 use=2\n"
@@ -233,8 +233,8 @@ func TestConfigErrors(t *testing.T) {
 		{tcpct.Config{Knobs: []string{"tcp_loose=2"}}, "tcp_loose"},
 		{tcpct.Config{Knobs: []string{"nf_conntrack_tcp_timeout_established=x"}}, "tcp_timeout_established"},
 		{tcpct.Config{Knobs: []string{"tcp_loose"}}, "NAME=VALUE"},
-		{tcpct.Config{Sysctl: map[string]string{"max": "0"}}, "max"},
-		{tcpct.Config{Sysctl: map[string]string{"max": "-5"}}, "max"},
+		{tcpct.Config{Knobs: []string{"max=0"}}, "max"},
+		{tcpct.Config{Knobs: []string{"max=-5"}}, "max"},
 		{tcpct.Config{Profile: "tutorial", Knobs: []string{"tcp_be_liberal=1"}}, "tcp_be_liberal"},
 	} {
 		_, err := tcpct.New(c.cfg)
@@ -242,11 +242,11 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%+v: error %v, want one naming %s", c.cfg, err, c.want)
 		}
 	}
-	tr, err := tcpct.New(tcpct.Config{Sysctl: map[string]string{"net.netfilter.nf_conntrack_tcp_loose": "0", "max": "16"}})
+	tr, err := tcpct.New(tcpct.Config{Knobs: []string{"net.netfilter.nf_conntrack_tcp_loose=0", "max=16"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := tr.Machine().Knob("tcp_loose"); v != 0 || tr.Max() != 16 {
+	if v, _ := tr.Config().Knob("tcp_loose"); v != 0 || tr.Max() != 16 || !tr.Config().Set("nf_conntrack_tcp_loose") || tr.Config().Set("tcp_be_liberal") {
 		t.Errorf("knobs not applied: loose=%d max=%d", v, tr.Max())
 	}
 }
@@ -256,12 +256,12 @@ func TestConfigErrors(t *testing.T) {
 func TestTableFull(t *testing.T) {
 	tr := newTracker(t, tcpct.Config{Knobs: []string{"max=1"}})
 	runSteps(t, tr, []step{
-		{pkt(t, cli, srv, craft.SYN, 1000, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
-		{pkt(t, srv, cli, craft.SYN|craft.ACK, 7, 1001, 0), time.Second, fsm.Established, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
-		{pkt(t, cli, srv, craft.ACK, 1001, 8, 0), time.Second, fsm.Established, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
+		{pkt(t, cli, srv, packet.SYN, 1000, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		{pkt(t, srv, cli, packet.SYN|packet.ACK, 7, 1001, 0), time.Second, fsm.CTEstablished, fsm.Reply, "SYN_RECV", 60, false, fsm.Update},
+		{pkt(t, cli, srv, packet.ACK, 1001, 8, 0), time.Second, fsm.CTEstablished, fsm.Original, "ESTABLISHED", 432000, true, fsm.Update},
 	})
 	other := netip.MustParseAddrPort("10.0.0.1:40000")
-	v, err := tr.Track(pkt(t, other, srv, craft.SYN, 1, 0, 0), t0.Add(2*time.Second))
+	v, err := tr.Track(pkt(t, other, srv, packet.SYN, 1, 0, 0), t0.Add(2*time.Second))
 	if err != nil || !v.Dropped || v.Entry || v.ReasonText() != "table full, dropping packet" {
 		t.Fatalf("got %v %s dropped=%v", err, v.String(), v.Dropped)
 	}
@@ -272,10 +272,10 @@ func TestTableFull(t *testing.T) {
 
 func TestTrackAllocs(t *testing.T) {
 	tr := newTracker(t, tcpct.Config{})
-	syn := pkt(t, cli, srv, craft.SYN, 1000, 0, 0)
-	synack := pkt(t, srv, cli, craft.SYN|craft.ACK, 7, 1001, 0)
-	ack := pkt(t, cli, srv, craft.ACK, 1001, 8, 0)
-	rst := pkt(t, cli, srv, craft.RST, 1001, 0, 0)
+	syn := pkt(t, cli, srv, packet.SYN, 1000, 0, 0)
+	synack := pkt(t, srv, cli, packet.SYN|packet.ACK, 7, 1001, 0)
+	ack := pkt(t, cli, srv, packet.ACK, 1001, 8, 0)
+	rst := pkt(t, cli, srv, packet.RST, 1001, 0, 0)
 	now := t0
 	allocs := testing.AllocsPerRun(200, func() {
 		// A whole connection per run: create, update, RST → CLOSE.
@@ -310,7 +310,7 @@ func TestTrackConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < conns; i++ {
 				src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 40000)
-				syn := pkt(t, src, srv, craft.SYN, 1000, 0, 0)
+				syn := pkt(t, src, srv, packet.SYN, 1000, 0, 0)
 				if _, err := tr.Track(syn, t0.Add(time.Duration(w)*time.Millisecond)); err != nil {
 					t.Error(err)
 					return
@@ -342,10 +342,10 @@ func BenchmarkTrackEstablished(b *testing.B) {
 	tr := newTracker(b, tcpct.Config{})
 	const c, s = 1000, 5000
 	now := t0
-	for _, p := range [][]byte{pkt(b, cli, srv, craft.SYN, c, 0, 0), pkt(b, srv, cli, craft.SYN|craft.ACK, s, c+1, 0), pkt(b, cli, srv, craft.ACK, c+1, s+1, 0)} {
+	for _, p := range [][]byte{pkt(b, cli, srv, packet.SYN, c, 0, 0), pkt(b, srv, cli, packet.SYN|packet.ACK, s, c+1, 0), pkt(b, cli, srv, packet.ACK, c+1, s+1, 0)} {
 		tr.Track(p, now)
 	}
-	ack := pkt(b, cli, srv, craft.ACK, c+1, s+1, 0)
+	ack := pkt(b, cli, srv, packet.ACK, c+1, s+1, 0)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		tr.Track(ack, now)
@@ -367,31 +367,31 @@ func TestVerdictRef(t *testing.T) {
 		}
 		return v
 	}
-	first := track(pkt(t, cli, srv, craft.SYN, c, 0, 0), 0)
+	first := track(pkt(t, cli, srv, packet.SYN, c, 0, 0), 0)
 	if first.Ref.IsZero() || first.Ref.Index() >= tr.Max() {
 		t.Fatalf("new entry's Ref %+v (Max %d)", first.Ref, tr.Max())
 	}
 	for i, b := range [][]byte{
-		pkt(t, srv, cli, craft.SYN|craft.ACK, s, c+1, 0),
-		pkt(t, cli, srv, craft.ACK, c+1, s+1, 0),
-		pkt(t, srv, cli, craft.ACK, s+1, c+1+1<<30, 0), // ACK far above the window: INVALID
-		pkt(t, cli, srv, craft.FIN|craft.ACK, c+1, s+1, 0),
-		pkt(t, srv, cli, craft.FIN|craft.ACK, s+1, c+2, 0),
-		pkt(t, cli, srv, craft.ACK, c+2, s+2, 0),
+		pkt(t, srv, cli, packet.SYN|packet.ACK, s, c+1, 0),
+		pkt(t, cli, srv, packet.ACK, c+1, s+1, 0),
+		pkt(t, srv, cli, packet.ACK, s+1, c+1+1<<30, 0), // ACK far above the window: INVALID
+		pkt(t, cli, srv, packet.FIN|packet.ACK, c+1, s+1, 0),
+		pkt(t, srv, cli, packet.FIN|packet.ACK, s+1, c+2, 0),
+		pkt(t, cli, srv, packet.ACK, c+2, s+2, 0),
 	} {
 		v := track(b, time.Duration(i+1)*time.Second)
-		if i == 2 && v.CT != fsm.Invalid {
+		if i == 2 && v.CT != fsm.CTInvalid {
 			t.Fatalf("packet 3 should be INVALID: %s", v.String())
 		}
 		if !v.Entry || v.Ref != first.Ref {
 			t.Fatalf("packet %d: Ref %+v, want the connection's %+v (%s)", i+1, v.Ref, first.Ref, v.String())
 		}
 	}
-	reopen := track(pkt(t, srv, cli, craft.SYN, 900000, 0, 0), 10*time.Second)
+	reopen := track(pkt(t, srv, cli, packet.SYN, 900000, 0, 0), 10*time.Second)
 	if reopen.Action != fsm.Recreate || reopen.Ref.IsZero() || reopen.Ref == first.Ref {
 		t.Fatalf("reopen: %s, Ref %+v (old %+v)", reopen.String(), reopen.Ref, first.Ref)
 	}
-	rst := track(pkt(t, srv, cli, craft.RST, 900001, 0, 0), 11*time.Second)
+	rst := track(pkt(t, srv, cli, packet.RST, 900001, 0, 0), 11*time.Second)
 	if rst.Entry || !rst.Ref.IsZero() {
 		t.Fatalf("RST before any reply deletes the entry, but the verdict keeps Ref %+v: %s", rst.Ref, rst.String())
 	}

@@ -22,17 +22,14 @@ type Verdict struct {
 
 	// Key is the connection's original tuple (the packet's own tuple when
 	// the packet matched no entry or started a new one).
-	Key table.Key
-	// Now is the clock the packet was tracked at, in nanoseconds.
-	Now int64
+	Key Key
 
 	// Entry reports whether the connection has an entry right after the
 	// packet; the fields below describe it and are zero otherwise. For an
 	// INVALID packet of a known connection they describe that entry,
 	// which the packet left alone.
 	Entry     bool
-	State     fsm.State
-	Deadline  int64 // nanoseconds, same clock as Now
+	State     State
 	Assured   bool
 	SeenReply bool
 
@@ -48,14 +45,24 @@ type Verdict struct {
 	// dropping packet"); the kernel drops such a packet.
 	Dropped bool
 
-	p *fsm.Profile
+	now, deadline int64 // nanoseconds: Time and Deadline
+	p             *fsm.Profile
 }
 
 // Profile returns the profile that decided the verdict.
 func (v *Verdict) Profile() *fsm.Profile { return v.p }
 
-// Time returns Now as a time.Time.
-func (v *Verdict) Time() time.Time { return time.Unix(0, v.Now) }
+// Time is the clock the packet was tracked at.
+func (v *Verdict) Time() time.Time { return time.Unix(0, v.now) }
+
+// Deadline is when the entry expires unless a packet refreshes it; the
+// zero Time when there is no entry.
+func (v *Verdict) Deadline() time.Time {
+	if !v.Entry {
+		return time.Time{}
+	}
+	return time.Unix(0, v.deadline)
+}
 
 // Src and Dst return the connection's original tuple.
 func (v *Verdict) Src() netip.AddrPort { return netip.AddrPortFrom(v.Key.Src(), v.Key.SrcPort()) }
@@ -120,7 +127,7 @@ func (v *Verdict) SecondsLeft() int64 {
 	if !v.Entry {
 		return -1
 	}
-	return table.SecondsLeft(v.Deadline, v.Now)
+	return table.SecondsLeft(v.deadline, v.now)
 }
 
 // ReasonText says why the packet is INVALID, was ignored, or was
@@ -136,7 +143,7 @@ func (v *Verdict) ReasonText() string {
 func (v *Verdict) String() string {
 	b := make([]byte, 0, 128)
 	b = append(b, v.CT.String()...)
-	if v.CT != fsm.Invalid {
+	if v.CT != fsm.CTInvalid {
 		b = append(b, ' ')
 		b = append(b, v.Dir.String()...)
 	}
@@ -190,13 +197,27 @@ func (e *Entry) Src() netip.AddrPort { return netip.AddrPortFrom(e.Key.Src(), e.
 // Dst returns the destination of the original tuple.
 func (e *Entry) Dst() netip.AddrPort { return netip.AddrPortFrom(e.Key.Dst(), e.Key.DstPort()) }
 
-// StateName is the entry's TCP state as /proc spells it.
-func (e *Entry) StateName() string { return e.p.StateName(e.Conn.State) }
+// StateName is the entry's TCP state as /proc spells it; "" for the zero
+// Entry (one no tracker filled in, as a Lookup miss returns).
+func (e *Entry) StateName() string {
+	if e.p == nil {
+		return ""
+	}
+	return e.p.StateName(e.Conn.State)
+}
 
-// Render returns the entry in the form the table package prints, as of
+// Deadline is when the entry expires unless a packet refreshes it.
+func (e *Entry) Deadline() time.Time {
+	if e.p == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, e.Conn.Deadline)
+}
+
+// render returns the entry in the form the table package prints, as of
 // time now (nanoseconds): the seconds left are counted like the kernel's
 // (table.SecondsLeft).
-func (e *Entry) Render(now int64) table.Entry {
+func (e *Entry) render(now int64) table.Entry {
 	var f table.Flags
 	if e.Conn.Assured() {
 		f |= table.Assured
@@ -209,20 +230,30 @@ func (e *Entry) Render(now int64) table.Entry {
 }
 
 // AppendProc appends the entry's /proc/net/nf_conntrack line at time now.
+// The Append methods append nothing for the zero Entry.
 func (e *Entry) AppendProc(b []byte, now time.Time) []byte {
-	r := e.Render(now.UnixNano())
+	if e.p == nil {
+		return b
+	}
+	r := e.render(now.UnixNano())
 	return table.AppendProc(b, &r)
 }
 
 // AppendProc24 appends the 2.4 /proc/net/ip_conntrack line the Iptables
 // Tutorial shows.
 func (e *Entry) AppendProc24(b []byte, now time.Time) []byte {
-	r := e.Render(now.UnixNano())
+	if e.p == nil {
+		return b
+	}
+	r := e.render(now.UnixNano())
 	return table.AppendProc24(b, &r)
 }
 
 // AppendConntrack appends the entry's `conntrack -L` line at time now.
 func (e *Entry) AppendConntrack(b []byte, now time.Time) []byte {
-	r := e.Render(now.UnixNano())
+	if e.p == nil {
+		return b
+	}
+	r := e.render(now.UnixNano())
 	return table.AppendConntrack(b, &r)
 }

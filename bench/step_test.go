@@ -133,7 +133,7 @@ func tcpctEstablished(tb testing.TB, m *fsm.Machine) fsm.Conn {
 	for _, s := range withLen(handshake()) {
 		fs := fsm.ParseSegment(s.hdr, s.l4len)
 		v := m.Step(&c, &fs, dirOf(&s), now0)
-		if v.CT == fsm.Invalid {
+		if v.CT == fsm.CTInvalid {
 			tb.Fatalf("handshake packet INVALID: %v", v.Reason)
 		}
 	}
@@ -167,7 +167,7 @@ func TestBenchInputs(t *testing.T) {
 	for i, s := range bulk(ringPairs) {
 		fs := fsm.ParseSegment(s.hdr, s.l4len)
 		v := m.Step(&c, &fs, dirOf(&s), now0)
-		if v.CT != fsm.Established || v.Ignored || v.New != 3 {
+		if v.CT != fsm.CTEstablished || v.Ignored || v.New != 3 {
 			t.Fatalf("tcpct bulk %d: %+v", i, v)
 		}
 		var r tcpconntrack.Result

@@ -83,6 +83,13 @@ func (p *Packet) Timestamp() time.Time { return time.Unix(0, p.Time).UTC() }
 // Truncated reports whether the snap length cut off part of the L4 data.
 func (p *Packet) Truncated() bool { return len(p.TCP) < p.IPPayloadLen }
 
+// SrcAddrPort is the packet's source address and port (port 0 for a
+// packet without one).
+func (p *Packet) SrcAddrPort() netip.AddrPort { return netip.AddrPortFrom(p.Src, p.SrcPort) }
+
+// DstAddrPort is the packet's destination address and port.
+func (p *Packet) DstAddrPort() netip.AddrPort { return netip.AddrPortFrom(p.Dst, p.DstPort) }
+
 // Reasons. They are constants so that classifying a record never allocates.
 const (
 	reasonNotTCP      = "not TCP"
@@ -450,4 +457,25 @@ func (p *Packet) l4(b []byte) {
 	p.TCP = b
 	p.SrcPort = binary.BigEndian.Uint16(b[0:])
 	p.DstPort = binary.BigEndian.Uint16(b[2:])
+}
+
+// TcpdumpFlags renders TCP header flags (the byte at offset 13) as tcpdump
+// prints them between brackets: "S", "S.", "F.", "R", "P.", and "none"
+// for no flag. Explain and the trace summaries print packets that way.
+func TcpdumpFlags(f uint8) string {
+	var b [8]byte
+	n := 0
+	for _, x := range [...]struct {
+		f uint8
+		c byte
+	}{{0x02, 'S'}, {0x01, 'F'}, {0x04, 'R'}, {0x08, 'P'}, {0x20, 'U'}, {0x40, 'E'}, {0x80, 'W'}, {0x10, '.'}} {
+		if f&x.f != 0 {
+			b[n] = x.c
+			n++
+		}
+	}
+	if n == 0 {
+		return "none"
+	}
+	return string(b[:n])
 }

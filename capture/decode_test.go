@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestDecode(t *testing.T) {
@@ -150,8 +152,8 @@ func TestDecode(t *testing.T) {
 			got := summarize(&p)
 			want := tt.want
 			want.Link, want.Len, want.Orig = tt.link, len(tt.data), orig
-			if got != want {
-				t.Errorf("Decode(%v, % x)\n got %+v\nwant %+v", tt.link, tt.data[:min(len(tt.data), 80)], got, want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("Decode(%v, % x) (-want +got):\n%s", tt.link, tt.data[:min(len(tt.data), 80)], diff)
 			}
 			if p.Kind == KindTCP && p.Truncated() != (p.IPPayloadLen > len(p.TCP)) {
 				t.Errorf("Truncated() = %v with payload %d and %d captured", p.Truncated(), p.IPPayloadLen, len(p.TCP))
@@ -271,8 +273,8 @@ func TestDecodeReuse(t *testing.T) {
 	p.Decode(LinkEthernet, eth(0x0806, nil, make([]byte, 28)), 42)
 	got := summarize(&p)
 	want := rec{Kind: KindNonIP, Reason: reasonNotIP, Link: LinkEthernet, Len: 42, Orig: 42}
-	if got != want {
-		t.Errorf("after reuse\n got %+v\nwant %+v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after reuse (-want +got):\n%s", diff)
 	}
 	if p.IP != nil {
 		t.Errorf("after reuse IP = % x, want nil", p.IP)
@@ -297,6 +299,14 @@ func TestKindString(t *testing.T) {
 	for k, want := range map[Kind]string{KindTCP: "TCP", KindNonTCP: "NonTCP", KindNonIP: "NonIP", KindFragment: "Fragment", KindMalformed: "Malformed", 9: "Kind(9)"} {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", k, got, want)
+		}
+	}
+}
+
+func TestTcpdumpFlags(t *testing.T) {
+	for f, want := range map[uint8]string{0x02: "S", 0x12: "S.", 0x11: "F.", 0x04: "R", 0: "none", 0x18: "P.", 0xc2: "SEW"} {
+		if got := TcpdumpFlags(f); got != want {
+			t.Errorf("%08b: %q, want %q", f, got, want)
 		}
 	}
 }

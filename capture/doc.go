@@ -1,5 +1,5 @@
 // Package capture reads packet captures for the connection tracker: pcap
-// and pcapng files, gzip compressed or not, from a file or standard input,
+// and pcapng files, gzip or zstd compressed or not, from a file or standard input,
 // and decodes every record down to its TCP header.
 //
 // # Records
@@ -27,6 +27,13 @@
 //     (decimal and binary) and if_tsoffset; Enhanced, Simple and the
 //     obsolete Packet blocks. Other blocks are skipped without buffering.
 //   - gzip, detected from the content (not the name), multi-member too.
+//   - Zstandard (RFC 8878), detected by its frame magic, through
+//     github.com/klauspost/compress/zstd; windows up to 128 MiB, the zstd
+//     command's default limit.
+//
+// A link type Decode does not read is not an error, in pcap as in pcapng:
+// its records are returned with Kind NonIP, Reason "unsupported link type"
+// and their Link, which [LinkType.Name] names from the tcpdump.org registry.
 //
 // Link types: Ethernet with any mix of up to 8 802.1Q, 802.1ad and 0x9100
 // tags; raw IP (101, 228, 229); Linux cooked v1 (113) and v2 (276), netlink
@@ -69,18 +76,14 @@
 // (TestMappedFormats, TestErrors). If another program truncates the file
 // while it is mapped, the Reader returns a [FormatError] ("the file shrank
 // while it was read") instead of dying of SIGBUS (TestMappedFileShrinks).
-// Standard input, pipes, gzip files and [NewReader] are read as streams.
+// Standard input, pipes, gzip and zstd files and [NewReader] are read as streams.
 //
 // The file formats and the link, IP and TCP decoding are written by hand
-// rather than with gopacket, for speed and for the kernel's rules. On a
-// 20000-record Ethernet trace (TCP over IPv4/IPv6, some VLAN, UDP, ARP;
-// testdata/pcapgobench, 2-CPU x86-64, Go 1.26) capture.Reader reads and
-// classifies about 17-20 million records/s with 0 allocations per record
-// (pcapng 16 M/s; gzip about 5.4 M/s, bound by inflate). gopacket's pcapgo
-// with its fastest path, ZeroCopyReadPacketData and a DecodingLayerParser,
-// manages 7.7 M/s, and the usual gopacket.NewPacket idiom 0.8-1.4 M/s with
-// 5 allocations (1.3 KB) per record. Neither knows pcapng multi-interface
-// link types through one reader, nor the tracker's view of lengths,
-// fragments and extension headers, which would have to be written here
-// anyway.
+// rather than with gopacket, for speed and for the kernel's rules: reading
+// a record allocates nothing, and gopacket knows neither pcapng
+// multi-interface link types through one reader nor the tracker's view of
+// lengths, fragments and extension headers, which would have to be written
+// here anyway. The benchmark module testdata/pcapgobench measures Reader
+// against gopacket's pcapgo; BENCHMARKS.md at the repository root has the
+// numbers.
 package capture

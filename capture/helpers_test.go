@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Frame builders. They write what they are told, so tests can build both
@@ -241,6 +243,7 @@ func newNg(order binary.AppendByteOrder) *ngFile {
 // shb starts a new section, possibly in another byte order.
 func (f *ngFile) shb(order binary.AppendByteOrder) *ngFile {
 	f.order = order
+	const byteOrderMagic = 0x1a2b3c4d // the pcapng Section Header's byte-order magic
 	body := order.AppendUint32(nil, byteOrderMagic)
 	body = order.AppendUint16(body, 1)
 	body = order.AppendUint16(body, 0)
@@ -362,4 +365,14 @@ func readAll(t testing.TB, r *Reader) ([]rec, error) {
 		}
 		out = append(out, summarize(p))
 	}
+}
+
+func zst(t testing.TB, b []byte) []byte {
+	t.Helper()
+	zw, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zw.Close()
+	return zw.EncodeAll(b, nil)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // Open maps a regular file of at least mapMin bytes and parses it in place
@@ -74,13 +76,11 @@ func TestMappedFormats(t *testing.T) {
 			if err != io.EOF {
 				t.Fatalf("streamed: after %d records: %v", len(streamed), err)
 			}
-			if len(mapped) != len(c.want) || len(streamed) != len(c.want) {
-				t.Fatalf("mapped %d records, streamed %d, want %d", len(mapped), len(streamed), len(c.want))
+			if diff := cmp.Diff(c.want, mapped); diff != "" {
+				t.Errorf("mapped records (-want +got):\n%s", diff)
 			}
-			for i := range c.want {
-				if mapped[i] != c.want[i] || streamed[i] != c.want[i] {
-					t.Errorf("record %d\nmapped   %+v\nstreamed %+v\nwant     %+v", i, mapped[i], streamed[i], c.want[i])
-				}
+			if diff := cmp.Diff(c.want, streamed); diff != "" {
+				t.Errorf("streamed records (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -15,8 +15,6 @@ const (
 	blockSPB = 0x00000003 // Simple Packet
 	blockEPB = 0x00000006 // Enhanced Packet
 
-	byteOrderMagic = 0x1a2b3c4d
-
 	optEndOfOpt = 0
 	optTsresol  = 9  // if_tsresol: 1 byte
 	optTsoffset = 14 // if_tsoffset: int64 seconds

@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"unsafe"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Limits that keep memory bounded whatever a file claims. A Reader holds
@@ -51,13 +53,14 @@ const (
 	formatPcapng
 )
 
-// Reader reads records from a pcap or pcapng stream, optionally gzip
-// compressed. It is not safe for concurrent use.
+// Reader reads records from a pcap or pcapng stream, optionally gzip or
+// zstd compressed. It is not safe for concurrent use.
 type Reader struct {
 	src  io.Reader
 	in   *countingReader // the source as given, before decompression
 	file *os.File        // closed by Close when Open opened it
 	gz   *gzip.Reader    // closed by Close
+	zst  *zstd.Decoder   // closed by Close
 	name string          // for error messages
 
 	buf      []byte
@@ -134,7 +137,10 @@ func newReader(src io.Reader, name string, file *os.File) (*Reader, error) {
 		return nil, r.fail(-1, 0, "read error", err)
 	}
 	gzipped := n >= 2 && head[0] == 0x1f && head[1] == 0x8b
-	if file != nil && !gzipped {
+	// A Zstandard frame begins with the magic 0xFD2FB528, little-endian
+	// (RFC 8878 §3.1.1); it cannot begin a capture either.
+	zstded := n == 4 && head == [4]byte{0x28, 0xb5, 0x2f, 0xfd}
+	if file != nil && !gzipped && !zstded {
 		if m := mapFile(file); m != nil {
 			r.mapped, r.buf = m, m
 			r.fillMapped(0)
@@ -152,6 +158,18 @@ func newReader(src io.Reader, name string, file *os.File) (*Reader, error) {
 		}
 		r.gz, r.src = zr, zr
 		r.buf = make([]byte, initBuf)
+	} else if zstded {
+		// One goroutine (no background decoding to leak if the Reader is
+		// dropped unclosed) and the zstd command's default window limit
+		// (128 MiB, windowLog 27): a frame asking for more is refused
+		// rather than allowed to claim memory.
+		zr, err := zstd.NewReader(io.MultiReader(bytes.NewReader(head[:n]), src),
+			zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(128<<20))
+		if err != nil {
+			return nil, r.fail(-1, 0, "bad zstd stream", err)
+		}
+		r.zst, r.src = zr, zr
+		r.buf = make([]byte, initBuf)
 	} else {
 		r.buf = make([]byte, initBuf)
 		r.end = copy(r.buf, head[:n])
@@ -162,6 +180,9 @@ func newReader(src io.Reader, name string, file *os.File) (*Reader, error) {
 	if err := r.readFileHeader(); err != nil {
 		if r.gz != nil {
 			r.gz.Close()
+		}
+		if r.zst != nil {
+			r.zst.Close()
 		}
 		return nil, err
 	}
@@ -198,8 +219,8 @@ func (r *Reader) Format() string {
 	return "pcap"
 }
 
-// Compressed reports whether the stream was gzip compressed.
-func (r *Reader) Compressed() bool { return r.gz != nil }
+// Compressed reports whether the stream was gzip or zstd compressed.
+func (r *Reader) Compressed() bool { return r.gz != nil || r.zst != nil }
 
 // Close releases the decompressor and, for Open, the file. Next returns an
 // error afterwards, and the last Packet's slices must not be used: for a
@@ -210,6 +231,10 @@ func (r *Reader) Close() error {
 	if r.gz != nil {
 		err = r.gz.Close()
 		r.gz = nil
+	}
+	if r.zst != nil {
+		r.zst.Close()
+		r.zst = nil
 	}
 	if r.file != nil {
 		if cerr := r.file.Close(); err == nil {
@@ -467,6 +492,9 @@ func (r *Reader) readFileHeader() error {
 	if r.gz != nil {
 		what = "gzip content is not a pcap or pcapng file"
 	}
+	if r.zst != nil {
+		what = "zstd content is not a pcap or pcapng file"
+	}
 	return r.fail(-1, -1, fmt.Sprintf("%s (starts with % x)", what, m), nil)
 }
 
@@ -488,11 +516,10 @@ func (r *Reader) readPcapHeader() error {
 	// The low 16 bits are the link type; the high bits may carry the FCS
 	// length (draft-ietf-opsawg-pcap §4, "LinkType and additional
 	// information"). Trailing FCS bytes are cut by the IP length anyway.
-	link := LinkType(r.u32(h[20:]) & 0xffff)
-	if !link.Supported() {
-		return r.fail(-1, 20, "unsupported link type "+link.String(), nil)
-	}
-	r.link = link
+	// A link type Decode does not read is not an error: its records are
+	// returned, each marked "unsupported link type" with its Link, as
+	// pcapng's are, so that a caller can count and name them.
+	r.link = LinkType(r.u32(h[20:]) & 0xffff)
 	r.pos += 24
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 var t0 = time.Date(2024, 5, 17, 10, 30, 0, 123456789, time.UTC)
@@ -164,7 +166,8 @@ func pcapngCases() []formatCase {
 func allFormatCases(t *testing.T) []formatCase {
 	cases := append(pcapCases(t), pcapngCases()...)
 	for _, c := range cases[:len(cases):len(cases)] {
-		cases = append(cases, formatCase{c.name + ".gz", gz(t, c.data), c.want})
+		cases = append(cases, formatCase{c.name + ".gz", gz(t, c.data), c.want},
+			formatCase{c.name + ".zst", zst(t, c.data), c.want})
 	}
 	return cases
 }
@@ -189,13 +192,8 @@ func TestFormats(t *testing.T) {
 				if err != io.EOF {
 					t.Fatalf("after %d records: %v, want io.EOF", len(got), err)
 				}
-				if len(got) != len(c.want) {
-					t.Fatalf("got %d records, want %d:\n%+v", len(got), len(c.want), got)
-				}
-				for i := range got {
-					if got[i] != c.want[i] {
-						t.Errorf("record %d\n got %+v\nwant %+v", i, got[i], c.want[i])
-					}
+				if diff := cmp.Diff(c.want, got); diff != "" {
+					t.Fatalf("records (-want +got):\n%s", diff)
 				}
 				wantFormat := "pcap"
 				if strings.HasPrefix(c.name, "pcapng") {
@@ -204,8 +202,8 @@ func TestFormats(t *testing.T) {
 				if r.Format() != wantFormat {
 					t.Errorf("Format() = %q, want %q", r.Format(), wantFormat)
 				}
-				if gzipped := filepath.Ext(c.name) == ".gz"; r.Compressed() != gzipped {
-					t.Errorf("Compressed() = %v, want %v", r.Compressed(), gzipped)
+				if compressed := filepath.Ext(c.name) == ".gz" || filepath.Ext(c.name) == ".zst"; r.Compressed() != compressed {
+					t.Errorf("Compressed() = %v, want %v", r.Compressed(), compressed)
 				}
 				if _, err := r.Next(); err != io.EOF {
 					t.Errorf("Next after EOF: %v, want io.EOF again", err)
@@ -501,5 +499,61 @@ func TestUnsupportedInterface(t *testing.T) {
 	if err != io.EOF || len(got) != 2 || got[0].Kind != KindNonIP || got[0].Reason != reasonUnsupported ||
 		got[0].Link != 189 || got[1].Kind != KindTCP || got[1].Index != 1 {
 		t.Errorf("%+v, %v", got, err)
+	}
+}
+
+// TestZstd: a zstd-compressed capture is read like the plain one (every
+// format case above also runs compressed); one cut short is a truncated
+// stream, reported with the records before the cut returned; zstd
+// content that is not a capture says so.
+func TestZstd(t *testing.T) {
+	f := newPcap(binary.LittleEndian, true, uint32(LinkRaw), 0)
+	// Enough records for several zstd blocks (128 KiB each), so that half
+	// the stream holds whole blocks.
+	for i := range 8000 {
+		f.add(t0, ipv4(protoTCP, tcp(uint16(i), uint16(i*7919), 10), v4opts{}), 0)
+	}
+	z := zst(t, f.bytes())
+	r, err := NewReader(bytes.NewReader(z[:len(z)/2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(t, r)
+	var fe *FormatError
+	if !errors.As(err, &fe) || len(got) == 0 || len(got) == 8000 {
+		t.Errorf("half a zstd stream: %d records, %v; want some records, then a FormatError", len(got), err)
+	}
+	_, err = NewReader(bytes.NewReader(zst(t, []byte("not a capture at all"))))
+	if err == nil || !strings.Contains(err.Error(), "zstd content is not a pcap or pcapng file") {
+		t.Errorf("zstd text: %v", err)
+	}
+}
+
+// TestUnsupportedPcapLink: a pcap file of a link type Decode does not
+// read is read anyway, each record marked unsupported with its link type,
+// as pcapng's interfaces are (it used to be an error at the file header,
+// which left a caller unable to count or name the records).
+func TestUnsupportedPcapLink(t *testing.T) {
+	f := newPcap(binary.LittleEndian, false, 9, 0) // PPP
+	f.add(t0, make([]byte, 40), 0)
+	f.add(t0, make([]byte, 40), 0)
+	r, err := NewReader(bytes.NewReader(f.bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(t, r)
+	if err != io.EOF || len(got) != 2 || got[1].Kind != KindNonIP || got[1].Reason != reasonUnsupported || got[1].Link != 9 {
+		t.Errorf("%+v, %v", got, err)
+	}
+	if n := LinkType(9).Name(); n != "PPP" {
+		t.Errorf("LinkType(9).Name() = %q", n)
+	}
+	if n := LinkType(60000).Name(); n != "unknown" {
+		t.Errorf("LinkType(60000).Name() = %q", n)
+	}
+	for _, l := range []LinkType{LinkNull, LinkEthernet, LinkRaw, LinkLoop, LinkLinuxSLL, LinkIPv4, LinkIPv6, LinkSLL2} {
+		if l.Name() != l.String() {
+			t.Errorf("%d: Name %q, String %q", l, l.Name(), l.String())
+		}
 	}
 }

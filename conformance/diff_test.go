@@ -22,19 +22,25 @@ import (
 	"github.com/fdac824a/tcpct/fsm"
 )
 
-// replay runs a capture through the tracker and returns its verdicts in
-// the jsonl form the kernel runner records.
+// replay runs a capture through a tracker with the knobs sysctls and
+// returns its verdicts in the jsonl form the kernel runner records.
 func replay(t *testing.T, r io.Reader, sysctls []string) ([]compare.Line, map[int]string) {
+	t.Helper()
+	return replayWith(t, newTracker(t, sysctls), r)
+}
+
+// replayWith is replay through the tracker tr.
+func replayWith(t *testing.T, tr *tcpct.Tracker, r io.Reader) ([]compare.Line, map[int]string) {
 	t.Helper()
 	var out []compare.Line
 	var raw [][]byte
-	trackCapture(t, newTracker(t, sysctls), r, func(p *capture.Packet, v *tcpct.Verdict) {
+	trackCapture(t, tr, r, func(p *capture.Packet, v *tcpct.Verdict) {
 		raw = append(raw, append([]byte(nil), p.Data...))
 		if v == nil {
 			return
 		}
 		l := compare.Line{I: p.Index, CT: v.CT.String(), Reason: v.ReasonText()}
-		if v.CT != fsm.Invalid {
+		if v.CT != fsm.CTInvalid {
 			l.Dir = v.Dir.String()
 		}
 		if v.Entry {
@@ -78,7 +84,7 @@ func trackCapture(t *testing.T, tr *tcpct.Tracker, r io.Reader, each func(p *cap
 			continue
 		}
 		seg := tcpct.SegmentOf(p)
-		v := tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
+		v := tr.TrackSegment(p.SrcAddrPort(), p.DstAddrPort(), &seg, p.Timestamp())
 		each(p, &v)
 	}
 }
@@ -164,15 +170,7 @@ func TestKernelDifferential(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var kb bytes.Buffer
-			for j := range recs {
-				kb.Write(recs[j].AppendJSON(nil))
-				kb.WriteByte('\n')
-			}
-			kern, err := compare.Read(&kb)
-			if err != nil {
-				t.Fatal(err)
-			}
+			kern := kernelLines(t, recs)
 			var pb bytes.Buffer
 			if err := gen.WritePcap(&pb, pkts); err != nil {
 				t.Fatal(err)
@@ -181,6 +179,21 @@ func TestKernelDifferential(t *testing.T) {
 			report(t, fmt.Sprintf("%s (seed %d, TCPCT_DIFF_SEED reproduces)", v.Name, cfg.Seed-uint64(i)), kern, ours, keys)
 		})
 	}
+}
+
+// kernelLines are the kernel runner's records in the form compare reads.
+func kernelLines(t *testing.T, recs []kernel.Record) []compare.Line {
+	t.Helper()
+	var kb bytes.Buffer
+	for j := range recs {
+		kb.Write(recs[j].AppendJSON(nil))
+		kb.WriteByte('\n')
+	}
+	kern, err := compare.Read(&kb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kern
 }
 
 // seedFrom is the seed named by the environment variable env, or a fresh

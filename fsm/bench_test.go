@@ -40,13 +40,13 @@ func BenchmarkEstablished(b *testing.B) {
 	for b.Loop() {
 		binary.BigEndian.PutUint32(data[4:], seq)
 		s := ParseSegment(data, len(data)+100)
-		if v := m.Step(&c, &s, Original, 1); v.CT != Established || v.Ignored {
+		if v := m.Step(&c, &s, Original, 1); v.CT != CTEstablished || v.Ignored {
 			b.Fatalf("data: %+v", v)
 		}
 		seq += 100
 		binary.BigEndian.PutUint32(reply[8:], seq)
 		s = ParseSegment(reply, len(reply))
-		if v := m.Step(&c, &s, Reply, 2); v.CT != Established || v.Ignored {
+		if v := m.Step(&c, &s, Reply, 2); v.CT != CTEstablished || v.Ignored {
 			b.Fatalf("ack: %+v", v)
 		}
 	}

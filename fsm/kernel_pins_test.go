@@ -19,11 +19,11 @@ import "testing"
 func TestPinInvalidSynAckInitialisesWindow(t *testing.T) {
 	m := NewMachine(Linux)
 	run(t, m, []pkt{
-		{dir: Original, flags: syn, seq: 1000, win: 64240, wscale: -1, ct: New, state: "SYN_SENT", timeout: 120},
-		{dir: Reply, flags: syn | ack, seq: 9000, ack: 1609, win: 64240, wscale: -1, ct: Invalid, state: "SYN_SENT", timeout: 120, reason: ReasonAckOverUpper},
-		{dir: Original, flags: rst, seq: 1609, win: 64240, wscale: -1, ct: New, state: "SYN_SENT", timeout: 120, ignored: true, reason: ReasonOvershoot},
-		{dir: Reply, flags: syn | ack, seq: 9000, ack: 1001, win: 64240, wscale: -1, ct: Established, state: "SYN_RECV", timeout: 60},
-		{dir: Original, flags: ack, seq: 1001, ack: 9001, win: 501, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 300, assured: true},
+		{dir: Original, flags: syn, seq: 1000, win: 64240, wscale: -1, ct: CTNew, state: "SYN_SENT", timeout: 120},
+		{dir: Reply, flags: syn | ack, seq: 9000, ack: 1609, win: 64240, wscale: -1, ct: CTInvalid, state: "SYN_SENT", timeout: 120, reason: ReasonAckOverUpper},
+		{dir: Original, flags: rst, seq: 1609, win: 64240, wscale: -1, ct: CTNew, state: "SYN_SENT", timeout: 120, ignored: true, reason: ReasonOvershoot},
+		{dir: Reply, flags: syn | ack, seq: 9000, ack: 1001, win: 64240, wscale: -1, ct: CTEstablished, state: "SYN_RECV", timeout: 60},
+		{dir: Original, flags: ack, seq: 1001, ack: 9001, win: 501, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 300, assured: true},
 	})
 }
 
@@ -33,8 +33,8 @@ func TestPinInvalidSynAckInitialisesWindow(t *testing.T) {
 func TestPinOriginalRSTBeforeReplyDeletes(t *testing.T) {
 	m := NewMachine(Linux)
 	run(t, m, []pkt{
-		{dir: Original, flags: syn, seq: 1000, win: 64240, wscale: -1, ct: New, state: "SYN_SENT", timeout: 120},
-		{dir: Original, flags: rst, seq: 1001, wscale: -1, ct: New, state: "", timeout: -1},
+		{dir: Original, flags: syn, seq: 1000, win: 64240, wscale: -1, ct: CTNew, state: "SYN_SENT", timeout: 120},
+		{dir: Original, flags: rst, seq: 1001, wscale: -1, ct: CTNew, state: "", timeout: -1},
 	})
 }
 
@@ -44,8 +44,8 @@ func TestPinOriginalRSTBeforeReplyDeletes(t *testing.T) {
 func TestPinSimultaneousOpenKeepsTimer(t *testing.T) {
 	m := NewMachine(Linux)
 	c := run(t, m, []pkt{
-		{dir: Original, flags: syn, seq: 100, win: 1000, wscale: -1, ct: New, state: "SYN_SENT", timeout: 120},
-		{dir: Reply, flags: syn, seq: 500, win: 1000, wscale: -1, at: 5, ct: Established, state: "SYN_SENT2", timeout: 115},
+		{dir: Original, flags: syn, seq: 100, win: 1000, wscale: -1, ct: CTNew, state: "SYN_SENT", timeout: 120},
+		{dir: Reply, flags: syn, seq: 500, win: 1000, wscale: -1, at: 5, ct: CTEstablished, state: "SYN_SENT2", timeout: 115},
 	})
 	if !c.SeenReply() {
 		t.Fatal("SYN_SENT2 entry without SEEN_REPLY")
@@ -57,8 +57,8 @@ func TestPinSimultaneousOpenKeepsTimer(t *testing.T) {
 func TestPinZeroWindow(t *testing.T) {
 	m := NewMachine(Linux)
 	run(t, m, script(handshake, []pkt{
-		{dir: Reply, flags: ack, seq: 5001, ack: 1001, win: 0, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 300, assured: true},
-		{dir: Reply, flags: ack, seq: 5001, ack: 1001, win: 100, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 432000, assured: true},
+		{dir: Reply, flags: ack, seq: 5001, ack: 1001, win: 0, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 300, assured: true},
+		{dir: Reply, flags: ack, seq: 5001, ack: 1001, win: 100, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 432000, assured: true},
 	}))
 }
 
@@ -72,7 +72,7 @@ func TestPinZeroWindow(t *testing.T) {
 func TestPinRetransCapBeforeRSTRule(t *testing.T) {
 	m, c, sends := retransmitting(t)
 	runFrom(t, m, c, append(sends,
-		pkt{dir: Reply, flags: rst, seq: 5500, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 100, assured: true}))
+		pkt{dir: Reply, flags: rst, seq: 5500, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 100, assured: true}))
 }
 
 // RFC 5961 §4 in LAST_ACK: a SYN of a new connection meets the old entry
@@ -83,10 +83,10 @@ func TestPinRetransCapBeforeRSTRule(t *testing.T) {
 func TestPinLastAckChallengeAck(t *testing.T) {
 	m := NewMachine(Linux)
 	run(t, m, script(handshake, []pkt{
-		{dir: Original, flags: fin | ack, seq: 1001, ack: 5001, win: 502, wscale: -1, ct: Established, state: "FIN_WAIT", timeout: 120, assured: true},
-		{dir: Reply, flags: fin | ack, seq: 5001, ack: 1002, win: 509, wscale: -1, ct: Established, state: "LAST_ACK", timeout: 30, assured: true},
-		{dir: Original, flags: syn, seq: 70000, win: 64240, wscale: 7, at: 2, ct: Established, state: "LAST_ACK", timeout: 28, assured: true, ignored: true, reason: ReasonIgnoredTransition},
-		{dir: Reply, flags: ack, seq: 5002, ack: 1002, win: 509, wscale: -1, at: 3, ct: Established, state: "LAST_ACK", timeout: 27, assured: true, ignored: true, reason: ReasonChallengeAck},
+		{dir: Original, flags: fin | ack, seq: 1001, ack: 5001, win: 502, wscale: -1, ct: CTEstablished, state: "FIN_WAIT", timeout: 120, assured: true},
+		{dir: Reply, flags: fin | ack, seq: 5001, ack: 1002, win: 509, wscale: -1, ct: CTEstablished, state: "LAST_ACK", timeout: 30, assured: true},
+		{dir: Original, flags: syn, seq: 70000, win: 64240, wscale: 7, at: 2, ct: CTEstablished, state: "LAST_ACK", timeout: 28, assured: true, ignored: true, reason: ReasonIgnoredTransition},
+		{dir: Reply, flags: ack, seq: 5002, ack: 1002, win: 509, wscale: -1, at: 3, ct: CTEstablished, state: "LAST_ACK", timeout: 27, assured: true, ignored: true, reason: ReasonChallengeAck},
 	}))
 }
 
@@ -98,8 +98,8 @@ func TestPinLastAckChallengeAck(t *testing.T) {
 func TestPinOutOfSyncCloseLowersToUnack(t *testing.T) {
 	m := NewMachine(Linux)
 	run(t, m, script(handshake, []pkt{
-		{dir: Reply, flags: ack, seq: 5001, ack: 1001, win: 509, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 432000, assured: true},
-		{dir: Reply, flags: fin | ack, seq: 5001 + 1<<24, ack: 1001, win: 509, wscale: -1, at: 10, ct: Invalid, state: "ESTABLISHED", timeout: 431990, assured: true, reason: ReasonSeqOverUpper},
-		{dir: Original, flags: rst, seq: 1001 + 1<<24, wscale: -1, at: 20, ct: Invalid, state: "ESTABLISHED", timeout: 300, assured: true, reason: ReasonLoweredToUnack},
+		{dir: Reply, flags: ack, seq: 5001, ack: 1001, win: 509, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 432000, assured: true},
+		{dir: Reply, flags: fin | ack, seq: 5001 + 1<<24, ack: 1001, win: 509, wscale: -1, at: 10, ct: CTInvalid, state: "ESTABLISHED", timeout: 431990, assured: true, reason: ReasonSeqOverUpper},
+		{dir: Original, flags: rst, seq: 1001 + 1<<24, wscale: -1, at: 20, ct: CTInvalid, state: "ESTABLISHED", timeout: 300, assured: true, reason: ReasonLoweredToUnack},
 	}))
 }

@@ -109,7 +109,7 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 			} else {
 				v.Action = None
 			}
-			v.CT, v.Reason = Invalid, r
+			v.CT, v.Reason = CTInvalid, r
 			return
 		}
 	}

@@ -10,9 +10,9 @@ import (
 // kernel.
 
 var handshake = []pkt{
-	{dir: Original, flags: syn, seq: 1000, win: 64240, wscale: 7, sackPerm: true, ct: New, state: "SYN_SENT", timeout: 120},
-	{dir: Reply, flags: syn | ack, seq: 5000, ack: 1001, win: 65160, wscale: 7, sackPerm: true, ct: Established, state: "SYN_RECV", timeout: 60},
-	{dir: Original, flags: ack, seq: 1001, ack: 5001, win: 502, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 432000, assured: true},
+	{dir: Original, flags: syn, seq: 1000, win: 64240, wscale: 7, sackPerm: true, ct: CTNew, state: "SYN_SENT", timeout: 120},
+	{dir: Reply, flags: syn | ack, seq: 5000, ack: 1001, win: 65160, wscale: 7, sackPerm: true, ct: CTEstablished, state: "SYN_RECV", timeout: 60},
+	{dir: Original, flags: ack, seq: 1001, ack: 5001, win: 502, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 432000, assured: true},
 }
 
 func script(parts ...[]pkt) []pkt {
@@ -27,15 +27,15 @@ func TestLinuxHandshakeDataClose(t *testing.T) {
 	m := NewMachine(Linux)
 	run(t, m, script(handshake, []pkt{
 		// Unacknowledged data caps the timeout at 300 s until the ACK.
-		{dir: Original, flags: psh | ack, seq: 1001, ack: 5001, len: 100, win: 502, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 300, assured: true},
-		{dir: Reply, flags: ack, seq: 5001, ack: 1101, win: 509, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 432000, assured: true},
-		{dir: Original, flags: fin | ack, seq: 1101, ack: 5001, win: 502, wscale: -1, ct: Established, state: "FIN_WAIT", timeout: 120, assured: true},
-		{dir: Reply, flags: ack, seq: 5001, ack: 1102, win: 509, wscale: -1, ct: Established, state: "CLOSE_WAIT", timeout: 60, assured: true},
-		{dir: Reply, flags: fin | ack, seq: 5001, ack: 1102, win: 509, wscale: -1, ct: Established, state: "LAST_ACK", timeout: 30, assured: true},
-		{dir: Original, flags: ack, seq: 1102, ack: 5002, win: 502, wscale: -1, ct: Established, state: "TIME_WAIT", timeout: 120, assured: true},
+		{dir: Original, flags: psh | ack, seq: 1001, ack: 5001, len: 100, win: 502, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 300, assured: true},
+		{dir: Reply, flags: ack, seq: 5001, ack: 1101, win: 509, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 432000, assured: true},
+		{dir: Original, flags: fin | ack, seq: 1101, ack: 5001, win: 502, wscale: -1, ct: CTEstablished, state: "FIN_WAIT", timeout: 120, assured: true},
+		{dir: Reply, flags: ack, seq: 5001, ack: 1102, win: 509, wscale: -1, ct: CTEstablished, state: "CLOSE_WAIT", timeout: 60, assured: true},
+		{dir: Reply, flags: fin | ack, seq: 5001, ack: 1102, win: 509, wscale: -1, ct: CTEstablished, state: "LAST_ACK", timeout: 30, assured: true},
+		{dir: Original, flags: ack, seq: 1102, ack: 5002, win: 502, wscale: -1, ct: CTEstablished, state: "TIME_WAIT", timeout: 120, assured: true},
 		// A new SYN on the same tuple after a close kills the entry and
 		// starts a new one (RFC 1122 §4.2.2.13).
-		{dir: Original, flags: syn, seq: 90000, win: 64240, wscale: 7, at: 5, ct: New, state: "SYN_SENT", timeout: 120},
+		{dir: Original, flags: syn, seq: 90000, win: 64240, wscale: 7, at: 5, ct: CTNew, state: "SYN_SENT", timeout: 120},
 	}))
 }
 
@@ -43,28 +43,28 @@ func TestLinuxReopenIsRecreate(t *testing.T) {
 	m := NewMachine(Linux)
 	// After an RST from the original side, its new SYN reopens.
 	c := run(t, m, script(handshake, []pkt{
-		{dir: Original, flags: rst, seq: 1001, wscale: -1, ct: Established, state: "CLOSE", timeout: 10, assured: true},
+		{dir: Original, flags: rst, seq: 1001, wscale: -1, ct: CTEstablished, state: "CLOSE", timeout: 10, assured: true},
 	}))
 	seg := Segment{Seq: 777, Flags: syn, Win: 1000}
-	if v := m.Step(&c, &seg, Original, 2*second); v.Action != Recreate || v.CT != New || m.p.StateName(c.State) != "SYN_SENT" || c.Assured() {
+	if v := m.Step(&c, &seg, Original, 2*second); v.Action != Recreate || v.CT != CTNew || m.p.StateName(c.State) != "SYN_SENT" || c.Assured() {
 		t.Fatalf("reopen from CLOSE: %+v state %s", v, m.p.StateName(c.State))
 	}
 	// The reply side may reopen from TIME_WAIT: the new entry's original
 	// direction is the SYN's.
 	c = run(t, m, script(handshake, []pkt{
-		{dir: Original, flags: fin | ack, seq: 1001, ack: 5001, win: 502, wscale: -1, ct: Established, state: "FIN_WAIT", timeout: 120, assured: true},
-		{dir: Reply, flags: fin | ack, seq: 5001, ack: 1002, win: 509, wscale: -1, ct: Established, state: "LAST_ACK", timeout: 30, assured: true},
-		{dir: Original, flags: ack, seq: 1002, ack: 5002, win: 502, wscale: -1, ct: Established, state: "TIME_WAIT", timeout: 120, assured: true},
+		{dir: Original, flags: fin | ack, seq: 1001, ack: 5001, win: 502, wscale: -1, ct: CTEstablished, state: "FIN_WAIT", timeout: 120, assured: true},
+		{dir: Reply, flags: fin | ack, seq: 5001, ack: 1002, win: 509, wscale: -1, ct: CTEstablished, state: "LAST_ACK", timeout: 30, assured: true},
+		{dir: Original, flags: ack, seq: 1002, ack: 5002, win: 502, wscale: -1, ct: CTEstablished, state: "TIME_WAIT", timeout: 120, assured: true},
 	}))
 	v := m.Step(&c, &seg, Reply, 2*second)
-	if v.Action != Recreate || v.CT != New || v.Dir != Original || m.p.StateName(c.State) != "SYN_SENT" || c.SeenReply() {
+	if v.Action != Recreate || v.CT != CTNew || v.Dir != Original || m.p.StateName(c.State) != "SYN_SENT" || c.SeenReply() {
 		t.Fatalf("reopen from TIME_WAIT by the peer: %+v state %s", v, m.p.StateName(c.State))
 	}
 	// A reply-side SYN in CLOSE is INVALID (the table's sIV).
 	c = run(t, m, script(handshake, []pkt{
-		{dir: Original, flags: rst, seq: 1001, wscale: -1, ct: Established, state: "CLOSE", timeout: 10, assured: true},
+		{dir: Original, flags: rst, seq: 1001, wscale: -1, ct: CTEstablished, state: "CLOSE", timeout: 10, assured: true},
 	}))
-	if v := m.Step(&c, &seg, Reply, 2*second); v.CT != Invalid || m.p.StateName(c.State) != "CLOSE" {
+	if v := m.Step(&c, &seg, Reply, 2*second); v.CT != CTInvalid || m.p.StateName(c.State) != "CLOSE" {
 		t.Fatalf("reply SYN in CLOSE: %+v", v)
 	}
 }
@@ -76,14 +76,14 @@ func TestLinuxRSTBeforeReplyDeletes(t *testing.T) {
 	m.Step(&c, &seg, Original, 0)
 	r := Segment{Seq: 0, Ack: 1001, Flags: rst | ack}
 	v := m.Step(&c, &r, Reply, second)
-	if v.Action != Delete || c.Live() || v.CT != Established {
+	if v.Action != Delete || c.Live() || v.CT != CTEstablished {
 		t.Fatalf("RST answering a SYN: %+v live=%v", v, c.Live())
 	}
 }
 
 func TestLinuxRSTLadder(t *testing.T) {
 	base := script(handshake, []pkt{
-		{dir: Reply, flags: ack, seq: 5001, ack: 1001, win: 509, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 432000, assured: true},
+		{dir: Reply, flags: ack, seq: 5001, ack: 1001, win: 509, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 432000, assured: true},
 	})
 	cases := []struct {
 		name  string
@@ -94,14 +94,14 @@ func TestLinuxRSTLadder(t *testing.T) {
 		r     Reason
 	}{
 		// Below the peer's highest ACK (5001): INVALID.
-		{"below max ack", 4000, Invalid, "ESTABLISHED", 431999, ReasonInvalidRST},
+		{"below max ack", 4000, CTInvalid, "ESTABLISHED", 431999, ReasonInvalidRST},
 		// Exactly the peer's highest ACK: CLOSE.
-		{"exact", 5001, Established, "CLOSE", 10, ReasonNone},
+		{"exact", 5001, CTEstablished, "CLOSE", 10, ReasonNone},
 		// In window but not exact: the state stays for a challenge ACK
 		// (RFC 5961 §3); the RST still sets the CLOSE timeout.
-		{"inexact", 5500, Established, "ESTABLISHED", 10, ReasonNone},
+		{"inexact", 5500, CTEstablished, "ESTABLISHED", 10, ReasonNone},
 		// Above the window: INVALID.
-		{"above window", 5001 + 65160<<7 + 10, Invalid, "ESTABLISHED", 431999, ReasonInvalidRST + 100},
+		{"above window", 5001 + 65160<<7 + 10, CTInvalid, "ESTABLISHED", 431999, ReasonInvalidRST + 100},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,14 +127,14 @@ func TestLinuxRSTLadder(t *testing.T) {
 	}
 	c := run(t, m, base)
 	seg := Segment{Seq: 4000, Flags: rst}
-	if v := m.Step(&c, &seg, Reply, second); v.CT != Established || v.Reason != ReasonNone {
+	if v := m.Step(&c, &seg, Reply, second); v.CT != CTEstablished || v.Reason != ReasonNone {
 		t.Fatalf("ignore_invalid_rst: %+v", v)
 	}
 }
 
 func TestLinuxWindowBounds(t *testing.T) {
 	est := script(handshake, []pkt{
-		{dir: Reply, flags: ack, seq: 5001, ack: 1001, win: 509, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 432000, assured: true},
+		{dir: Reply, flags: ack, seq: 5001, ack: 1001, win: 509, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 432000, assured: true},
 	})
 	// The reply side offered 509<<7 = 65152 bytes past 1001.
 	cases := []struct {
@@ -146,11 +146,11 @@ func TestLinuxWindowBounds(t *testing.T) {
 		ignored bool
 		r       Reason
 	}{
-		{"in window", 1001, 5001, 1000, Established, false, ReasonNone},
-		{"seq over upper bound", 1001 + 65152 + 70000, 5001, 10, Invalid, false, ReasonSeqOverUpper},
-		{"ack over upper bound", 1001, 6000, 10, Invalid, false, ReasonAckOverUpper},
-		{"old data", 1<<32 + 1001 - 200000, 5001, 10, Established, true, ReasonSeqUnderLower},
-		{"delayed ack", 1001, 1<<32 + 5001 - 70000, 10, Established, true, ReasonAckUnderLower},
+		{"in window", 1001, 5001, 1000, CTEstablished, false, ReasonNone},
+		{"seq over upper bound", 1001 + 65152 + 70000, 5001, 10, CTInvalid, false, ReasonSeqOverUpper},
+		{"ack over upper bound", 1001, 6000, 10, CTInvalid, false, ReasonAckOverUpper},
+		{"old data", 1<<32 + 1001 - 200000, 5001, 10, CTEstablished, true, ReasonSeqUnderLower},
+		{"delayed ack", 1001, 1<<32 + 5001 - 70000, 10, CTEstablished, true, ReasonAckUnderLower},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,14 +162,14 @@ func TestLinuxWindowBounds(t *testing.T) {
 			if v.CT != tc.ct || v.Ignored != tc.ignored || v.Reason != tc.r {
 				t.Fatalf("got %v ignored=%v reason=%q; want %v ignored=%v reason=%q", v.CT, v.Ignored, v.Reason, tc.ct, tc.ignored, tc.r)
 			}
-			if (tc.ct == Invalid || tc.ignored) && c.Deadline != before {
+			if (tc.ct == CTInvalid || tc.ignored) && c.Deadline != before {
 				t.Fatalf("an INVALID or ignored packet moved the deadline")
 			}
 			// tcp_be_liberal accepts every window failure.
 			m2 := NewMachine(Linux)
 			m2.Set("tcp_be_liberal", "1")
 			c2 := run(t, m2, est)
-			if v := m2.Step(&c2, &seg, Original, 3*second); v.CT != Established || v.Ignored {
+			if v := m2.Step(&c2, &seg, Original, 3*second); v.CT != CTEstablished || v.Ignored {
 				t.Fatalf("be_liberal: %+v", v)
 			}
 		})
@@ -179,28 +179,28 @@ func TestLinuxWindowBounds(t *testing.T) {
 func TestLinuxLoosePickup(t *testing.T) {
 	m := NewMachine(Linux)
 	run(t, m, []pkt{
-		{dir: Original, flags: ack, seq: 10, ack: 20, win: 1000, wscale: -1, ct: New, state: "ESTABLISHED", timeout: 300},
-		{dir: Reply, flags: ack, seq: 20, ack: 10, win: 1000, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 300},
-		{dir: Original, flags: ack, seq: 10, ack: 20, win: 1001, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 432000, assured: true},
+		{dir: Original, flags: ack, seq: 10, ack: 20, win: 1000, wscale: -1, ct: CTNew, state: "ESTABLISHED", timeout: 300},
+		{dir: Reply, flags: ack, seq: 20, ack: 10, win: 1000, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 300},
+		{dir: Original, flags: ack, seq: 10, ack: 20, win: 1001, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 432000, assured: true},
 	})
 	m.Set("tcp_loose", "0")
-	run(t, m, []pkt{{dir: Original, flags: ack, seq: 10, ack: 20, win: 1000, wscale: -1, ct: Invalid, timeout: -1, reason: ReasonLooseOff}})
+	run(t, m, []pkt{{dir: Original, flags: ack, seq: 10, ack: 20, win: 1000, wscale: -1, ct: CTInvalid, timeout: -1, reason: ReasonLooseOff}})
 }
 
 func TestLinuxIgnoredSynThenResync(t *testing.T) {
 	m := NewMachine(Linux)
 	run(t, m, script(handshake, []pkt{
 		// A SYN in ESTABLISHED is ignored and remembered.
-		{dir: Original, flags: syn, seq: 70000, win: 64240, wscale: 5, at: 1, ct: Established, state: "ESTABLISHED", timeout: 431999, assured: true, ignored: true, reason: ReasonIgnoredTransition},
+		{dir: Original, flags: syn, seq: 70000, win: 64240, wscale: 5, at: 1, ct: CTEstablished, state: "ESTABLISHED", timeout: 431999, assured: true, ignored: true, reason: ReasonIgnoredTransition},
 		// The server answers it: the tracker resyncs from the SYN.
-		{dir: Reply, flags: syn | ack, seq: 9000, ack: 70001, win: 65160, wscale: 7, at: 1, ct: Established, state: "SYN_RECV", timeout: 60, assured: true},
+		{dir: Reply, flags: syn | ack, seq: 9000, ack: 70001, win: 65160, wscale: 7, at: 1, ct: CTEstablished, state: "SYN_RECV", timeout: 60, assured: true},
 	}))
 }
 
 func TestLinuxBadFlags(t *testing.T) {
 	m := NewMachine(Linux)
-	run(t, m, []pkt{{dir: Original, flags: syn | fin, seq: 1, wscale: -1, ct: Invalid, timeout: -1, reason: ReasonBadFlags}})
-	run(t, m, []pkt{{dir: Original, flags: 0, seq: 1, wscale: -1, ct: Invalid, timeout: -1, reason: ReasonBadFlags}})
+	run(t, m, []pkt{{dir: Original, flags: syn | fin, seq: 1, wscale: -1, ct: CTInvalid, timeout: -1, reason: ReasonBadFlags}})
+	run(t, m, []pkt{{dir: Original, flags: 0, seq: 1, wscale: -1, ct: CTInvalid, timeout: -1, reason: ReasonBadFlags}})
 }
 
 // retransmitting sets up the RETRANS cap: a linux machine with
@@ -217,7 +217,7 @@ func retransmitting(t *testing.T) (*Machine, Conn, []pkt) {
 	if err := m.Set("tcp_timeout_max_retrans", "100"); err != nil {
 		t.Fatal(err)
 	}
-	data := pkt{dir: Original, flags: psh | ack, seq: 1001, ack: 5001, len: 100, win: 502, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 300, assured: true}
+	data := pkt{dir: Original, flags: psh | ack, seq: 1001, ack: 5001, len: 100, win: 502, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 300, assured: true}
 	capped := data
 	capped.timeout = 100
 	return m, c, []pkt{data, data, data, capped}
@@ -229,17 +229,17 @@ func TestLinuxMaxRetrans(t *testing.T) {
 
 	// The zero-window rule: a fresh SYN entry has last_win 0, so a
 	// RETRANS timeout below the SYN_SENT timeout applies at once.
-	run(t, m, []pkt{{dir: Original, flags: syn, seq: 1, win: 1000, wscale: -1, ct: New, state: "SYN_SENT", timeout: 100}})
+	run(t, m, []pkt{{dir: Original, flags: syn, seq: 1, win: 1000, wscale: -1, ct: CTNew, state: "SYN_SENT", timeout: 100}})
 }
 
 func TestLinuxSimultaneousOpen(t *testing.T) {
 	m := NewMachine(Linux)
 	run(t, m, []pkt{
-		{dir: Original, flags: syn, seq: 100, win: 1000, wscale: -1, ct: New, state: "SYN_SENT", timeout: 120},
-		{dir: Reply, flags: syn, seq: 500, win: 1000, wscale: -1, ct: Established, state: "SYN_SENT2", timeout: 120},
-		{dir: Original, flags: syn | ack, seq: 100, ack: 501, win: 1000, wscale: -1, ct: Established, state: "SYN_RECV", timeout: 60},
+		{dir: Original, flags: syn, seq: 100, win: 1000, wscale: -1, ct: CTNew, state: "SYN_SENT", timeout: 120},
+		{dir: Reply, flags: syn, seq: 500, win: 1000, wscale: -1, ct: CTEstablished, state: "SYN_SENT2", timeout: 120},
+		{dir: Original, flags: syn | ack, seq: 100, ack: 501, win: 1000, wscale: -1, ct: CTEstablished, state: "SYN_RECV", timeout: 60},
 		// The reply side's ACK completes the simultaneous open.
-		{dir: Reply, flags: ack, seq: 501, ack: 101, win: 1000, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 432000, assured: true},
+		{dir: Reply, flags: ack, seq: 501, ack: 101, win: 1000, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 432000, assured: true},
 	})
 }
 

@@ -220,7 +220,7 @@ func (m *Machine) mayCreate(c *Conn, class Class, v *Verdict) (uint8, bool) {
 
 // invalid finishes a verdict that leaves the entry untouched.
 func (m *Machine) invalid(c *Conn, v Verdict, r Reason) Verdict {
-	v.CT = Invalid
+	v.CT = CTInvalid
 	v.Reason = r
 	v.Action = None
 	if v.Expired {
@@ -234,9 +234,9 @@ func (m *Machine) invalid(c *Conn, v Verdict, r Reason) Verdict {
 // ESTABLISHED, an original one ESTABLISHED once a reply was seen, else NEW.
 func ctOf(c *Conn, dir Dir) CT {
 	if dir == Reply || c.SeenReply() {
-		return Established
+		return CTEstablished
 	}
-	return New
+	return CTNew
 }
 
 // accept finishes the verdict of an accepted packet: SEEN_REPLY is set

@@ -86,7 +86,7 @@ func TestParseSegmentTruncated(t *testing.T) {
 	}
 	var c Conn
 	s := ParseSegment(h[:10], 40)
-	if v := NewMachine(Linux).Step(&c, &s, Original, 0); v.CT != Invalid || v.Reason != ReasonTruncated || c.Live() {
+	if v := NewMachine(Linux).Step(&c, &s, Original, 0); v.CT != CTInvalid || v.Reason != ReasonTruncated || c.Live() {
 		t.Fatalf("truncated packet verdict %+v", v)
 	}
 }

@@ -9,13 +9,13 @@ import "testing"
 func TestTutorialSeedWalk(t *testing.T) {
 	m := NewMachine(Tutorial)
 	steps := []pkt{
-		{dir: Original, flags: syn, seq: 100, win: 5840, wscale: -1, ct: New, state: "SYN_SENT", timeout: 120},
-		{dir: Reply, flags: syn | ack, seq: 500, ack: 101, win: 5792, wscale: -1, ct: Established, state: "SYN_RECV", timeout: 60},
-		{dir: Original, flags: ack, seq: 101, ack: 501, win: 5840, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 432000, assured: true},
-		{dir: Original, flags: fin | ack, seq: 101, ack: 501, win: 5840, wscale: -1, ct: Established, state: "FIN_WAIT", timeout: 120, assured: true},
-		{dir: Reply, flags: ack, seq: 501, ack: 102, win: 5792, wscale: -1, ct: Established, state: "FIN_WAIT", timeout: 120, assured: true},
-		{dir: Reply, flags: fin | ack, seq: 501, ack: 102, win: 5792, wscale: -1, ct: Established, state: "TIME_WAIT", timeout: 120, assured: true},
-		{dir: Original, flags: ack, seq: 102, ack: 502, win: 5840, wscale: -1, ct: Established, state: "TIME_WAIT", timeout: 120, assured: true},
+		{dir: Original, flags: syn, seq: 100, win: 5840, wscale: -1, ct: CTNew, state: "SYN_SENT", timeout: 120},
+		{dir: Reply, flags: syn | ack, seq: 500, ack: 101, win: 5792, wscale: -1, ct: CTEstablished, state: "SYN_RECV", timeout: 60},
+		{dir: Original, flags: ack, seq: 101, ack: 501, win: 5840, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 432000, assured: true},
+		{dir: Original, flags: fin | ack, seq: 101, ack: 501, win: 5840, wscale: -1, ct: CTEstablished, state: "FIN_WAIT", timeout: 120, assured: true},
+		{dir: Reply, flags: ack, seq: 501, ack: 102, win: 5792, wscale: -1, ct: CTEstablished, state: "FIN_WAIT", timeout: 120, assured: true},
+		{dir: Reply, flags: fin | ack, seq: 501, ack: 102, win: 5792, wscale: -1, ct: CTEstablished, state: "TIME_WAIT", timeout: 120, assured: true},
+		{dir: Original, flags: ack, seq: 102, ack: 502, win: 5840, wscale: -1, ct: CTEstablished, state: "TIME_WAIT", timeout: 120, assured: true},
 	}
 	run(t, m, steps)
 }
@@ -23,15 +23,15 @@ func TestTutorialSeedWalk(t *testing.T) {
 func TestTutorialRST(t *testing.T) {
 	m := NewMachine(Tutorial)
 	run(t, m, []pkt{
-		{dir: Original, flags: syn, seq: 100, win: 5840, wscale: -1, ct: New, state: "SYN_SENT", timeout: 120},
+		{dir: Original, flags: syn, seq: 100, win: 5840, wscale: -1, ct: CTNew, state: "SYN_SENT", timeout: 120},
 		// An RST as the only answer deletes the entry at once.
-		{dir: Reply, flags: rst | ack, seq: 0, ack: 101, wscale: -1, ct: Established, state: "", timeout: -1},
+		{dir: Reply, flags: rst | ack, seq: 0, ack: 101, wscale: -1, ct: CTEstablished, state: "", timeout: -1},
 	})
 	run(t, m, []pkt{
-		{dir: Original, flags: syn, seq: 100, win: 5840, wscale: -1, ct: New, state: "SYN_SENT", timeout: 120},
-		{dir: Reply, flags: syn | ack, seq: 500, ack: 101, win: 5792, wscale: -1, ct: Established, state: "SYN_RECV", timeout: 60},
-		{dir: Original, flags: ack, seq: 101, ack: 501, win: 5840, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 432000, assured: true},
-		{dir: Reply, flags: rst, seq: 501, wscale: -1, ct: Established, state: "CLOSE", timeout: 10, assured: true},
+		{dir: Original, flags: syn, seq: 100, win: 5840, wscale: -1, ct: CTNew, state: "SYN_SENT", timeout: 120},
+		{dir: Reply, flags: syn | ack, seq: 500, ack: 101, win: 5792, wscale: -1, ct: CTEstablished, state: "SYN_RECV", timeout: 60},
+		{dir: Original, flags: ack, seq: 101, ack: 501, win: 5840, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 432000, assured: true},
+		{dir: Reply, flags: rst, seq: 501, wscale: -1, ct: CTEstablished, state: "CLOSE", timeout: 10, assured: true},
 	})
 }
 
@@ -40,9 +40,9 @@ func TestTutorialRST(t *testing.T) {
 func TestTutorialAssuredNeedsHandshakeAck(t *testing.T) {
 	m := NewMachine(Tutorial)
 	run(t, m, []pkt{
-		{dir: Original, flags: syn, seq: 100, win: 5840, wscale: -1, ct: New, state: "SYN_SENT", timeout: 120},
-		{dir: Reply, flags: syn | ack, seq: 500, ack: 101, win: 5792, wscale: -1, ct: Established, state: "SYN_RECV", timeout: 60},
-		{dir: Original, flags: ack, seq: 101, ack: 777, win: 5840, wscale: -1, ct: Established, state: "ESTABLISHED", timeout: 432000},
+		{dir: Original, flags: syn, seq: 100, win: 5840, wscale: -1, ct: CTNew, state: "SYN_SENT", timeout: 120},
+		{dir: Reply, flags: syn | ack, seq: 500, ack: 101, win: 5792, wscale: -1, ct: CTEstablished, state: "SYN_RECV", timeout: 60},
+		{dir: Original, flags: ack, seq: 101, ack: 777, win: 5840, wscale: -1, ct: CTEstablished, state: "ESTABLISHED", timeout: 432000},
 	})
 }
 
@@ -50,11 +50,11 @@ func TestTutorialAssuredNeedsHandshakeAck(t *testing.T) {
 // NEW"; with ip_conntrack_tcp_loose = 0 only SYN does.
 func TestTutorialLoose(t *testing.T) {
 	m := NewMachine(Tutorial)
-	run(t, m, []pkt{{dir: Original, flags: ack, seq: 1, ack: 1, win: 100, wscale: -1, ct: New, state: "ESTABLISHED", timeout: 432000}})
-	run(t, m, []pkt{{dir: Original, flags: 0, seq: 1, win: 100, wscale: -1, ct: New, state: "NONE", timeout: 1800}})
+	run(t, m, []pkt{{dir: Original, flags: ack, seq: 1, ack: 1, win: 100, wscale: -1, ct: CTNew, state: "ESTABLISHED", timeout: 432000}})
+	run(t, m, []pkt{{dir: Original, flags: 0, seq: 1, win: 100, wscale: -1, ct: CTNew, state: "NONE", timeout: 1800}})
 	if err := m.Set("ip_conntrack_tcp_loose", "0"); err != nil {
 		t.Fatal(err)
 	}
-	run(t, m, []pkt{{dir: Original, flags: ack, seq: 1, ack: 1, win: 100, wscale: -1, ct: Invalid, state: "", timeout: -1, reason: ReasonLooseOff}})
-	run(t, m, []pkt{{dir: Original, flags: syn, seq: 1, win: 100, wscale: -1, ct: New, state: "SYN_SENT", timeout: 120}})
+	run(t, m, []pkt{{dir: Original, flags: ack, seq: 1, ack: 1, win: 100, wscale: -1, ct: CTInvalid, state: "", timeout: -1, reason: ReasonLooseOff}})
+	run(t, m, []pkt{{dir: Original, flags: syn, seq: 1, win: 100, wscale: -1, ct: CTNew, state: "SYN_SENT", timeout: 120}})
 }

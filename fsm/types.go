@@ -26,14 +26,19 @@ type Flags = spec.Flags
 type CT uint8
 
 const (
-	New CT = iota
-	Established
-	Related
-	Invalid
-	Untracked
+	// CTNone, the zero CT, is no conntrack state at all: the verdict
+	// of a packet the tracker did not see (a Track that failed, the zero
+	// Verdict). It is never NEW, so code that ignores an error does not
+	// count a UDP packet as a new connection.
+	CTNone CT = iota
+	CTNew
+	CTEstablished
+	CTRelated
+	CTInvalid
+	CTUntracked
 )
 
-var ctNames = [...]string{"NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED"}
+var ctNames = [...]string{"none", "NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED"}
 
 func (c CT) String() string {
 	if int(c) < len(ctNames) {

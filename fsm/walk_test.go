@@ -1,10 +1,11 @@
 package fsm
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/fdac824a/tcpct/spec"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // The generated profiles must be exactly what the spec compiles to.
@@ -14,8 +15,8 @@ func TestGeneratedProfilesMatchSpec(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := FromSpec(s); !reflect.DeepEqual(got, p) {
-			t.Errorf("profile %s: zz_profiles.go differs from spec/%s.spec; run go generate ./...", p.Name, p.Name)
+		if diff := cmp.Diff(p, FromSpec(s)); diff != "" {
+			t.Errorf("profile %s: zz_profiles.go differs from spec/%s.spec; run go generate ./... (-zz_profiles.go +spec):\n%s", p.Name, p.Name, diff)
 		}
 	}
 }
@@ -30,21 +31,20 @@ const (
 
 // pkt is one step of a scripted connection.
 type pkt struct {
-	dir       Dir
-	flags     Flags
-	seq, ack  uint32
-	len       uint32
-	win       uint16
-	at        int64 // seconds since the start
-	wscale    int   // -1: no option
-	sackPerm  bool
-	ct        CT
-	state     string // state after the packet ("" = no entry)
-	timeout   int64  // seconds left after the packet (-1: don't check)
-	assured   bool
-	reason    Reason
-	ignored   bool
-	wantCheck bool
+	dir      Dir
+	flags    Flags
+	seq, ack uint32
+	len      uint32
+	win      uint16
+	at       int64 // seconds since the start
+	wscale   int   // -1: no option
+	sackPerm bool
+	ct       CT
+	state    string // state after the packet ("" = no entry)
+	timeout  int64  // seconds left after the packet (-1: don't check)
+	assured  bool
+	reason   Reason
+	ignored  bool
 }
 
 func (p pkt) segment() Segment {
@@ -75,9 +75,17 @@ func runFrom(t *testing.T, m *Machine, c Conn, steps []pkt) Conn {
 		if c.Live() {
 			state = m.p.StateName(c.State)
 		}
-		if v.CT != p.ct || state != p.state || v.Reason != p.reason || v.Ignored != p.ignored || c.Assured() != p.assured {
-			t.Fatalf("packet %d (%v %v seq=%d ack=%d len=%d): got ct=%v state=%q reason=%q ignored=%v assured=%v; want ct=%v state=%q reason=%q ignored=%v assured=%v",
-				i, p.dir, p.flags, p.seq, p.ack, p.len, v.CT, state, v.Reason, v.Ignored, c.Assured(), p.ct, p.state, p.reason, p.ignored, p.assured)
+		type outcome struct {
+			CT      CT
+			State   string
+			Reason  Reason
+			Ignored bool
+			Assured bool
+		}
+		want := outcome{p.ct, p.state, p.reason, p.ignored, p.assured}
+		got := outcome{v.CT, state, v.Reason, v.Ignored, c.Assured()}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("packet %d (%v %v seq=%d ack=%d len=%d) (-want +got):\n%s", i, p.dir, p.flags, p.seq, p.ack, p.len, diff)
 		}
 		if p.timeout >= 0 && c.Live() {
 			if left := (c.Deadline - now) / second; left != p.timeout {

@@ -32,7 +32,7 @@ func FuzzPacket(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, err := invariant.NewContext(tr.Machine())
+		ctx, err := invariant.NewContext(fsm.NewMachine(tr.Profile()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func FuzzPacket(f *testing.F) {
 			t.Fatalf("unexpected error %v", err)
 		}
 		if p.Kind != capture.KindTCP {
-			if v.CT != fsm.Invalid || v.Reason != fsm.ReasonTruncated || tr.Len() != n {
+			if v.CT != fsm.CTInvalid || v.Reason != fsm.ReasonTruncated || tr.Len() != n {
 				t.Fatalf("broken TCP header: %v %q, table %d -> %d", v.CT, v.Reason, n, tr.Len())
 			}
 			return
@@ -103,7 +103,7 @@ func FuzzPacket(f *testing.F) {
 		if err := ctx.CheckStep(&st); err != nil {
 			t.Fatalf("%s mode %#x: %v\n\tverdict %+v", profile, mode, err, v.Verdict)
 		}
-		if v.Entry != after.Live() || (after.Live() && (v.State != after.State || v.Deadline != after.Deadline)) {
+		if v.Entry != after.Live() || (after.Live() && (v.State != after.State || v.Deadline().UnixNano() != after.Deadline)) {
 			t.Fatalf("verdict says entry=%v %v, the table holds %+v", v.Entry, v.State, after)
 		}
 	})

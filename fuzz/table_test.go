@@ -105,7 +105,7 @@ func FuzzTable(f *testing.F) {
 			case 4:
 				now += int64(arg % 50)
 			case 5:
-				tb.Sweep(now, 8)
+				tb.Expire(now)
 				for k, e := range model {
 					if e.m.Deadline <= now {
 						delete(model, k)

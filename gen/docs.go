@@ -103,6 +103,7 @@ func StatesMarkdown(specs []*spec.Spec) []byte {
 		fmt.Fprintf(&b, "\n### Diagram\n\n```mermaid\n%s```\n", Mermaid(s))
 		if len(s.SeedChoices) > 0 {
 			fmt.Fprintf(&b, "\n### Where the seed text wins\n\n")
+			fmt.Fprintf(&b, "%s\n\n", seedSource)
 			for _, c := range s.SeedChoices {
 				fmt.Fprintf(&b, "- **%s** — %s\n  > %s\n", c.Name, c.Choice, c.Quote)
 			}

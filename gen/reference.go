@@ -237,12 +237,21 @@ func ProfilePage(s *spec.Spec, compared bool) []byte {
 
 	if len(s.SeedChoices) > 0 {
 		fmt.Fprintf(&b, "\n## Where the seed text wins\n\n")
+		fmt.Fprintf(&b, "%s\n\n", seedSource)
 		for _, c := range s.SeedChoices {
 			fmt.Fprintf(&b, "- **%s** — %s\n  > %s\n", c.Name, c.Choice, c.Quote)
 		}
 	}
 	return b.Bytes()
 }
+
+// seedSource names the seed text that the "Where the seed text wins"
+// sections quote, so that the quotations carry their attribution wherever
+// the generated pages go (tcpct docs -o DIR writes them outside the
+// repository).
+const seedSource = `The seed text is the Iptables Tutorial 1.2.2 by Oskar Andreasson ` +
+	`(GNU Free Documentation License 1.1), chapter 7 "The state machine", ` +
+	`section "TCP connections"; each choice quotes the sentence it rests on.`
 
 func orName(text, name string) string {
 	if text == "" {

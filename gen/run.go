@@ -31,7 +31,7 @@ func LoadAll() ([]*spec.Spec, error) {
 
 // handWritten are the hand-written documents of docs/ that the index links
 // (when they exist); generated regions in them are kept current.
-var handWritten = []string{"rfc793-mapping.md", "invariants.md"}
+var handWritten = []string{"rfc793-mapping.md", "invariants.md", "seed-quotations.md"}
 
 // Files renders every generated file. Files that splice generated regions
 // into hand-written text (docs/rfc793-mapping.md) are read from root.
@@ -50,6 +50,15 @@ func filesOf(specs []*spec.Spec, root string) ([]File, error) {
 		return nil, err
 	}
 	files := []File{{"fsm/zz_profiles.go", src}}
+	// The C target (ebpf/c): one header per profile and the reason codes.
+	for _, s := range specs {
+		files = append(files, File{CHeaderPath(s.Profile), CHeader(s)})
+	}
+	reasons, err := CReasons(root)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, File{CReasonsPath, reasons})
 	// Documents of docs/ made elsewhere than Docs, for its index to link:
 	// the one-page tables (generated) and the hand-written pages, whose
 	// generated regions are spliced in.

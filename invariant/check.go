@@ -195,7 +195,7 @@ func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }
 // 1. No NEW after reply.
 func checkNoNewAfterReply(c *Context, s *Step) error {
 	if !s.live() {
-		if s.V.CT != fsm.Invalid && s.V.Dir != fsm.Original {
+		if s.V.CT != fsm.CTInvalid && s.V.Dir != fsm.Original {
 			return fail(NoNewAfterReply, "packet without an entry reported in direction %v", s.V.Dir)
 		}
 		return nil
@@ -203,16 +203,16 @@ func checkNoNewAfterReply(c *Context, s *Step) error {
 	if s.V.Action == fsm.Recreate {
 		return nil // the old entry is destroyed; the packet is the new entry's first
 	}
-	if s.V.CT == fsm.New && s.Dir == fsm.Reply {
+	if s.V.CT == fsm.CTNew && s.Dir == fsm.Reply {
 		return fail(NoNewAfterReply, "reply-direction packet is NEW (state %s)", c.name(s.Before.State))
 	}
-	if s.V.CT == fsm.New && s.Before.SeenReply() {
+	if s.V.CT == fsm.CTNew && s.Before.SeenReply() {
 		return fail(NoNewAfterReply, "packet is NEW on an entry that has seen a reply (state %s)", c.name(s.Before.State))
 	}
 	if s.Before.SeenReply() && (s.V.Action == fsm.None || s.V.Action == fsm.Update) && !s.After.SeenReply() {
 		return fail(NoNewAfterReply, "SEEN_REPLY cleared on a live entry (action %v)", s.V.Action)
 	}
-	if s.V.CT != fsm.Invalid && s.Dir == fsm.Reply && s.After.Live() && !s.After.SeenReply() {
+	if s.V.CT != fsm.CTInvalid && s.Dir == fsm.Reply && s.After.Live() && !s.After.SeenReply() {
 		return fail(NoNewAfterReply, "accepted reply-direction packet did not set SEEN_REPLY")
 	}
 	return nil
@@ -233,13 +233,13 @@ func checkRST(c *Context, s *Step) error {
 	b := &s.Before
 	peer := &b.Seen[1-s.Dir]
 	seq := s.Seg.Seq
-	accepted := s.V.CT != fsm.Invalid && !s.V.Ignored
+	accepted := s.V.CT != fsm.CTInvalid && !s.V.Ignored
 	if c.Linux {
 		established := int(b.State) == c.sES && b.Assured()
 		checked := !c.closing[b.State] && peer.Flags&fsm.FlagMaxAckSet != 0 && int(b.LastIndex) != c.cSyn &&
 			!(seq == 0 && !established)
 		if checked && seqBefore(seq, peer.MaxAck) && !c.ignoreInvalRST {
-			if s.V.CT != fsm.Invalid || s.V.Reason != fsm.ReasonInvalidRST {
+			if s.V.CT != fsm.CTInvalid || s.V.Reason != fsm.ReasonInvalidRST {
 				return fail(RSTLeadsToClose, "RST seq %d below the peer's max ack %d in %s: got %v (%v), want INVALID (invalid rst)",
 					seq, peer.MaxAck, c.name(b.State), s.V.CT, s.V.Reason)
 			}
@@ -331,7 +331,7 @@ func checkAssured(c *Context, s *Step) error {
 // 4. INVALID changes nothing observable; IGNORE never refreshes.
 func checkInvalid(c *Context, s *Step) error {
 	live := s.live()
-	if s.V.CT == fsm.Invalid {
+	if s.V.CT == fsm.CTInvalid {
 		if s.V.Refreshed || s.V.Ignored {
 			return fail(InvalidInert, "INVALID packet refreshed=%v ignored=%v", s.V.Refreshed, s.V.Ignored)
 		}
@@ -392,7 +392,7 @@ func checkInvalid(c *Context, s *Step) error {
 func checkSpecCell(c *Context, s *Step) error {
 	cls, valid := c.class(s)
 	if s.Seg.Malformed != fsm.ReasonNone || !valid {
-		if s.V.CT != fsm.Invalid || s.V.Cell != fsm.CellNone {
+		if s.V.CT != fsm.CTInvalid || s.V.Cell != fsm.CellNone {
 			return fail(SpecCell, "malformed or bad-flags packet (%v) got %v with cell %d", s.Seg.Flags, s.V.CT, s.V.Cell)
 		}
 		return nil
@@ -406,7 +406,7 @@ func checkSpecCell(c *Context, s *Step) error {
 		if s.V.Cell != CellByte(o) {
 			return fail(SpecCell, "first packet %v: cell %d, spec %s", s.Seg.Flags, s.V.Cell, c.I.S.OutcomeName(o))
 		}
-		if create != (s.V.CT != fsm.Invalid) {
+		if create != (s.V.CT != fsm.CTInvalid) {
 			return fail(SpecCell, "first packet %v: spec create=%v, fsm says %v (%q)", s.Seg.Flags, create, s.V.CT, s.V.Reason)
 		}
 		if s.V.Action == fsm.Create && !create {
@@ -428,7 +428,7 @@ func checkSpecCell(c *Context, s *Step) error {
 			(int(b.State) != c.sTW && int(b.State) != c.sCL) || !closeSeen {
 			return fail(SpecCell, "%s: recreate from %s (cell %s, close seen %v)", ExReopen, c.name(b.State), c.I.S.OutcomeName(o), closeSeen)
 		}
-		if int(s.After.State) != c.sSS || s.After.SeenReply() || s.After.Assured() || s.V.CT != fsm.New {
+		if int(s.After.State) != c.sSS || s.After.SeenReply() || s.After.Assured() || s.V.CT != fsm.CTNew {
 			return fail(SpecCell, "%s: new entry %s status %#x ct %v, want a fresh SYN_SENT entry", ExReopen, c.name(s.After.State), s.After.Status, s.V.CT)
 		}
 		return nil
@@ -436,7 +436,7 @@ func checkSpecCell(c *Context, s *Step) error {
 	if s.V.Cell != CellByte(o) {
 		return fail(SpecCell, "%v %v in %s: cell %s, spec %s", s.Dir, s.Seg.Flags, c.name(b.State), c.M.Profile().OutcomeName(s.V.Cell), c.I.S.OutcomeName(o))
 	}
-	if s.V.CT == fsm.Invalid {
+	if s.V.CT == fsm.CTInvalid {
 		if o.Kind == spec.Invalid {
 			return nil
 		}

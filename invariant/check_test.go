@@ -85,10 +85,10 @@ func TestCheckersCanFail(t *testing.T) {
 	synack, third, rst := steps[1], steps[2], steps[len(steps)-1]
 
 	s := synack
-	s.V.CT = fsm.New
+	s.V.CT = fsm.CTNew
 	wantViolation(t, c.CheckOne(NoNewAfterReply, &s), NoNewAfterReply, "reply SYN/ACK reported NEW")
 	s = third
-	s.Dir, s.V.Dir, s.V.CT = fsm.Original, fsm.Original, fsm.New
+	s.Dir, s.V.Dir, s.V.CT = fsm.Original, fsm.Original, fsm.CTNew
 	wantViolation(t, c.CheckOne(NoNewAfterReply, &s), NoNewAfterReply, "original ACK after a reply reported NEW")
 	s = third
 	s.After.Status &^= fsm.SeenReply | fsm.Assured
@@ -127,7 +127,7 @@ func TestCheckersCanFail(t *testing.T) {
 	seg := NewConv(1000, 5000).Segment(r, KSyn, SeqExact, 0, 0)
 	inv.Seg, inv.Dir, inv.After = seg, r, inv.Before
 	inv.V = m.Step(&inv.After, &seg, r, inv.Now)
-	if inv.V.CT != fsm.Invalid {
+	if inv.V.CT != fsm.CTInvalid {
 		t.Fatalf("reply SYN in ESTABLISHED: %+v", inv.V)
 	}
 	if err := c.CheckStep(&inv); err != nil {
@@ -245,7 +245,7 @@ func TestTableCheckersCanFail(t *testing.T) {
 		if k.SrcPort() == 80 {
 			seg.Seq, seg.Ack = 21, 11 // the reply side's next sequence number
 		}
-		if v := Track(h.Tr, k, &seg, now); v.CT == fsm.Invalid {
+		if v := Track(h.Tr, k, &seg, now); v.CT == fsm.CTInvalid {
 			t.Fatalf("packet behind the harness's back: %v", &v)
 		}
 	}

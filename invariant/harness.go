@@ -99,9 +99,9 @@ func (h *Harness) checkVerdictEntry(v *tcpct.Verdict, e *tcpct.Entry, ok bool) e
 		return nil
 	}
 	c := &e.Conn
-	if v.Ref != e.Ref || v.State != c.State || v.Deadline != c.Deadline || v.Assured != c.Assured() || v.SeenReply != c.SeenReply() || v.Key != e.Key {
+	if v.Ref != e.Ref || v.State != c.State || v.Deadline().UnixNano() != c.Deadline || v.Assured != c.Assured() || v.SeenReply != c.SeenReply() || v.Key != e.Key {
 		return fail(TuplesAgree, "verdict describes %v %v %s dl=%d assured=%v seen_reply=%v, the tracker holds %v %v %s dl=%d %#x",
-			v.Key, v.Ref, h.C.name(v.State), v.Deadline, v.Assured, v.SeenReply, e.Key, e.Ref, h.C.name(c.State), c.Deadline, c.Status)
+			v.Key, v.Ref, h.C.name(v.State), v.Deadline().UnixNano(), v.Assured, v.SeenReply, e.Key, e.Ref, h.C.name(c.State), c.Deadline, c.Status)
 	}
 	return nil
 }
@@ -227,8 +227,8 @@ func (h *Harness) applied(k table.Key, st *Step, v *tcpct.Verdict, before *tcpct
 			}
 			switch ev.Reason {
 			case table.ReasonExpired:
-				if e.conn.Deadline > ev.Time {
-					return fail(TimeoutBound, "%v reclaimed as expired %d ns before its deadline", key, e.conn.Deadline-ev.Time)
+				if e.conn.Deadline > ev.Time.UnixNano() {
+					return fail(TimeoutBound, "%v reclaimed as expired %d ns before its deadline", key, e.conn.Deadline-ev.Time.UnixNano())
 				}
 			case table.ReasonKilled:
 				if !hadEntry || ev.Entry.Ref != before.Ref || (v.Action != fsm.Delete && v.Action != fsm.Recreate) {

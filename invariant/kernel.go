@@ -125,11 +125,11 @@ func (kt *KernelTrace) Replay(cfg tcpct.Config, check bool) ([]compare.Line, err
 			}
 		}
 		l := compare.Line{I: pk.Index, CT: v.CT.String()}
-		if v.CT != fsm.Invalid {
+		if v.CT != fsm.CTInvalid {
 			l.Dir = v.Dir.String()
 		}
 		if v.Entry {
-			left := table.SecondsLeft(v.Deadline, pk.Now)
+			left := table.SecondsLeft(v.Deadline().UnixNano(), pk.Now)
 			l.State, l.Timeout = p.StateName(v.State), &left
 			l.Assured, l.SeenReply = v.Assured, v.SeenReply
 		}

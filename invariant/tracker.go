@@ -19,7 +19,9 @@ func NewTracker(cfg tcpct.Config) (*tcpct.Tracker, error) { return tcpct.New(cfg
 
 // Track runs one packet with tuple k through tr at now.
 func Track(tr *tcpct.Tracker, k table.Key, seg *fsm.Segment, now int64) tcpct.Verdict {
-	return tr.TrackKey(k, seg, now)
+	var out [1]tcpct.Verdict
+	tr.TrackBatch([]tcpct.Packet{{Key: k, Segment: *seg, Time: time.Unix(0, now)}}, out[:])
+	return out[0]
 }
 
 // Lookup returns the live entry holding k (either tuple) at now, and the
@@ -35,7 +37,7 @@ func Entries(tr *tcpct.Tracker, now int64, fn func(*tcpct.Entry) bool) {
 
 // Expire reclaims every entry of tr whose deadline is at or before now,
 // emitting their DESTROY events: a pause with no packets.
-func Expire(tr *tcpct.Tracker, now int64) { tr.Sweep(time.Unix(0, now), 0) }
+func Expire(tr *tcpct.Tracker, now int64) { tr.Expire(time.Unix(0, now)) }
 
 // TrackStep runs one packet with tuple k through tr at now and returns the
 // verdict and the step the checkers see: the entry the tracker holds for
@@ -56,17 +58,17 @@ func TrackStep(tr *tcpct.Tracker, k table.Key, seg fsm.Segment, now int64) (Step
 
 // Knob returns the value of tr's knob name (0 if the profile has none).
 func Knob(tr *tcpct.Tracker, name string) int64 {
-	v, _ := tr.Machine().Knob(name)
+	v, _ := tr.Config().Knob(name)
 	return v
 }
 
 // ContextOf builds the checkers' context for a tracker built from cfg:
-// the knob values come from the tracker's own machine, the spec is cfg's
+// the knob values come from the tracker's resolved configuration, the spec is cfg's
 // (a mutant's) when it has one, else the built-in profile's, loaded by
 // name.
 func ContextOf(tr *tcpct.Tracker, cfg *tcpct.Config) (*Context, error) {
 	if cfg.Spec != nil {
-		return NewContextSpec(tr.Machine(), cfg.Spec), nil
+		return NewContextSpec(tr.Config(), cfg.Spec), nil
 	}
-	return NewContext(tr.Machine())
+	return NewContext(tr.Config())
 }

@@ -40,7 +40,7 @@ func (o outcome) String() string {
 func outcomeOf(v *tcpct.Verdict, k table.Key, now int64) outcome {
 	o := outcome{V: v.Verdict, Dropped: v.Dropped, Entry: v.Entry, Forward: v.Key == k}
 	if v.Entry {
-		o.Conn = fsm.Conn{State: v.State, Deadline: v.Deadline - now}
+		o.Conn = fsm.Conn{State: v.State, Deadline: v.Deadline().UnixNano() - now}
 		if v.Assured {
 			o.Conn.Status |= fsm.Assured
 		}

@@ -29,9 +29,9 @@ func category(in *invariant.Interp, st *invariant.Step) string {
 	}
 	o := in.Cell(d, cls, state)
 	switch {
-	case st.V.CT == fsm.Invalid && o.Kind == spec.Invalid, st.V.Ignored && o.Kind == spec.Ignore:
+	case st.V.CT == fsm.CTInvalid && o.Kind == spec.Invalid, st.V.Ignored && o.Kind == spec.Ignore:
 		return "table:" + in.S.OutcomeName(o)
-	case st.V.CT == fsm.Invalid:
+	case st.V.CT == fsm.CTInvalid:
 		return invariant.ExWindowInval
 	case st.V.Ignored && st.V.Reason == fsm.ReasonChallengeAck:
 		return invariant.ExChallengeAck

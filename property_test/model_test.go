@@ -133,9 +133,9 @@ func (md *model) closing(s fsm.State) bool {
 
 func ctOf(c *fsm.Conn, dir fsm.Dir) fsm.CT {
 	if dir == fsm.Reply || c.SeenReply() {
-		return fsm.Established
+		return fsm.CTEstablished
 	}
-	return fsm.New
+	return fsm.CTNew
 }
 
 // step runs one abstract packet: c is updated in place (as fsm.Step does);
@@ -150,7 +150,7 @@ func (md *model) step(b, c *fsm.Conn, seg *fsm.Segment, dir fsm.Dir, now int64, 
 		v.Old, v.New = c.State, c.State
 	}
 	invalid := func(r fsm.Reason) fsm.Verdict {
-		v.CT, v.Reason, v.Action = fsm.Invalid, r, fsm.None
+		v.CT, v.Reason, v.Action = fsm.CTInvalid, r, fsm.None
 		return v
 	}
 	cls, ok := md.in.Classify(seg.Flags)
@@ -189,7 +189,7 @@ func (md *model) tableStep(c, work *fsm.Conn, created bool, seg *fsm.Segment, di
 	o := md.in.Cell(dir, int(class), int(old))
 	v.Cell = invariant.CellByte(o)
 	if o.Kind != spec.Next {
-		v.CT, v.Reason, v.Action = fsm.Invalid, fsm.ReasonInvalidTransition, fsm.None
+		v.CT, v.Reason, v.Action = fsm.CTInvalid, fsm.ReasonInvalidTransition, fsm.None
 		return v
 	}
 	ct := ctOf(work, dir)
@@ -257,7 +257,7 @@ func (md *model) linuxStep(b, c, work *fsm.Conn, created bool, seg *fsm.Segment,
 	skipWindow := false
 	switch {
 	case o.Kind == spec.Invalid:
-		v.CT, v.Reason, v.Action = fsm.Invalid, fsm.ReasonInvalidTransition, fsm.None
+		v.CT, v.Reason, v.Action = fsm.CTInvalid, fsm.ReasonInvalidTransition, fsm.None
 		return v
 	case o.Kind == spec.Ignore || (next == md.sSS && (old == md.sTW || old == md.sCL || old == md.sS2)):
 		if o.Kind != spec.Ignore && ((work.Seen[0].Flags|work.Seen[1].Flags)&fsm.FlagCloseInit != 0 || (work.LastDir == dir && work.LastIndex == md.cRst)) {
@@ -329,7 +329,7 @@ func (md *model) linuxStep(b, c, work *fsm.Conn, created bool, seg *fsm.Segment,
 			}
 			witness(500)
 			if md.knob("tcp_ignore_invalid_rst") == 0 {
-				v.CT, v.Reason, v.Action = fsm.Invalid, fsm.ReasonInvalidRST, fsm.None
+				v.CT, v.Reason, v.Action = fsm.CTInvalid, fsm.ReasonInvalidRST, fsm.None
 				return v
 			}
 			if !established {
@@ -360,7 +360,7 @@ func (md *model) linuxStep(b, c, work *fsm.Conn, created bool, seg *fsm.Segment,
 				*c = *work
 				v.Action = fsm.Update
 			}
-			v.CT, v.Reason = fsm.Invalid, r
+			v.CT, v.Reason = fsm.CTInvalid, r
 			return v
 		}
 	}

@@ -137,7 +137,7 @@ func (c *tcCmd) Run(sut commands.SystemUnderTest) commands.Result {
 		s.now += c.TTL
 		res = "tick"
 	case 5:
-		_, n := s.t.Sweep(s.now, tcMax)
+		n := s.t.Expire(s.now)
 		res = fmt.Sprintf("swept %d", n)
 	}
 	return fmt.Sprintf("%s len=%d", res, s.t.Len())

@@ -3,7 +3,7 @@
 # PACKETS from the environment (PACKETS_CONNS, CONCURRENT, GAP, DIR) and
 # defines write_capture.
 
-DIR=${DIR:-/tmp/tcpct-bench}
+DIR=${DIR:-${TMPDIR:-/tmp}/tcpct-bench}
 CONNS=${PACKETS_CONNS:-1000000}
 CONCURRENT=${CONCURRENT:-100000}
 GAP=${GAP:-120us}

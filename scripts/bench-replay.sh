@@ -39,7 +39,7 @@ need() {
 need /usr/bin/time /usr/bin/time time
 [ -n "${SKIP_TSHARK:-}" ] || need tshark /usr/bin/tshark tshark
 
-go build -o "$BIN" ./cmd/tcpct # with cmd/tcpct/default.pgo (scripts/pgo.sh)
+go build -pgo=cmd/tcpct/release.pgo -o "$BIN" ./cmd/tcpct # the release build (scripts/pgo.sh)
 go build -o "$DIR/replayfloor" ./internal/cmd/replayfloor
 write_capture
 echo "capture: $CAP, $(du -h "$CAP" | cut -f1), $PACKETS packets, $CONCURRENT connections open at a time" >&2

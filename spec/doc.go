@@ -11,9 +11,9 @@
 //
 // Why text and not Go literals: the grids must be reviewable side by side
 // with the kernel source and the RFCs, diffable cell by cell, and loadable
-// at run time (tcpct accepts -spec FILE for experiments and the mutation
-// tests rewrite cells), so errors must point at file:line, which a
-// line-oriented format gives for free.
+// at run time (the mutation tests rewrite cells and load the result; a
+// tcpct flag to load a spec file for experiments is planned), so errors
+// must point at file:line, which a line-oriented format gives for free.
 //
 // # Grammar
 //

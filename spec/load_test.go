@@ -1,15 +1,16 @@
 package spec
 
 import (
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestBuiltinProfilesLoad(t *testing.T) {
-	if got := Profiles(); !reflect.DeepEqual(got, []string{"linux", "tutorial"}) {
-		t.Fatalf("Profiles() = %v", got)
+	if diff := cmp.Diff([]string{"linux", "tutorial"}, Profiles()); diff != "" {
+		t.Fatalf("Profiles() (-want +got):\n%s", diff)
 	}
 	for _, name := range Profiles() {
 		if _, err := Load(name); err != nil {
@@ -83,6 +84,13 @@ func TestTutorialTimeoutsAreTable72(t *testing.T) {
 	}
 }
 
+// ignorePositions makes cmp.Diff skip where a spec element was read from
+// (file name and line numbers), as Equal does.
+var ignorePositions = cmp.FilterPath(func(p cmp.Path) bool {
+	f, ok := p.Last().(cmp.StructField)
+	return ok && (f.Name() == "Line" || f.Name() == "File")
+}, cmp.Ignore())
+
 func TestFormatRoundTrip(t *testing.T) {
 	for _, name := range Profiles() {
 		s := MustLoad(name)
@@ -90,8 +98,11 @@ func TestFormatRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: formatted spec does not parse:\n%v\n%s", name, err, s.Format())
 		}
+		if diff := cmp.Diff(s, back, ignorePositions); diff != "" {
+			t.Errorf("%s: round trip changed the spec (-loaded +formatted and parsed again):\n%s", name, diff)
+		}
 		if !Equal(s, back) {
-			t.Errorf("%s: round trip changed the spec", name)
+			t.Errorf("%s: Equal says the round trip changed the spec", name)
 		}
 		if string(back.Format()) != string(s.Format()) {
 			t.Errorf("%s: Format is not a fixed point", name)

@@ -3,6 +3,8 @@ package table
 import (
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestAcct follows one entry's counters (Config.Acct) through every write
@@ -22,8 +24,8 @@ func TestAcct(t *testing.T) {
 		if !ok {
 			t.Fatal("entry gone")
 		}
-		if s.Counters != want {
-			t.Fatalf("counters %+v, want %+v", s.Counters, want)
+		if diff := cmp.Diff(want, s.Counters); diff != "" {
+			t.Fatalf("counters (-want +got):\n%s", diff)
 		}
 	}
 

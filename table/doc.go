@@ -21,21 +21,23 @@
 //   - bounded memory that the operator chose, which is what a conntrack
 //     under a SYN flood needs anyway.
 //
-// The price is paying for Max up front (about 160 bytes per connection for
-// a 72-byte value), and Max cannot change without building a new table.
+// The price is paying for Max up front (record, expiry bookkeeping and
+// index slots for every connection; Layout adds them up), and Max cannot
+// change without building a new table.
 //
 // # Layout
 //
 // Records live in one []uint64 arena, one record per connection, stride
-// rounded to whole words (7 header words + V; 128 bytes for the tracker's
-// 72-byte state, aligned to 128 bytes). Word 0 is the control word: entry
+// rounded to whole words: 7 header words + V, so 17 words (136 bytes) for
+// the tracker's 80-byte fsm.Conn. Word 0 is the control word: entry
 // lock bit, seqlock write bit and sequence, and the generation, so one
 // word is lock, seqlock and incarnation. Words 1-5 are the original tuple
 // with state and flags packed into the unused top 16 bits of its last word,
 // word 6 is the deadline, then V. Everything a lookup reads (control word,
-// key, state, flags, deadline) is in the record's first cache line, next to
-// the first words of V; the second line is the other half of an aligned
-// pair, which the adjacent-line prefetcher fetches with it.
+// key, state, flags, deadline) is in the first 56 bytes of the record. A V
+// of 72 bytes would make records 128 bytes, aligned, with those words in
+// one cache line; the tracker's 136-byte records straddle lines (the
+// comment on the record layout in table.go says why they are not padded).
 //
 // The index is an open-addressed array of 64-byte buckets (one cache line):
 // an overflow count and seven slots. A slot packs a 32-bit hash tag, the
@@ -49,12 +51,14 @@
 // churn never degrades probing. At Max the index is 80% full, about 23
 // bytes per connection.
 //
-// A separate []int64 holds, per record, a lower bound of its deadline (the
-// sweep hint), so Sweep scans 8 sequential bytes per entry. Creates write
-// it; an update writes it only when it moves the deadline earlier (a
-// closing state), so the common refresh touches nothing but the record;
-// Sweep raises a stale hint when it meets one. All in, about 159 bytes per
-// connection at 1e6 (128 record + 8 hint + 23 index).
+// Expiry keeps, per record, the deadline it is filed under in the timing
+// wheel (a lower bound of its deadline, 8 bytes) and the wheel's list links
+// (12 bytes). Creates file the entry; an update files it again only when
+// it moves the deadline earlier (a closing state), so the common refresh
+// touches nothing but the record; the wheel refiles an entry refreshed
+// since it was filed when its old slot comes due. All in, about 179 bytes
+// per connection for the tracker (136-byte record + 20 expiry + 23 index;
+// TestConfigMemory in the root package measures 180).
 //
 // The arena, the index and the hint array are ordinary pointer-free Go heap
 // objects (the collector never scans them). On Linux, New also asks for
@@ -91,31 +95,30 @@
 // sums the shards: exact when no create or delete is in flight, otherwise
 // off by at most their number, and never above Max.
 //
-// The kernel-style counters (Stats) are striped the same way; Sweep counts
-// its reclaims once per call.
+// The kernel-style counters (Stats) are striped the same way; Expire counts
+// its reclaims once per call. The expiry wheel has one mutex, taken by
+// creates, by writes that move a deadline earlier and by Expire when
+// something is due; it is a leaf lock, held for a few list operations.
 //
 // # Performance
 //
-// On the project's 2-vCPU VM (table/BENCH.md has the full benchstat tables
-// and the caveats of a shared, loaded box), established-flow lookup+update
-// (W1, one thread, CPU time per op) costs 0.36 µs at 1e5 connections, 0.83
-// µs at 1e6 and 1.05 µs at 1e7: 0.63×, 0.52× and ~0.3× of xsync.Map and
-// 0.3× of sync.Map with the same key and record. A forced GC with 1e7 live
-// connections takes 0.19 ms; the table costs 159 bytes per connection; the
-// expiry scan examines 6.6e8 entries/s at 1e6; reclaiming an expired entry
-// (both index slots cleared, record freed) costs about 200 ns. On a quiet
-// machine W1 takes 186 ns at 1e5 and 445 ns at 1e6 on one thread, and two
-// threads do 1.94× and 2.17× the work. A caller holding a batch of packets
-// calls Prefetch first: in batches of 16, W1 at 1e6 falls from 677 to 253
-// ns (BenchmarkW1Batch). The tracker's path, PrefetchHashes then
-// AcquireKey and Commit, takes 71, 122 and 333 ns at 1e3, 1e5 and 1e6
-// connections, against 106, 182 and 313 ns for Lookup, Acquire and Commit
-// (without, with, with Prefetch) in the same run.
+// Costs are stated above in cache lines and bytes, which do not change
+// from one machine to the next. Measured times (lookup and update against
+// xsync.Map and sync.Map, batch prefetch, expiry scan, forced GC with the
+// table live, bytes per connection) are in BENCHMARKS.md at the repository
+// root, with the commands that measure them again (BenchmarkCT in
+// bench_test.go, scripts/bench-table.sh).
 //
 // # Time
 //
 // The table has no clock and no timers. Every operation takes now
 // (nanoseconds of the caller's clock); an entry whose deadline is <= now is
-// invisible immediately and is reclaimed by Sweep (bounded budget per call),
-// by an Insert that needs its tuple, or by early drop.
+// invisible immediately and counts as absent for every decision: lookup,
+// the clash check, the limit and early drop (an Insert into a full table
+// first reclaims what has expired). Expire(now) reclaims every expired
+// entry in order of deadline, then tuple, and emits their DESTROY events
+// in that order, finding them in a timing wheel (expiry.go) instead of
+// scanning: what is reclaimed, and in what order, is a function of the
+// writes and the clock alone, never of the hash seed, the records entries
+// happen to occupy, or how often Expire runs.
 package table

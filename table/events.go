@@ -1,6 +1,10 @@
 package table
 
-import "sync/atomic"
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
 
 // EventType is the kind of a conntrack event, as `conntrack -E` prints it.
 type EventType uint8
@@ -28,7 +32,7 @@ type Reason uint8
 
 const (
 	ReasonNone    Reason = iota
-	ReasonExpired        // deadline passed (sweep, or reclaimed by an insert/eviction)
+	ReasonExpired        // deadline passed (Expire, or reclaimed by an insert/eviction)
 	ReasonKilled         // deleted or replaced by the caller (RST, reopen)
 	ReasonEvicted        // early-dropped to make room for a new connection
 )
@@ -67,27 +71,86 @@ type Event[V any] struct {
 	Counters Counters
 }
 
-// Subscription receives events through a bounded channel. The table never
+// Subscription receives events. With a bounded buffer the table never
 // waits for it: when the buffer is full the event is dropped and counted
 // (Lost, and Stats.EventsLost), like a netlink socket overrun (ENOBUFS).
+// Without a bound nothing is lost and the queue grows until the
+// subscriber reads it: the choice of a caller that drains after every
+// operation (a replay, where one Expire may reclaim the whole table).
 type Subscription[V any] struct {
-	ch   chan Event[V]
+	ch   chan Event[V] // bounded
 	lost atomic.Uint64
 	t    *Table[V]
+
+	mu   sync.Mutex // unbounded: q[head:] are pending
+	q    []Event[V]
+	head int
+	wake chan struct{}
 }
 
-// Subscribe installs the (single) event subscriber with a buffer of n events,
-// replacing any previous one. With no subscriber, emitting costs one atomic
-// pointer load and a branch.
+// Subscribe installs the (single) event subscriber with a buffer of n
+// events, or an unbounded queue for n <= 0, replacing any previous one.
+// With no subscriber, emitting costs one atomic pointer load and a branch.
 func (t *Table[V]) Subscribe(n int) *Subscription[V] {
-	s := &Subscription[V]{ch: make(chan Event[V], n), t: t}
+	s := &Subscription[V]{t: t}
+	if n > 0 {
+		s.ch = make(chan Event[V], n)
+	} else {
+		s.wake = make(chan struct{}, 1)
+	}
 	t.sub.Store(s)
 	return s
 }
 
-// C is the event channel. It is never closed (writers may still hold the
+// C is the event channel of a bounded subscription (nil for an unbounded
+// one: use Poll and Next). It is never closed (writers may still hold the
 // subscription); stop reading after Close.
 func (s *Subscription[V]) C() <-chan Event[V] { return s.ch }
+
+// Poll returns the next pending event without waiting.
+func (s *Subscription[V]) Poll() (Event[V], bool) {
+	if s.ch != nil {
+		select {
+		case e := <-s.ch:
+			return e, true
+		default:
+			return Event[V]{}, false
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.head == len(s.q) {
+		return Event[V]{}, false
+	}
+	e := s.q[s.head]
+	s.q[s.head] = Event[V]{}
+	if s.head++; s.head == len(s.q) {
+		s.q, s.head = s.q[:0], 0
+	}
+	return e, true
+}
+
+// Next waits for the next event or for ctx to end.
+func (s *Subscription[V]) Next(ctx context.Context) (Event[V], error) {
+	for {
+		if s.ch != nil {
+			select {
+			case e := <-s.ch:
+				return e, nil
+			case <-ctx.Done():
+				return Event[V]{}, ctx.Err()
+			}
+		}
+		if e, ok := s.Poll(); ok {
+			return e, nil
+		}
+		select {
+		case <-s.wake:
+		case <-ctx.Done():
+			return Event[V]{}, ctx.Err()
+		}
+	}
+}
 
 // Lost returns how many events this subscriber missed.
 func (s *Subscription[V]) Lost() uint64 { return s.lost.Load() }
@@ -98,6 +161,16 @@ func (s *Subscription[V]) Close() { s.t.sub.CompareAndSwap(s, nil) }
 func (t *Table[V]) subscribed() *Subscription[V] { return t.sub.Load() }
 
 func (t *Table[V]) deliver(s *Subscription[V], ev *Event[V]) {
+	if s.ch == nil {
+		s.mu.Lock()
+		s.q = append(s.q, *ev)
+		s.mu.Unlock()
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
 	select {
 	case s.ch <- *ev:
 	default:

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestEvents(t *testing.T) {
@@ -35,18 +37,19 @@ func TestEvents(t *testing.T) {
 	tb.Commit(r, v, m, 4*sec)
 	tb.Delete(r, ReasonKilled, 5*sec)
 
-	// An expired one, destroyed by Sweep.
+	// An expired one, destroyed by Expire.
 	k2 := key6(2)
 	r2 := mustInsert(t, tb, k2, mkval(2), Meta{Deadline: 10 * sec, State: stEstablished, Flags: Assured | SeenReply}, 6*sec)
-	tb.Sweep(20*sec, 100)
+	tb.Expire(20 * sec)
 
 	evs := drain(sub)
-	want := []struct {
-		typ    EventType
-		reason Reason
-		state  uint8
-		ref    Ref
-	}{
+	type ev struct {
+		Type   EventType
+		Reason Reason
+		State  uint8
+		Ref    Ref
+	}
+	want := []ev{
 		{EventNew, ReasonNone, stSynSent, r},
 		{EventUpdate, ReasonNone, stSynRecv, r},
 		{EventUpdate, ReasonNone, stSynRecv, r},
@@ -55,14 +58,12 @@ func TestEvents(t *testing.T) {
 		{EventNew, ReasonNone, stEstablished, r2},
 		{EventDestroy, ReasonExpired, stEstablished, r2},
 	}
-	if len(evs) != len(want) {
-		t.Fatalf("%d events, want %d: %+v", len(evs), len(want), evs)
+	var got []ev
+	for _, e := range evs {
+		got = append(got, ev{e.Type, e.Reason, e.Meta.State, e.Ref})
 	}
-	for i, w := range want {
-		e := evs[i]
-		if e.Type != w.typ || e.Reason != w.reason || e.Meta.State != w.state || e.Ref != w.ref {
-			t.Errorf("event %d = %v/%v state %d ref %v; want %v/%v state %d ref %v", i, e.Type, e.Reason, e.Meta.State, e.Ref, w.typ, w.reason, w.state, w.ref)
-		}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b Ref) bool { return a == b })); diff != "" {
+		t.Fatalf("events (-want +got):\n%s", diff)
 	}
 	if evs[3].V.W[1] != 77 || evs[3].Meta.Flags != Assured|SeenReply || evs[3].Time != 4*sec || evs[3].Key != k {
 		t.Errorf("update event carries %+v", evs[3])
@@ -164,7 +165,7 @@ func TestSlowSubscriberLoses(t *testing.T) {
 			}
 		}
 	}()
-	tb.Sweep(20*sec, n) // n DESTROY events
+	tb.Expire(20 * sec) // n DESTROY events
 	for len(sub2.C()) > 0 {
 		time.Sleep(time.Millisecond)
 	}
@@ -280,8 +281,8 @@ func TestCounters(t *testing.T) {
 	want := Stats{Entries: 2, Found: 2, Insert: 3, Drop: 1, EarlyDrop: 1, Invalid: 2, ClashResolve: 1}
 	got := tb.Stats()
 	got.SearchRestart = 0
-	if got != want {
-		t.Fatalf("stats\n got %+v\nwant %+v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("stats (-want +got):\n%s", diff)
 	}
 	line := string(AppendStats(nil, &got))
 	wantLine := "entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart\n" +

@@ -61,83 +61,9 @@ func TestExpiryInvisibleImmediately(t *testing.T) {
 	}
 }
 
-func TestSweepBudget(t *testing.T) {
-	const n = 1000
-	tb := newTable(t, n)
-	sub := tb.Subscribe(2 * n)
-	expiring := map[Key]bool{}
-	for i := 0; i < n; i++ {
-		k := key4(uint32(i))
-		dl := int64(1000)
-		if i%3 == 0 {
-			dl = 10
-			expiring[k] = true
-		}
-		mustInsert(t, tb, k, mkval(uint64(i)), Meta{Deadline: dl}, 0)
-	}
-	drain(sub)
-	if ex, re := tb.Sweep(5, n); ex != n || re != 0 {
-		t.Fatalf("Sweep before any deadline: examined %d reclaimed %d", ex, re)
-	}
-	total := 0
-	for calls := 0; total < len(expiring); calls++ {
-		if calls > n/7+1 {
-			t.Fatalf("sweeping with budget 7 took more than %d calls", calls)
-		}
-		ex, re := tb.Sweep(10, 7)
-		if ex != 7 || re > 7 || re < 0 {
-			t.Fatalf("Sweep(budget 7) examined %d reclaimed %d", ex, re)
-		}
-		total += re
-	}
-	if total != len(expiring) {
-		t.Fatalf("reclaimed %d, want %d", total, len(expiring))
-	}
-	if tb.Len() != n-len(expiring) {
-		t.Fatalf("Len = %d", tb.Len())
-	}
-	for i := 0; i < n; i++ {
-		k := key4(uint32(i))
-		_, _, ok := tb.Lookup(k, 10)
-		if ok == expiring[k] {
-			t.Fatalf("key %d: found=%v expiring=%v", i, ok, expiring[k])
-		}
-	}
-	evs := drain(sub)
-	if len(evs) != len(expiring) {
-		t.Fatalf("%d events, want %d", len(evs), len(expiring))
-	}
-	for _, e := range evs {
-		if e.Type != EventDestroy || e.Reason != ReasonExpired || !expiring[e.Key] {
-			t.Fatalf("event %+v", e)
-		}
-	}
-	if st := tb.Stats(); st.Expired != uint64(len(expiring)) {
-		t.Fatalf("stats %+v", st)
-	}
-	// Budget larger than the table examines each record once; 0 does nothing.
-	if ex, _ := tb.Sweep(10, 10*n); ex != n {
-		t.Fatalf("examined %d with a huge budget", ex)
-	}
-	if ex, re := tb.Sweep(1<<40, 0); ex != 0 || re != 0 {
-		t.Fatal("zero budget did work")
-	}
-	// Freed records are reused.
-	for i := 0; i < len(expiring); i++ {
-		mustInsert(t, tb, key4(uint32(n+i)), mkval(0), Meta{Deadline: 1000}, 10)
-	}
-	if tb.Len() != n {
-		t.Fatalf("Len = %d", tb.Len())
-	}
-	if _, _, st := tb.Insert(key4(5*n), mkval(0), Meta{Deadline: 1000, Flags: Assured}, 10); st != Inserted {
-		// All entries are unassured, so one is early-dropped.
-		t.Fatalf("insert into a full table of unassured entries: %v", st)
-	}
-}
-
-// Sweeping concurrently with lookups and refreshes never reclaims an entry
+// Expiring concurrently with lookups and refreshes never reclaims an entry
 // whose deadline is in the future.
-func TestSweepConcurrent(t *testing.T) {
+func TestExpireConcurrent(t *testing.T) {
 	const n = 512
 	tb := newTable(t, n)
 	keys := make([]Key, n)
@@ -152,7 +78,7 @@ func TestSweepConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
-				tb.Sweep(100, 64)
+				tb.Expire(100)
 			}
 		}()
 	}
@@ -173,7 +99,7 @@ func TestSweepConcurrent(t *testing.T) {
 	if bad.Load() != 0 {
 		t.Fatalf("%d unexpired entries missing", bad.Load())
 	}
-	tb.Sweep(100, n)
+	tb.Expire(100)
 	if tb.Len() != n/2 {
 		t.Fatalf("Len = %d, want %d", tb.Len(), n/2)
 	}
@@ -271,14 +197,13 @@ func TestEarlyDropIsBounded(t *testing.T) {
 	const n = 2000
 	tb := newTable(t, n)
 	var victim Key
-	var refs []Ref
 	for i := 0; i < n; i++ {
 		k := key4(uint32(i))
 		f := Assured | SeenReply
 		if i == n/2 {
 			victim, f = k, SeenReply
 		}
-		refs = append(refs, mustInsert(t, tb, k, mkval(0), Meta{Deadline: 1000, Flags: f}, 0))
+		mustInsert(t, tb, k, mkval(0), Meta{Deadline: 1000, Flags: f}, 0)
 	}
 	vh, vhr := victim.hash(&tb.seed), victim.Reverse().hash(&tb.seed)
 	near := func(h, b uint64) bool { return (b-t_home(tb, h)+tb.nb)%tb.nb < evictBuckets+2 }
@@ -346,7 +271,7 @@ func TestLimitConcurrent(t *testing.T) {
 					mine[j] = mine[len(mine)-1]
 					mine = mine[:len(mine)-1]
 				default:
-					tb.Sweep(int64(i/40), 16)
+					tb.Expire(int64(i / 40))
 				}
 				if tb.Len() > n {
 					over.Add(1)

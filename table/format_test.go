@@ -6,8 +6,10 @@ import (
 	"testing"
 )
 
-// The lines below are the kernel's and libnetfilter_conntrack's formats as
-// quoted in linux-conntrack-tcp.md §5.
+// The lines below are the kernel's and libnetfilter_conntrack's formats:
+// ct_seq_show() in net/netfilter/nf_conntrack_standalone.c (Linux 6.18) and
+// __snprintf_conntrack_default() in libnetfilter_conntrack's
+// src/conntrack/snprintf_default.c.
 func TestFormatKernelLines(t *testing.T) {
 	tb := newTable(t, 4)
 	k := KeyFromAddrPorts(netip.MustParseAddrPort("192.168.1.5:1031"), netip.MustParseAddrPort("192.168.1.35:23"))

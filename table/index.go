@@ -125,8 +125,8 @@ func (t *Table[V]) unlink(h uint64, v uint64) {
 // bucket loads of up to 16 keys back to back, so their misses overlap,
 // then, as those lines arrive, the loads of the records whose tags match:
 // the batch waits for about two misses instead of two per key
-// (BenchmarkW1Batch, lookup + update in place: 1e5 connections 330 -> 193
-// ns, 1e6 677 -> 253 ns; at 1e3, all in cache, it costs ~25 ns more). It
+// (BenchmarkW1Batch measures the gain, BENCHMARKS.md has the numbers; on
+// a table small enough to stay in cache it costs a little). It
 // changes nothing; atomic loads are used because the compiler keeps them
 // although their values are discarded.
 func (t *Table[V]) Prefetch(keys []Key) {

@@ -22,7 +22,8 @@ const ProtoTCP = 6
 // form (IPv4 as the v4-mapped IPv6 address), then the ports, protocol and
 // family packed into the last word. Building it with five full-width stores
 // avoids the store-forwarding stalls that byte-wise assembly followed by
-// 8-byte hash loads causes (see table-performance.md §1.9), and comparing or
+// 8-byte hash loads causes (a load that spans several smaller stores cannot
+// be forwarded from the store buffer), and comparing or
 // hashing it is five word operations. The zero Key is not a valid tuple.
 type Key struct {
 	w [5]uint64
@@ -140,4 +141,19 @@ func (k Key) hash(s *[6]uint64) uint64 {
 func mix(a, b uint64) uint64 {
 	hi, lo := bits.Mul64(a, b)
 	return hi ^ lo
+}
+
+// compare orders keys by their words: source address, destination
+// address, then ports, protocol and family packed. It is the tie-break of
+// Expire's order, so it must not depend on the hash seed.
+func (k *Key) compare(o *Key) int {
+	for i := range k.w {
+		if k.w[i] != o.w[i] {
+			if k.w[i] < o.w[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
 }

@@ -8,8 +8,8 @@ import (
 
 // Lookup finds the live entry whose original or reply tuple is k. It takes
 // no lock and writes no shared memory except one striped counter. Entries
-// whose deadline is <= now are treated as absent (they are reclaimed later
-// by Sweep, an Insert of the same tuple, or eviction).
+// whose deadline is <= now are treated as absent (Expire reclaims them, or
+// an Insert of the same tuple, or an Insert into a full table).
 func (t *Table[V]) Lookup(k Key, now int64) (Ref, Dir, bool) {
 	h := k.hash(&t.seed)
 	kr := k.Reverse()
@@ -204,27 +204,35 @@ func (t *Table[V]) held(r Ref) (b int, mw uint64) {
 func (t *Table[V]) Commit(r Ref, v V, m Meta, now int64) {
 	b, old := t.held(r)
 	tail := atomic.LoadUint64(&t.arena[b+wTail])
-	odl := t.loadDl(b)
 	c := t.beginWrite(b)
 	t.storeV(b, &v)
 	storeW(&t.arena[b+wTail], tailWord(tail, m.State, m.Flags&userFlags|flagAlive))
 	storeW(&t.arena[b+wDl], uint64(m.Deadline))
-	if m.Deadline < odl {
-		t.storeHint(r.idx, m.Deadline) // keep the hint a lower bound
-	}
 	t.account(r.idx, &m, false)
 	sub := t.subscribed()
 	sameState := metaState(old) == m.State && m.Flags&StateChange == 0
-	if sub == nil || (sameState && metaFlags(old)&userFlags == m.Flags&userFlags) {
-		t.endWrite(b, c, r.gen, true)
-		return
+	var ev Event[V]
+	announce := sub != nil && (!sameState || metaFlags(old)&userFlags != m.Flags&userFlags)
+	if announce {
+		// The key must be read while the entry is still held: once
+		// unlocked the record may be deleted and reused (or carry a
+		// free-list link).
+		ev = Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v, SameState: sameState}
+		ev.Meta.Flags &= userFlags
 	}
-	// The key must be read while the entry is still held: once unlocked the
-	// record may be deleted and reused (or carry a free-list link).
-	ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v, SameState: sameState}
-	t.endWrite(b, c, r.gen, true)
-	ev.Meta.Flags &= userFlags
-	t.deliver(sub, &ev)
+	// An earlier deadline than the one the entry is filed under (a
+	// closing state) files it again, outside the write window and before
+	// the lock is released; a later one costs nothing here (see wheel).
+	if m.Deadline < t.filedDeadline(r.idx) {
+		t.endWrite(b, c, r.gen, false)
+		t.file(r.idx, m.Deadline, now)
+		t.unlock(b)
+	} else {
+		t.endWrite(b, c, r.gen, true)
+	}
+	if announce {
+		t.deliver(sub, &ev)
+	}
 }
 
 // Abort releases the lock taken by Acquire without writing.
@@ -262,7 +270,7 @@ func (t *Table[V]) Held(r Ref) (v V, m Meta) {
 func (t *Table[V]) RemoveAs(r Ref, v V, m Meta, reason Reason, now int64) {
 	b, _ := t.held(r)
 	k := t.loadKey(b)
-	t.write(r.idx, b, r.gen, &k, &v, &m, true, false)
+	t.write(b, r.gen, &k, &v, &m, true)
 	t.account(r.idx, &m, false) // nf_ct_kill_acct: counted, then killed
 	t.Remove(r, reason, now)
 }
@@ -314,7 +322,7 @@ func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, 
 	switch reason {
 	case ReasonExpired:
 		st.expired.Add(1)
-	case reasonSwept: // counted by Sweep, once per call
+	case reasonSwept: // counted by Expire, once per call
 	case ReasonEvicted:
 		st.earlyDrop.Add(1)
 	default:
@@ -325,7 +333,7 @@ func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, 
 	}
 }
 
-// reasonSwept is ReasonExpired for a reclaim by Sweep, which counts its
+// reasonSwept is ReasonExpired for a reclaim by Expire, which counts its
 // reclaims itself, once per call.
 const reasonSwept Reason = 0xff
 
@@ -344,7 +352,7 @@ func (t *Table[V]) kill(idx uint32, b int, mw uint64) {
 	c := t.beginWrite(b)
 	storeW(&t.arena[b+wTail], tailWord(tail, 0, 0))
 	storeW(&t.arena[b+wDl], uint64(freeDeadline))
-	t.storeHint(idx, freeDeadline)
+	atomic.StoreInt64(&t.dls[idx], freeDeadline) // its filings are stale now
 	t.endWrite(b, c, nextGen(metaGen(mw)), false)
 }
 
@@ -360,7 +368,17 @@ func (t *Table[V]) kill(idx uint32, b int, mw uint64) {
 //     entries of the 8 index buckets from k's home bucket (the kernel's
 //     NF_CT_EVICTION_RANGE): bounded work, never a scan.
 //   - Failed: the index probe limit was reached.
+//
+// Entries whose deadline is <= now count as absent for every decision:
+// the clash check, the limit and early drop. When the table is full,
+// Insert first reclaims every entry expired at now (Expire) and only then
+// decides that it is full, so whether a create succeeds never depends on
+// how recently anyone called Expire.
 func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Status) {
+	return t.insert(k, v, m, now, true)
+}
+
+func (t *Table[V]) insert(k Key, v V, m Meta, now int64, reclaim bool) (r Ref, d Dir, st Status) {
 	h := k.hash(&t.seed)
 	kr := k.Reverse()
 	hr := kr.hash(&t.seed)
@@ -405,9 +423,16 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 	}
 
 	idx, ok := t.alloc()
+	if !ok && reclaim && now >= t.wheel.due.Load() {
+		// Full, but some entries may have expired: reclaim them (Expire
+		// takes stripes, so ours are released first) and start again.
+		t.unlockStripes(sa, sb)
+		t.expireDue(now)
+		return t.insert(k, v, m, now, false)
+	}
 	if ok {
 		// A free record's lock is only ever held briefly by code that waits
-		// for nothing (stale Acquire, Sweep, evict re-checks), so waiting
+		// for nothing (stale Acquire, Expire, evict re-checks), so waiting
 		// for it under the stripes cannot deadlock.
 		t.lock(t.base(idx))
 	} else if idx, ok = t.evict(h, sa, sb, now); !ok { // returns idx locked
@@ -417,7 +442,8 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 	}
 	b := t.base(idx)
 	gen := nextGen(metaGen(t.loadMeta(b)) - 1) // 0 (fresh) -> 1
-	t.write(idx, b, gen, &k, &v, &m, false, false)
+	t.write(b, gen, &k, &v, &m, false)
+	t.file(idx, m.Deadline, now)
 	t.account(idx, &m, true)
 	if !t.link(h, slotVal(uint32(h), idx, Original)) {
 		t.failInsert(idx, b, gen, h, sa, sb)
@@ -441,11 +467,11 @@ func (t *Table[V]) Insert(k Key, v V, m Meta, now int64) (r Ref, d Dir, st Statu
 }
 
 // write fills a record in one seqlock window, which also sets its
-// generation; release also releases the entry lock. A new connection is
+// generation; the entry lock stays held. A new connection is
 // written with alive clear, linked under both tuples, then published: the
 // alive bit is the single point at which it appears for both directions at
 // once.
-func (t *Table[V]) write(idx uint32, b int, gen uint32, k *Key, v *V, m *Meta, alive, release bool) {
+func (t *Table[V]) write(b int, gen uint32, k *Key, v *V, m *Meta, alive bool) {
 	f := m.Flags & userFlags
 	if alive {
 		f |= flagAlive
@@ -453,11 +479,10 @@ func (t *Table[V]) write(idx uint32, b int, gen uint32, k *Key, v *V, m *Meta, a
 	c := t.beginWrite(b)
 	t.storeHead(b, k, m.State, f, m.Deadline)
 	t.storeV(b, v)
-	t.storeHint(idx, m.Deadline)
-	t.endWrite(b, c, gen, release)
+	t.endWrite(b, c, gen, false)
 }
 
-// publish sets the alive bit of a record written by write(..., false, false)
+// publish sets the alive bit of a record written by write(..., false)
 // and releases its entry lock.
 func (t *Table[V]) publish(b int, gen uint32, m *Meta) {
 	tail := atomic.LoadUint64(&t.arena[b+wTail])
@@ -589,7 +614,8 @@ func (t *Table[V]) Replace(r Ref, k Key, v V, m Meta, now int64) (Ref, Status) {
 		h, hr = hr, h
 	}
 	gen := nextGen(metaGen(mw))
-	t.write(r.idx, b, gen, &k, &v, &m, false, false)
+	t.write(b, gen, &k, &v, &m, false)
+	t.file(r.idx, m.Deadline, now)
 	t.account(r.idx, &m, true)
 	// The two slots just freed are on the same probe paths, so these links
 	// cannot hit the probe limit; check anyway.
@@ -625,8 +651,10 @@ func (t *Table[V]) replaceInPlace(r Ref, b int, mw uint64, k *Key, v *V, m *Meta
 		t.loadV(b, &old.V)
 	}
 	gen := nextGen(metaGen(mw))
-	t.account(r.idx, m, true) // under the entry lock, which write releases
-	t.write(r.idx, b, gen, k, v, m, true, true)
+	t.account(r.idx, m, true) // under the entry lock
+	t.write(b, gen, k, v, m, true)
+	t.file(r.idx, m.Deadline, now)
+	t.unlock(b)
 	st := t.stat()
 	st.killed.Add(1)
 	st.insert.Add(1)
@@ -638,64 +666,6 @@ func (t *Table[V]) replaceInPlace(r Ref, b int, mw uint64, k *Key, v *V, m *Meta
 		t.deliver(sub, &ev)
 	}
 	return nr, Inserted
-}
-
-// Sweep examines up to budget records from a shared cursor (wrapping) and
-// reclaims those whose deadline is <= now, emitting DESTROY (expired). The
-// cost per call is O(budget); several goroutines may sweep concurrently.
-// Entries whose lock is held are skipped and retried on the next pass.
-func (t *Table[V]) Sweep(now int64, budget int) (examined, reclaimed int) {
-	lim := t.hwm.Load()
-	if lim > uint64(t.max) {
-		lim = uint64(t.max)
-	}
-	if lim == 0 || budget <= 0 {
-		return 0, 0
-	}
-	if uint64(budget) > lim {
-		budget = int(lim)
-	}
-	start := t.cursor.Add(uint64(budget)) - uint64(budget)
-	ix := start % lim
-	dls := t.dls[:lim]
-	for n := 0; n < budget; n++ {
-		if atomic.LoadInt64(&dls[ix]) <= now && t.expire(uint32(ix), now) {
-			reclaimed++
-		}
-		if ix++; ix == lim {
-			ix = 0
-		}
-	}
-	if reclaimed > 0 {
-		t.stat().expired.Add(uint64(reclaimed))
-	}
-	return budget, reclaimed
-}
-
-func (t *Table[V]) expire(idx uint32, now int64) bool {
-	b := t.base(idx)
-	if _, ok := t.tryLock(b); !ok {
-		return false
-	}
-	mw := t.loadMeta(b)
-	if !metaAlive(mw) {
-		t.unlock(b)
-		return false
-	}
-	if dl := t.loadDl(b); dl > now {
-		// A stale hint: the deadline was moved later by an update.
-		t.storeHint(idx, dl)
-		t.unlock(b)
-		return false
-	}
-	k := t.loadKey(b)
-	h, hr := k.hash(&t.seed), k.Reverse().hash(&t.seed)
-	sa, sb := t.lockStripes(h, hr)
-	t.destroyUnderStripes(idx, b, &k, h, hr, mw, reasonSwept, now, true)
-	t.unlockStripes(sa, sb)
-	t.unlock(b)
-	t.release(idx)
-	return true
 }
 
 // Range calls fn for every live, unexpired entry, in record order,
@@ -711,8 +681,8 @@ func (t *Table[V]) Range(now int64, fn func(*Snapshot[V]) bool) {
 	}
 	var s Snapshot[V]
 	for ix := uint64(0); ix < lim; ix++ {
-		// The sweep hint is a lower bound of the deadline: a hint > now
-		// does not prove the record alive, a hint <= now does not prove it
+		// The filed deadline is a lower bound of the deadline: one > now
+		// does not prove the record alive, one <= now does not prove it
 		// expired, so every record is read.
 		if t.loadSnap(uint32(ix), 0, &s) && s.Meta.Deadline > now {
 			if !fn(&s) {

@@ -23,7 +23,7 @@ type Stats struct {
 }
 
 // Counters are striped so that readers on different cores do not write one
-// shared cache line (table-performance.md §6). The stripe is chosen from the
+// shared cache line (false sharing). The stripe is chosen from the
 // address of a stack variable: goroutines have distinct stacks, so
 // concurrent goroutines mostly use distinct stripes without any runtime
 // hooks. Each stripe is padded to 128 bytes (adjacent-line prefetch).

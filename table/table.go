@@ -157,8 +157,9 @@ type Config struct {
 // a 72-byte V, which then starts on a 128-byte boundary, so the first
 // cache line holds everything a lookup reads and the adjacent-line
 // prefetcher brings the rest of V. fsm.Conn is 80 bytes, so the tracker's
-// records are 136 bytes and straddle lines; padding them to 192 bytes made
-// the 10M-packet replay no faster (2026-11-30), so they are not padded.
+// records are 136 bytes and straddle lines; padding them to 192 bytes did
+// not make the 10M-packet replay faster (BENCHMARKS.md), so they are not
+// padded.
 //
 //	0      control word: gen<<32 | seq<<2 | L<<1 | W
 //	         W    a seqlock write window is open (readers retry)
@@ -174,12 +175,11 @@ type Config struct {
 // first load gives it the sequence and the generation at once, and a writer
 // ends its write window and releases the lock with a single store.
 //
-// t.dls is not the deadline but a sweep hint: a lower bound of the
-// deadline of the record (freeDeadline for a free record), kept in its own
-// []int64 so that Sweep scans 8 bytes per entry sequentially. A write that
-// moves a deadline later (the common refresh of an established connection)
-// leaves the hint alone, so the update path touches only the record; Sweep
-// raises a stale hint when it meets one.
+// t.dls[idx] is the deadline record idx is filed under in the expiry
+// wheel (expiry.go): a lower bound of its deadline, freeDeadline for a free
+// record. A write that moves a deadline later (the common refresh of an
+// established connection) leaves it alone, so the update path touches only
+// the record; the wheel refiles the entry when the old deadline comes.
 const (
 	wCtl     = 0
 	wKey     = 1
@@ -216,8 +216,8 @@ type Table[V any] struct {
 	hwm      atomic.Uint64 // records ever handed to a free shard from the fresh region
 	free     []freeShard
 	freeMask uint64
-	batch    uint64        // fresh records a shard takes from hwm at once
-	cursor   atomic.Uint64 // sweep position
+	batch    uint64 // fresh records a shard takes from hwm at once
+	wheel    wheel  // expiry by deadline (expiry.go)
 
 	stats [statShards]statShard
 	sub   atomic.Pointer[Subscription[V]]
@@ -300,10 +300,10 @@ func New[V any](cfg Config) (*Table[V], error) {
 		t.acct = make([]uint64, 4*cfg.Max)
 	}
 	t.dls = make([]int64, cfg.Max)
-	adviseHuge(unsafe.Pointer(&t.dls[0]), uintptr(len(t.dls))*8)
 	for i := range t.dls {
 		t.dls[i] = freeDeadline
 	}
+	t.wheel.init(cfg.Max)
 	nb := uint64(math.Ceil(2 * float64(cfg.Max) / (slotsPerBucket * maxLoad)))
 	if nb < 2 {
 		nb = 2
@@ -443,10 +443,6 @@ func (t *Table[V]) unlock(b int) {
 
 func (t *Table[V]) locked(b int) bool { return atomic.LoadUint64(t.ctlp(b))&ctlL != 0 }
 
-func packMeta(gen uint32, state uint8, f Flags) uint64 {
-	return uint64(gen) | uint64(state)<<32 | uint64(f)<<40
-}
-
 func metaGen(m uint64) uint32  { return uint32(m) }
 func metaState(m uint64) uint8 { return uint8(m >> 32) }
 func metaFlags(m uint64) Flags { return Flags(m >> 40) }
@@ -525,17 +521,13 @@ func (t *Table[V]) storeV(b int, v *V) {
 }
 
 // storeW stores one word inside a seqlock write window (see storeV), or a
-// sweep hint (a lower bound only ever read as a whole word).
+// filed deadline (a lower bound only ever read as a whole word).
 func storeW(p *uint64, v uint64) {
 	if raceEnabled {
 		atomic.StoreUint64(p, v)
 	} else {
 		*p = v
 	}
-}
-
-func (t *Table[V]) storeHint(idx uint32, dl int64) {
-	storeW((*uint64)(unsafe.Pointer(&t.dls[idx])), uint64(dl))
 }
 
 // beginWrite opens a seqlock write window on a record whose lock the caller

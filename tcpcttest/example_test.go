@@ -8,22 +8,32 @@ import (
 )
 
 // tcpctAdapter is the whole adapter a tracker needs: tcpct's own Tracker,
-// fed raw IP packets. SetSysctl lets the kit run every sysctl variant.
-type tcpctAdapter struct{ tr *tcpct.Tracker }
+// fed raw IP packets. SetSysctl lets the kit run every sysctl variant: a
+// tracker's knobs are fixed at New, so it makes a new one.
+type tcpctAdapter struct {
+	tr    *tcpct.Tracker
+	knobs []string
+}
 
 func newTcpct() tcpcttest.Tracker {
 	tr, err := tcpct.New(tcpct.Config{})
 	if err != nil {
 		panic(err)
 	}
-	return tcpctAdapter{tr}
+	return &tcpctAdapter{tr: tr}
 }
 
-func (a tcpctAdapter) SetSysctl(name, value string) error {
-	return a.tr.Machine().Set(name, value)
+func (a *tcpctAdapter) SetSysctl(name, value string) error {
+	knobs := append(a.knobs, name+"="+value)
+	tr, err := tcpct.New(tcpct.Config{Knobs: knobs})
+	if err != nil {
+		return err
+	}
+	a.tr, a.knobs = tr, knobs
+	return nil
 }
 
-func (a tcpctAdapter) Track(p *tcpcttest.Packet) tcpcttest.Result {
+func (a *tcpctAdapter) Track(p *tcpcttest.Packet) tcpcttest.Result {
 	v, err := a.tr.Track(p.IP, p.Time)
 	if err != nil {
 		return tcpcttest.Result{CT: tcpcttest.Invalid}
@@ -50,4 +60,19 @@ func Example() {
 	// kernel/loose0: 4001 packets, 0 disagreements
 	// generated/loose0 (seed 2): 4006 packets, 0 disagreements
 	// agree: true
+}
+
+// Check a tracker on captures of your own. The kernel's verdicts, when
+// recorded next to a capture (as root: go run
+// github.com/fdac824a/tcpct/cmd/ktrace trace.pcap > trace.jsonl), are the
+// reference; without them, tcpct's linux profile is. Each disagreement
+// names the file and frame and gives a tcpct explain command.
+func ExampleOptions_captures() {
+	r := tcpcttest.Measure(newTcpct, tcpcttest.Options{NoRecorded: true, NoGenerated: true,
+		Captures: []tcpcttest.Capture{{Path: "../examples/out-of-window.pcap"}}})
+	for _, tr := range r.Traces {
+		fmt.Printf("%s: %d packets against %s, %d disagreements\n", tr.Name, tr.Packets, tr.Reference, tr.TotalDiffs)
+	}
+	// Output:
+	// capture/out-of-window.pcap: 17 packets against tcpct linux (the spec; no kernel recording), 0 disagreements
 }

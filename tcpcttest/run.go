@@ -8,7 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,24 +56,45 @@ func (c Cell) String() string {
 
 // Disagreement is one packet on which the tracker and the reference differ.
 type Disagreement struct {
-	Trace  string
+	Trace string
+	// File is the capture file the packet is in: the user's capture, or
+	// the kit's copy of a recorded trace (on disk where the module's
+	// source is, as go test has it); "" for a generated trace, which
+	// Explain generates again.
+	File string
+	// Frame is the packet's frame number in the capture, counting every
+	// record from 1 as Wireshark and tcpdump do; Index is the same record
+	// counted from 0, as tcpct's jsonl "i" and explain -packet count.
+	Frame  int
 	Index  int
 	Packet string // tcpdump-style summary
 	Fields Field  // the fields that differ
 	Want   Result
 	Got    Result
 	Cell   Cell
+	// Explain is a shell command that replays the trace through tcpct
+	// with the same sysctls and narrates the packet's connection (the
+	// packet is its #Index): the reference's verdict on every packet of
+	// it, with reasons and spec cells.
+	Explain string
 }
 
 func (d *Disagreement) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s packet %d: %s\n", d.Trace, d.Index, d.Packet)
+	file := d.File
+	if file == "" {
+		file = "the generated trace"
+	}
+	fmt.Fprintf(&b, "%s: frame %d (record %d) of %s: %s\n", d.Trace, d.Frame, d.Index, file, d.Packet)
 	for i, f := range fieldList {
 		if d.Fields&f != 0 {
 			fmt.Fprintf(&b, "\t%-10s want %-12s got %s\n", fieldNames[i], fieldValue(d.Want, f), fieldValue(d.Got, f))
 		}
 	}
 	fmt.Fprintf(&b, "\twant: %v\n\tgot:  %v\n\tcell: %v", d.Want, d.Got, d.Cell)
+	if d.Explain != "" {
+		fmt.Fprintf(&b, "\n\texplain: %s", d.Explain)
+	}
 	return b.String()
 }
 
@@ -96,6 +121,7 @@ func fieldValue(r Result, f Field) string {
 
 // FieldStat counts one field over a trace.
 type FieldStat struct {
+	Field           Field // which field: FieldCT, FieldDir, …
 	Compared, Agree int
 }
 
@@ -110,13 +136,20 @@ func (s FieldStat) Percent() float64 {
 
 // TraceReport is the outcome of one trace.
 type TraceReport struct {
-	Name      string // "kernel/default", "generated/short_timeouts", …
+	Name      string // "kernel/default", "generated/short_timeouts (seed 1)", "capture/x.pcap", …
 	Variant   string
-	Reference string // "linux 6.18" (recorded) or "tcpct linux" (generated)
+	File      string // the capture file ("" for a generated trace)
+	Reference string // "Linux 6.18 nf_conntrack" (recorded), "tcpct linux" (generated), …
 	Skipped   string // why the trace did not run; "" if it ran
-	Packets   int
-	AllAgree  int // packets on which every compared field agrees
-	Fields    [len(fieldList)]FieldStat
+	// Error says why a capture of Options.Captures could not be read (or
+	// its recording); Test fails on it.
+	Error    string
+	Packets  int
+	AllAgree int // packets on which every compared field agrees
+	// Fields counts each compared field, labelled by FieldStat.Field, in
+	// the order ct, dir, state, timeout, assured, seen_reply; Stat looks
+	// one up.
+	Fields [len(fieldList)]FieldStat
 	// Diffs holds the first Options.MaxDiffs disagreements; TotalDiffs
 	// counts them all.
 	Diffs      []Disagreement
@@ -125,6 +158,49 @@ type TraceReport struct {
 	// ("ct: INVALID → ESTABLISHED"), to see at a glance where a tracker
 	// departs.
 	Patterns map[string]int
+}
+
+// Stat returns the statistics of field f (one of the Field constants).
+func (t *TraceReport) Stat(f Field) FieldStat {
+	for _, s := range t.Fields {
+		if s.Field == f {
+			return s
+		}
+	}
+	return FieldStat{Field: f}
+}
+
+// Pattern is one kind of disagreement and how often it occurred.
+type Pattern struct {
+	Text  string // "ct: INVALID → ESTABLISHED"
+	Count int
+}
+
+// TopPatterns returns the n most frequent kinds of disagreement of the
+// trace (all when n <= 0), most frequent first, ties in text order.
+func (t *TraceReport) TopPatterns(n int) []Pattern {
+	ps := make([]Pattern, 0, len(t.Patterns))
+	for k, c := range t.Patterns {
+		ps = append(ps, Pattern{k, c})
+	}
+	slices.SortFunc(ps, func(a, b Pattern) int {
+		if a.Count != b.Count {
+			return b.Count - a.Count
+		}
+		return strings.Compare(a.Text, b.Text)
+	})
+	if n > 0 && len(ps) > n {
+		ps = ps[:n]
+	}
+	return ps
+}
+
+func newTraceReport() TraceReport {
+	var t TraceReport
+	for i, f := range fieldList {
+		t.Fields[i].Field = f
+	}
+	return t
 }
 
 // Report is the outcome of Measure.
@@ -136,7 +212,7 @@ type Report struct {
 // Agree reports whether every packet of every trace that ran agreed.
 func (r *Report) Agree() bool {
 	for i := range r.Traces {
-		if r.Traces[i].TotalDiffs > 0 {
+		if r.Traces[i].TotalDiffs > 0 || r.Traces[i].Error != "" {
 			return false
 		}
 	}
@@ -145,9 +221,10 @@ func (r *Report) Agree() bool {
 
 // Total sums the traces that ran.
 func (r *Report) Total() TraceReport {
-	t := TraceReport{Name: "total"}
+	t := newTraceReport()
+	t.Name = "total"
 	for _, tr := range r.Traces {
-		if tr.Skipped != "" {
+		if tr.Skipped != "" || tr.Error != "" {
 			continue
 		}
 		t.Packets += tr.Packets
@@ -180,6 +257,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(&b, "| %s | skipped: %s |\n", t.Name, t.Skipped)
 			return
 		}
+		if t.Error != "" {
+			fmt.Fprintf(&b, "| %s | error: %s |\n", t.Name, t.Error)
+			return
+		}
 		fmt.Fprintf(&b, "| %s | %d | %s |", t.Name, t.Packets, pct(t.AllAgree, t.Packets))
 		for i, f := range fieldList {
 			if r.Tracker&f == 0 {
@@ -210,14 +291,21 @@ func pct(a, n int) string {
 
 // Test runs the traces through trackers made by newTracker (one fresh
 // tracker per trace) and fails t, in a subtest per trace, for each
-// disagreement with the reference (the first Options.MaxDiffs in detail),
-// then logs the agreement table. Variants the tracker cannot be
-// configured for are skipped.
+// disagreement with the reference (the first Options.MaxDiffs in detail,
+// each naming its capture file and frame and giving a tcpct explain
+// command that narrates it), then for the trace's disagreements grouped
+// by kind, most frequent first, and logs the agreement table. Variants
+// the tracker cannot be configured for are skipped. Failures are
+// reported at the line of the caller's test that called Test.
 func Test(t *testing.T, newTracker func() Tracker, opts Options) {
 	t.Helper()
 	r := Measure(newTracker, opts)
 	for _, tr := range r.Traces {
 		t.Run(tr.Name, func(t *testing.T) {
+			t.Helper()
+			if tr.Error != "" {
+				t.Fatal(tr.Error)
+			}
 			if tr.Skipped != "" {
 				t.Skip(tr.Skipped)
 			}
@@ -227,12 +315,24 @@ func Test(t *testing.T, newTracker func() Tracker, opts Options) {
 			if tr.TotalDiffs > len(tr.Diffs) {
 				t.Errorf("… and %d more disagreements", tr.TotalDiffs-len(tr.Diffs))
 			}
+			if tr.TotalDiffs > 0 {
+				t.Errorf("%d of %d packets disagree with %s; most frequent:\n%s", tr.TotalDiffs, tr.Packets, tr.Reference, formatPatterns(tr.TopPatterns(10)))
+			}
 			t.Logf("%d packets, %d agree on every compared field", tr.Packets, tr.AllAgree)
 		})
 	}
 	var b strings.Builder
 	r.WriteTable(&b)
 	t.Logf("agreement with Linux nf_conntrack (fields compared: %v):\n%s", r.Tracker, b.String())
+}
+
+// formatPatterns writes one pattern a line, its count first.
+func formatPatterns(ps []Pattern) string {
+	var b strings.Builder
+	for _, p := range ps {
+		fmt.Fprintf(&b, "\t%7d  %s\n", p.Count, p.Text)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // Measure runs the traces like Test but never fails: it returns the
@@ -258,13 +358,20 @@ func Measure(newTracker func() Tracker, opts Options) *Report {
 			r.Traces = append(r.Traces, runGenerated(newTracker, v, opts.Seed+uint64(i), fields, &opts))
 		}
 	}
+	for _, c := range opts.Captures {
+		r.Traces = append(r.Traces, runCapture(newTracker, c, fields, &opts))
+	}
 	return r
 }
 
-// packet is one trace record: raw IP bytes and capture time.
+// packet is one trace record: its number in the capture, link type,
+// bytes, length on the wire and capture time.
 type packet struct {
-	data []byte
-	ts   time.Time
+	index   int
+	link    capture.LinkType
+	data    []byte
+	origLen int
+	ts      time.Time
 }
 
 func gunzip(name string) ([]byte, error) {
@@ -297,8 +404,128 @@ func readPcap(b []byte) ([]packet, error) {
 		if p.Link != capture.LinkRaw {
 			return nil, fmt.Errorf("record %d: link type %v, want raw IP", p.Index, p.Link)
 		}
-		out = append(out, packet{append([]byte(nil), p.Data...), p.Timestamp()})
+		out = append(out, packet{p.Index, p.Link, append([]byte(nil), p.Data...), p.OrigLen, p.Timestamp()})
 	}
+}
+
+// readCaptureFile reads every record of a capture file.
+func readCaptureFile(path string) ([]packet, error) {
+	cr, err := capture.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer cr.Close()
+	var out []packet
+	for {
+		p, err := cr.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
+		out = append(out, packet{p.Index, p.Link, append([]byte(nil), p.Data...), p.OrigLen, p.Timestamp()})
+	}
+}
+
+// readRecording reads a kernel recording (jsonl, gzip-compressed if its
+// name ends in .gz) into the expected results by record number.
+func readRecording(path string) (map[int]*Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
+		r = z
+	}
+	lines, err := compare.Read(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return wantOf(lines), nil
+}
+
+func wantOf(lines []compare.Line) map[int]*Result {
+	want := make(map[int]*Result, len(lines))
+	for _, l := range lines {
+		r := Result{CT: CT(l.CT), Dir: Dir(l.Dir), State: l.State, Assured: l.Assured, SeenReply: l.SeenReply}
+		if l.Timeout != nil {
+			r.Timeout = *l.Timeout
+		}
+		want[l.I] = &r
+	}
+	return want
+}
+
+// recordingFor finds the kernel recording next to a capture: the same
+// name with .jsonl or .jsonl.gz for its capture extension.
+func recordingFor(path string) string {
+	stem := strings.TrimSuffix(path, ".gz")
+	for _, ext := range []string{".pcapng", ".pcap", ".cap"} {
+		if strings.HasSuffix(stem, ext) {
+			stem = strings.TrimSuffix(stem, ext)
+			break
+		}
+	}
+	for _, ext := range []string{".jsonl", ".jsonl.gz"} {
+		if _, err := os.Stat(stem + ext); err == nil {
+			return stem + ext
+		}
+	}
+	return ""
+}
+
+// embeddedPath is where a recorded trace embedded in the kit lives on
+// disk: next to this source file, which go test builds from a checkout or
+// the module cache. When that cannot be found (a -trimpath build), the
+// trace's path inside the module.
+func embeddedPath(name string) string {
+	if _, file, _, ok := runtime.Caller(0); ok {
+		p := filepath.Join(filepath.Dir(file), "testdata", name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "github.com/fdac824a/tcpct/tcpcttest/testdata/" + name
+}
+
+// shellQuote quotes a word for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@+,-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// origin is where a trace's packets come from, for the explain command.
+type origin struct {
+	file string // the capture file, or ""
+	gen  string // the command that writes a generated trace to stdout, or ""
+}
+
+// explainCommand is the tcpct command that narrates record index of the
+// trace, with the variant's sysctls.
+func (o origin) explainCommand(index int, sysctls [][2]string) string {
+	var b strings.Builder
+	if o.gen != "" {
+		b.WriteString(o.gen + " | ")
+	}
+	b.WriteString("tcpct explain -packet " + strconv.Itoa(index))
+	for _, kv := range sysctls {
+		b.WriteString(" -sysctl " + shellQuote(kv[0]+"="+kv[1]))
+	}
+	if o.file != "" {
+		b.WriteString(" " + shellQuote(o.file))
+	} else {
+		b.WriteString(" -")
+	}
+	return b.String()
 }
 
 // configure makes a fresh tracker for variant v, or says why it cannot.
@@ -320,7 +547,9 @@ func configure(newTracker func() Tracker, v Variant) (Tracker, string) {
 }
 
 func runRecorded(newTracker func() Tracker, v Variant, fields Field, o *Options) TraceReport {
-	rep := TraceReport{Name: "kernel/" + v.Name, Variant: v.Name, Reference: "Linux 6.18 nf_conntrack"}
+	rep := newTraceReport()
+	rep.Name, rep.Variant, rep.Reference = "kernel/"+v.Name, v.Name, "Linux 6.18 nf_conntrack"
+	rep.File = embeddedPath(v.Name + ".pcap.gz")
 	tr, why := configure(newTracker, v)
 	if why != "" {
 		rep.Skipped = why
@@ -342,20 +571,13 @@ func runRecorded(newTracker func() Tracker, v Variant, fields Field, o *Options)
 	if err != nil {
 		panic("tcpcttest: embedded trace: " + err.Error())
 	}
-	want := make(map[int]*Result, len(lines))
-	for _, l := range lines {
-		r := Result{CT: CT(l.CT), Dir: Dir(l.Dir), State: l.State, Assured: l.Assured, SeenReply: l.SeenReply}
-		if l.Timeout != nil {
-			r.Timeout = *l.Timeout
-		}
-		want[l.I] = &r
-	}
-	run(&rep, tr, v, pkts, want, fields, o)
+	run(&rep, tr, v, pkts, wantOf(lines), fields, o, origin{file: rep.File})
 	return rep
 }
 
 func runGenerated(newTracker func() Tracker, v Variant, seed uint64, fields Field, o *Options) TraceReport {
-	rep := TraceReport{Name: "generated/" + v.Name, Variant: v.Name, Reference: "tcpct linux"}
+	rep := newTraceReport()
+	rep.Name, rep.Variant, rep.Reference = "generated/"+v.Name, v.Name, "tcpct linux"
 	tr, why := configure(newTracker, v)
 	if why != "" {
 		rep.Skipped = why
@@ -366,11 +588,51 @@ func runGenerated(newTracker func() Tracker, v Variant, seed uint64, fields Fiel
 		cfg.Pause = v.pause
 	}
 	var pkts []packet
-	for _, p := range gen.Generate(cfg) {
-		pkts = append(pkts, packet{p.Data, p.TS})
+	for i, p := range gen.Generate(cfg) {
+		pkts = append(pkts, packet{i, capture.LinkRaw, p.Data, len(p.Data), p.TS})
 	}
-	run(&rep, tr, v, pkts, nil, fields, o)
+	// conformance/cmd/tracegen writes the same trace (its other settings'
+	// defaults are gen.Config's).
+	cmd := fmt.Sprintf("go run github.com/fdac824a/tcpct/conformance/cmd/tracegen -seed %d -packets %d", seed, o.Packets)
+	if cfg.Pause > 0 {
+		cmd += " -pause " + cfg.Pause.String()
+	}
 	rep.Name += fmt.Sprintf(" (seed %d)", seed)
+	run(&rep, tr, v, pkts, nil, fields, o, origin{gen: cmd})
+	return rep
+}
+
+// runCapture runs one of the user's captures, against the kernel's
+// recording when there is one, else against tcpct's linux profile.
+func runCapture(newTracker func() Tracker, c Capture, fields Field, o *Options) TraceReport {
+	rep := newTraceReport()
+	rep.Name, rep.Variant, rep.File = "capture/"+filepath.Base(c.Path), "capture", c.Path
+	v := Variant{Name: filepath.Base(c.Path), Sysctls: c.Sysctls}
+	pkts, err := readCaptureFile(c.Path)
+	if err != nil {
+		rep.Error = err.Error()
+		return rep
+	}
+	kernel := c.Kernel
+	if kernel == "" {
+		kernel = recordingFor(c.Path)
+	}
+	var want map[int]*Result
+	if kernel != "" {
+		if want, err = readRecording(kernel); err != nil {
+			rep.Error = err.Error()
+			return rep
+		}
+		rep.Reference = "Linux nf_conntrack (recorded in " + kernel + ")"
+	} else {
+		rep.Reference = "tcpct linux (the spec; no kernel recording)"
+	}
+	tr, why := configure(newTracker, v)
+	if why != "" {
+		rep.Skipped = why
+		return rep
+	}
+	run(&rep, tr, v, pkts, want, fields, o, origin{file: c.Path})
 	return rep
 }
 
@@ -378,7 +640,7 @@ func runGenerated(newTracker func() Tracker, v Variant, seed uint64, fields Fiel
 // variant's sysctls) and the tracker, and compares. want, when not nil,
 // overrides the reference's results (the kernel's recorded verdicts);
 // the reference still supplies the spec cell.
-func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*Result, fields Field, o *Options) {
+func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*Result, fields Field, o *Options, from origin) {
 	var knobs []string
 	for _, kv := range v.Sysctls {
 		knobs = append(knobs, kv[0]+"="+kv[1])
@@ -388,13 +650,14 @@ func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*R
 		panic("tcpcttest: reference: " + err.Error())
 	}
 	var cp capture.Packet
-	for i, p := range pkts {
-		cp.Decode(capture.LinkRaw, p.data, len(p.data))
+	for _, p := range pkts {
+		i := p.index
+		cp.Decode(p.link, p.data, p.origLen)
 		if cp.Kind != capture.KindTCP {
 			continue
 		}
 		seg := fsm.ParseSegment(cp.TCP, cp.IPPayloadLen)
-		rv := ref.TrackKey(tcpct.KeyOf(cp.Src, cp.Dst, cp.SrcPort, cp.DstPort), &seg, p.ts.UnixNano())
+		rv := ref.TrackSegment(cp.SrcAddrPort(), cp.DstAddrPort(), &seg, p.ts)
 		w := resultOf(&rv)
 		if want != nil {
 			k, ok := want[i]
@@ -403,7 +666,7 @@ func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*R
 			}
 			w = *k
 		}
-		in := Packet{Index: i, Time: p.ts, IP: p.data, TCP: cp.TCP,
+		in := Packet{Index: i, Time: p.ts, IP: cp.IP, TCP: cp.TCP,
 			Src: netip.AddrPortFrom(cp.Src, cp.SrcPort), Dst: netip.AddrPortFrom(cp.Dst, cp.DstPort),
 			PayloadLen: int(seg.Len), HeaderLen: int(seg.HdrLen)}
 		if len(cp.TCP) >= 20 {
@@ -430,8 +693,9 @@ func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*R
 			}
 		}
 		if len(rep.Diffs) < o.MaxDiffs {
-			rep.Diffs = append(rep.Diffs, Disagreement{Trace: rep.Name, Index: i, Packet: gen.Summary(p.data),
-				Fields: diff, Want: w, Got: got, Cell: cellOf(&rv)})
+			rep.Diffs = append(rep.Diffs, Disagreement{Trace: rep.Name, File: from.file, Frame: i + 1, Index: i,
+				Packet: gen.Summary(cp.IP), Fields: diff, Want: w, Got: got, Cell: cellOf(&rv),
+				Explain: from.explainCommand(i, v.Sysctls)})
 		}
 	}
 }
@@ -439,7 +703,7 @@ func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*R
 // resultOf converts a tcpct verdict the way the kernel runner records one.
 func resultOf(v *tcpct.Verdict) Result {
 	r := Result{CT: CT(v.CT.String())}
-	if v.CT != fsm.Invalid {
+	if v.CT != fsm.CTInvalid {
 		r.Dir = Dir(v.Dir.String())
 	}
 	if v.Entry {

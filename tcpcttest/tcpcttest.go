@@ -19,11 +19,20 @@
 //     every recorded packet; tcpct is the expected value. They reach states
 //     the recorded traces visit rarely, and timeouts that expire.
 //
-// Each disagreement names the packet, the expected and actual value of each
-// field that differs, and the spec cell that decided the reference verdict
-// (direction, packet class, old state → outcome) with its RFC sections and
-// rationale, so a failure reads as "your tracker departs from RFC 5961 §4
-// here", not "line 3071 differs".
+// With Options.Captures it also runs capture files of your own, against
+// the kernel's verdicts when cmd/ktrace recorded them next to the capture,
+// else against tcpct's linux profile (see Capture).
+//
+// Each disagreement names the capture file and frame, the expected and
+// actual value of each field that differs, and the spec cell that decided
+// the reference verdict (direction, packet class, old state → outcome)
+// with its RFC sections and rationale, so a failure reads as "your
+// tracker departs from RFC 5961 §4 here", not "line 3071 differs"; and it
+// gives a ready `tcpct explain` command that narrates the packet's
+// connection as the reference saw it. Test also reports each trace's
+// disagreements grouped by kind ("ct: INVALID → ESTABLISHED"), most
+// frequent first, and marks itself and its subtests as helpers, so that
+// failures point at the caller's call of Test.
 //
 // Trackers differ in what they model. A tracker declares what it reports
 // with the optional Capable interface (no timeouts, no ASSURED bit, …) and
@@ -227,8 +236,39 @@ func variants() []Variant {
 	return vs
 }
 
+// Capture is a capture file of your own to run the tracker on: pcap or
+// pcapng, gzip-compressed or not, of any link type package capture reads
+// (Ethernet, raw IP, Linux cooked, loopback, …). Every TCP packet in it
+// is fed to the tracker, in order, with its capture time.
+//
+// The expected verdicts are the kernel's when they were recorded:
+// cmd/ktrace of this module runs a capture through Linux's own tracker
+// in a throw-away network namespace and writes its verdict on every
+// packet (`go run github.com/fdac824a/tcpct/cmd/ktrace trace.pcap >
+// trace.jsonl`, as root), the same form as the recordings in
+// testdata/kernel/. Without a recording the reference is tcpct's linux
+// profile, the spec as this module implements it (checked against the
+// kernel on every recorded packet), and TraceReport.Reference says so.
+type Capture struct {
+	// Path is the capture file.
+	Path string
+	// Kernel is the kernel's verdicts on Path, as cmd/ktrace writes them
+	// (jsonl, gzip-compressed or not). When empty, the kit looks next to
+	// Path for the same name with .jsonl or .jsonl.gz in place of its
+	// .pcap, .pcapng or .cap (and .gz) extension, and uses it if present.
+	Kernel string
+	// Sysctls are the settings the capture was recorded with (ktrace's
+	// -sysctl, without the nf_conntrack_ prefix), applied to the
+	// reference and, through Sysctler, to the tracker.
+	Sysctls [][2]string
+}
+
 // Options tune a run. The zero value runs everything with the defaults.
 type Options struct {
+	// Captures are capture files of your own, run after the built-in
+	// traces (leave those out with NoRecorded and NoGenerated). Variants
+	// does not filter them.
+	Captures []Capture
 	// Variants restricts the run to the named variants (default: all that
 	// the tracker can be configured for).
 	Variants []string

@@ -12,20 +12,20 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 )
 
 // rawCapture writes segs as a raw-IP pcap, 10 ms apart. A segment whose
 // index is in cut has its packet cut to the IP header plus that many TCP
 // bytes, with the IP total length saying so: a TCP header too short to
 // read, which the tracker calls INVALID "truncated packet".
-func rawCapture(t *testing.T, segs []craft.Segment, cut map[int]int) []byte {
+func rawCapture(t *testing.T, segs []packet.Segment, cut map[int]int) []byte {
 	t.Helper()
 	return rawCaptureGap(t, segs, cut, 10*time.Millisecond)
 }
 
 // rawCaptureGap is rawCapture with packets gap apart.
-func rawCaptureGap(t *testing.T, segs []craft.Segment, cut map[int]int, gap time.Duration) []byte {
+func rawCaptureGap(t *testing.T, segs []packet.Segment, cut map[int]int, gap time.Duration) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := capture.NewWriter(&buf, capture.LinkRaw, 0)
@@ -103,13 +103,13 @@ func TestExplainPacketChoice(t *testing.T) {
 // packet, INVALID "truncated packet", and nothing else.
 func TestExplainTruncatedHeader(t *testing.T) {
 	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
-	data := rawCapture(t, []craft.Segment{
-		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 64240},
-		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: craft.SYN | craft.ACK, Window: 64240},
-		{Src: cli, Dst: srv, Seq: 101, Ack: 901, Flags: craft.ACK, Window: 502},
+	data := rawCapture(t, []packet.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 64240},
+		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: packet.SYN | packet.ACK, Window: 64240},
+		{Src: cli, Dst: srv, Seq: 101, Ack: 901, Flags: packet.ACK, Window: 502},
 	}, map[int]int{1: 10})
 	code, jsonl, _ := runCmd(t, data, "replay", "-format", "jsonl", "-")
-	if code != 0 || !strings.Contains(jsonl, `{"i":1,"ct":"INVALID","reason":"truncated packet"`) {
+	if code != 0 || !strings.Contains(jsonl, `{"i":1,"frame":2,"time":"2024-05-01T12:00:00.010000000Z","family":"ipv4","src":"10.0.0.2","dst":"10.0.0.1","ct":"INVALID","reason":"truncated packet"`) {
 		t.Fatalf("replay: status %d, jsonl:\n%s\nwant record 1 INVALID truncated packet", code, jsonl)
 	}
 	code, out, errs := runCmd(t, data, "explain", "-packet", "1", "-")
@@ -131,9 +131,9 @@ func TestExplainTruncatedHeader(t *testing.T) {
 // address without a port.
 func TestExplainIPv6Endpoints(t *testing.T) {
 	cli, srv := netip.MustParseAddrPort("[2001:db8::1]:5000"), netip.MustParseAddrPort("[2001:db8::2]:443")
-	data := rawCapture(t, []craft.Segment{
-		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 64240},
-		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: craft.SYN | craft.ACK, Window: 64240},
+	data := rawCapture(t, []packet.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 64240},
+		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: packet.SYN | packet.ACK, Window: 64240},
 	}, nil)
 	code, out, errs := runCmd(t, data, "explain", "-")
 	if code != 0 || errs != "" {
@@ -188,10 +188,10 @@ func TestAtRFC3339Forms(t *testing.T) {
 // synFlood is n connection attempts (a SYN each) from distinct clients.
 func synFlood(t *testing.T, n int) []byte {
 	srv := netip.MustParseAddrPort("10.0.0.2:80")
-	var segs []craft.Segment
+	var segs []packet.Segment
 	for i := range n {
 		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(40000+i))
-		segs = append(segs, craft.Segment{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 64240})
+		segs = append(segs, packet.Segment{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 64240})
 	}
 	return rawCapture(t, segs, nil)
 }
@@ -328,9 +328,9 @@ func TestSpecAndDocsOutputErrors(t *testing.T) {
 // compared tcpct watch with the kernel on a veth pair.
 func TestEventsRefusedConnection(t *testing.T) {
 	cli, srv := netip.MustParseAddrPort("127.0.0.1:41496"), netip.MustParseAddrPort("127.0.0.1:7002")
-	segs := []craft.Segment{
-		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 65495},
-		{Src: srv, Dst: cli, Seq: 0, Ack: 101, Flags: craft.RST | craft.ACK},
+	segs := []packet.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 65495},
+		{Src: srv, Dst: cli, Seq: 0, Ack: 101, Flags: packet.RST | packet.ACK},
 	}
 	// The RST 60 µs after the SYN, as on lo: within a jiffy, so the full
 	// 120 s are left, as the kernel printed. 10 ms later (2.5 jiffies)
@@ -359,10 +359,10 @@ func TestEventsRefusedConnection(t *testing.T) {
 // IPCT_DESTROY alone).
 func TestEventsAcctRefusedConnection(t *testing.T) {
 	cli, srv := netip.MustParseAddrPort("127.0.0.1:40334"), netip.MustParseAddrPort("127.0.0.1:5001")
-	linuxSyn := craft.Options{MSS: 65495, SACKPermitted: true, Timestamps: true, TSVal: 1, HasWScale: true, WScale: 7}
-	segs := []craft.Segment{
-		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 65495, Options: linuxSyn},
-		{Src: srv, Dst: cli, Seq: 0, Ack: 101, Flags: craft.RST | craft.ACK},
+	linuxSyn := packet.Options{MSS: 65495, SACKPermitted: true, Timestamps: true, TSVal: 1, HasWScale: true, WScale: 7}
+	segs := []packet.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 65495, Options: linuxSyn},
+		{Src: srv, Dst: cli, Seq: 0, Ack: 101, Flags: packet.RST | packet.ACK},
 	}
 	code, out, errs := runCmd(t, rawCaptureGap(t, segs, nil, 60*time.Microsecond), "replay", "-sysctl", "acct=1", "-format", "events", "-")
 	want := "    [NEW] tcp      6 120 SYN_SENT src=127.0.0.1 dst=127.0.0.1 sport=40334 dport=5001 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=5001 dport=40334\n" +
@@ -389,14 +389,14 @@ func TestEventsAcctRefusedConnection(t *testing.T) {
 func TestEventsResyncAnnouncesSynRecv(t *testing.T) {
 	cli, srv := netip.MustParseAddrPort("127.1.0.6:20006"), netip.MustParseAddrPort("127.2.0.6:443")
 	const ci, si = 1000, 5000
-	data := rawCapture(t, []craft.Segment{
-		{Src: cli, Dst: srv, Seq: ci, Flags: craft.SYN, Window: 64240},
-		{Src: srv, Dst: cli, Seq: si, Ack: ci + 1, Flags: craft.SYN | craft.ACK, Window: 65160},
-		{Src: cli, Dst: srv, Seq: ci, Flags: craft.SYN, Window: 64240},                          // retransmitted: ignored
-		{Src: srv, Dst: cli, Seq: si, Ack: ci + 1, Flags: craft.SYN | craft.ACK, Window: 65160}, // retransmitted: resyncs
-		{Src: cli, Dst: srv, Seq: ci + 1, Ack: si + 1, Flags: craft.ACK, Window: 502},
+	data := rawCapture(t, []packet.Segment{
+		{Src: cli, Dst: srv, Seq: ci, Flags: packet.SYN, Window: 64240},
+		{Src: srv, Dst: cli, Seq: si, Ack: ci + 1, Flags: packet.SYN | packet.ACK, Window: 65160},
+		{Src: cli, Dst: srv, Seq: ci, Flags: packet.SYN, Window: 64240},                           // retransmitted: ignored
+		{Src: srv, Dst: cli, Seq: si, Ack: ci + 1, Flags: packet.SYN | packet.ACK, Window: 65160}, // retransmitted: resyncs
+		{Src: cli, Dst: srv, Seq: ci + 1, Ack: si + 1, Flags: packet.ACK, Window: 502},
 	}, nil)
-	code, jsonl, _ := runCmd(t, data, "replay", "-format", "jsonl", "-")
+	code, jsonl, _ := runCmd(t, data, "replay", "-format", "jsonl", "-fields", "classic", "-")
 	if code != 0 || !strings.Contains(jsonl, `"i":2,"ct":"ESTABLISHED","dir":"original","state":"SYN_RECV"`) ||
 		!strings.Contains(jsonl, `"old":"SYN_SENT","action":"update"`) {
 		t.Fatalf("jsonl does not show the ignored SYN and the resync:\n%s", jsonl)

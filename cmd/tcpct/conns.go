@@ -79,7 +79,7 @@ func (cc *connCounts) add(shard int, v *tcpct.Verdict, pk *pktInfo) {
 	}
 	s.packets++
 	s.bytes += uint64(pk.ipLen)
-	if v.CT == fsm.Invalid {
+	if v.CT == fsm.CTInvalid {
 		s.invalid++
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 )
 
 // The busiest-connections list is exact over the whole capture, although
@@ -26,7 +26,7 @@ func TestBusiestConnectionsSurviveSlotReuse(t *testing.T) {
 	t0 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	at := t0
 	srv := netip.MustParseAddrPort("10.9.0.1:80")
-	write := func(s craft.Segment) {
+	write := func(s packet.Segment) {
 		b, err := s.Append(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -40,10 +40,10 @@ func TestBusiestConnectionsSurviveSlotReuse(t *testing.T) {
 	// is left idle (it expires with the short ESTABLISHED timeout).
 	conn := func(cli netip.AddrPort, data int) {
 		const ci, si = 1000, 9000
-		write(craft.Segment{Src: cli, Dst: srv, Seq: ci, Flags: craft.SYN, Window: 64240})
-		write(craft.Segment{Src: srv, Dst: cli, Seq: si, Ack: ci + 1, Flags: craft.SYN | craft.ACK, Window: 64240})
+		write(packet.Segment{Src: cli, Dst: srv, Seq: ci, Flags: packet.SYN, Window: 64240})
+		write(packet.Segment{Src: srv, Dst: cli, Seq: si, Ack: ci + 1, Flags: packet.SYN | packet.ACK, Window: 64240})
 		for i := range data {
-			write(craft.Segment{Src: cli, Dst: srv, Seq: ci + 1 + uint32(10*i), Ack: si + 1, Flags: craft.ACK | craft.PSH, Window: 502, PayloadLen: 10})
+			write(packet.Segment{Src: cli, Dst: srv, Seq: ci + 1 + uint32(10*i), Ack: si + 1, Flags: packet.ACK | packet.PSH, Window: 502, PayloadLen: 10})
 		}
 	}
 	big := netip.MustParseAddrPort("10.1.0.1:40000")

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
@@ -18,12 +19,25 @@ import (
 
 // pktInfo is what the output stages need of a record besides its verdict.
 type pktInfo struct {
-	index   int
-	time    int64
-	origLen int
-	ipLen   int
-	shard   int // the tracker (engine.trs index) that tracked it
-	pos     int // its place in that shard's list of the batch (batch.idx, batch.out)
+	// key is the packet's tuple as seen (not the connection's original
+	// one); a truncated TCP header has addresses and zero ports.
+	key table.Key
+	// src and dst are the packet's addresses (IPv4 in the first four
+	// bytes, as family in key says): jsonl prints them, and building them
+	// from key cost more than copying them. Plain bytes, not netip.Addr,
+	// whose pointer would make every batch of items a GC-scanned object
+	// with write barriers on each store.
+	src, dst [16]byte
+	index    int
+	// time is the time the packet was tracked at: its capture timestamp,
+	// or the time of the packet tracked before it when its stamp is
+	// earlier (walkResult.admit); stamp is the timestamp as recorded.
+	time, stamp int64
+	trunc       bool // a TCP header too short to parse: INVALID, no ports
+	origLen     int
+	ipLen       int
+	shard       int // the tracker (engine.trs index) that tracked it
+	pos         int // its place in that shard's list of the batch (batch.idx, batch.out)
 }
 
 // engine runs a capture through one tracker (jobs == 1) or through one
@@ -42,7 +56,14 @@ type engine struct {
 	// progress, when set, is called every few thousand records with the
 	// byte offset reached.
 	progress func(offset int64)
+	// stopped is set by stop: the output failed, so run reads no more.
+	stopped atomic.Bool
 }
+
+// stop makes run end after the packets it has read: the output cannot be
+// written (a closed pipe, a full disk), so there is no point in reading
+// on. Safe to call from run's fn.
+func (e *engine) stop() { e.stopped.Store(true) }
 
 func newEngine(tf *trackerFlags, jobs int) (*engine, error) {
 	if jobs <= 1 {
@@ -116,7 +137,7 @@ func (e *engine) stats() tcpct.Stats {
 func (e *engine) flush(now int64) {
 	t := time.Unix(0, now)
 	for _, tr := range e.trs {
-		tr.Sweep(t, 0)
+		tr.Expire(t)
 	}
 }
 
@@ -174,6 +195,17 @@ type walkResult struct {
 	// afterAt counts the records stamped after an absolute -at: read, not
 	// processed.
 	afterAt int
+	// stamp is the capture timestamp of the record admitted last, before
+	// admit held it back to the clock.
+	stamp int64
+	// links counts the records skipped because tcpct does not decode
+	// their link type, by link type.
+	links map[capture.LinkType]int
+	// start is the first record's timestamp; tcpAfterAt counts TCP
+	// records after an absolute -at (read, not processed), the first of
+	// them stamped firstAfterAt.
+	start, firstAfterAt int64
+	tcpAfterAt          int
 	// skips counts the records that are not TCP packets, by reason
 	// (capture.Packet.Reason: "not TCP", "ARP", "IPv4 fragment", ...).
 	skips map[string]int
@@ -209,18 +241,24 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 	tcp, trunc = classify(p)
 	if !tcp && !trunc {
 		res.skip(p.Reason)
+		if !p.Link.Supported() {
+			if res.links == nil {
+				res.links = map[capture.LinkType]int{}
+			}
+			res.links[p.Link]++
+		}
 		return false, false
 	}
+	res.stamp = p.Time
 	if res.tcp == 0 {
 		res.first = p.Time
 	} else if p.Time < res.last {
 		// The tracker's clock, like the kernel's, never goes back: a
 		// packet stamped before the one tracked last (captures merged
 		// from several interfaces, a clock step, a corrupt timestamp)
-		// is tracked at that packet's time. Otherwise an entry reclaimed
-		// by a sweep at the later time would be found again or not
-		// depending on how far the sweep had got, and on which worker
-		// of -j N swept.
+		// is tracked at that packet's time. Otherwise an entry expired
+		// and reclaimed at the later time would be found again only if
+		// it had not been reclaimed yet.
 		p.Time = res.last
 		res.held++
 	}
@@ -229,61 +267,35 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 	return tcp, trunc
 }
 
-// item is one admitted TCP packet, parsed and ready to track: the reader
-// fills items, the trackers consume them.
-type item struct {
-	key   table.Key
-	seg   fsm.Segment
-	info  pktInfo
-	trunc bool // a TCP header too short to parse: INVALID, no tuple
-}
-
-// itemOf parses an admitted record (see walkResult.admit) into *it.
-func itemOf(it *item, p *capture.Packet, tcp bool) {
-	it.info = pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}
-	it.trunc = !tcp
-	if tcp {
-		it.key = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
-		it.seg = tcpct.SegmentOf(p)
+// packetOf makes the packet to track of an admitted record (see
+// walkResult.admit) and fills its output information; stamp is its
+// timestamp as recorded (walkResult.stamp).
+func packetOf(p *capture.Packet, pi *pktInfo, tcp bool, stamp int64) tcpct.Packet {
+	*pi = pktInfo{src: addrBytes(p.Src), dst: addrBytes(p.Dst), index: p.Index, time: p.Time, stamp: stamp, origLen: p.OrigLen, ipLen: p.IPPayloadLen, trunc: !tcp}
+	pkt := tcpct.PacketOf(p)
+	pi.key = pkt.Key
+	if !tcp {
+		// No ports, but the addresses are known: the tracker never sees
+		// this key (a truncated header is INVALID before any lookup).
+		pi.key = tcpct.KeyOf(netip.AddrPortFrom(p.Src, 0), netip.AddrPortFrom(p.Dst, 0))
 	}
+	return pkt
 }
 
-// lookahead is how many packets a tracker prefetches before tracking them:
-// enough for their table misses to overlap, few enough that the batch
-// stays in the CPU's out-of-order window.
+// lookahead is how many packets one tracker reads before tracking them
+// with one TrackBatch call, which prefetches their table memory.
 const lookahead = 16
 
-// trackItems tracks the items named by idx, in that order, into out
-// (out[j] is the verdict of items[idx[j]]). It first prefetches the table
-// memory of lookahead packets at a time, so that their cache misses are
-// paid together, and keeps the tuple hashes it computed for the lookups
-// (tcpct.Tracker.PrefetchHashes, TrackHashed).
-func trackItems(tr *tcpct.Tracker, items []item, idx []int32, out []tcpct.Verdict) {
-	var keys [lookahead]table.Key
-	var hashes [lookahead]uint64
-	for len(idx) > 0 {
-		n := min(len(idx), lookahead)
-		for j, i := range idx[:n] {
-			keys[j] = items[i].key // zero for a truncated header: harmless
-		}
-		tr.PrefetchHashes(keys[:n], hashes[:n])
-		for j, i := range idx[:n] {
-			trackItem(tr, &items[i], hashes[j], &out[j])
-		}
-		idx, out = idx[n:], out[n:]
-	}
-}
-
-// trackItem tracks one item into *v: its TCP segment (hash is its tuple's
-// hash from PrefetchHashes, or 0), or an INVALID verdict for a TCP header
-// too short to parse.
-func trackItem(tr *tcpct.Tracker, it *item, hash uint64, v *tcpct.Verdict) {
-	if it.trunc {
-		*v = tr.Truncated(time.Unix(0, it.info.time))
-		return
-	}
-	tr.TrackHashed(v, &it.key, hash, &it.seg, it.info.time)
-}
+// Knobs of the engine that no output may depend on; tests vary them
+// (TestReplayIsAFunctionOfTheCapture). readAhead (at most lookahead) is
+// how many packets one tracker reads before tracking them, batchLen (at
+// most batchSize) how many the parallel reader hands on at once, and
+// tableSeed the trackers' hash seed (0: random, as in use).
+var (
+	readAhead = lookahead
+	batchLen  = batchSize
+	tableSeed uint64
+)
 
 const progressEvery = 1 << 14
 
@@ -299,11 +311,20 @@ func nextPacket(r *capture.Reader, at atSpec, res *walkResult, progress func(off
 			return nil, false, err
 		}
 		res.records++
+		if res.records == 1 {
+			res.start = p.Time
+		}
 		if progress != nil && res.records%progressEvery == 0 {
 			progress(r.InputOffset())
 		}
 		if at.excludes(p.Time) {
 			res.afterAt++
+			if tcp, trunc := classify(p); tcp || trunc {
+				if res.tcpAfterAt == 0 {
+					res.firstAfterAt = p.Time
+				}
+				res.tcpAfterAt++
+			}
 			continue
 		}
 		if tcp, trunc := res.admit(p); tcp || trunc {
@@ -325,27 +346,27 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 	}
 	tr := e.trs[0]
 	var res walkResult
-	var items [lookahead]item
+	var pkts [lookahead]tcpct.Packet
+	var infos [lookahead]pktInfo
 	var out [lookahead]tcpct.Verdict
-	var order [lookahead]int32
-	for i := range order {
-		order[i] = int32(i)
-	}
 	for {
 		n := 0
 		var err error
-		for n < lookahead {
+		for n < readAhead {
 			var p *capture.Packet
 			var tcp bool
 			if p, tcp, err = nextPacket(r, at, &res, e.progress); err != nil {
 				break
 			}
-			itemOf(&items[n], p, tcp)
+			pkts[n] = packetOf(p, &infos[n], tcp, res.stamp)
 			n++
 		}
-		trackItems(tr, items[:n], order[:n], out[:n]) // order is the identity
+		tr.TrackBatch(pkts[:n], out[:n])
 		for i := range n {
-			fn(&items[i].info, &out[i])
+			fn(&infos[i], &out[i])
+		}
+		if err == nil && e.stopped.Load() {
+			return res
 		}
 		if err != nil {
 			if err != io.EOF {
@@ -356,14 +377,15 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 	}
 }
 
-// batch is a run of consecutive TCP packets. The reader fills items and,
-// per shard, the indexes of that shard's items; each worker tracks its
-// items into out; the consumer, which takes batches in capture order,
-// waits for done and hands the verdicts to fn in order.
+// batch is a run of consecutive TCP packets. The reader fills infos, in
+// capture order, and per shard the packets of that shard; each worker
+// tracks its shard's packets into out; the consumer, which takes batches
+// in capture order, waits for done and hands the verdicts to fn in order
+// (pktInfo.shard and pos say where each packet's verdict is).
 type batch struct {
-	items []item
+	infos []pktInfo
+	pkts  [][]tcpct.Packet
 	out   [][]tcpct.Verdict
-	idx   [][]int32
 	left  atomic.Int32
 	done  chan struct{}
 }
@@ -394,10 +416,10 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 	depth := 4 * n
 	free := make(chan *batch, depth)
 	for i := 0; i < depth; i++ {
-		b := &batch{items: make([]item, 0, batchSize), out: make([][]tcpct.Verdict, n),
-			idx: make([][]int32, n), done: make(chan struct{}, 1)}
-		for w := range b.idx {
-			b.idx[w] = make([]int32, 0, batchSize)
+		b := &batch{infos: make([]pktInfo, 0, batchSize), out: make([][]tcpct.Verdict, n),
+			pkts: make([][]tcpct.Packet, n), done: make(chan struct{}, 1)}
+		for w := range b.pkts {
+			b.pkts[w] = make([]tcpct.Packet, 0, batchSize)
 			b.out[w] = make([]tcpct.Verdict, batchSize)
 		}
 		free <- b
@@ -411,7 +433,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 		go func(w int, tr *tcpct.Tracker) {
 			defer wg.Done()
 			for b := range work[w] {
-				trackItems(tr, b.items, b.idx[w], b.out[w])
+				tr.TrackBatch(b.pkts[w], b.out[w])
 				if b.left.Add(-1) == 0 {
 					b.done <- struct{}{}
 				}
@@ -438,7 +460,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			}
 			ordered <- b
 		}
-		for {
+		for !e.stopped.Load() {
 			p, tcp, err := nextPacket(r, at, &res, e.progress)
 			if err != nil {
 				if err != io.EOF {
@@ -446,33 +468,33 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 				}
 				break
 			}
-			i := len(b.items)
-			b.items = b.items[:i+1]
-			it := &b.items[i]
-			itemOf(it, p, tcp)
+			i := len(b.infos)
+			b.infos = b.infos[:i+1]
+			pi := &b.infos[i]
+			pkt := packetOf(p, pi, tcp, res.stamp)
 			w := 0
 			if tcp {
 				w = shardOf(p, n)
 			}
-			it.info.shard, it.info.pos = w, len(b.idx[w])
-			b.idx[w] = append(b.idx[w], int32(i))
-			if len(b.items) == batchSize {
+			pi.shard, pi.pos = w, len(b.pkts[w])
+			b.pkts[w] = append(b.pkts[w], pkt)
+			if len(b.infos) == batchLen {
 				send()
 				b = <-free
-				b.items = b.items[:0]
-				for w := range b.idx {
-					b.idx[w] = b.idx[w][:0]
+				b.infos = b.infos[:0]
+				for w := range b.pkts {
+					b.pkts[w] = b.pkts[w][:0]
 				}
 			}
 		}
-		if len(b.items) > 0 {
+		if len(b.infos) > 0 {
 			send()
 		}
 	}()
 	for b := range ordered {
 		<-b.done
-		for i := range b.items {
-			pi := &b.items[i].info
+		for i := range b.infos {
+			pi := &b.infos[i]
 			fn(pi, &b.out[pi.shard][pi.pos])
 		}
 		free <- b
@@ -496,4 +518,20 @@ func printSkips(w io.Writer, res *walkResult) {
 	for _, k := range keys {
 		fmt.Fprintf(w, "  %10d  %s\n", res.skips[k], k)
 	}
+}
+
+// netipSrc and netipDst are a tuple's ends as the Tracker's lookups take
+// them.
+func netipSrc(k table.Key) netip.AddrPort { return netip.AddrPortFrom(k.Src(), k.SrcPort()) }
+func netipDst(k table.Key) netip.AddrPort { return netip.AddrPortFrom(k.Dst(), k.DstPort()) }
+
+// addrBytes is an address as pktInfo keeps it: IPv4 in the first four
+// bytes.
+func addrBytes(a netip.Addr) (b [16]byte) {
+	if a.Is4() {
+		v := a.As4()
+		copy(b[:], v[:])
+		return b
+	}
+	return a.As16()
 }

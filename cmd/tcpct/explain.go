@@ -15,7 +15,6 @@ import (
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/fsm"
-	"github.com/fdac824a/tcpct/internal/craft"
 	"github.com/fdac824a/tcpct/spec"
 	"github.com/fdac824a/tcpct/table"
 )
@@ -35,21 +34,43 @@ Flags:
         the connection to explain, by either of its tuples (the /proc
         notation; A:P->B:Q is accepted too)
   -packet N
-        the connection of record N (0-based, as jsonl's i)
-        Without -conn or -packet, the connection of the first TCP packet.
-  -profile, -sysctl, -at
+        the connection of record N (0-based, as jsonl's i; Wireshark's
+        frame N+1)
+        Without -conn or -packet, the connection of the first TCP packet
+        that the filters pass (with -ct INVALID: of the first INVALID
+        packet).
+  -o FILE.svg | FILE.html
+        also draw the connection: per direction, sequence numbers against
+        time with the window bounds the tracker holds after each packet
+        (td_end, td_maxend, td_maxwin), each packet coloured by verdict
+        (.html: the same picture and a table of the packets)
+  -profile, -spec, -sysctl, -at
         as for 'tcpct replay'
 
+` + filterUsage + `        Here they also narrow the narration to the connection's packets
+        that pass (the others are counted in a last line).
+
 Exit status: 0 success; 1 usage error; 2 unreadable input; 3 the output
-cannot be written.
+cannot be written (quietly for a closed pipe); 4 the capture holds no TCP
+packet, no packet passes the filters, or the connection given with -conn
+has no packet in the capture (a message on stderr says which).
 `
+
+// explainConn is the connection explain narrates, as the flags chose it.
+type explainConn struct {
+	want      table.Key // one of its tuples
+	truncated int       // -packet names a TCP packet whose header is cut short: that record; else -1
+}
 
 func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	var tf trackerFlags
 	tf.register(fs)
+	var ff filterFlags
+	ff.register(fs)
 	connFlag := fs.String("conn", "", "connection `'src=A dst=B sport=P dport=Q'`")
 	packetFlag := fs.Int("packet", -1, "explain the connection of record `N`")
+	outFlag := fs.String("o", "", "also draw the connection to `FILE` (.svg or .html)")
 	pos, code, done := parseFlags(fs, args, explainUsage, stdout, stderr)
 	if done {
 		return code
@@ -63,18 +84,29 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *packetFlag < -1 || (*packetFlag == -1 && flagSet(fs, "packet")) {
 		return usageErr(stderr, "explain", fmt.Errorf("-packet %d: want a record number, 0 or more", *packetFlag))
 	}
-	var want table.Key
+	c := explainConn{truncated: -1}
 	if *connFlag != "" {
 		var err error
-		if want, err = parseConn(*connFlag); err != nil {
+		if c.want, err = parseConn(*connFlag); err != nil {
 			return usageErr(stderr, "explain", fmt.Errorf("-conn: %v", err))
 		}
+	}
+	var pic *picture // explain -o: picture.go
+	if *outFlag != "" {
+		if _, err := pictureFormat(*outFlag); err != nil {
+			return usageErr(stderr, "explain", err)
+		}
+		pic = &picture{}
 	}
 	at, err := parseAt(tf.at)
 	if err != nil {
 		return usageErr(stderr, "explain", err)
 	}
 	tr, err := tf.tracker()
+	if err != nil {
+		return usageErr(stderr, "explain", err)
+	}
+	flt, err := ff.parse(tr.Profile())
 	if err != nil {
 		return usageErr(stderr, "explain", err)
 	}
@@ -96,52 +128,15 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return capture.Open(path)
 	}
-	truncated := -1 // -packet names a TCP packet whose header is cut short
-	if want.IsZero() {
-		r, err := open()
-		if err != nil {
-			fmt.Fprintf(stderr, "tcpct explain: %v\n", err)
-			return exitInput
+	if c.want.IsZero() {
+		var code int
+		if flt.active && *packetFlag < 0 {
+			code = c.chooseByFilter(open, &tf, at, flt, stderr)
+		} else {
+			code = c.choose(open, *packetFlag, at, tf.at, stderr)
 		}
-		var p *capture.Packet
-		records := 0
-		for {
-			if p, err = r.Next(); err != nil {
-				break
-			}
-			records++
-			if *packetFlag >= 0 && p.Index != *packetFlag {
-				continue
-			}
-			tcp, trunc := classify(p)
-			if tcp {
-				want = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
-				break
-			}
-			if *packetFlag >= 0 {
-				if trunc {
-					truncated = p.Index
-					break
-				}
-				reason := p.Reason
-				if reason == "" {
-					reason = p.Kind.String()
-				}
-				r.Close()
-				return usageErr(stderr, "explain", fmt.Errorf("-packet %d: record %d is not a TCP packet (%s)", *packetFlag, p.Index, reason))
-			}
-		}
-		r.Close()
-		if want.IsZero() && truncated < 0 {
-			if err != io.EOF {
-				fmt.Fprintf(stderr, "tcpct explain: %v (the %d records before it were read)\n", err, records)
-				return exitInput
-			}
-			if *packetFlag >= 0 {
-				return usageErr(stderr, "explain", fmt.Errorf("-packet %d: the capture has %d records", *packetFlag, records))
-			}
-			fmt.Fprintf(stderr, "tcpct explain: %s: no TCP packet\n", path)
-			return exitInput
+		if code >= 0 {
+			return code
 		}
 	}
 	r, err := open()
@@ -150,18 +145,113 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitInput
 	}
 	defer r.Close()
+	return c.narrateAll(r, tr, at, tf.at, flt, pic, *outFlag, stdout, stderr)
+}
 
+// choose finds the connection of record packet (or of the first TCP
+// packet when packet is -1) with a first pass over the capture. It
+// returns -1 when it found one, or the exit status after reporting why
+// not.
+func (c *explainConn) choose(open func() (*capture.Reader, error), packet int, at atSpec, atText string, stderr io.Writer) int {
+	r, err := open()
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpct explain: %v\n", err)
+		return exitInput
+	}
+	defer r.Close()
+	var res walkResult
+	var p *capture.Packet
+	for {
+		if p, err = r.Next(); err != nil {
+			break
+		}
+		res.records++
+		if res.records == 1 {
+			res.start = p.Time
+		}
+		if packet >= 0 && p.Index != packet {
+			continue
+		}
+		tcp, trunc := classify(p)
+		if tcp {
+			c.want = tcpct.KeyOf(p.SrcAddrPort(), p.DstAddrPort())
+			return -1
+		}
+		if packet >= 0 {
+			if trunc {
+				c.truncated = p.Index
+				return -1
+			}
+			reason := p.Reason
+			if reason == "" {
+				reason = p.Kind.String()
+			}
+			return usageErr(stderr, "explain", fmt.Errorf("-packet %d: record %d is not a TCP packet (%s)", packet, p.Index, reason))
+		}
+		res.admit(p) // not TCP: counts the skip (and its link type)
+	}
+	if err != io.EOF {
+		fmt.Fprintf(stderr, "tcpct explain: %v (the %d records before it were read)\n", err, res.records)
+		return exitInput
+	}
+	if packet >= 0 {
+		return usageErr(stderr, "explain", fmt.Errorf("-packet %d: the capture has %d records", packet, res.records))
+	}
+	return reportNothing(stderr, "explain", &res, at, atText, false)
+}
+
+// chooseByFilter finds the connection of the first packet the filters
+// pass, tracking the capture with a tracker of its own (the filters may
+// name a packet's conntrack state). It returns -1 when it found one, or
+// the exit status after reporting why not.
+func (c *explainConn) chooseByFilter(open func() (*capture.Reader, error), tf *trackerFlags, at atSpec, flt *filter, stderr io.Writer) int {
+	r, err := open()
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpct explain: %v\n", err)
+		return exitInput
+	}
+	defer r.Close()
+	tr, err := tf.tracker()
+	if err != nil {
+		return usageErr(stderr, "explain", err)
+	}
+	res := walk(r, tr, at, func(pi *pktInfo, _ *capture.Packet, v *tcpct.Verdict) bool {
+		if !pi.trunc && flt.packet(pi, v) {
+			c.want = pi.key
+			return false
+		}
+		return true
+	})
+	if !c.want.IsZero() {
+		return -1
+	}
+	if res.err != nil {
+		fmt.Fprintf(stderr, "tcpct explain: %v (the %d records before it were processed)\n", res.err, res.records)
+		return exitInput
+	}
+	if code := reportNothing(stderr, "explain", &res, at, tf.at, false); code != exitOK {
+		return code
+	}
+	fmt.Fprintf(stderr, "tcpct explain: no packet passes the filters (%d TCP packets tracked)\n", res.tcp)
+	return exitNoTCP
+}
+
+// narrateAll replays the capture and narrates the connection's packets
+// that the filter passes, the expiries and evictions of its entry, and
+// its entry at the end; with pic, it also draws them into the file out.
+func (c *explainConn) narrateAll(r *capture.Reader, tr *tcpct.Tracker, at atSpec, atText string, flt *filter, pic *picture, out string, stdout, stderr io.Writer) int {
 	w := bufio.NewWriter(stdout)
 	p := tr.Profile()
+	want, wantR := c.want, c.want.Reverse()
 	fmt.Fprintf(w, "connection %s (either direction), profile %s: %s\n", want, p.Name, p.Title)
-	wantR := want.Reverse()
 	var prev int64
-	n := 0
-	// Expiries and evictions of the connection's entry happen in sweeps
-	// and inserts, not as any of its packets' verdicts: the events say
-	// when. They are drained after every packet (and after the final
-	// sweep), before the packet that caused the sweep is narrated.
-	sub := tr.Subscribe(1 << 14)
+	n, hidden := 0, 0
+	// Expiries and evictions of the connection's entry happen when the
+	// clock reaches its deadline or an insert needs room, not as any of
+	// its packets' verdicts: the events say when. They are drained after
+	// every packet (and after the final expiry), before the packet that
+	// moved the clock is narrated; nothing is lost (no bound).
+	sub := tr.Subscribe(0)
 	defer sub.Close()
 	drain := func() {
 		for {
@@ -171,71 +261,103 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			}
 			if ev.Type == table.EventDestroy && ev.Reason != table.ReasonKilled && (ev.Entry.Key == want || ev.Entry.Key == wantR) {
 				narrateDestroy(w, &ev)
+				if pic != nil {
+					pic.destroyed(&ev)
+				}
 			}
 		}
 	}
-	res := walk(r, tr, at, func(pk *capture.Packet, v *tcpct.Verdict) {
+	res := walk(r, tr, at, func(pi *pktInfo, pk *capture.Packet, v *tcpct.Verdict) bool {
 		drain()
-		if pk.Index == truncated {
+		if pk.Index == c.truncated {
 			narrateTruncated(w, pk, v)
 			n++
-			return
+			return true
 		}
-		if pk.Kind != capture.KindTCP || truncated >= 0 {
-			return
-		}
-		k := tcpct.KeyOf(pk.Src, pk.Dst, pk.SrcPort, pk.DstPort)
-		if k != want && k != wantR {
-			return
+		if pi.trunc || c.truncated >= 0 || (pi.key != want && pi.key != wantR) {
+			return true
 		}
 		seg := tcpct.SegmentOf(pk)
+		if pic != nil {
+			// The picture shows the whole connection; filters choose
+			// what is narrated.
+			pic.add(tr, pk, &seg, v)
+		}
+		if flt.active && !flt.packet(pi, v) {
+			hidden++
+			return true
+		}
 		narrate(w, tr, pk, &seg, v, n, prev)
 		prev = pk.Time
 		n++
+		return true
 	})
 	end := time.Unix(0, at.end(res.last))
 	if res.tcp > 0 {
-		tr.Sweep(end, 0) // reclaims what expired by the end, as replay's dumps do
+		tr.Expire(end) // reclaims what expired by the end, as replay's dumps do
 		drain()
 	}
 	if lost := sub.Lost(); lost > 0 {
 		fmt.Fprintf(w, "\n(%d events lost: expiries of this connection may be missing)\n", lost)
 	}
 	if res.afterAt > 0 {
-		fmt.Fprintf(w, "\n%d records after -at %s were not processed\n", res.afterAt, tf.at)
+		fmt.Fprintf(w, "\n%d records after -at %s were not processed\n", res.afterAt, atText)
 	}
+	if hidden > 0 {
+		fmt.Fprintf(w, "\n%d packets of this connection not shown (filtered out)\n", hidden)
+	}
+	status := exitOK
 	switch {
-	case truncated >= 0:
+	case c.truncated >= 0:
 		// One packet, no connection: there is no entry to report.
-	case n == 0 && res.afterAt > 0:
-		fmt.Fprintf(w, "\nno packet of this connection before -at %s\n", tf.at)
-	case n == 0:
-		fmt.Fprintf(w, "\nno packet of this connection in the capture\n")
-	default:
-		fmt.Fprintf(w, "\nat %s: ", end.UTC().Format(time.RFC3339Nano))
-		if e, _, ok := tr.Lookup(netipSrc(want), netipDst(want), end); ok {
-			left := table.SecondsLeft(e.Conn.Deadline, end.UnixNano())
-			fmt.Fprintf(w, "entry %s -> %s in %s, %d s left", e.Src(), e.Dst(), e.StateName(), left)
-			if e.Conn.Assured() {
-				fmt.Fprintf(w, ", [ASSURED]")
-			}
-			if !e.Conn.SeenReply() {
-				fmt.Fprintf(w, ", [UNREPLIED]")
-			}
-			fmt.Fprintf(w, "; it expires at %s\n", time.Unix(0, e.Conn.Deadline).UTC().Format(time.RFC3339Nano))
-		} else {
-			fmt.Fprintf(w, "no entry (never created, deleted, or expired)\n")
+	case n == 0 && hidden == 0 && res.afterAt > 0:
+		fmt.Fprintf(w, "\nno packet of this connection before -at %s\n", atText)
+		if res.tcp > 0 { // else reportNothing says that nothing was tracked
+			fmt.Fprintf(stderr, "tcpct explain: warning: no packet of connection %s before -at %s\n", want, atText)
 		}
+	case n == 0 && hidden == 0:
+		fmt.Fprintf(w, "\nno packet of this connection in the capture\n")
+		fmt.Fprintf(stderr, "tcpct explain: no packet of connection %s (either direction) in the capture\n", want)
+		status = exitNoTCP
+	default:
+		narrateEnd(w, tr, want, end)
 	}
 	if err := w.Flush(); err != nil {
-		fmt.Fprintf(stderr, "tcpct explain: %v\n", outputError{err})
-		return exitOutput
+		return outputFailed(stderr, "explain", err)
+	}
+	if pic != nil {
+		if err := pic.writeFile(out); err != nil {
+			fmt.Fprintf(stderr, "tcpct explain: %v\n", outputError{err})
+			return exitOutput
+		}
 	}
 	if res.err != nil {
 		fmt.Fprintf(stderr, "tcpct explain: %v (the %d records before it were processed)\n", res.err, res.records)
 		return exitInput
 	}
-	return exitOK
+	if code := reportNothing(stderr, "explain", &res, at, atText, false); code != exitOK {
+		return code
+	}
+	return status
+}
+
+// narrateEnd tells the connection's entry as it stands at end.
+func narrateEnd(w *bufio.Writer, tr *tcpct.Tracker, want table.Key, end time.Time) {
+	fmt.Fprintf(w, "\nat %s: ", end.UTC().Format(time.RFC3339Nano))
+	e, _, ok := tr.Lookup(netipSrc(want), netipDst(want), end)
+	if !ok {
+		fmt.Fprintf(w, "no entry (never created, deleted, or expired)\n")
+		return
+	}
+	left := table.SecondsLeft(e.Conn.Deadline, end.UnixNano())
+	fmt.Fprintf(w, "entry %s -> %s in %s, %d s left", e.Src(), e.Dst(), e.StateName(), left)
+	if e.Conn.Assured() {
+		fmt.Fprintf(w, ", [ASSURED]")
+	}
+	if !e.Conn.SeenReply() {
+		fmt.Fprintf(w, ", [UNREPLIED]")
+	}
+	fmt.Fprintf(w, "; it expires at %s\n", time.Unix(0, e.Conn.Deadline).UTC().Format(time.RFC3339Nano))
 }
 
 // narrateTruncated explains a TCP packet whose header is too short to
@@ -256,15 +378,15 @@ func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Se
 		ts += fmt.Sprintf(" (+%v)", time.Duration(pk.Time-prev))
 	}
 	dir := "original"
-	if v.CT == fsm.Invalid {
+	if v.CT == fsm.CTInvalid {
 		dir = "-"
 	} else if v.Dir == fsm.Reply {
 		dir = "reply"
 	}
 	fmt.Fprintf(w, "\n#%d %s  %s > %s  [%s] seq=%d", pk.Index, ts,
 		netip.AddrPortFrom(pk.Src, pk.SrcPort), netip.AddrPortFrom(pk.Dst, pk.DstPort),
-		craft.Flags(seg.Flags).String(), seg.Seq)
-	if seg.Flags&fsm.Flags(craft.ACK) != 0 {
+		capture.TcpdumpFlags(uint8(seg.Flags)), seg.Seq)
+	if seg.Flags&spec.ACK != 0 {
 		fmt.Fprintf(w, " ack=%d", seg.Ack)
 	}
 	fmt.Fprintf(w, " win=%d len=%d\n", seg.Win, seg.Len)
@@ -280,7 +402,7 @@ func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Se
 		fmt.Fprintf(w, "    state %s -> %s", v.OldName(), v.StateName())
 		if v.Refreshed {
 			fmt.Fprintf(w, ", timeout set to %s", seconds(v.Timeout))
-			if full := tr.Machine().Timeout(v.State); full != v.Timeout {
+			if full := tr.Config().Timeout(v.State); full != v.Timeout {
 				fmt.Fprintf(w, " (capped from %s: unacknowledged data, retransmissions, zero window, RST or no reply yet)", seconds(full))
 			}
 		} else {
@@ -304,16 +426,16 @@ func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Se
 	default:
 		fmt.Fprintf(w, "    no entry after the packet (%s)\n", entryAction(v))
 	}
-	if v.CT == fsm.Invalid || v.Ignored {
+	if v.CT == fsm.CTInvalid || v.Ignored {
 		what := "INVALID"
-		if v.CT != fsm.Invalid {
+		if v.CT != fsm.CTInvalid {
 			what = "ignored"
 		}
 		fmt.Fprintf(w, "    %s: %s\n", what, v.ReasonText())
 	}
 	if d, ok := v.Doc(); ok {
 		fmt.Fprintf(w, "    spec cell %s/%s/%s = %s (RFC %s): %s\n", v.Dir, v.ClassName(), v.OldName(), v.CellName(), d.RFC, d.Reason)
-		if (v.CT == fsm.Invalid || v.Ignored) && v.Cell < spec.OutInvalid {
+		if (v.CT == fsm.CTInvalid || v.Ignored) && v.Cell < spec.OutInvalid {
 			// The cell names a state, but a rule outside the table
 			// decided: tcp_loose before it, the window check after it.
 			fmt.Fprintf(w, "    the cell was not applied: %s\n", overruled(v))
@@ -342,11 +464,11 @@ func narrateDestroy(w *bufio.Writer, ev *tcpct.Event) {
 	e := &ev.Entry
 	if ev.Reason == table.ReasonExpired {
 		fmt.Fprintf(w, "\n   %s  the entry's timeout ran out in %s: entry destroyed (reclaimed at %s)\n",
-			clock(e.Conn.Deadline), e.StateName(), clock(ev.Time))
+			clock(e.Conn.Deadline), e.StateName(), clock(ev.Time.UnixNano()))
 		return
 	}
 	fmt.Fprintf(w, "\n   %s  entry %s in %s: destroyed to make room in the full table (early drop)\n",
-		clock(ev.Time), ev.Reason, e.StateName())
+		clock(ev.Time.UnixNano()), ev.Reason, e.StateName())
 }
 
 // clock is a capture time of day as explain prints it, in microseconds.

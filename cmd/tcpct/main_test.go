@@ -200,8 +200,8 @@ func TestUsageErrors(t *testing.T) {
 // Such a connection is simply not in the capture.
 func TestExplainMixedFamilies(t *testing.T) {
 	code, out, errs := runCmd(t, nil, "explain", "-conn", "src=::ffff:1.2.3.4 dst=2001:db8::1 sport=1 dport=2", seedPcap)
-	if code != 0 || !strings.Contains(out+errs, "no packet of this connection") {
-		t.Errorf("status %d, stdout %q, stderr %q; want 0 and \"no packet of this connection\"", code, out, errs)
+	if code != exitNoTCP || !strings.Contains(out+errs, "no packet of this connection") {
+		t.Errorf("status %d, stdout %q, stderr %q; want %d and \"no packet of this connection\"", code, out, errs, exitNoTCP)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 )
 
 // multiConnCapture writes a capture of n interleaved connections with
@@ -25,10 +25,10 @@ func multiConnCapture(t testing.TB, n int, seed uint64) []byte {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	type pkt struct {
 		at  time.Duration
-		seg craft.Segment
+		seg packet.Segment
 	}
 	var pkts []pkt
-	const S, A, P, F, R = craft.SYN, craft.ACK, craft.PSH, craft.FIN, craft.RST
+	const S, A, P, F, R = packet.SYN, packet.ACK, packet.PSH, packet.FIN, packet.RST
 	srv4 := netip.MustParseAddrPort("10.9.0.1:443")
 	srv6 := netip.MustParseAddrPort("[2001:db8::1]:443")
 	for c := 0; c < n; c++ {
@@ -45,13 +45,13 @@ func multiConnCapture(t testing.TB, n int, seed uint64) []byte {
 		gap := func() time.Duration { return time.Duration(1+rng.IntN(400)) * time.Millisecond }
 		ci, si := rng.Uint32(), rng.Uint32()
 		at := start
-		add := func(rev bool, flags craft.Flags, seq, ack uint32, plen int) {
-			s := craft.Segment{Src: cli, Dst: srv, Flags: flags, Seq: seq, Ack: ack, Window: 64240, PayloadLen: plen}
+		add := func(rev bool, flags packet.Flags, seq, ack uint32, plen int) {
+			s := packet.Segment{Src: cli, Dst: srv, Flags: flags, Seq: seq, Ack: ack, Window: 64240, PayloadLen: plen}
 			if rev {
 				s.Src, s.Dst = srv, cli
 			}
 			if flags&S != 0 {
-				s.Options = craft.Options{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}
+				s.Options = packet.Options{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}
 			}
 			pkts = append(pkts, pkt{at, s})
 			at += gap()

@@ -2,36 +2,43 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"strings"
+	"sort"
+	"strconv"
 	"time"
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/fsm"
 )
 
 const replayUsage = `usage: tcpct replay [flags] FILE|-
 
-Reads a capture (pcap or pcapng, gzip-compressed or not; - reads standard
-input) and runs every TCP/IPv4 and TCP/IPv6 packet through the connection
-tracker in capture order, using each packet's capture timestamp as the
-clock. The clock never goes back: a packet stamped earlier than the one
-before it is tracked at that one's time (summary and -v count them).
-Records that are not TCP (ARP, UDP, ICMP, fragments, ...) are counted and
-skipped. Flags may come before or after FILE.
+Reads a capture (pcap or pcapng, gzip- or zstd-compressed or not; -
+reads standard input) and runs every TCP/IPv4 and TCP/IPv6 packet through
+the connection tracker in capture order, using each packet's capture
+timestamp as the clock. The clock never goes back: a packet stamped
+earlier than the one before it is tracked at that one's time (summary
+and -v count them). Records that are not TCP (ARP, UDP, ICMP, fragments,
+...) are counted and skipped; records of a link type tcpct does not
+decode are named on stderr (LINKTYPE number and name), and a capture
+without any TCP packet exits 4. Flags may come before or after FILE.
 
 Flags:
   -profile linux|tutorial
         the tracker: linux (default) is the Linux 6.x nf_conntrack TCP
         tracker; tutorial is the 2.4-era tracker of the Iptables Tutorial
         1.2.2, with its Table 7-2 timeouts
+  -spec FILE
+        track with the spec in FILE instead of a built-in profile, compiled
+        at start into the same tables: a copy of spec/linux.spec with one
+        cell edited shows which packets of a capture that cell decides.
+        Errors name the file and line. -profile, if given, must be the
+        spec's profile name
   -sysctl NAME=VALUE
         repeatable; a knob, named as under /proc/sys/net/netfilter/ with or
         without the nf_conntrack_ prefix: tcp_loose, tcp_be_liberal,
@@ -51,8 +58,18 @@ Flags:
   -format jsonl|proc|conntrack|events|summary
         what to print (default: summary when standard output is a terminal,
         jsonl otherwise):
-          jsonl      one JSON object per TCP packet, in capture order:
+          jsonl      one JSON object per TCP packet, in capture order
+                     (schema: docs/jsonl.schema.json):
                        i           0-based record index (every record counts)
+                       frame       the record's frame number as Wireshark and
+                                   tcpdump count it: i+1
+                       time        the record's capture timestamp, RFC 3339
+                                   in UTC with nine digits of nanoseconds
+                       family      ipv4 or ipv6
+                       src, dst    the packet's addresses, as seen (not the
+                                   connection's original tuple)
+                       sport, dport the packet's ports; absent when its TCP
+                                   header is cut short
                        ct          NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED
                        dir         original or reply; omitted for INVALID
                        state       TCP state of the entry right after the
@@ -78,11 +95,23 @@ Flags:
           conntrack  the table as conntrack -L prints it
           events     the conntrack -E stream: [NEW], [UPDATE], [DESTROY];
                      DESTROY also for entries that expire while the capture
-                     runs (and, with -at, up to T)
+                     runs (and, with -at, up to T); see -timestamp
           summary    packets by conntrack and TCP state, INVALID and ignored
                      packets by reason, connections, the busiest
                      connections, throughput
         Tables are printed sorted by original tuple.
+  -fields all|classic|NAME[,NAME...]
+        the jsonl fields to print: all (the default), classic (the records
+        before frame, time and the tuple were added: i, ct, dir, state,
+        timeout, assured, seen_reply, reason, class, old, action, ignored,
+        dropped), or a list of field names, where tuple stands for family,
+        src, dst, sport and dport. Fields that do not apply to a packet
+        are omitted as above. The slimmer records are faster to write.
+  -timestamp
+        events: prefix each event with the capture time it happened, as
+        conntrack -E -o timestamp prefixes the time it received it:
+        [SECONDS.MICROSECONDS] and a tab. Without it the stream is the
+        plain conntrack -E one, byte for byte.
   -at T
         the instant to stop at: an RFC 3339 time (2006-11-24T10:00:03Z; a
         lower-case t or z, a space for the T and any offset are accepted),
@@ -90,7 +119,9 @@ Flags:
         not processed; proc and conntrack dump the table as it stands at T
         (entries expired by then are gone, timeouts count down to T);
         events ends with the DESTROY of every entry expired by T.
-        Without -at, the table is dumped at the last packet's time.
+        Without -at, the table is dumped at the last packet's time. A
+        warning on stderr says when -at is before every TCP packet, or so
+        long after the last that every entry had expired.
   -j N
         worker goroutines (default 0: one per CPU). Connections are sharded
         by a hash of the tuple that is the same in both directions, so each
@@ -109,195 +140,18 @@ Flags:
   -cpuprofile FILE
         write a CPU profile of the replay (go tool pprof) to FILE
 
+` + filterUsage + `        jsonl filters packets, proc and conntrack the table's entries,
+        events the entries they are about; summary takes no filters.
+
 Exit status: 0 success; 1 usage error (the message names the flag or
 knob); 2 when the input cannot be read. A truncated or corrupt capture is
 reported on stderr with its record number and byte offset; every record
 before the fault is still processed and printed, and the status is 2.
-3 when the output cannot be written (a full disk, a closed pipe).
+3 when the output cannot be written (a full disk; a closed pipe, as with
+| head -1, ends the replay at once with status 3 and no message).
+4 when the capture holds no TCP packet (a message on stderr counts its
+records by what they were and names link types tcpct does not decode).
 `
-
-// multiFlag collects a repeatable flag.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
-
-// parseFlags parses a subcommand's flags, which may be interleaved with
-// its arguments. done says the caller must return code at once: exitOK
-// after -h printed the usage (once, on stdout), exitUsage after a bad flag
-// was reported on stderr, named, with the hint to run -h (the flag
-// package's own printing, which would dump the whole usage on stderr, is
-// silenced).
-func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (pos []string, code int, done bool) {
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	pos, err := parseInterleaved(fs, args)
-	switch {
-	case err == nil:
-		return pos, 0, false
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stdout, usage)
-		return nil, exitOK, true
-	}
-	return nil, usageErr(stderr, fs.Name(), err), true
-}
-
-// parseInterleaved parses flags that may come before or after the
-// positional arguments (tcpct replay FILE -format proc).
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
-// trackerFlags are the flags replay and explain share.
-type trackerFlags struct {
-	profile string
-	sysctl  multiFlag
-	at      string
-}
-
-func (f *trackerFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.profile, "profile", "linux", "tracker profile: linux or tutorial")
-	fs.Var(&f.sysctl, "sysctl", "knob `NAME=VALUE` (repeatable)")
-	fs.StringVar(&f.at, "at", "", "stop at `T`: RFC 3339 time or +DURATION after the last packet")
-}
-
-func (f *trackerFlags) tracker() (*tcpct.Tracker, error) {
-	if f.profile != "linux" && f.profile != "tutorial" {
-		return nil, fmt.Errorf("-profile: unknown profile %q (want linux or tutorial)", f.profile)
-	}
-	for _, kv := range f.sysctl {
-		if _, _, err := splitKnob(kv); err != nil {
-			return nil, err
-		}
-	}
-	tr, err := tcpct.New(tcpct.Config{Profile: f.profile, Knobs: f.sysctl})
-	if err != nil {
-		return nil, fmt.Errorf("-sysctl: %v", err)
-	}
-	return tr, nil
-}
-
-// limit is the table size the flags ask for (the max knob), found without
-// allocating a table.
-func (f *trackerFlags) limit() (int64, error) {
-	if f.profile != "linux" && f.profile != "tutorial" {
-		return 0, fmt.Errorf("-profile: unknown profile %q (want linux or tutorial)", f.profile)
-	}
-	p, err := fsm.ProfileByName(f.profile)
-	if err != nil {
-		return 0, err
-	}
-	m := fsm.NewMachine(p)
-	for _, kv := range f.sysctl {
-		k, v, err := splitKnob(kv)
-		if err != nil {
-			return 0, err
-		}
-		if err := m.Set(k, v); err != nil {
-			return 0, fmt.Errorf("-sysctl: %v", err)
-		}
-	}
-	if m.Limit() <= 0 {
-		return 0, fmt.Errorf("-sysctl: knob max: %d; the table needs at least one entry", m.Limit())
-	}
-	return m.Limit(), nil
-}
-
-// setsMax reports whether a -sysctl flag sets the table size (max, or an
-// alias of it).
-func (f *trackerFlags) setsMax() bool {
-	p, err := fsm.ProfileByName(f.profile)
-	if err != nil {
-		return false
-	}
-	for _, kv := range f.sysctl {
-		if k, _, err := splitKnob(kv); err == nil && p.KnobIndex(k) == p.KnobIndex("max") {
-			return true
-		}
-	}
-	return false
-}
-
-// splitKnob splits a -sysctl NAME=VALUE.
-func splitKnob(kv string) (name, value string, err error) {
-	k, v, ok := strings.Cut(kv, "=")
-	if k = strings.TrimSpace(k); !ok || k == "" {
-		return "", "", fmt.Errorf("-sysctl %q: want NAME=VALUE", kv)
-	}
-	return k, strings.TrimSpace(v), nil
-}
-
-// trackerWith is tracker with extra knob settings applied last.
-func (f *trackerFlags) trackerWith(extra ...string) (*tcpct.Tracker, error) {
-	g := *f
-	g.sysctl = append(append(multiFlag(nil), f.sysctl...), extra...)
-	return g.tracker()
-}
-
-// atSpec is a parsed -at.
-type atSpec struct {
-	set      bool
-	relative bool
-	abs      int64
-	rel      time.Duration
-}
-
-// excludes reports whether a packet seen at t comes after an absolute -at
-// and so is read but not processed.
-func (a atSpec) excludes(t int64) bool { return a.set && !a.relative && t > a.abs }
-
-func parseAt(s string) (atSpec, error) {
-	if s == "" {
-		return atSpec{}, nil
-	}
-	if strings.HasPrefix(s, "+") {
-		d, err := time.ParseDuration(s[1:])
-		if err != nil || d < 0 {
-			return atSpec{}, fmt.Errorf("-at %q: want an RFC 3339 time or +DURATION (+3s, +2m)", s)
-		}
-		return atSpec{set: true, relative: true, rel: d}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, rfc3339Upper(s))
-	if err != nil {
-		return atSpec{}, fmt.Errorf("-at %q: want an RFC 3339 time (2006-11-24T10:00:03Z) or +DURATION", s)
-	}
-	return atSpec{set: true, abs: t.UnixNano()}, nil
-}
-
-// rfc3339Upper rewrites the forms RFC 3339 allows besides Go's layout:
-// "t" and "z" in lower case (§5.6, NOTE) and a space between date and
-// time (ibid., "for the sake of readability").
-func rfc3339Upper(s string) string {
-	b := []byte(s)
-	if len(b) > 10 && (b[10] == 't' || b[10] == ' ') {
-		b[10] = 'T'
-	}
-	if n := len(b); n > 0 && b[n-1] == 'z' {
-		b[n-1] = 'Z'
-	}
-	return string(b)
-}
-
-// end is the instant to dump at, given the last processed packet's time.
-func (a atSpec) end(last int64) int64 {
-	switch {
-	case !a.set:
-		return last
-	case a.relative:
-		return last + int64(a.rel)
-	}
-	return a.abs
-}
 
 // openCapture opens FILE, or stdin for "-".
 func openCapture(path string, stdin io.Reader) (*capture.Reader, error) {
@@ -308,14 +162,15 @@ func openCapture(path string, stdin io.Reader) (*capture.Reader, error) {
 }
 
 // walk feeds every record to the tracker and calls fn for the TCP ones
-// (explain's loop; replay runs an engine). Packets later than an absolute
-// -at are read but not processed.
-func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Packet, v *tcpct.Verdict)) walkResult {
+// until fn returns false (explain's loop; replay runs an engine). Packets
+// later than an absolute -at are read but not processed.
+func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(pi *pktInfo, p *capture.Packet, v *tcpct.Verdict) bool) walkResult {
 	var res walkResult
 	// One Verdict for the whole walk: fn receives a pointer to it, and a
 	// per-iteration variable would escape to the heap on every packet.
-	var v tcpct.Verdict
-	var it item
+	var v [1]tcpct.Verdict
+	var pkt [1]tcpct.Packet
+	var pi pktInfo
 	for {
 		p, tcp, err := nextPacket(r, at, &res, nil)
 		if err != nil {
@@ -324,31 +179,23 @@ func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Pa
 			}
 			return res
 		}
-		itemOf(&it, p, tcp)
-		trackItem(tr, &it, 0, &v)
-		fn(p, &v)
+		pkt[0] = packetOf(p, &pi, tcp, res.stamp)
+		tr.TrackBatch(pkt[:], v[:])
+		if !fn(&pi, p, &v[0]) {
+			return res
+		}
 	}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-func usageErr(stderr io.Writer, cmd string, err error) int {
-	fmt.Fprintf(stderr, "tcpct %s: %v\nRun 'tcpct %s -h' for usage.\n", cmd, err, cmd)
-	return exitUsage
 }
 
 func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	var tf trackerFlags
 	tf.register(fs)
+	var ff filterFlags
+	ff.register(fs)
 	format := fs.String("format", "", "output `format`: jsonl, proc, conntrack, events, summary")
+	fieldsFlag := fs.String("fields", "all", "jsonl `fields`: all, classic, or a comma-separated list")
+	timestamp := fs.Bool("timestamp", false, "events: prefix each event with its time, as conntrack -E -o timestamp")
 	jobsFlag := fs.Int("j", 0, "worker goroutines, connections sharded by tuple (0: one per CPU)")
 	progressFlag := fs.String("progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
 	verbose := fs.Bool("v", false, "report skipped records by reason on stderr")
@@ -372,6 +219,16 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	default:
 		return usageErr(stderr, "replay", fmt.Errorf("-format: unknown format %q (want jsonl, proc, conntrack, events or summary)", f))
 	}
+	fields, err := parseFields(*fieldsFlag)
+	if err != nil {
+		return usageErr(stderr, "replay", err)
+	}
+	if flagSet(fs, "fields") && f != "jsonl" {
+		return usageErr(stderr, "replay", fmt.Errorf("-fields selects jsonl fields; -format is %s", f))
+	}
+	if *timestamp && f != "events" {
+		return usageErr(stderr, "replay", fmt.Errorf("-timestamp prefixes events; -format is %s", f))
+	}
 	at, err := parseAt(tf.at)
 	if err != nil {
 		return usageErr(stderr, "replay", err)
@@ -394,12 +251,20 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	if f == "events" {
-		// The conntrack -E stream includes DESTROYs found by the clock-
-		// driven sweep, whose timing depends on the table as a whole:
-		// one tracker keeps it exactly as documented.
+		// The conntrack -E stream is one sequence in the order the
+		// packets caused the events; with several trackers, DESTROYs of
+		// entries expired at one packet would come from several tables.
+		// One tracker keeps the order exactly as documented.
 		jobs = 1
 	}
 	eng, err := newEngine(&tf, jobs)
+	if err != nil {
+		return usageErr(stderr, "replay", err)
+	}
+	flt, err := ff.parse(eng.profile())
+	if err == nil {
+		err = flt.forFormat(f)
+	}
 	if err != nil {
 		return usageErr(stderr, "replay", err)
 	}
@@ -427,21 +292,22 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	w := bufio.NewWriterSize(stdout, 64<<10)
 	var res walkResult
+	empty := false // a table printed with no entry
 	switch f {
 	case "jsonl":
-		res = replayJSONL(r, eng, at, w)
+		res = replayJSONL(r, eng, at, w, &jsonlWriter{fields: fields}, flt)
 	case "proc", "conntrack":
 		res = eng.run(r, at, func(*pktInfo, *tcpct.Verdict) {})
-		dumpTable(w, eng, f, at.end(res.last))
+		_, total := dumpTable(w, eng, f, at.end(res.last), flt)
+		empty = total == 0
 	case "events":
-		res = replayEvents(r, eng, at, w)
+		res = replayEvents(r, eng, at, w, flt, *timestamp)
 	case "summary":
 		res = replaySummary(r, eng, at, w, pos[0])
 	}
 	bar.finish()
 	if err := w.Flush(); err != nil {
-		fmt.Fprintf(stderr, "tcpct replay: %v\n", outputError{err})
-		return exitOutput
+		return outputFailed(stderr, "replay", err)
 	}
 	if res.skipped > 0 && *verbose {
 		fmt.Fprintf(stderr, "tcpct replay: %d of %d records skipped (not tracked TCP):\n", res.skipped, res.records)
@@ -451,17 +317,68 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tcpct replay: %d packets stamped earlier than the packet before them were tracked at that packet's time\n", res.held)
 	}
 	if res.err != nil {
+		reportNothing(stderr, "replay", &res, at, tf.at, false)
 		fmt.Fprintf(stderr, "tcpct replay: %v (the %d records before it were processed)\n", res.err, res.records)
 		return exitInput
+	}
+	return reportNothing(stderr, "replay", &res, at, tf.at, empty)
+}
+
+// reportNothing warns on stderr when the output is empty for a reason the
+// user may not see: records of a link type tcpct does not decode, no TCP
+// packet at all, an absolute -at before every TCP packet, or a table
+// dumped at a time when every entry had expired (tableEmpty). It returns
+// the exit status: exitNoTCP when the capture holds no TCP packet.
+func reportNothing(stderr io.Writer, cmd string, res *walkResult, at atSpec, atText string, tableEmpty bool) int {
+	links := make([]capture.LinkType, 0, len(res.links))
+	for l := range res.links {
+		links = append(links, l)
+	}
+	sort.Slice(links, func(i, j int) bool { return links[i] < links[j] })
+	for _, l := range links {
+		fmt.Fprintf(stderr, "tcpct %s: warning: %d records of link type %s skipped: tcpct does not decode that link type\n",
+			cmd, res.links[l], linkName(l))
+	}
+	switch {
+	case res.err != nil:
+		return exitInput
+	case res.tcp == 0 && res.tcpAfterAt == 0:
+		fmt.Fprintf(stderr, "tcpct %s: no TCP packet in the capture: %d records, %d not TCP", cmd, res.records, res.skipped)
+		if res.skipped > 0 {
+			fmt.Fprintf(stderr, ":\n")
+			printSkips(stderr, res)
+		} else {
+			fmt.Fprintf(stderr, "\n")
+		}
+		return exitNoTCP
+	case res.tcp == 0:
+		fmt.Fprintf(stderr, "tcpct %s: warning: -at %s is before the capture's first TCP packet (at %s): no packet was tracked\n",
+			cmd, atText, time.Unix(0, res.firstAfterAt).UTC().Format(time.RFC3339Nano))
+	case tableEmpty && at.end(res.last) > res.last:
+		fmt.Fprintf(stderr, "tcpct %s: warning: -at %s is %v after the last packet tracked (%s): every entry had expired by then\n",
+			cmd, atText, time.Duration(at.end(res.last)-res.last), time.Unix(0, res.last).UTC().Format(time.RFC3339Nano))
 	}
 	return exitOK
 }
 
-func dumpTable(w *bufio.Writer, eng *engine, format string, now int64) {
+// linkName is a link type as the warnings give it: its LINKTYPE_ number
+// and its name in the tcpdump.org registry.
+func linkName(l capture.LinkType) string {
+	return fmt.Sprintf("%d (%s)", uint32(l), l.Name())
+}
+
+// dumpTable prints the table at now, sorted by original tuple, the
+// entries the filter passes; it returns how many it printed and how many
+// the table held.
+func dumpTable(w *bufio.Writer, eng *engine, format string, now int64, flt *filter) (printed, total int) {
 	t := time.Unix(0, now)
 	buf := make([]byte, 0, 512)
 	tutorial := eng.profile().Name == "tutorial"
-	for _, e := range eng.entries(now) {
+	entries := eng.entries(now)
+	for _, e := range entries {
+		if flt.active && !flt.entry(&e) {
+			continue
+		}
 		buf = buf[:0]
 		switch {
 		case format == "conntrack":
@@ -472,119 +389,21 @@ func dumpTable(w *bufio.Writer, eng *engine, format string, now int64) {
 			buf = e.AppendProc(buf, t)
 		}
 		w.Write(buf)
+		printed++
 	}
-}
-
-// replayJSONL prints one object per TCP packet. Lines are appended to one
-// reused buffer that is written out every 64 KiB: no allocation and no
-// copy per packet.
-func replayJSONL(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer) walkResult {
-	buf := make([]byte, 0, 80<<10)
-	res := eng.run(r, at, func(p *pktInfo, v *tcpct.Verdict) {
-		buf = appendJSONL(buf, p.index, v)
-		if len(buf) >= 64<<10 {
-			w.Write(buf)
-			buf = buf[:0]
-		}
-	})
-	w.Write(buf)
-	return res
-}
-
-var actionNames = [...]string{"none", "create", "update", "delete", "recreate"}
-
-func appendJSONL(b []byte, i int, v *tcpct.Verdict) []byte {
-	b = append(b, `{"i":`...)
-	b = appendInt(b, int64(i))
-	b = append(b, `,"ct":"`...)
-	b = append(b, v.CT.String()...)
-	b = append(b, '"')
-	if v.CT != fsm.Invalid {
-		b = append(b, `,"dir":"`...)
-		b = append(b, v.Dir.String()...)
-		b = append(b, '"')
-	}
-	if v.Entry {
-		b = append(b, `,"state":"`...)
-		b = append(b, v.StateName()...)
-		b = append(b, `","timeout":`...)
-		b = appendInt(b, v.SecondsLeft())
-		if v.Assured {
-			b = append(b, `,"assured":true`...)
-		}
-		if v.SeenReply {
-			b = append(b, `,"seen_reply":true`...)
-		}
-	}
-	if v.CT == fsm.Invalid || v.Ignored || v.Dropped {
-		if r := v.ReasonText(); r != "" {
-			b = append(b, `,"reason":`...)
-			b = appendJSONString(b, r)
-		}
-	}
-	b = append(b, `,"class":"`...)
-	b = append(b, v.ClassName()...)
-	b = append(b, `","old":"`...)
-	b = append(b, v.OldName()...)
-	b = append(b, `","action":"`...)
-	if int(v.Action) < len(actionNames) {
-		b = append(b, actionNames[v.Action]...)
-	}
-	b = append(b, '"')
-	if v.Ignored {
-		b = append(b, `,"ignored":true`...)
-	}
-	if v.Dropped {
-		b = append(b, `,"dropped":true`...)
-	}
-	return append(b, "}\n"...)
-}
-
-func appendInt(b []byte, n int64) []byte {
-	if n < 0 {
-		b = append(b, '-')
-		n = -n
-	}
-	var d [20]byte
-	i := len(d)
-	for {
-		i--
-		d[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return append(b, d[i:]...)
-}
-
-// appendJSONString quotes s as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
+	return printed, len(entries)
 }
 
 // replayEvents prints the conntrack -E stream. The subscription is drained
 // after every packet, so events appear in the order the packets caused
-// them; expiries appear when the clock-driven sweep (or an insert needing
-// the tuple) reclaims the entry, and the last sweep at the end flushes
-// every entry expired by then.
-func replayEvents(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer) walkResult {
+// them. An expired entry's DESTROY comes before the first packet whose
+// time reaches its deadline (the tracker expires entries exactly, in
+// order of deadline and tuple), and the end flushes every entry expired
+// by then. The subscription is unbounded: one packet after a long gap
+// may expire the whole table, and nothing may be lost.
+func replayEvents(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, flt *filter, timestamp bool) walkResult {
 	tr := eng.trs[0]
-	const budget = 1024
-	sub := tr.Subscribe(4 * budget)
+	sub := tr.Subscribe(0)
 	defer sub.Close()
 	buf := make([]byte, 0, 512)
 	drain := func() {
@@ -593,24 +412,45 @@ func replayEvents(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer) wa
 			if !ok {
 				return
 			}
-			buf = ev.Append(buf[:0])
-			w.Write(buf)
+			if flt.active && !flt.entry(&ev.Entry) {
+				continue
+			}
+			buf = buf[:0]
+			if timestamp {
+				buf = appendEventTime(buf, ev.Time.UnixNano())
+			}
+			buf = ev.Append(buf)
+			if _, err := w.Write(buf); err != nil {
+				eng.stop()
+			}
 		}
 	}
 	res := eng.run(r, at, func(*pktInfo, *tcpct.Verdict) { drain() })
 	if res.tcp > 0 {
-		end := time.Unix(0, at.end(res.last))
-		for total := 0; ; {
-			ex, _ := tr.Sweep(end, budget)
-			drain()
-			total += ex
-			if ex < budget || total >= tr.Max() {
-				break
-			}
-		}
+		tr.Expire(time.Unix(0, at.end(res.last)))
+		drain()
 	}
 	if n := sub.Lost(); n > 0 {
 		fmt.Fprintf(w, "# %d events lost (subscriber buffer full)\n", n)
 	}
 	return res
+}
+
+// appendEventTime appends the prefix conntrack -E -o timestamp gives an
+// event, with the event's capture time: seconds and microseconds, then a
+// tab ("[1164362400.000000]\t"). conntrack-tools prints the time it
+// received the event; a capture's clock stands in for it.
+func appendEventTime(b []byte, ns int64) []byte {
+	sec, rem := ns/1e9, ns%1e9
+	if rem < 0 {
+		sec, rem = sec-1, rem+1e9
+	}
+	us := rem / 1e3
+	b = append(b, '[')
+	b = strconv.AppendInt(b, sec, 10)
+	b = append(b, '.')
+	for d := int64(100000); d > 0; d /= 10 {
+		b = append(b, byte('0'+us/d%10))
+	}
+	return append(b, ']', '\t')
 }

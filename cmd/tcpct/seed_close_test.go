@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 )
 
 // The seed's two ways a connection ends: "When the TCP connection has been
@@ -30,11 +30,11 @@ func TestTutorialSeedCloses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, seg := range []craft.Segment{
-		{Src: c, Dst: s, Seq: 100, Flags: craft.SYN, Window: 5840},
-		{Src: s, Dst: c, Seq: 900, Ack: 101, Flags: craft.SYN | craft.ACK, Window: 5792},
-		{Src: c, Dst: s, Seq: 101, Ack: 901, Flags: craft.ACK, Window: 5840},
-		{Src: c, Dst: s, Seq: 101, Flags: craft.RST},
+	for i, seg := range []packet.Segment{
+		{Src: c, Dst: s, Seq: 100, Flags: packet.SYN, Window: 5840},
+		{Src: s, Dst: c, Seq: 900, Ack: 101, Flags: packet.SYN | packet.ACK, Window: 5792},
+		{Src: c, Dst: s, Seq: 101, Ack: 901, Flags: packet.ACK, Window: 5840},
+		{Src: c, Dst: s, Seq: 101, Flags: packet.RST},
 	} {
 		b, err := seg.Append(nil)
 		if err != nil {

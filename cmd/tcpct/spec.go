@@ -175,8 +175,7 @@ func specCmd(args []string, stdout, stderr io.Writer) int {
 // a message, when the write failed.
 func specWritten(err error, stderr io.Writer) int {
 	if err != nil {
-		fmt.Fprintf(stderr, "tcpct spec: %v\n", outputError{err})
-		return exitOutput
+		return outputFailed(stderr, "spec", err)
 	}
 	return exitOK
 }

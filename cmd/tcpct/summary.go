@@ -32,7 +32,7 @@ func (s *summary) count(v *tcpct.Verdict) {
 	switch {
 	case v.Dropped:
 		s.dropped++
-	case v.CT == fsm.Invalid:
+	case v.CT == fsm.CTInvalid:
 		s.invalid[v.Reason]++
 	case v.Ignored:
 		s.ignored[v.Reason]++
@@ -43,7 +43,7 @@ func (s *summary) count(v *tcpct.Verdict) {
 // state after the packet, INVALID and ignored packets by reason, drops.
 func (s *summary) printPackets(w *bufio.Writer, p *fsm.Profile) {
 	fmt.Fprintf(w, "\npackets by conntrack state\n")
-	for ct := fsm.New; ct <= fsm.Untracked; ct++ {
+	for ct := fsm.CTNew; ct <= fsm.CTUntracked; ct++ {
 		if n := s.byCT[ct]; n > 0 {
 			fmt.Fprintf(w, "  %-12s %10d\n", ct, n)
 		}
@@ -81,8 +81,8 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 	end := at.end(res.last)
 	endT := time.Unix(0, end)
 	if res.tcp > 0 {
-		// Reclaim every entry expired by the end, so that "expired" counts
-		// them all, not only those the incremental sweep happened to reach.
+		// Reclaim every entry expired by the end (-at may lie after the
+		// last packet), so that "expired" counts them all.
 		eng.flush(end)
 	}
 	st := eng.stats()

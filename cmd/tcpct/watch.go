@@ -31,6 +31,9 @@ Flags:
         the interface to capture on (required)
   -profile linux|tutorial
         the tracker profile (default linux), as for replay
+  -spec FILE
+        track with the spec in FILE instead of a built-in profile, as for
+        replay
   -sysctl NAME=VALUE
         repeatable; a tracker knob, as for replay (tcp_timeout_close=1 ...)
   -format events|summary
@@ -53,13 +56,21 @@ Flags:
         SIGTERM; with both, it stops at whichever comes first. A summary
         is printed once more on exit.
 
+  -timestamp
+        events: prefix each event with the time it happened as
+        conntrack -E -o timestamp does: [SECONDS.MICROSECONDS] and a tab
+
+` + filterUsage + `        For watch they choose events (by the entry's original tuple, state
+        and flags); -ct, a packet's state, and summary take none.
+
 On exit, statistics go to standard error: frames seen, TCP packets
 tracked, frames skipped, and frames the kernel dropped because the socket
 buffer was full.
 
 Exit status: 0 success (stopped by a signal, -count or -duration); 1
 usage error; 2 when the interface cannot be opened (no such interface,
-not root) or reading from it fails; 3 when the output cannot be written.
+not root) or reading from it fails; 3 when the output cannot be written
+(quietly for a closed pipe).
 `
 
 // frameSource is where watch reads frames from: an AF_PACKET socket on
@@ -94,13 +105,15 @@ type watchOptions struct {
 func watch(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	var tf trackerFlags
-	fs.StringVar(&tf.profile, "profile", "linux", "tracker profile: linux or tutorial")
-	fs.Var(&tf.sysctl, "sysctl", "knob `NAME=VALUE` (repeatable)")
+	tf.registerTracker(fs)
 	iface := fs.String("i", "", "capture on `IFACE`")
 	format := fs.String("format", "events", "output `format`: events or summary")
 	interval := fs.Duration("interval", 2*time.Second, "summary refresh `interval`")
 	count := fs.Int("count", 0, "stop after `N` TCP packets")
 	duration := fs.Duration("duration", 0, "stop after `D`")
+	timestamp := fs.Bool("timestamp", false, "events: prefix each event with its time, as conntrack -E -o timestamp")
+	var ff filterFlags
+	ff.register(fs)
 	pos, code, done := parseFlags(fs, args, watchUsage, stdout, stderr)
 	if done {
 		return code
@@ -119,7 +132,17 @@ func watch(args []string, stdout, stderr io.Writer) int {
 	case *duration < 0:
 		return usageErr(stderr, "watch", fmt.Errorf("-duration %v: want a positive duration", *duration))
 	}
+	if *timestamp && *format != "events" {
+		return usageErr(stderr, "watch", errors.New("-timestamp prefixes events; -format is summary"))
+	}
 	tr, err := tf.tracker()
+	if err != nil {
+		return usageErr(stderr, "watch", err)
+	}
+	flt, err := ff.parse(tr.Profile())
+	if err == nil {
+		err = flt.forFormat(*format)
+	}
 	if err != nil {
 		return usageErr(stderr, "watch", err)
 	}
@@ -143,6 +166,7 @@ func watch(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "tcpct watch: capturing on %s, profile %s; stop with Ctrl-C\n", src.describe(), tr.Profile().Name)
 	w := bufio.NewWriterSize(stdout, 64<<10)
 	ws := newWatchState(tr, *iface, isTerminal(stdout))
+	ws.filter, ws.timestamp = flt, *timestamp
 	err = ws.loop(ctx, src, opt, w)
 	if ferr := w.Flush(); ferr != nil && err == nil {
 		err = outputError{ferr}
@@ -153,10 +177,10 @@ func watch(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "tcpct watch: %v\n", err)
-		if errors.As(err, new(outputError)) {
-			return exitOutput
+		if oe := (outputError{}); errors.As(err, &oe) {
+			return outputFailed(stderr, "watch", oe.err)
 		}
+		fmt.Fprintf(stderr, "tcpct watch: %v\n", err)
 		return exitInput
 	}
 	return exitOK
@@ -177,6 +201,8 @@ type watchState struct {
 	src        frameSource
 	reports    int // summaries printed
 	buf        []byte
+	filter     *filter // the events printed
+	timestamp  bool    // events get conntrack -E -o timestamp's prefix
 }
 
 func newWatchState(tr *tcpct.Tracker, iface string, terminal bool) *watchState {
@@ -204,6 +230,7 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 	buf := make([]byte, capture.MaxRecord)
 	var p capture.Packet
 	var v tcpct.Verdict
+	var out [1]tcpct.Verdict
 	lost := uint64(0)
 	defer func() {
 		// Events still pending, and a last summary.
@@ -228,7 +255,7 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 		if !now.Before(nextSweep) {
 			// The kernel's gc worker: reclaim expired entries (DESTROY
 			// events) even when no packet arrives.
-			ws.tr.Sweep(now, 0)
+			ws.tr.Expire(now)
 			nextSweep = now.Add(opt.sweepEvery)
 			if events {
 				if err := ws.flushEvents(w, &lost); err != nil {
@@ -265,17 +292,13 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 		ws.res.records++
 		p.Decode(link, buf[:n], wire)
 		p.Time = now.UnixNano()
-		tcp, trunc := classify(&p)
-		switch {
-		case tcp:
-			seg := tcpct.SegmentOf(&p)
-			v = ws.tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
-		case trunc:
-			v = ws.tr.Truncated(now)
-		default:
+		if tcp, trunc := classify(&p); !tcp && !trunc {
 			ws.res.skip(p.Reason)
 			continue
 		}
+		pkt := [1]tcpct.Packet{tcpct.PacketOf(&p)}
+		ws.tr.TrackBatch(pkt[:], out[:])
+		v = out[0]
 		ws.res.tcp++
 		ws.count(&v)
 		if events {
@@ -300,7 +323,14 @@ func (ws *watchState) drain(w *bufio.Writer) int {
 		if !ok {
 			return n
 		}
-		ws.buf = ev.Append(ws.buf[:0])
+		if ws.filter != nil && ws.filter.active && !ws.filter.entry(&ev.Entry) {
+			continue
+		}
+		ws.buf = ws.buf[:0]
+		if ws.timestamp {
+			ws.buf = appendEventTime(ws.buf, ev.Time.UnixNano())
+		}
+		ws.buf = ev.Append(ws.buf)
 		w.Write(ws.buf)
 		n++
 	}
@@ -334,7 +364,7 @@ func (ws *watchState) pollDrops() {
 // printSummary prints the counters since the start and the table as it
 // stands at now.
 func (ws *watchState) printSummary(w *bufio.Writer, now time.Time) {
-	ws.tr.Sweep(now, 0)
+	ws.tr.Expire(now)
 	ws.pollDrops()
 	if ws.terminal {
 		w.WriteString("\x1b[H\x1b[2J") // redraw in place

@@ -214,15 +214,14 @@ func TestWatchVeth(t *testing.T) {
 	}
 	// SIGINT stops watch cleanly: it holds the signal while it runs, and
 	// it runs (-duration 20s is only a backstop).
-	code := -1
 	select {
-	case code = <-done:
+	case <-done:
 		t.Errorf("watch stopped before SIGINT")
 	default:
 		syscall.Kill(os.Getpid(), syscall.SIGINT)
 	}
 	select {
-	case code = <-done:
+	case code := <-done:
 		if code != 0 {
 			t.Errorf("watch: status %d, stderr %q", code, errs.String())
 		}

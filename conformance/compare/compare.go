@@ -1,5 +1,5 @@
 // Package compare compares two per-packet jsonl streams in the format of
-// `tcpct replay -format jsonl` (/work/shared/cli-contract.md): usually the
+// `tcpct replay -format jsonl` (cmd/tcpct/README.md, "jsonl"): usually the
 // kernel's (cmd/ktrace) against the tracker's. It knows nothing about the
 // tracker's implementation; it matches lines by packet index "i" and
 // reports, field by field, how often the two agree, and the first

@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 )
 
 // The cell scenarios (Config.Cells): one connection per (prefix, probe)
@@ -104,10 +104,10 @@ func cellScript(cfg Config, id int) ([]seg, int) {
 // a retransmission.
 func (k *conn) fin(x *side, note string) {
 	if x.finned {
-		k.emit(x, craft.FIN|craft.ACK, x.nxt-1, x.rcv, 0, note+"-retrans")
+		k.emit(x, packet.FIN|packet.ACK, x.nxt-1, x.rcv, 0, note+"-retrans")
 		return
 	}
-	k.emit(x, craft.FIN|craft.ACK, x.nxt, x.rcv, 0, note)
+	k.emit(x, packet.FIN|packet.ACK, x.nxt, x.rcv, 0, note)
 	x.nxt++
 	k.peer(x).rcv = x.nxt
 	x.finned = true
@@ -181,13 +181,13 @@ func (k *conn) prefix(p cellPrefix) {
 	case preCL:
 		k.established()
 		a, _ := k.closer()
-		k.emit(a, craft.RST|craft.ACK, a.nxt, a.rcv, 0, "rst-exact")
+		k.emit(a, packet.RST|packet.ACK, a.nxt, a.rcv, 0, "rst-exact")
 	case preCLsr:
 		k.prefix(preSR)
 		if k.chance(0.5) {
-			k.emit(c, craft.RST, c.nxt, 0, 0, "rst-in-synrecv")
+			k.emit(c, packet.RST, c.nxt, 0, 0, "rst-in-synrecv")
 		} else {
-			k.emit(s, craft.RST|craft.ACK, s.nxt, s.rcv, 0, "rst-in-synrecv")
+			k.emit(s, packet.RST|packet.ACK, s.nxt, s.rcv, 0, "rst-in-synrecv")
 		}
 	case preS2:
 		k.syn(c, false, "syn")
@@ -218,7 +218,7 @@ func (k *conn) probe(p cellPrefix, a *side, cl, pass int) {
 		switch {
 		case handshaking:
 			// a (re)transmits its SYN, or the server sends its own first
-			sg := k.emit(a, craft.SYN, a.iss, 0, 0, note)
+			sg := k.emit(a, packet.SYN, a.iss, 0, 0, note)
 			k.synOpts(a, sg)
 			a.nxt = a.iss + 1
 			if p == preSS && a == k.s {
@@ -234,16 +234,16 @@ func (k *conn) probe(p cellPrefix, a *side, cl, pass int) {
 		default:
 			// a SYN in window (a restarted endpoint that happens to
 			// pick its old sequence number, or a reopen in window)
-			sg := k.emit(a, craft.SYN, a.nxt, 0, 0, note)
+			sg := k.emit(a, packet.SYN, a.nxt, 0, 0, note)
 			k.synOpts(a, sg)
 			if p == preTW || p == preCL || p == preCLsr {
 				k.reopenAnswer(a, a.nxt)
 				return
 			}
 			// the peer answers with a challenge ACK; a resets
-			k.emit(b, craft.ACK, b.nxt, b.rcv, 0, "challenge-ack")
+			k.emit(b, packet.ACK, b.nxt, b.rcv, 0, "challenge-ack")
 			if k.chance(0.6) {
-				k.emit(a, craft.RST, b.rcv, 0, 0, "rst-to-challenge")
+				k.emit(a, packet.RST, b.rcv, 0, 0, "rst-to-challenge")
 				return
 			}
 		}
@@ -252,7 +252,7 @@ func (k *conn) probe(p cellPrefix, a *side, cl, pass int) {
 		if handshaking || p == preSRsim {
 			seq = a.iss
 		}
-		sg := k.emit(a, craft.SYN|craft.ACK, seq, ack, 0, note)
+		sg := k.emit(a, packet.SYN|packet.ACK, seq, ack, 0, note)
 		k.synOpts(a, sg)
 		if handshaking && a.nxt == a.iss {
 			a.nxt = a.iss + 1
@@ -262,7 +262,7 @@ func (k *conn) probe(p cellPrefix, a *side, cl, pass int) {
 			k.c.rcv = k.s.iss + 1
 			k.ack(k.c, "ack3")
 		} else if !handshaking && p != preSRsim && k.chance(0.5) {
-			k.emit(b, craft.ACK, b.nxt, b.rcv, 0, "ack-to-synack")
+			k.emit(b, packet.ACK, b.nxt, b.rcv, 0, "ack-to-synack")
 		}
 	case pFin:
 		k.fin(a, note)
@@ -273,16 +273,16 @@ func (k *conn) probe(p cellPrefix, a *side, cl, pass int) {
 		if k.chance(0.3) && (p == preES || p == preCW) && !a.finned {
 			k.data(a, k.dataLen(), note+"-data")
 		} else {
-			k.emit(a, craft.ACK, a.nxt, a.rcv, 0, note)
+			k.emit(a, packet.ACK, a.nxt, a.rcv, 0, note)
 		}
 	case pRst:
 		switch {
 		case p == preSS && a == k.s:
-			k.emit(a, craft.RST|craft.ACK, 0, a.rcv, 0, note+"-refused")
+			k.emit(a, packet.RST|packet.ACK, 0, a.rcv, 0, note+"-refused")
 		case k.chance(0.5):
-			k.emit(a, craft.RST|craft.ACK, a.nxt, a.rcv, 0, note)
+			k.emit(a, packet.RST|packet.ACK, a.nxt, a.rcv, 0, note)
 		default:
-			k.emit(a, craft.RST, a.nxt, 0, 0, note)
+			k.emit(a, packet.RST, a.nxt, 0, 0, note)
 		}
 		return
 	}
@@ -294,7 +294,7 @@ func (k *conn) probe(p cellPrefix, a *side, cl, pass int) {
 func (k *conn) reopen(a *side, iss uint32, note string) {
 	k.restart(a, iss)
 	a.finned = false
-	sg := k.emit(a, craft.SYN, iss, 0, 0, note)
+	sg := k.emit(a, packet.SYN, iss, 0, 0, note)
 	k.synOpts(a, sg)
 	k.reopenAnswer(a, iss)
 }
@@ -315,7 +315,7 @@ func (k *conn) reopenAnswer(a *side, iss uint32) {
 		k.ack(b, "ack")
 	}
 	x, _ := k.closer()
-	k.emit(x, craft.RST|craft.ACK, x.nxt, x.rcv, 0, "rst-end")
+	k.emit(x, packet.RST|packet.ACK, x.nxt, x.rcv, 0, "rst-end")
 }
 
 // epilogue ends a connection after a probe: nothing, an exact RST, or a
@@ -325,7 +325,7 @@ func (k *conn) epilogue() {
 	case 0:
 	case 1:
 		x, _ := k.closer()
-		k.emit(x, craft.RST|craft.ACK, x.nxt, x.rcv, 0, "rst-end")
+		k.emit(x, packet.RST|packet.ACK, x.nxt, x.rcv, 0, "rst-end")
 	default:
 		x, y := k.closer()
 		k.fin(x, "fin-end")
@@ -357,7 +357,7 @@ func (k *conn) special(n int) int {
 		return split
 	case spCloseResync:
 		k.established()
-		k.emit(s, craft.RST|craft.ACK, s.nxt, s.rcv, 0, "rst-exact")
+		k.emit(s, packet.RST|packet.ACK, s.nxt, s.rcv, 0, "rst-exact")
 		split := len(k.segs)
 		iss := c.nxt + uint32(100000+k.r.IntN(1<<20))
 		k.initSide(c)
@@ -378,14 +378,14 @@ func (k *conn) special(n int) int {
 		k.fin(s, "fin2")
 		split := len(k.segs)
 		iss := c.nxt + uint32(100000+k.r.IntN(1<<20))
-		sg := k.emit(c, craft.SYN, iss, 0, 0, "probe-syn-in-last-ack")
+		sg := k.emit(c, packet.SYN, iss, 0, 0, "probe-syn-in-last-ack")
 		k.synOpts(c, sg)
 		if n == spLastAckChallengeFIN {
 			k.ack(c, "last-ack")
 			return split
 		}
-		k.emit(s, craft.ACK, s.nxt, s.rcv, 0, "challenge-ack")
-		k.emit(c, craft.RST, s.rcv, 0, 0, "rst-to-challenge")
+		k.emit(s, packet.ACK, s.nxt, s.rcv, 0, "challenge-ack")
+		k.emit(c, packet.RST, s.rcv, 0, 0, "rst-to-challenge")
 		return split
 	default: // spIgnoredSynResyncES
 		k.established()

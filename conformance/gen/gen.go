@@ -32,7 +32,7 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 )
 
 // Packet is one generated packet.
@@ -66,6 +66,13 @@ type Config struct {
 	// batches of Parallel (default 128), each batch's probes after one
 	// pause of Pause (default 2.5s); PauseEvery and MaxPauses do not apply.
 	Cells bool
+	// Short makes every connection brief: one of the openings, at most
+	// two events of an open connection, then a close, an abort or
+	// nothing (the entry is left to expire); no reuse of the tuple, no
+	// late packets. With pauses it gives a steady arrival of
+	// connections: a long trace goes through many of them while only
+	// Parallel are open at a time, and the closed ones expire.
+	Short bool
 }
 
 // Base is the capture time of the first packet of every trace.
@@ -174,7 +181,7 @@ func WritePcap(w io.Writer, pkts []Packet) error {
 
 // seg is a segment with the generator's note.
 type seg struct {
-	craft.Segment
+	packet.Segment
 	note string
 }
 
@@ -230,7 +237,11 @@ func script(cfg Config, id int) []seg {
 	ca, sa := addrs(id, k.v6)
 	k.c = &side{ap: ca}
 	k.s = &side{ap: sa}
-	k.life(0, 0)
+	if cfg.Short {
+		k.shortLife()
+	} else {
+		k.life(0, 0)
+	}
 	return k.segs
 }
 
@@ -261,24 +272,24 @@ func (k *conn) peer(a *side) *side {
 
 // emit appends a segment from a to its peer. The window field is a's
 // current window, scaled unless the segment is a SYN.
-func (k *conn) emit(a *side, fl craft.Flags, seq, ack uint32, n int, note string) *seg {
+func (k *conn) emit(a *side, fl packet.Flags, seq, ack uint32, n int, note string) *seg {
 	b := k.peer(a)
 	w := a.win
-	if fl&craft.SYN == 0 {
+	if fl&packet.SYN == 0 {
 		w >>= a.shift
 	}
 	w = min(w, 65535)
-	if fl&craft.ACK == 0 {
+	if fl&packet.ACK == 0 {
 		ack = 0
 	}
 	k.ipid++
-	sg := seg{Segment: craft.Segment{Src: a.ap, Dst: b.ap, Seq: seq, Ack: ack, Flags: fl,
+	sg := seg{Segment: packet.Segment{Src: a.ap, Dst: b.ap, Seq: seq, Ack: ack, Flags: fl,
 		Window: uint16(w), PayloadLen: n, IPID: k.ipid, FlowLabel: uint32(k.ipid)}, note: note}
-	if a.ts && (fl&craft.SYN != 0 || k.tsOK) {
+	if a.ts && (fl&packet.SYN != 0 || k.tsOK) {
 		a.tsval += uint32(1 + k.r.IntN(5))
 		sg.Options.Timestamps = true
 		sg.Options.TSVal = a.tsval
-		if fl&craft.ACK != 0 {
+		if fl&packet.ACK != 0 {
 			sg.Options.TSEcr = b.tsval
 		}
 	}
@@ -383,6 +394,32 @@ func (k *conn) life(depth int, prev uint32) {
 	k.after(depth)
 }
 
+// shortLife writes one brief connection (Config.Short).
+func (k *conn) shortLife() {
+	k.initSide(k.c)
+	k.initSide(k.s)
+	if !k.open() {
+		return
+	}
+	for i := k.r.IntN(3); i > 0; i-- {
+		if !k.middle() {
+			return
+		}
+	}
+	switch k.pick(6, 2, 2) {
+	case 0:
+		k.close()
+	case 1:
+		a := k.c
+		if k.chance(0.4) {
+			a = k.s
+		}
+		k.emit(a, packet.RST|packet.ACK, a.nxt, a.rcv, 0, "abort")
+	default:
+		// left open: the entry expires
+	}
+}
+
 // after optionally reuses the tuple or sends late packets once the
 // connection is gone or closing.
 func (k *conn) after(depth int) {
@@ -406,10 +443,10 @@ func (k *conn) after(depth int) {
 
 // syn sends a's SYN (or SYN/ACK when ack is set).
 func (k *conn) syn(a *side, withAck bool, note string) {
-	fl := craft.SYN
+	fl := packet.SYN
 	ack := uint32(0)
 	if withAck {
-		fl |= craft.ACK
+		fl |= packet.ACK
 		ack = a.rcv
 	}
 	sg := k.emit(a, fl, a.iss, ack, 0, note)
@@ -474,7 +511,7 @@ func (k *conn) open() bool {
 		}
 	case 5: // refused: RST/ACK with sequence number 0
 		k.syn(c, false, "syn")
-		k.emit(s, craft.RST|craft.ACK, 0, c.iss+1, 0, "refused-rst")
+		k.emit(s, packet.RST|packet.ACK, 0, c.iss+1, 0, "refused-rst")
 		if k.chance(0.5) {
 			k.syn(c, false, "syn-after-refused")
 			s.rcv = c.iss + 1
@@ -491,24 +528,24 @@ func (k *conn) open() bool {
 			k.syn(c, false, "syn-retrans")
 		}
 		if k.chance(0.5) {
-			k.emit(c, craft.RST, c.iss+1, 0, 0, "client-rst-unanswered")
+			k.emit(c, packet.RST, c.iss+1, 0, 0, "client-rst-unanswered")
 		}
 		return false
 	case 7: // ACK answering the SYN (half-open peer), then its RST
 		k.syn(c, false, "syn")
 		ack := k.r.Uint32()
-		k.emit(s, craft.ACK, s.iss, ack, 0, "syn-answered-by-ack")
-		k.emit(c, craft.RST, ack, 0, 0, "rst-to-challenge")
+		k.emit(s, packet.ACK, s.iss, ack, 0, "syn-answered-by-ack")
+		k.emit(c, packet.RST, ack, 0, 0, "rst-to-challenge")
 		return false
 	case 8: // invalid first packets
-		fl := []craft.Flags{craft.SYN | craft.ACK, craft.FIN | craft.ACK, craft.RST, craft.RST | craft.ACK, craft.FIN, craft.SYN | craft.FIN, 0}[k.r.IntN(7)]
+		fl := []packet.Flags{packet.SYN | packet.ACK, packet.FIN | packet.ACK, packet.RST, packet.RST | packet.ACK, packet.FIN, packet.SYN | packet.FIN, 0}[k.r.IntN(7)]
 		k.emit(c, fl, c.iss, k.r.Uint32(), 0, "first-"+fl.String())
 		if k.chance(0.5) {
 			return false
 		}
 		k.handshake()
 	case 9: // SYN carrying data
-		sg := k.emit(c, craft.SYN, c.iss, 0, 100, "syn-data")
+		sg := k.emit(c, packet.SYN, c.iss, 0, 100, "syn-data")
 		k.synOpts(c, sg)
 		c.nxt = c.iss + 101
 		s.rcv = c.nxt
@@ -520,7 +557,7 @@ func (k *conn) open() bool {
 		k.syn(c, false, "syn")
 		s.rcv = c.iss + 1 + uint32(1+k.r.IntN(1000))
 		k.syn(s, true, "synack-badack")
-		k.emit(c, craft.RST, s.rcv, 0, 0, "rst-badack")
+		k.emit(c, packet.RST, s.rcv, 0, 0, "rst-badack")
 		s.rcv = c.iss + 1
 		k.syn(s, true, "synack")
 		k.negotiate()
@@ -530,7 +567,7 @@ func (k *conn) open() bool {
 		k.syn(c, false, "syn")
 		k.syn(s, false, "simul-syn")
 		if k.chance(0.5) {
-			k.emit(s, craft.RST, s.iss+1, 0, 0, "rst-after-simul")
+			k.emit(s, packet.RST, s.iss+1, 0, 0, "rst-after-simul")
 		}
 		return false
 	case 12: // handshake whose third ACK is lost: data first
@@ -542,10 +579,10 @@ func (k *conn) open() bool {
 		k.data(c, 1+k.r.IntN(300), "data-no-ack3")
 	default: // URG/ECE/CWR/PSH on the handshake
 		k.syn(c, false, "syn")
-		k.segs[len(k.segs)-1].Flags |= craft.ECE | craft.CWR
+		k.segs[len(k.segs)-1].Flags |= packet.ECE | packet.CWR
 		s.rcv = c.iss + 1
 		k.syn(s, true, "synack")
-		k.segs[len(k.segs)-1].Flags |= craft.ECE
+		k.segs[len(k.segs)-1].Flags |= packet.ECE
 		k.negotiate()
 		c.rcv = s.iss + 1
 		k.ack(c, "ack3")
@@ -565,7 +602,7 @@ func (k *conn) handshake() {
 
 // ack sends a pure ACK of everything a received.
 func (k *conn) ack(a *side, note string) *seg {
-	sg := k.emit(a, craft.ACK, a.nxt, a.rcv, 0, note)
+	sg := k.emit(a, packet.ACK, a.nxt, a.rcv, 0, note)
 	k.peer(a).una = a.rcv
 	return sg
 }
@@ -593,9 +630,9 @@ func (k *conn) data(a *side, n int, note string) *seg {
 		n = r
 	}
 	b := k.peer(a)
-	fl := craft.ACK
+	fl := packet.ACK
 	if n > 0 && k.chance(0.6) {
-		fl |= craft.PSH
+		fl |= packet.PSH
 	}
 	sg := k.emit(a, fl, a.nxt, a.rcv, n, note)
 	b.una = max32(b.una, a.rcv, b.una)
@@ -652,17 +689,17 @@ func (k *conn) middle() bool {
 		n = min(n, k.room(a))
 		seen := k.chance(0.5)
 		if seen {
-			k.emit(a, craft.ACK|craft.PSH, a.nxt, a.rcv, n, "lost-after-capture")
+			k.emit(a, packet.ACK|packet.PSH, a.nxt, a.rcv, n, "lost-after-capture")
 		}
 		a.nxt += uint32(n)
 		k.data(a, 100+k.r.IntN(300), "after-loss")
 		// b has received up to lost, plus [lost+n, a.nxt)
-		ack := k.emit(b, craft.ACK, b.nxt, lost, 0, "dupack")
+		ack := k.emit(b, packet.ACK, b.nxt, lost, 0, "dupack")
 		if k.sackOK {
-			ack.Options.SACK = []craft.SACKBlock{{Left: lost + uint32(n), Right: a.nxt}}
+			ack.Options.SACK = []packet.SACKBlock{{Left: lost + uint32(n), Right: a.nxt}}
 			ack.note = "dupack-sack"
 		}
-		k.emit(a, craft.ACK|craft.PSH, lost, a.rcv, n, "retransmit")
+		k.emit(a, packet.ACK|packet.PSH, lost, a.rcv, n, "retransmit")
 		b.rcv = a.nxt
 		k.ack(b, "ack-after-retransmit")
 	case 3: // the same segment retransmitted several times
@@ -687,7 +724,7 @@ func (k *conn) middle() bool {
 		b.win = 0
 		k.ack(b, "zero-window")
 		for i := k.r.IntN(3); i >= 0; i-- {
-			k.emit(a, craft.ACK, a.nxt, a.rcv, 1, "window-probe")
+			k.emit(a, packet.ACK, a.nxt, a.rcv, 1, "window-probe")
 			k.ack(b, "zero-window")
 		}
 		b.win = old
@@ -702,16 +739,16 @@ func (k *conn) middle() bool {
 		}
 		k.ack(b, "window-change")
 	case 7: // keepalive
-		k.emit(a, craft.ACK, a.nxt-1, a.rcv, k.r.IntN(2), "keepalive")
+		k.emit(a, packet.ACK, a.nxt-1, a.rcv, k.r.IntN(2), "keepalive")
 		k.ack(b, "keepalive-ack")
 	case 8: // segment far beyond the window
-		k.emit(a, craft.ACK|craft.PSH, a.nxt+1<<30+uint32(k.r.IntN(1000)), a.rcv, 1+k.r.IntN(100), "seq-far-ahead")
+		k.emit(a, packet.ACK|packet.PSH, a.nxt+1<<30+uint32(k.r.IntN(1000)), a.rcv, 1+k.r.IntN(100), "seq-far-ahead")
 	case 9: // ACK of data never sent
-		k.emit(a, craft.ACK, a.nxt, a.rcv+uint32(1000+k.r.IntN(1<<20)), 0, "ack-unsent")
+		k.emit(a, packet.ACK, a.nxt, a.rcv+uint32(1000+k.r.IntN(1<<20)), 0, "ack-unsent")
 	case 10: // an old segment far below the window
-		k.emit(a, craft.ACK|craft.PSH, a.nxt-uint32(1<<21+k.r.IntN(1<<20)), a.rcv, 1+k.r.IntN(100), "seq-far-behind")
+		k.emit(a, packet.ACK|packet.PSH, a.nxt-uint32(1<<21+k.r.IntN(1<<20)), a.rcv, 1+k.r.IntN(100), "seq-far-behind")
 	case 11: // an ACK far below
-		k.emit(a, craft.ACK, a.nxt, a.rcv-uint32(1<<21+k.r.IntN(1<<20)), 0, "ack-far-behind")
+		k.emit(a, packet.ACK, a.nxt, a.rcv-uint32(1<<21+k.r.IntN(1<<20)), 0, "ack-far-behind")
 	case 12: // overshoot: more than the window allows
 		if k.room(a) > 4000 {
 			// shrink the window first, to keep packets small
@@ -719,17 +756,17 @@ func (k *conn) middle() bool {
 			k.ack(b, "window-shrink")
 		}
 		n := min(k.room(a)+1+k.r.IntN(2000), 30000)
-		k.emit(a, craft.ACK|craft.PSH, a.nxt, a.rcv, n, "overshoot")
+		k.emit(a, packet.ACK|packet.PSH, a.nxt, a.rcv, n, "overshoot")
 		a.nxt += uint32(n)
 		b.rcv = a.nxt
 		k.ack(b, "ack-overshoot")
 	case 13: // SYN in ESTABLISHED: challenge ACK, RST, new SYN (client restarted)
 		iss := k.r.Uint32()
-		sg := k.emit(c, craft.SYN, iss, 0, 0, "syn-in-est")
+		sg := k.emit(c, packet.SYN, iss, 0, 0, "syn-in-est")
 		k.synOpts(c, sg)
-		k.emit(s, craft.ACK, s.nxt, s.rcv, 0, "challenge-ack")
+		k.emit(s, packet.ACK, s.nxt, s.rcv, 0, "challenge-ack")
 		if k.chance(0.8) {
-			k.emit(c, craft.RST, s.rcv, 0, 0, "rst-to-challenge")
+			k.emit(c, packet.RST, s.rcv, 0, 0, "rst-to-challenge")
 			if k.chance(0.7) {
 				k.reopenFrom(iss)
 				return true
@@ -740,34 +777,34 @@ func (k *conn) middle() bool {
 		k.resyncAfterIgnoredSyn("syn-in-est")
 	case 15: // RST, exact
 		k.ack(b, "ack-before-rst")
-		k.emit(a, craft.RST|craft.ACK, a.nxt, a.rcv, 0, "rst-exact")
+		k.emit(a, packet.RST|packet.ACK, a.nxt, a.rcv, 0, "rst-exact")
 		return false
 	case 16: // RST in window but not exact: challenge ACK, then exact RST
 		k.ack(b, "ack-before-rst")
-		k.emit(a, craft.RST, a.nxt+uint32(1+k.r.IntN(int(max(b.win, 2)-1))), 0, 0, "rst-inwin")
+		k.emit(a, packet.RST, a.nxt+uint32(1+k.r.IntN(int(max(b.win, 2)-1))), 0, 0, "rst-inwin")
 		if k.chance(0.8) {
-			k.emit(b, craft.ACK, b.nxt, b.rcv, 0, "challenge-ack")
-			k.emit(a, craft.RST, a.nxt, 0, 0, "rst-after-challenge")
+			k.emit(b, packet.ACK, b.nxt, b.rcv, 0, "challenge-ack")
+			k.emit(a, packet.RST, a.nxt, 0, 0, "rst-after-challenge")
 			return false
 		}
 		k.data(a, k.dataLen(), "data-after-rst")
 	case 17: // RST out of window (ahead)
-		k.emit(a, craft.RST, a.nxt+1<<31-uint32(k.r.IntN(1000)), 0, 0, "rst-far-ahead")
+		k.emit(a, packet.RST, a.nxt+1<<31-uint32(k.r.IntN(1000)), 0, 0, "rst-far-ahead")
 	case 18: // RST before the peer's last ACK
-		k.emit(a, craft.RST|craft.ACK, a.una-uint32(1+k.r.IntN(1000)), a.rcv, 0, "rst-old")
+		k.emit(a, packet.RST|packet.ACK, a.una-uint32(1+k.r.IntN(1000)), a.rcv, 0, "rst-old")
 	case 19: // RST with sequence number 0 / RST+ACK with ack 0
 		if k.chance(0.5) {
-			k.emit(a, craft.RST, 0, 0, 0, "rst-seq0")
+			k.emit(a, packet.RST, 0, 0, 0, "rst-seq0")
 		} else {
-			k.emit(a, craft.RST|craft.ACK, a.nxt, 0, 0, "rst-ack0")
+			k.emit(a, packet.RST|packet.ACK, a.nxt, 0, 0, "rst-ack0")
 		}
 		return k.chance(0.5)
 	case 20: // invalid flag combinations
-		fl := []craft.Flags{craft.FIN, craft.SYN | craft.FIN, 0, craft.SYN | craft.RST, craft.SYN | craft.ACK | craft.URG, craft.FIN | craft.PSH | craft.URG, craft.FIN | craft.RST | craft.ACK}[k.r.IntN(7)]
+		fl := []packet.Flags{packet.FIN, packet.SYN | packet.FIN, 0, packet.SYN | packet.RST, packet.SYN | packet.ACK | packet.URG, packet.FIN | packet.PSH | packet.URG, packet.FIN | packet.RST | packet.ACK}[k.r.IntN(7)]
 		k.emit(a, fl, a.nxt, a.rcv, 0, "flags-"+fl.String())
 	default: // urgent data
 		sg := k.data(a, 1+k.r.IntN(100), "urgent")
-		sg.Flags |= craft.URG
+		sg.Flags |= packet.URG
 		sg.Urgent = 1
 	}
 	return true
@@ -808,7 +845,7 @@ func (k *conn) close() {
 		a, b = s, c
 	}
 	fin := func(x *side, note string) {
-		k.emit(x, craft.FIN|craft.ACK, x.nxt, x.rcv, 0, note)
+		k.emit(x, packet.FIN|packet.ACK, x.nxt, x.rcv, 0, note)
 		x.nxt++
 		k.peer(x).rcv = x.nxt
 		x.finned = true
@@ -824,8 +861,8 @@ func (k *conn) close() {
 		fin(b, "fin2")
 		k.ack(a, "last-ack")
 	case 2: // simultaneous close
-		k.emit(a, craft.FIN|craft.ACK, a.nxt, a.rcv, 0, "simul-fin")
-		k.emit(b, craft.FIN|craft.ACK, b.nxt, b.rcv, 0, "simul-fin")
+		k.emit(a, packet.FIN|packet.ACK, a.nxt, a.rcv, 0, "simul-fin")
+		k.emit(b, packet.FIN|packet.ACK, b.nxt, b.rcv, 0, "simul-fin")
 		a.nxt++
 		b.nxt++
 		a.rcv, b.rcv = b.nxt, a.nxt
@@ -842,14 +879,14 @@ func (k *conn) close() {
 		k.ack(a, "last-ack")
 	case 4: // FIN retransmitted
 		fin(a, "fin")
-		k.emit(a, craft.FIN|craft.ACK, a.nxt-1, a.rcv, 0, "fin-retrans")
+		k.emit(a, packet.FIN|packet.ACK, a.nxt-1, a.rcv, 0, "fin-retrans")
 		k.ack(b, "ack-fin")
 		fin(b, "fin2")
-		k.emit(b, craft.FIN|craft.ACK, b.nxt-1, b.rcv, 0, "fin-retrans")
+		k.emit(b, packet.FIN|packet.ACK, b.nxt-1, b.rcv, 0, "fin-retrans")
 		k.ack(a, "last-ack")
 	case 5: // FIN with data
 		k.data(a, k.dataLen(), "data")
-		sg := k.emit(a, craft.FIN|craft.ACK|craft.PSH, a.nxt, a.rcv, 10+k.r.IntN(100), "fin-data")
+		sg := k.emit(a, packet.FIN|packet.ACK|packet.PSH, a.nxt, a.rcv, 10+k.r.IntN(100), "fin-data")
 		a.nxt += uint32(sg.PayloadLen) + 1
 		b.rcv = a.nxt
 		fin(b, "fin2")
@@ -862,17 +899,17 @@ func (k *conn) close() {
 		if k.chance(0.5) {
 			k.ack(b, "ack-fin")
 		}
-		k.emit(b, craft.RST|craft.ACK, b.nxt, b.rcv, 0, "rst-in-close")
+		k.emit(b, packet.RST|packet.ACK, b.nxt, b.rcv, 0, "rst-in-close")
 	case 8: // LAST_ACK, then a new SYN: challenge ACK, RST, SYN again
 		fin(a, "fin")
 		k.ack(b, "ack-fin")
 		fin(b, "fin2")
 		iss := c.nxt + uint32(100000+k.r.IntN(1<<20))
-		sg := k.emit(c, craft.SYN, iss, 0, 0, "syn-in-last-ack")
+		sg := k.emit(c, packet.SYN, iss, 0, 0, "syn-in-last-ack")
 		k.synOpts(c, sg)
-		k.emit(s, craft.ACK, s.nxt, s.rcv, 0, "challenge-ack")
-		k.emit(c, craft.RST, s.rcv, 0, 0, "rst-to-challenge")
+		k.emit(s, packet.ACK, s.nxt, s.rcv, 0, "challenge-ack")
+		k.emit(c, packet.RST, s.rcv, 0, 0, "rst-to-challenge")
 	default: // abort with RST|ACK
-		k.emit(a, craft.RST|craft.ACK, a.nxt, a.rcv, 0, "abort")
+		k.emit(a, packet.RST|packet.ACK, a.nxt, a.rcv, 0, "abort")
 	}
 }

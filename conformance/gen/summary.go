@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/capture"
 )
 
 // Summary renders a TCP/IP packet tcpdump-style on one line
@@ -38,6 +38,6 @@ func Summary(p []byte) string {
 	doff := int(t[12]>>4) * 4
 	return fmt.Sprintf("%v > %v %s seq %d ack %d win %d len %d",
 		netip.AddrPortFrom(src, binary.BigEndian.Uint16(t)), netip.AddrPortFrom(dst, binary.BigEndian.Uint16(t[2:])),
-		craft.Flags(t[13]), binary.BigEndian.Uint32(t[4:]), binary.BigEndian.Uint32(t[8:]),
+		capture.TcpdumpFlags(t[13]), binary.BigEndian.Uint32(t[4:]), binary.BigEndian.Uint32(t[8:]),
 		binary.BigEndian.Uint16(t[14:]), len(t)-min(doff, len(t)))
 }

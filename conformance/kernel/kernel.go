@@ -32,6 +32,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -54,7 +55,7 @@ type Packet struct {
 }
 
 // Record is the kernel's verdict on one packet, in the jsonl form of
-// /work/shared/cli-contract.md. HasEntry says whether an entry for the
+// `tcpct replay -format jsonl` (cmd/tcpct/README.md). HasEntry says whether an entry for the
 // packet's tuple existed right after it; State, Timeout, Assured and
 // SeenReply are meaningful only then.
 type Record struct {
@@ -71,6 +72,10 @@ type Record struct {
 	// reply) right after the packet, with nf_conntrack_acct=1; zero
 	// otherwise. AppendJSON leaves them out.
 	Packets, Bytes [2]uint64
+	// Entries is the namespace's entry count right after the packet
+	// (nf_conntrack_count) with Options.Count; zero otherwise.
+	// AppendJSON leaves it out.
+	Entries int
 }
 
 // AppendJSON appends the record as one JSON object (no newline), with the
@@ -118,6 +123,17 @@ type Options struct {
 	// KeepNamespace leaves the namespace in place for inspection (its name
 	// is returned by Runner.Namespace).
 	KeepNamespace bool
+	// Count reads the namespace's entry count after every packet into
+	// Record.Entries. It is the count nf_conntrack_max is checked
+	// against (__nf_conntrack_alloc in net/netfilter/nf_conntrack_core.c):
+	// it includes expired entries nothing has reclaimed yet.
+	Count bool
+	// Reclaim has the kernel reclaim its expired entries after every
+	// pause of LongGap or more in a paced run, before the next packet
+	// (Runner.Reclaim), as its garbage collector would on its own
+	// schedule. When the entries of a trace expire only in its pauses,
+	// Record.Entries then counts only entries that have not expired.
+	Reclaim bool
 }
 
 // NamePrefix starts the name of every namespace this package creates;
@@ -151,15 +167,16 @@ type Runner struct {
 	nsFD      int
 	raw4      int
 	raw6      int
+	count     int // nf_conntrack_count of the namespace, or -1
+	reclaim   bool
+	reclaimed int
 	ct        *nlSock
 	log       *nlSock
 	pending   []nlMsg
 	scratch   []nlMsg
 	keep      bool
 	foreign   int
-	buf       []byte
 	closed    bool
-	closeErrs []error
 }
 
 var seq atomic.Uint32
@@ -175,7 +192,7 @@ func New(opts Options) (r *Runner, err error) {
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ip netns add: %v: %s", err, bytes.TrimSpace(out))
 	}
-	r = &Runner{name: name, nsFD: -1, raw4: -1, raw6: -1, keep: opts.KeepNamespace}
+	r = &Runner{name: name, nsFD: -1, raw4: -1, raw6: -1, count: -1, keep: opts.KeepNamespace, reclaim: opts.Reclaim}
 	defer func() {
 		if err != nil {
 			r.keep = false
@@ -285,6 +302,11 @@ func (r *Runner) setup(opts Options) error {
 			}
 		}
 		var err error
+		if opts.Count {
+			if r.count, err = unix.Open("/proc/sys/net/netfilter/nf_conntrack_count", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+				return fmt.Errorf("nf_conntrack_count: %w", err)
+			}
+		}
 		if r.raw4, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW); err != nil {
 			return fmt.Errorf("raw IPv4 socket: %w", err)
 		}
@@ -371,7 +393,7 @@ func (r *Runner) Close() error {
 	var errs []error
 	r.ct.close()
 	r.log.close()
-	for _, fd := range []int{r.raw4, r.raw6, r.nsFD} {
+	for _, fd := range []int{r.raw4, r.raw6, r.count, r.nsFD} {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
@@ -527,7 +549,97 @@ func (r *Runner) Inject(i int, data []byte) (Record, error) {
 		rec.SeenReply = e.status&ipsSeenReply != 0
 		rec.Packets, rec.Bytes = e.packets, e.bytes
 	}
+	if r.count >= 0 {
+		if rec.Entries, err = r.readCount(); err != nil {
+			return rec, fmt.Errorf("packet %d: %w", i, err)
+		}
+	}
 	return rec, nil
+}
+
+// Reclaim has the kernel reclaim the expired entries of its table: it
+// reads /proc/net/nf_conntrack in the namespace, whose ct_seq_show
+// (net/netfilter/nf_conntrack_standalone.c) kills every expired entry it
+// meets, as the garbage collector (gc_worker in nf_conntrack_core.c) does
+// on its own schedule. Until one of them passes, an expired entry still
+// counts towards nf_conntrack_max; lookups already treat it as absent.
+// The scan covers the whole shared table, so other namespaces' expired
+// entries go too; nothing but the moment of their DESTROY changes.
+func (r *Runner) Reclaim() error {
+	before := -1
+	if r.count >= 0 {
+		n, err := r.readCount()
+		if err != nil {
+			return err
+		}
+		before = n
+	}
+	err := inNamespace(r.nsFD, func() error {
+		// /proc/thread-self/net is this thread's namespace; /proc/net is
+		// the thread group leader's.
+		f, err := os.Open("/proc/thread-self/net/nf_conntrack")
+		if err != nil {
+			return fmt.Errorf("reclaim: %w", err)
+		}
+		defer f.Close()
+		if _, err := io.Copy(io.Discard, f); err != nil {
+			return fmt.Errorf("reclaim: reading %s: %w", f.Name(), err)
+		}
+		return nil
+	})
+	if err != nil || before < 0 {
+		return err
+	}
+	after, err := r.readCount()
+	r.reclaimed += max(before-after, 0)
+	return err
+}
+
+// Reclaimed is how many entries the namespace's count lost across the
+// calls of Reclaim (with Options.Count): expired entries the kernel still
+// counted because nothing had reclaimed them yet.
+func (r *Runner) Reclaimed() int { return r.reclaimed }
+
+// readCount reads nf_conntrack_count through the file opened in the
+// namespace (a sysctl file renders its value anew at offset 0).
+func (r *Runner) readCount() (int, error) {
+	var b [24]byte
+	n, err := unix.Pread(r.count, b[:], 0)
+	if err != nil {
+		return 0, fmt.Errorf("reading nf_conntrack_count: %w", err)
+	}
+	return strconv.Atoi(string(bytes.TrimSpace(b[:n])))
+}
+
+// Stats are the namespace's /proc/net/stat/nf_conntrack counters by
+// column name ("drop", "early_drop", "insert_failed", ...), summed over
+// the CPUs; "entries", the namespace's entry count, is not per CPU and
+// is taken once.
+func (r *Runner) Stats() (map[string]uint64, error) {
+	out, err := exec.Command("ip", "netns", "exec", r.name, "cat", "/proc/net/stat/nf_conntrack").Output()
+	if err != nil {
+		return nil, fmt.Errorf("/proc/net/stat/nf_conntrack: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	names := strings.Fields(lines[0])
+	st := make(map[string]uint64, len(names))
+	for i, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) != len(names) {
+			return nil, fmt.Errorf("/proc/net/stat/nf_conntrack: %d columns in %q, want %d", len(f), l, len(names))
+		}
+		for j, x := range f {
+			v, err := strconv.ParseUint(x, 16, 64)
+			if err != nil {
+				return nil, fmt.Errorf("/proc/net/stat/nf_conntrack: %w", err)
+			}
+			if names[j] == "entries" && i > 0 {
+				continue
+			}
+			st[names[j]] += v
+		}
+	}
+	return st, nil
 }
 
 func (r *Runner) nextLog() (nlMsg, error) {
@@ -598,16 +710,23 @@ func (r *Runner) Run(ctx context.Context, pkts []Packet, pace bool) ([]Record, e
 			return recs, err
 		}
 		if pace {
+			gap := false
 			if anchorWall.IsZero() {
 				anchorTS, anchorWall = p.TS, time.Now()
 			} else if p.TS.Sub(prevTS) >= LongGap {
 				anchorTS, anchorWall = prevTS, prevWall
+				gap = true
 			}
 			if d := time.Until(anchorWall.Add(p.TS.Sub(anchorTS))); d > 100*time.Microsecond {
 				select {
 				case <-time.After(d):
 				case <-ctx.Done():
 					return recs, ctx.Err()
+				}
+			}
+			if gap && r.reclaim {
+				if err := r.Reclaim(); err != nil {
+					return recs, err
 				}
 			}
 		}

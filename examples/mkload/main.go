@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 )
 
 func main() {
@@ -56,7 +56,7 @@ func write(path string, conns, batch, servers int, gap time.Duration) error {
 		return err
 	}
 	const (
-		S, A, P, F = craft.SYN, craft.ACK, craft.PSH, craft.FIN
+		S, A, P, F = packet.SYN, packet.ACK, packet.PSH, packet.FIN
 	)
 	t := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	buf := make([]byte, 0, 256)
@@ -67,16 +67,16 @@ func write(path string, conns, batch, servers int, gap time.Duration) error {
 				sn := c % servers
 				srv := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 255, byte(sn >> 8), byte(sn + 1)}), 80)
 				ci, si := uint32(c)*7919, uint32(c)*104729
-				s := craft.Segment{Src: cli, Dst: srv, Window: 64240}
+				s := packet.Segment{Src: cli, Dst: srv, Window: 64240}
 				rev := func() { s.Src, s.Dst = srv, cli }
 				switch step {
 				case 0:
 					s.Flags, s.Seq = S, ci
-					s.Options = craft.Options{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}
+					s.Options = packet.Options{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}
 				case 1:
 					rev()
 					s.Flags, s.Seq, s.Ack = S|A, si, ci+1
-					s.Options = craft.Options{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}
+					s.Options = packet.Options{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}
 				case 2:
 					s.Flags, s.Seq, s.Ack = A, ci+1, si+1
 				case 3:

@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/internal/craft"
+	"github.com/fdac824a/tcpct/packet"
 )
 
 var (
@@ -115,10 +115,10 @@ func write(w io.Writer) error {
 	}
 
 	const (
-		S = craft.SYN
-		A = craft.ACK
-		P = craft.PSH
-		F = craft.FIN
+		S = packet.SYN
+		A = packet.ACK
+		P = packet.PSH
+		F = packet.FIN
 	)
 	// Telnet (RFC 854): the server asks for TERMINAL-TYPE, TERMINAL-SPEED,
 	// X-DISPLAY-LOCATION and NEW-ENVIRON; the client refuses all four; the
@@ -128,27 +128,27 @@ func write(w io.Writer) error {
 	banner := []byte("Debian GNU/Linux 3.1\r\nlogin: ")
 
 	c, s := uint32(isnClient), uint32(isnServer) // next sequence numbers
-	synOpts := func(ts uint32, ecr uint32) craft.Options {
-		return craft.Options{MSS: 1460, SACKPermitted: true, Timestamps: true, TSVal: ts, TSEcr: ecr, HasWScale: true, WScale: 0}
+	synOpts := func(ts uint32, ecr uint32) packet.Options {
+		return packet.Options{MSS: 1460, SACKPermitted: true, Timestamps: true, TSVal: ts, TSEcr: ecr, HasWScale: true, WScale: 0}
 	}
-	ts := func(v, e uint32) craft.Options { return craft.Options{Timestamps: true, TSVal: v, TSEcr: e} }
+	ts := func(v, e uint32) packet.Options { return packet.Options{Timestamps: true, TSVal: v, TSEcr: e} }
 	type seg struct {
 		at  string
 		out bool // client → server
-		s   craft.Segment
+		s   packet.Segment
 	}
 	segs := []seg{
-		{"0s", true, craft.Segment{Seq: c, Flags: S, Window: 5840, Options: synOpts(1000, 0)}},
-		{"5s", false, craft.Segment{Seq: s, Ack: c + 1, Flags: S | A, Window: 5792, Options: synOpts(7000, 1000)}},
-		{"10s", true, craft.Segment{Seq: c + 1, Ack: s + 1, Flags: A, Window: 5840, Options: ts(2000, 7000)}},
-		{"12s", false, craft.Segment{Seq: s + 1, Ack: c + 1, Flags: P | A, Window: 5792, Options: ts(7200, 2000), Payload: do}},
-		{"12.04s", true, craft.Segment{Seq: c + 1, Ack: s + 1 + 12, Flags: P | A, Window: 5840, Options: ts(2004, 7200), Payload: wont}},
-		{"12.08s", false, craft.Segment{Seq: s + 13, Ack: c + 13, Flags: P | A, Window: 5792, Options: ts(7208, 2004), Payload: banner}},
-		{"12.28s", true, craft.Segment{Seq: c + 13, Ack: s + 13 + uint32(len(banner)), Flags: A, Window: 5840, Options: ts(2028, 7208)}},
-		{"20s", true, craft.Segment{Seq: c + 13, Ack: s + 13 + uint32(len(banner)), Flags: F | A, Window: 5840, Options: ts(2800, 7208)}},
-		{"20.001s", false, craft.Segment{Seq: s + 13 + uint32(len(banner)), Ack: c + 14, Flags: A, Window: 5792, Options: ts(8000, 2800)}},
-		{"20.002s", false, craft.Segment{Seq: s + 13 + uint32(len(banner)), Ack: c + 14, Flags: F | A, Window: 5792, Options: ts(8000, 2800)}},
-		{"20.042s", true, craft.Segment{Seq: c + 14, Ack: s + 14 + uint32(len(banner)), Flags: A, Window: 5840, Options: ts(2804, 8000)}},
+		{"0s", true, packet.Segment{Seq: c, Flags: S, Window: 5840, Options: synOpts(1000, 0)}},
+		{"5s", false, packet.Segment{Seq: s, Ack: c + 1, Flags: S | A, Window: 5792, Options: synOpts(7000, 1000)}},
+		{"10s", true, packet.Segment{Seq: c + 1, Ack: s + 1, Flags: A, Window: 5840, Options: ts(2000, 7000)}},
+		{"12s", false, packet.Segment{Seq: s + 1, Ack: c + 1, Flags: P | A, Window: 5792, Options: ts(7200, 2000), Payload: do}},
+		{"12.04s", true, packet.Segment{Seq: c + 1, Ack: s + 1 + 12, Flags: P | A, Window: 5840, Options: ts(2004, 7200), Payload: wont}},
+		{"12.08s", false, packet.Segment{Seq: s + 13, Ack: c + 13, Flags: P | A, Window: 5792, Options: ts(7208, 2004), Payload: banner}},
+		{"12.28s", true, packet.Segment{Seq: c + 13, Ack: s + 13 + uint32(len(banner)), Flags: A, Window: 5840, Options: ts(2028, 7208)}},
+		{"20s", true, packet.Segment{Seq: c + 13, Ack: s + 13 + uint32(len(banner)), Flags: F | A, Window: 5840, Options: ts(2800, 7208)}},
+		{"20.001s", false, packet.Segment{Seq: s + 13 + uint32(len(banner)), Ack: c + 14, Flags: A, Window: 5792, Options: ts(8000, 2800)}},
+		{"20.002s", false, packet.Segment{Seq: s + 13 + uint32(len(banner)), Ack: c + 14, Flags: F | A, Window: 5792, Options: ts(8000, 2800)}},
+		{"20.042s", true, packet.Segment{Seq: c + 14, Ack: s + 14 + uint32(len(banner)), Flags: A, Window: 5840, Options: ts(2804, 8000)}},
 	}
 	for i, sg := range segs {
 		sg.s.Src, sg.s.Dst = client, server

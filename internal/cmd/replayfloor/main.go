@@ -6,7 +6,7 @@
 // against it. scripts/bench-replay.sh runs it on the benchmark capture
 // after timing the replays, in the same spell of the machine.
 //
-//	go run ./internal/cmd/replayfloor /tmp/tcpct-bench/load-1000000-100000-120us.pcap
+//	go run ./internal/cmd/replayfloor $DIR/load-1000000-100000-120us.pcap   # DIR of scripts/bench-capture.sh
 //
 // It times three levels, each a whole pass over the capture on one
 // goroutine (run it with GOMAXPROCS=1), best of -n passes:
@@ -39,6 +39,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -195,7 +196,7 @@ func pass(path, level string, mem *memory) (result, error) {
 		if level == "read" {
 			continue
 		}
-		k := tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+		k := tcpct.KeyOf(p.SrcAddrPort(), p.DstAddrPort())
 		seg := tcpct.SegmentOf(p)
 		res.parsed++
 		// Folded in at both levels, so that the compiler keeps the tuple
@@ -249,8 +250,6 @@ func symmetricHash(p *capture.Packet) uint64 {
 	return h ^ h>>31
 }
 
-var sink uint64
-
 // latency returns the time of one dependent load in a region of n bytes:
 // a random cyclic chain of cache lines, followed for a few million steps.
 func latency(n int) float64 {
@@ -270,6 +269,6 @@ func latency(n int) float64 {
 		at = words[at]
 	}
 	ns := float64(time.Since(start).Nanoseconds()) / steps
-	sink = at // keeps the chain from being optimised away
+	runtime.KeepAlive(at) // keeps the chain from being optimised away
 	return ns
 }

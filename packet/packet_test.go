@@ -1,4 +1,4 @@
-package craft
+package packet
 
 import (
 	"encoding/binary"
@@ -306,14 +306,6 @@ func TestErrors(t *testing.T) {
 	huge := Segment{Src: netip.MustParseAddrPort("127.0.0.1:1"), Dst: netip.MustParseAddrPort("127.0.0.2:2"), PayloadLen: 70000}
 	if _, err := huge.Append(nil); err != ErrTooLong {
 		t.Errorf("oversized payload: %v", err)
-	}
-}
-
-func TestFlagsString(t *testing.T) {
-	for f, want := range map[Flags]string{SYN: "S", SYN | ACK: "S.", FIN | ACK: "F.", RST: "R", 0: "none", PSH | ACK: "P."} {
-		if got := f.String(); got != want {
-			t.Errorf("%08b: %q, want %q", uint8(f), got, want)
-		}
 	}
 }
 

@@ -1,58 +1,49 @@
-// Package craft builds raw IPv4 and IPv6 TCP packets, header first, with
-// correct checksums and the TCP options conntrack looks at (MSS, window
-// scale, SACK-permitted, SACK blocks, timestamps).
+// Package packet builds raw IPv4 and IPv6 TCP packets, IP header first,
+// with correct checksums and the TCP options conntrack looks at (MSS,
+// window scale, SACK-permitted, SACK blocks, timestamps): the packets a
+// test, an example or a trace generator feeds to tcpct.Tracker.Track.
 //
-// It exists for the trace generator and for tests that need wire-exact
-// segments: every field that influences nf_conntrack's decision (flags,
-// sequence and acknowledgement numbers, raw window, option layout, payload
-// length) is set explicitly, and nothing is "fixed up" behind the caller's
-// back. Decoding lives in package capture.
+//	b, err := packet.Segment{
+//		Src:   netip.MustParseAddrPort("10.0.0.1:40000"),
+//		Dst:   netip.MustParseAddrPort("10.0.0.2:80"),
+//		Flags: packet.SYN, Seq: 1000, Window: 65535,
+//		Options: packet.Options{MSS: 1460, SACKPermitted: true},
+//	}.Build()
+//
+// Every field that influences nf_conntrack's decision (flags, sequence
+// and acknowledgement numbers, raw window, option layout, payload length)
+// is set explicitly, and nothing is "fixed up" behind the caller's back.
+// Decoding lives in package capture.
 //
 // Building is allocation-free when the destination slice has capacity:
 // [Segment.Append] only appends.
-package craft
+package packet
 
 import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+
+	"github.com/fdac824a/tcpct/spec"
 )
 
 // Flags are the TCP header flag bits, in wire order (RFC 9293 §3.1, plus
-// ECE and CWR from RFC 3168).
-type Flags uint8
+// ECE and CWR from RFC 3168): the one flag type of the module (spec.Flags,
+// which tcpct.Segment carries too), so a built packet's flags and a parsed
+// one's compare directly.
+type Flags = spec.Flags
 
 // TCP flag bits.
 const (
-	FIN Flags = 1 << iota
-	SYN
-	RST
-	PSH
-	ACK
-	URG
-	ECE
-	CWR
+	FIN = spec.FIN
+	SYN = spec.SYN
+	RST = spec.RST
+	PSH = spec.PSH
+	ACK = spec.ACK
+	URG = spec.URG
+	ECE = spec.ECE
+	CWR = spec.CWR
 )
-
-// String renders the flags tcpdump-style ("S.", "F.", "R", "P.", ...), which
-// keeps test failures readable.
-func (f Flags) String() string {
-	var b [8]byte
-	n := 0
-	for _, x := range [...]struct {
-		f Flags
-		c byte
-	}{{SYN, 'S'}, {FIN, 'F'}, {RST, 'R'}, {PSH, 'P'}, {URG, 'U'}, {ECE, 'E'}, {CWR, 'W'}, {ACK, '.'}} {
-		if f&x.f != 0 {
-			b[n] = x.c
-			n++
-		}
-	}
-	if n == 0 {
-		return "none"
-	}
-	return string(b[:n])
-}
 
 // SACKBlock is one SACK block (RFC 2018): the left edge and the sequence
 // number just past the right edge.
@@ -119,9 +110,9 @@ type Segment struct {
 
 // Errors returned by Append.
 var (
-	ErrFamily  = errors.New("craft: source and destination must both be valid and of the same family")
-	ErrOptions = errors.New("craft: TCP options exceed 40 bytes")
-	ErrTooLong = errors.New("craft: packet exceeds the IP length field")
+	ErrFamily  = errors.New("packet: source and destination must both be valid and of the same family")
+	ErrOptions = errors.New("packet: TCP options exceed 40 bytes")
+	ErrTooLong = errors.New("packet: packet exceeds the IP length field")
 )
 
 // Header lengths.
@@ -163,6 +154,14 @@ func (s *Segment) family() (v6 bool, err error) {
 // extended slice. IP and TCP checksums are computed; the IPv4 header carries
 // DF and no options.
 func (s *Segment) Append(b []byte) ([]byte, error) {
+	return s.append(b)
+}
+
+// Build returns the packet as a new slice: Append for a literal, in one
+// line.
+func (s Segment) Build() ([]byte, error) { return s.append(nil) }
+
+func (s *Segment) append(b []byte) ([]byte, error) {
 	v6, err := s.family()
 	if err != nil {
 		return b, err

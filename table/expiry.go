@@ -1,0 +1,281 @@
+package table
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Expiry is exact and ordered: Expire(now) reclaims every entry whose
+// deadline is <= now, in order of deadline, then original tuple, and
+// emits their DESTROY events in that order. What it reclaims and the
+// order of the events are therefore a function of the writes and of the
+// clock values the caller passes, never of the table's memory layout, its
+// hash seed, or how often Expire is called. (The kernel's gc worker scans
+// buckets and reclaims whatever it meets, up to seconds late; a reference
+// implementation needs a rule that a replay reproduces exactly.)
+//
+// To find due entries without scanning the table, each entry is filed in
+// a timing wheel by its deadline: up to maxSlots slots of 2^slotShift ns
+// (about 1 ms), each a doubly linked list threaded through per-record
+// link words, so filing, moving and unfiling allocate nothing. A refresh
+// that moves a deadline later (the common case: an established
+// connection's next packet) does not touch the wheel; the entry is moved,
+// once, when its old slot comes due. A write that moves a deadline
+// earlier (a closing state) moves it at once. The record's dls word holds
+// the deadline it is filed under, a lower bound of its deadline; a freed
+// record's is freeDeadline, and the wheel unlinks it when it next visits
+// its slot (or when the record is filed again). An entry whose deadline
+// lies a lap or more ahead (ESTABLISHED's five days) stays in its slot and
+// is passed over once a lap.
+
+const (
+	slotShift = 20 // a slot is 2^20 ns, about 1 ms
+	minSlots  = 64
+	maxSlots  = 1 << 16 // a lap of 2^36 ns, about 69 s
+)
+
+// dueEntry is an entry found due: its record and generation, and the
+// deadline and tuple that order it.
+type dueEntry struct {
+	idx, gen uint32
+	filed    int64 // the deadline it was filed under
+	deadline int64
+	key      Key
+}
+
+type wheel struct {
+	mu      sync.Mutex // a leaf lock: nothing else is taken while it is held
+	heads   []uint32   // per slot: idx+1 of the first record filed there, 0 none
+	mask    int64
+	started bool
+	cur     int64 // absolute slot number (deadline >> slotShift) visited last
+
+	// Per record: the links of its slot's list (idx+1, 0 none) and the
+	// slot it is linked in (-1: none).
+	next, prev []uint32
+	where      []int32
+
+	// due is a lower bound of the earliest deadline filed: Expire(now) has
+	// nothing to do while now < due. Read on every packet without a lock.
+	due atomic.Int64
+
+	// expiring serialises Expire's reclaim phase, which works on found.
+	expiring sync.Mutex
+	found    []dueEntry
+}
+
+func (w *wheel) init(capacity int) {
+	n := int(nextPow2(uint64(capacity)))
+	n = min(max(n, minSlots), maxSlots)
+	w.heads = make([]uint32, n)
+	w.mask = int64(n - 1)
+	w.next = make([]uint32, capacity)
+	w.prev = make([]uint32, capacity)
+	w.where = make([]int32, capacity)
+	for i := range w.where {
+		w.where[i] = -1
+	}
+	w.due.Store(freeDeadline)
+}
+
+func (w *wheel) link(idx uint32, b int64) {
+	n := w.heads[b]
+	w.next[idx], w.prev[idx] = n, 0
+	if n != 0 {
+		w.prev[n-1] = idx + 1
+	}
+	w.heads[b] = idx + 1
+	w.where[idx] = int32(b)
+}
+
+func (w *wheel) unlink(idx uint32) {
+	b := w.where[idx]
+	if b < 0 {
+		return
+	}
+	p, n := w.prev[idx], w.next[idx]
+	if p != 0 {
+		w.next[p-1] = n
+	} else {
+		w.heads[b] = n
+	}
+	if n != 0 {
+		w.prev[n-1] = p
+	}
+	w.where[idx] = -1
+}
+
+// file files record idx under deadline dl, moving it from wherever it was
+// filed. now is the writer's clock. The caller holds the record's entry
+// lock (or is its only user), outside any seqlock write window.
+func (t *Table[V]) file(idx uint32, dl, now int64) {
+	w := &t.wheel
+	w.mu.Lock()
+	if !w.started {
+		w.started = true
+		w.cur = now >> slotShift
+		w.due.Store((w.cur + 1) << slotShift)
+	}
+	w.unlink(idx)
+	w.link(idx, max(dl>>slotShift, w.cur)&w.mask) // a deadline already passed waits in the current slot
+	atomic.StoreInt64(&t.dls[idx], dl)
+	if dl < w.due.Load() {
+		w.due.Store(dl)
+	}
+	w.mu.Unlock()
+}
+
+// filedDeadline is the deadline record idx is filed under.
+func (t *Table[V]) filedDeadline(idx uint32) int64 { return atomic.LoadInt64(&t.dls[idx]) }
+
+// Expire reclaims every entry whose deadline is <= now, in order of
+// deadline and then original tuple, emitting DESTROY (expired) for each,
+// and returns how many it reclaimed. It costs one atomic load when
+// nothing is due. Entries whose lock another goroutine holds at that
+// moment are left for the next call; with one goroutine (a replay), every
+// entry expired at now is gone when Expire returns.
+func (t *Table[V]) Expire(now int64) int {
+	if now < t.wheel.due.Load() {
+		return 0
+	}
+	return t.expireDue(now)
+}
+
+func (t *Table[V]) expireDue(now int64) int {
+	w := &t.wheel
+	if !w.expiring.TryLock() {
+		return 0 // another goroutine is reclaiming what is due
+	}
+	defer w.expiring.Unlock()
+	w.mu.Lock()
+	found := t.collect(now, w.found[:0])
+	w.mu.Unlock()
+	slices.SortFunc(found, func(a, b dueEntry) int {
+		if a.deadline != b.deadline {
+			if a.deadline < b.deadline {
+				return -1
+			}
+			return 1
+		}
+		return a.key.compare(&b.key)
+	})
+	n := 0
+	for i := range found {
+		f := &found[i]
+		if t.expire(f.idx, f.gen, now) {
+			n++
+			continue
+		}
+		// Not reclaimed: its lock was held, or it was refreshed or
+		// deleted after collect saw it. A live entry is filed again.
+		b := t.base(f.idx)
+		mw := t.loadMeta(b)
+		if metaAlive(mw) && metaGen(mw) == f.gen && t.filedDeadline(f.idx) == f.filed {
+			t.file(f.idx, max(t.loadDl(b), f.filed), now)
+		}
+	}
+	w.found = found[:0]
+	if n > 0 {
+		t.stat().expired.Add(uint64(n))
+	}
+	return n
+}
+
+// collect unfiles the entries due at now into found, moves entries whose
+// deadline moved later, unlinks freed records, and sets the wheel's due
+// bound. w.mu is held.
+func (t *Table[V]) collect(now int64, found []dueEntry) []dueEntry {
+	w := &t.wheel
+	if !w.started {
+		return found
+	}
+	last := now >> slotShift
+	if last-w.cur > w.mask {
+		// The clock jumped a lap or more: visit every slot once.
+		for b := range w.heads {
+			found = t.visit(int64(b), last, now, found)
+		}
+	} else {
+		for s := w.cur; s <= last; s++ {
+			found = t.visit(s&w.mask, last, now, found)
+		}
+	}
+	w.cur = max(w.cur, last)
+	// Everything due by now is out of the wheel: the next deadline due is
+	// in the current slot (after now) or in a later one.
+	due := (w.cur + 1) << slotShift
+	for x := w.heads[w.cur&w.mask]; x != 0; x = w.next[x-1] {
+		due = min(due, t.filedDeadline(x-1))
+	}
+	w.due.Store(due)
+	return found
+}
+
+// visit sorts out the list of slot bucket b: entries of slots up to last
+// (the current lap) whose deadline is <= now go to found, those refreshed
+// to a later deadline move to its slot, freed records are unlinked, and
+// entries of a later lap stay.
+func (t *Table[V]) visit(b, last, now int64, found []dueEntry) []dueEntry {
+	w := &t.wheel
+	for x := w.heads[b]; x != 0; {
+		idx := x - 1
+		x = w.next[idx]
+		filed := t.filedDeadline(idx)
+		switch {
+		case filed == freeDeadline:
+			w.unlink(idx)
+			continue
+		case filed>>slotShift > last:
+			continue // a later lap
+		}
+		rb := t.base(idx)
+		if _, ok := t.tryLock(rb); !ok {
+			// Its writer may be moving the deadline: look again at the
+			// next Expire, from the current slot (due stays <= now).
+			if cb := last & w.mask; cb != b {
+				w.unlink(idx)
+				w.link(idx, cb)
+			}
+			continue
+		}
+		// Under the entry lock the deadline cannot change, and a writer
+		// that lowers it compares with the filed one under the same lock.
+		mw, dl := t.loadMeta(rb), t.loadDl(rb)
+		if dl <= now {
+			w.unlink(idx)
+			found = append(found, dueEntry{idx, metaGen(mw), filed, dl, t.loadKey(rb)})
+		} else {
+			// Refreshed since it was filed: file it under its deadline.
+			atomic.StoreInt64(&t.dls[idx], dl)
+			if nb := max(dl>>slotShift, last) & w.mask; nb != b {
+				w.unlink(idx)
+				w.link(idx, nb)
+			}
+		}
+		t.unlock(rb)
+	}
+	return found
+}
+
+// expire reclaims record idx if it still holds generation gen, is alive
+// and its deadline is <= now. It only try-locks the entry.
+func (t *Table[V]) expire(idx, gen uint32, now int64) bool {
+	b := t.base(idx)
+	if _, ok := t.tryLock(b); !ok {
+		return false
+	}
+	mw := t.loadMeta(b)
+	if !metaAlive(mw) || metaGen(mw) != gen || t.loadDl(b) > now {
+		t.unlock(b)
+		return false
+	}
+	k := t.loadKey(b)
+	h, hr := k.hash(&t.seed), k.Reverse().hash(&t.seed)
+	sa, sb := t.lockStripes(h, hr)
+	t.destroyUnderStripes(idx, b, &k, h, hr, mw, reasonSwept, now, true)
+	t.unlockStripes(sa, sb)
+	t.unlock(b)
+	t.release(idx)
+	return true
+}

@@ -1,0 +1,105 @@
+package tcpct
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/table"
+)
+
+// The types a user of the tracker meets, under one name each. They are
+// the types of the layers below (fsm, table), so values pass between the
+// packages without conversion, but the common jobs need no other import.
+type (
+	// Key is a connection's tuple: family, addresses and ports. The
+	// zero Key is no tuple.
+	Key = table.Key
+	// Dir is the direction of a packet in its connection: Original (the
+	// direction of the first packet) or Reply.
+	Dir = fsm.Dir
+	// CT is the conntrack state a firewall rule matches (ct state):
+	// CTNew, CTEstablished, CTRelated, CTInvalid; the zero CT, CTNone, is
+	// the verdict of a packet that was not tracked.
+	CT = fsm.CT
+	// State is a TCP conntrack state (SYN_SENT, ESTABLISHED, ...), an
+	// index into the profile's state names (Verdict.StateName spells it).
+	State = fsm.State
+	// Segment is a parsed TCP header (ParseSegment, SegmentOf).
+	Segment = fsm.Segment
+	// Reason says why a packet is INVALID or was ignored.
+	Reason = fsm.Reason
+	// EventType is the kind of an Event: EventNew, EventUpdate,
+	// EventDestroy.
+	EventType = table.EventType
+	// DestroyReason says why an entry went away: DestroyExpired,
+	// DestroyKilled (an RST, a reopen), DestroyEvicted (early drop).
+	DestroyReason = table.Reason
+	// Counters are an entry's packets and bytes per direction (the acct
+	// knob).
+	Counters = table.Counters
+	// Stats of the table, as /proc/net/stat/nf_conntrack counts them.
+	TableStats = table.Stats
+)
+
+// Directions.
+const (
+	Original = fsm.Original
+	Reply    = fsm.Reply
+)
+
+// Conntrack states of a packet.
+const (
+	CTNone        = fsm.CTNone
+	CTNew         = fsm.CTNew
+	CTEstablished = fsm.CTEstablished
+	CTRelated     = fsm.CTRelated
+	CTInvalid     = fsm.CTInvalid
+)
+
+// Event types.
+const (
+	EventNew     = table.EventNew
+	EventUpdate  = table.EventUpdate
+	EventDestroy = table.EventDestroy
+)
+
+// Why an entry went away (Event.Reason).
+const (
+	DestroyExpired = table.ReasonExpired
+	DestroyKilled  = table.ReasonKilled
+	DestroyEvicted = table.ReasonEvicted
+)
+
+// KeyOf is the tuple of a packet sent from src to dst. src and dst should
+// be of one family; an IPv4-mapped IPv6 address counts as IPv4.
+func KeyOf(src, dst netip.AddrPort) Key { return table.KeyFromAddrPorts(src, dst) }
+
+// ParseSegment parses a TCP header: tcp holds the bytes from the TCP
+// header on, l4len is the TCP length the IP header announces (header and
+// payload), which may exceed len(tcp) when a capture cut the packet
+// short. A header the kernel would call truncated yields a Segment whose
+// Malformed reason is set: tracking it gives INVALID.
+func ParseSegment(tcp []byte, l4len int) Segment { return fsm.ParseSegment(tcp, l4len) }
+
+// Packet is one TCP packet for TrackBatch: the tuple it was sent on, its
+// parsed header, and when it was seen. PacketOf makes one from a decoded
+// capture record.
+type Packet struct {
+	Key     Key
+	Segment Segment
+	Time    time.Time
+}
+
+// PacketOf is the Packet of a decoded capture record of kind
+// capture.KindTCP: its tuple, its TCP header (SegmentOf) and its
+// timestamp. For a record whose TCP header is cut short (a
+// capture.KindMalformed record with protocol 6) it is an INVALID
+// "truncated packet" to track, with no tuple.
+func PacketOf(p *capture.Packet) Packet {
+	if p.Kind != capture.KindTCP {
+		return Packet{Segment: Segment{Malformed: fsm.ReasonTruncated}, Time: time.Unix(0, p.Time)}
+	}
+	return Packet{Key: keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), Segment: SegmentOf(p), Time: time.Unix(0, p.Time)}
+}
