@@ -70,17 +70,17 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 	case next == m.sTW:
 		// RFC 5961 §4: the ACK answering a SYN we let through in LAST_ACK
 		// is a challenge ACK, not the ACK of the last FIN.
-		if old == m.sLA && class == m.cAck && work.LastDir != dir && work.LastIndex == m.cSyn && work.LastFlags&flagChallengeAck != 0 {
-			work.LastFlags &^= flagChallengeAck
+		if old == m.sLA && class == m.cAck && work.LastDir != dir && work.LastIndex == m.cSyn && work.LastFlags&LastChallengeAck != 0 {
+			work.LastFlags &^= LastChallengeAck
 			m.finishIgnored(c, work, created, dir, ct, ReasonChallengeAck, v)
 			return
 		}
 
 	case next == m.sS2:
-		work.LastFlags |= flagSimultaneous
+		work.LastFlags |= LastSimultaneous
 
 	case next == m.sSR:
-		if dir == Reply && class == m.cAck && work.LastFlags&flagSimultaneous != 0 {
+		if dir == Reply && class == m.cAck && work.LastFlags&LastSimultaneous != 0 {
 			next = m.sES
 		}
 
@@ -192,7 +192,7 @@ func (m *Machine) resyncAfterIgnoredSyn(c *Conn, seg *Segment, dir Dir, class Cl
 	p.End, p.MaxEnd = c.LastEnd, c.LastEnd
 	p.MaxWin = max(uint32(c.LastWin), 1)
 	p.Scale = c.LastWscale
-	c.LastFlags &^= flagChallengeAck
+	c.LastFlags &^= LastChallengeAck
 	p.Flags = PeerFlags(c.LastFlags)
 	s := &c.Seen[dir]
 	*s = Peer{Flags: s.Flags & FlagBeLiberal}
@@ -215,7 +215,7 @@ func (m *Machine) rememberIgnored(c *Conn, seg *Segment, dir Dir, class Class, o
 			c.LastFlags |= uint8(FlagSackPerm)
 		}
 		if old == m.sLA {
-			c.LastFlags |= flagChallengeAck
+			c.LastFlags |= LastChallengeAck
 		}
 	}
 	if old == m.sSS && class == m.cAck && dir == Reply {

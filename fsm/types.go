@@ -91,14 +91,27 @@ const (
 type PeerFlags uint8
 
 const (
-	FlagWindowScale  PeerFlags = 0x01
-	FlagSackPerm     PeerFlags = 0x02
-	FlagCloseInit    PeerFlags = 0x04 // this side sent the first FIN
-	FlagBeLiberal    PeerFlags = 0x08 // no window checks for this sender
-	FlagDataUnacked  PeerFlags = 0x10 // data sent and not yet acknowledged
-	FlagMaxAckSet    PeerFlags = 0x20 // MaxAck holds an ACK seen from this side
-	flagChallengeAck uint8     = 0x40 // last_flags: a SYN in LAST_ACK may be answered by a challenge ACK
-	flagSimultaneous uint8     = 0x80 // last_flags: SYNs crossed
+	FlagWindowScale PeerFlags = 0x01
+	FlagSackPerm    PeerFlags = 0x02
+	FlagCloseInit   PeerFlags = 0x04 // this side sent the first FIN
+	FlagBeLiberal   PeerFlags = 0x08 // no window checks for this sender
+	FlagDataUnacked PeerFlags = 0x10 // data sent and not yet acknowledged
+	FlagMaxAckSet   PeerFlags = 0x20 // MaxAck holds an ACK seen from this side
+)
+
+// Bits of Conn.LastFlags above the options an ignored SYN carried (those
+// use the FlagWindowScale and FlagSackPerm values): the uapi
+// nf_conntrack_tcp.h flags IP_CT_EXP_CHALLENGE_ACK and
+// IP_CT_TCP_SIMULTANEOUS_OPEN (Linux 6.18). Checkers and models that
+// reason about the transitions the spec table does not name read them.
+const (
+	// LastChallengeAck: a SYN was let through in LAST_ACK, so the other
+	// side's next ACK may be an RFC 5961 challenge ACK, which must not
+	// move the entry to TIME_WAIT.
+	LastChallengeAck uint8 = 0x40
+	// LastSimultaneous: the SYNs crossed (SYN_SENT2); a reply ACK in
+	// SYN_RECV then completes the open.
+	LastSimultaneous uint8 = 0x80
 )
 
 // Peer is what the tracker knows of one direction's sender (struct

@@ -7,8 +7,10 @@ package fuzz
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 
+	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/invariant"
 	"github.com/fdac824a/tcpct/spec"
@@ -17,50 +19,27 @@ import (
 
 const second = int64(1e9)
 
-func machine(profile *fsm.Profile, cfg byte) *fsm.Machine {
-	m := fsm.NewMachine(profile)
+// config is the tracker configuration a fuzz input's configuration byte
+// selects, with a table of max entries.
+func config(profile string, cfg byte, max int) tcpct.Config {
 	b := func(v bool) string {
 		if v {
 			return "1"
 		}
 		return "0"
 	}
-	if err := m.Set("tcp_loose", b(cfg&8 == 0)); err != nil {
-		panic(err)
+	knobs := []string{"tcp_loose=" + b(cfg&8 == 0), fmt.Sprintf("max=%d", max)}
+	if profile == "linux" {
+		knobs = append(knobs, "tcp_be_liberal="+b(cfg&4 != 0), "tcp_ignore_invalid_rst="+b(cfg&16 != 0),
+			fmt.Sprintf("tcp_max_retrans=%d", (cfg>>5)%4), "acct="+b(cfg&0x80 != 0))
 	}
-	if profile == fsm.Linux {
-		for k, v := range map[string]string{
-			"tcp_be_liberal":         b(cfg&4 != 0),
-			"tcp_ignore_invalid_rst": b(cfg&16 != 0),
-			"tcp_max_retrans":        string(rune('0' + (cfg>>5)%4)),
-		} {
-			if err := m.Set(k, v); err != nil {
-				panic(err)
-			}
-		}
-	}
-	return m
-}
-
-// established returns a Conn after a handshake and some data, and the
-// conversation that produced it.
-func established(m *fsm.Machine) (fsm.Conn, *invariant.Conv, int64) {
-	var c fsm.Conn
-	conv := invariant.NewConv(1000, 2000)
-	now := 100 * second
-	for _, p := range []struct {
-		d fsm.Dir
-		k invariant.Kind
-	}{{fsm.Original, invariant.KSyn}, {fsm.Reply, invariant.KSynAck}, {fsm.Original, invariant.KAck}, {fsm.Reply, invariant.KData}, {fsm.Original, invariant.KAck}} {
-		seg := conv.Segment(p.d, p.k, invariant.SeqExact, 10, 0)
-		m.Step(&c, &seg, p.d, now)
-	}
-	return c, conv, now
+	return tcpct.Config{Profile: profile, Knobs: knobs, Seed: 1}
 }
 
 // FuzzSegment: arbitrary TCP header bytes never make ParseSegment panic,
-// and Step with the result keeps every step invariant on no entry, on an
-// established entry (both directions) and in both profiles.
+// and the segment tracked by the shipped tracker keeps every invariant on
+// no entry and on an established entry (from either side), in both
+// profiles.
 func FuzzSegment(f *testing.F) {
 	f.Add([]byte("\x9c\x40\x00\x50\x00\x00\x03\xe8\x00\x00\x00\x00\x80\x02\xfa\xf0\x00\x00\x00\x00\x02\x04\x05\xb4\x04\x02\x08\x0a\x00\x00\x00\x01\x00\x00\x00\x00\x01\x03\x03\x07"), uint16(40))
 	f.Add([]byte("\x00\x50\x9c\x40\x00\x00\x07\xd1\x00\x00\x03\xe9\x50\x14\x00\x00\x00\x00\x00\x00"), uint16(20))
@@ -72,29 +51,45 @@ func FuzzSegment(f *testing.F) {
 		if seg.NumSack > 4 {
 			t.Fatalf("%d SACK edges", seg.NumSack)
 		}
-		for _, p := range []*fsm.Profile{fsm.Linux, fsm.Tutorial} {
-			m := fsm.NewMachine(p)
-			ctx, err := invariant.NewContext(m)
+		for _, p := range []string{"linux", "tutorial"} {
+			h, err := invariant.NewHarness(config(p, 0, 8))
 			if err != nil {
 				t.Fatal(err)
 			}
-			est, _, now := established(m)
-			for _, before := range []fsm.Conn{{}, est} {
-				for _, dir := range []fsm.Dir{fsm.Original, fsm.Reply} {
-					if !before.Live() && dir == fsm.Reply {
-						continue
+			// Connection 0 has no entry; 1 and 2 are established, and the
+			// segment comes from the original side of 1 and the reply side
+			// of 2.
+			now := 100 * second
+			for c := 1; c <= 2; c++ {
+				conv := invariant.NewConv(1000, 2000)
+				for _, s := range establish {
+					if _, _, err := h.Packet(connKey(c, s.d), conv.Segment(s.d, s.k, invariant.SeqExact, 10, 0), now); err != nil {
+						t.Fatalf("%s establishing: %v", p, err)
 					}
-					after := before
-					s := seg
-					v := m.Step(&after, &s, dir, now+second)
-					st := invariant.Step{Before: before, After: after, Dir: dir, Seg: seg, Now: now + second, V: v}
-					if err := ctx.CheckStep(&st); err != nil {
-						t.Fatalf("%s %v in %s: %v\n\tverdict %+v", p.Name, dir, p.StateName(before.State), err, v)
-					}
+				}
+			}
+			for c, d := range []fsm.Dir{fsm.Original, fsm.Original, fsm.Reply} {
+				if _, v, err := h.Packet(connKey(c, d), seg, now+second); err != nil {
+					t.Fatalf("%s conn %d %v: %v\n\tverdict %v", p, c, d, err, &v)
 				}
 			}
 		}
 	})
+}
+
+// establish is a handshake and some data.
+var establish = []struct {
+	d fsm.Dir
+	k invariant.Kind
+}{{fsm.Original, invariant.KSyn}, {fsm.Reply, invariant.KSynAck}, {fsm.Original, invariant.KAck}, {fsm.Reply, invariant.KData}, {fsm.Original, invariant.KAck}}
+
+// connKey is the tuple of connection c in direction d.
+func connKey(c int, d fsm.Dir) table.Key {
+	k := table.MakeKey4([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 1, byte(c)}, uint16(40000+c), 443)
+	if d == fsm.Reply {
+		return k.Reverse()
+	}
+	return k
 }
 
 var waits = []int64{0, 0, 0, 0, 1, 1, 2, 5, 9, 11, 31, 61, 121, 301, 432001, 3}
@@ -116,7 +111,7 @@ func Decode(data []byte) (cfg byte, max int, tr *invariant.Trace) {
 	tr = &invariant.Trace{}
 	conv := make([]*invariant.Conv, 3)
 	for i := range conv {
-		tr.Keys = append(tr.Keys, table.MakeKey4([4]byte{10, 0, 0, 1}, [4]byte{10, 0, 1, byte(i)}, uint16(40000+i), 443))
+		tr.Keys = append(tr.Keys, connKey(i, fsm.Original))
 		conv[i] = invariant.NewConv(seed*uint32(2*i+1), ^seed*uint32(i+3))
 	}
 	now := 1000 * second
@@ -140,22 +135,26 @@ func Decode(data []byte) (cfg byte, max int, tr *invariant.Trace) {
 	return cfg, max, tr
 }
 
-// FuzzTrace: a multi-packet trace on three connections through the real
-// table and machine keeps every invariant, in both profiles, and gives the
+// FuzzTrace: a multi-packet trace on three connections through the
+// shipped tracker keeps every invariant, in both profiles, and gives the
 // same verdicts when its connections are spread over goroutines.
 func FuzzTrace(f *testing.F) {
 	f.Add([]byte("\x02\x01\x02\x03\x04" + "\x00\x00\x00\x00\x00" + "\x0c\x00\x00\x00\x00" + "\x10\x00\x00\x00\x00" + "\x24\x00\x10\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, max, tr := Decode(data)
-		for _, p := range []*fsm.Profile{fsm.Linux, fsm.Tutorial} {
-			m := machine(p, cfg)
-			a, err := invariant.Run(m, tr, max)
+		cb, max, tr := Decode(data)
+		for _, p := range []string{"linux", "tutorial"} {
+			cfg := config(p, cb, max)
+			a, err := invariant.Run(cfg, tr)
 			if err != nil {
-				t.Fatalf("%s (table max %d): %v", p.Name, max, err)
+				t.Fatalf("%s %v: %v", p, cfg.Knobs, err)
 			}
 			if max == 64 {
-				if err := invariant.SameVerdicts(a, invariant.RunConcurrent(m, tr, 3)); err != nil {
-					t.Fatalf("%s concurrent: %v", p.Name, err)
+				c, err := invariant.RunConcurrent(cfg, tr, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := invariant.SameVerdicts(a, c); err != nil {
+					t.Fatalf("%s concurrent: %v", p, err)
 				}
 			}
 		}

@@ -33,12 +33,6 @@ const (
 	ExWindowInval  = "window-invalid"           // any cell: tcp_in_window or the RST check said INVALID
 )
 
-// Bits of fsm.Conn.LastFlags that fsm keeps unexported (types.go).
-const (
-	lastChallengeAck = 0x40
-	lastSimultaneous = 0x80
-)
-
 // Violation is a failed invariant.
 type Violation struct {
 	Name   string
@@ -64,11 +58,18 @@ type Step struct {
 // live reports whether Before was an unexpired entry.
 func (s *Step) live() bool { return s.Before.Live() && s.Now-s.Before.Deadline < 0 }
 
-// Context is a machine plus what the checkers derive from its profile and
-// knobs. The roles are looked up by state name in the spec, not taken from
-// fsm.
+// Knobs is what the checkers read of a tracker's configuration: its
+// profile and the value of each knob by name. An fsm.Machine has both.
+type Knobs interface {
+	Profile() *fsm.Profile
+	Knob(name string) (int64, bool)
+}
+
+// Context is a configuration plus what the checkers derive from its
+// profile and knobs. The roles are looked up by state name in the spec,
+// not taken from fsm.
 type Context struct {
-	M     *fsm.Machine
+	M     Knobs
 	I     *Interp
 	Linux bool // window tracking, RST checks, timeout caps (linux profile)
 
@@ -101,7 +102,7 @@ var StepChecks = []Check{
 }
 
 // NewContext builds a context for m; call it again after changing knobs.
-func NewContext(m *fsm.Machine) (*Context, error) {
+func NewContext(m Knobs) (*Context, error) {
 	in, err := NewInterp(m.Profile().Name)
 	if err != nil {
 		return nil, err
@@ -114,7 +115,7 @@ func NewContext(m *fsm.Machine) (*Context, error) {
 // compiled from a mutated spec against that same mutated spec, so that
 // spec-cell checks the logic's consistency with the table in use and only
 // the other invariants and the kernel traces judge the table itself.
-func NewContextSpec(m *fsm.Machine, s *spec.Spec) *Context {
+func NewContextSpec(m Knobs, s *spec.Spec) *Context {
 	in := &Interp{S: s}
 	c := &Context{M: m, I: in, Linux: in.S.HasFeature("window-tracking"), Checks: StepChecks}
 	c.knob = func(name string) int64 { v, _ := m.Knob(name); return v }
@@ -456,7 +457,7 @@ func checkSpecCell(c *Context, s *Step) error {
 		case c.Linux && (s.V.Reason == fsm.ReasonSeqUnderLower || s.V.Reason == fsm.ReasonAckUnderLower || s.V.Reason == fsm.ReasonOvershoot): // ExWindowIgnore
 		case c.Linux && o.State == c.sSS && (int(b.State) == c.sTW || int(b.State) == c.sCL) && s.V.Reason == fsm.ReasonIgnoredTransition: // ExReopenIgnore
 		case c.Linux && o.State == c.sTW && int(b.State) == c.sLA && cls == c.cAck && s.V.Reason == fsm.ReasonChallengeAck: // ExChallengeAck
-			if b.LastFlags&lastChallengeAck == 0 || int(b.LastIndex) != c.cSyn || b.LastDir == s.Dir {
+			if b.LastFlags&fsm.LastChallengeAck == 0 || int(b.LastIndex) != c.cSyn || b.LastDir == s.Dir {
 				return fail(SpecCell, "%s without a SYN seen in LAST_ACK from the other side", ExChallengeAck)
 			}
 		default:
@@ -473,7 +474,7 @@ func checkSpecCell(c *Context, s *Step) error {
 			return fail(SpecCell, "%v %v in %s: accepted transition on an sIG cell that is not %s", s.Dir, s.Seg.Flags, c.name(b.State), ExResync)
 		}
 		old, next = fsm.State(c.sSS), fsm.State(c.sSR) // ExResync
-	case c.Linux && o.State == c.sSR && s.Dir == fsm.Reply && cls == c.cAck && b.LastFlags&lastSimultaneous != 0:
+	case c.Linux && o.State == c.sSR && s.Dir == fsm.Reply && cls == c.cAck && b.LastFlags&fsm.LastSimultaneous != 0:
 		next = fsm.State(c.sES) // ExSimultaneous
 	case c.Linux && cls == c.cRst && o.State == c.sCL && s.V.New == b.State && int(b.State) == c.sES:
 		next = b.State // ExRSTKeep; the conditions are checked by rst-leads-to-close

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/spec"
 	"github.com/fdac824a/tcpct/table"
@@ -216,57 +217,80 @@ func TestSpecCellCatchesMutatedTable(t *testing.T) {
 	wantViolation(t, found, SpecCell, "mutated cell original ack SYN_RECV -> FIN_WAIT")
 }
 
-// The table invariants must fail when the table is corrupted behind the
-// harness's back.
+// The table invariants must fail when the tracker's table changes behind
+// the harness's back (packets tracked without it), and when a bound is
+// broken.
 func TestTableCheckersCanFail(t *testing.T) {
-	m := fsm.NewMachine(fsm.Linux)
-	h, err := NewHarness(m, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conv := NewConv(10, 20)
-	k := table.MakeKey4([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1000, 80)
-	now := 50 * sec
-	for _, p := range handshake {
-		kk := k
-		if p.d == r {
-			kk = k.Reverse()
-		}
-		if _, _, err := h.Packet(kk, conv.Segment(p.d, p.k, p.m, 0, 0), now); err != nil {
+	fresh := func() (*Harness, table.Key, int64) {
+		h, err := NewHarness(tcpct.Config{Profile: "linux", Knobs: []string{"max=8"}, Seed: 1})
+		if err != nil {
 			t.Fatal(err)
 		}
+		conv := NewConv(10, 20)
+		k := table.MakeKey4([4]byte{1, 1, 1, 1}, [4]byte{2, 2, 2, 2}, 1000, 80)
+		now := 50 * sec
+		for _, p := range handshake {
+			kk := k
+			if p.d == r {
+				kk = k.Reverse()
+			}
+			if _, _, err := h.Packet(kk, conv.Segment(p.d, p.k, p.m, 0, 0), now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return h, k, now
 	}
-	ref, _, _ := h.T.Lookup(k, now)
-	v, meta, _ := h.T.Acquire(ref)
-	meta.Flags &^= table.Assured
-	h.T.Commit(ref, v, meta, now)
-	wantViolation(t, h.CheckTable(now), TuplesAgree, "entry rewritten behind the harness")
-	v.State = fsm.State(h.C.sFW)
-	meta = MetaOf(m, &v)
-	v.Deadline = now + 10*h.C.T[h.C.sES]
-	meta.Deadline = v.Deadline
-	v2, _, _ := h.T.Acquire(ref)
-	_ = v2
-	h.T.Commit(ref, v, meta, now)
-	h.shadow[k] = meta
-	wantViolation(t, h.CheckTable(now), TimeoutBound, "deadline beyond the state's bound")
-	h.T.Delete(ref, table.ReasonKilled, now)
-	wantViolation(t, h.CheckTable(now), TuplesAgree, "entry deleted behind the harness")
-	delete(h.shadow, k)
-	if err := h.CheckTable(now); err != nil {
+	behind := func(h *Harness, k table.Key, f spec.Flags, now int64) {
+		seg := fsm.Segment{Flags: f, HdrLen: 20, Seq: 11, Ack: 21, Win: 1000}
+		if k.SrcPort() == 80 {
+			seg.Seq, seg.Ack = 21, 11 // the reply side's next sequence number
+		}
+		if v := Track(h.Tr, k, &seg, now); v.CT == fsm.CTInvalid {
+			t.Fatalf("packet behind the harness's back: %v", &v)
+		}
+	}
+
+	h, k, now := fresh()
+	behind(h, k, spec.FIN|spec.ACK, now) // ESTABLISHED -> FIN_WAIT, unseen by the harness
+	wantViolation(t, h.CheckTable(now), TuplesAgree, "entry changed behind the harness")
+
+	h, k, now = fresh()
+	behind(h, k.Reverse(), spec.RST|spec.ACK, now) // ESTABLISHED -> CLOSE
+	wantViolation(t, h.CheckTable(now), TuplesAgree, "entry reset behind the harness")
+
+	h, _, now = fresh()
+	k2 := table.MakeKey4([4]byte{4, 4, 4, 4}, [4]byte{2, 2, 2, 2}, 1000, 80)
+	if _, _, err := h.Packet(k2, NewConv(100, 200).Segment(o, KSyn, SeqExact, 0, 0), now); err != nil {
 		t.Fatal(err)
 	}
-	// A second, unknown entry and a harness limit below it.
-	h.T.Insert(k, v, meta, now)
+	rst := fsm.Segment{Flags: spec.RST | spec.ACK, HdrLen: 20, Ack: 101}
+	if v := Track(h.Tr, k2.Reverse(), &rst, now); v.Action != fsm.Delete {
+		t.Fatalf("RST answering the SYN: %v", &v)
+	}
+	wantViolation(t, h.CheckTable(now), TuplesAgree, "entry deleted behind the harness")
+
+	h, _, now = fresh()
+	behind(h, table.MakeKey4([4]byte{3, 3, 3, 3}, [4]byte{2, 2, 2, 2}, 1000, 80), spec.SYN, now)
 	wantViolation(t, h.CheckTable(now), TuplesAgree, "entry no verdict created")
-	h.shadow[k] = meta
+
+	h, _, now = fresh()
+	h.C.T[h.C.sES] = sec // a bound below what the entry was given
+	wantViolation(t, h.CheckTable(now), TimeoutBound, "deadline beyond the state's bound")
+
+	h, k, now = fresh()
 	h.Max = 0
 	wantViolation(t, h.CheckTable(now), Bounded, "more entries than the limit")
 	h.Max = 8
-	if err := h.Advance(meta.Deadline); err != nil {
+	dl := h.shadow[k].conn.Deadline
+	h.shadow[k].conn.Deadline = dl + sec // the harness expects it to live longer
+	wantViolation(t, h.Advance(dl), TimeoutBound, "entry expired before the deadline the verdicts left")
+
+	h, k, _ = fresh()
+	dl = h.shadow[k].conn.Deadline
+	if err := h.Advance(dl); err != nil {
 		t.Fatal(err)
 	}
-	if h.Live() != 0 || h.T.Len() != 0 {
-		t.Fatalf("entry survived its deadline: live %d len %d", h.Live(), h.T.Len())
+	if h.Live() != 0 || h.Tr.Len() != 0 {
+		t.Fatalf("entry survived its deadline: live %d len %d", h.Live(), h.Tr.Len())
 	}
 }

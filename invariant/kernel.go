@@ -10,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/conformance/compare"
 	"github.com/fdac824a/tcpct/conformance/gen"
 	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/spec"
 	"github.com/fdac824a/tcpct/table"
 )
 
@@ -82,44 +84,68 @@ func LoadKernelTraces(dir string) ([]*KernelTrace, error) {
 	return out, nil
 }
 
-// Replay runs the trace through m and a fresh table as the tracker does
-// (the Process loop) and renders each verdict as the kernel's jsonl line.
-// Every step invariant is checked with ctx (nil: not checked); the first
-// violation is returned with the lines so far.
-func (kt *KernelTrace) Replay(m *fsm.Machine, ctx *Context) ([]compare.Line, error) {
-	tbl, err := table.New[fsm.Conn](table.Config{Max: len(kt.Packets) + 1, Seed: 1, Stripes: 16})
+// Config is the tracker configuration of the trace's recording: its
+// sysctls as knobs, a table that never fills, and spec s in place of the
+// linux profile when s is not nil (the mutation check's mutants).
+func (kt *KernelTrace) Config(s *spec.Spec) tcpct.Config {
+	knobs := append(append([]string(nil), kt.Sysctls...), fmt.Sprintf("max=%d", len(kt.Packets)+1))
+	return tcpct.Config{Profile: "linux", Spec: s, Knobs: knobs, Seed: 1}
+}
+
+// Replay runs the trace through a fresh tracker built from cfg and renders
+// each verdict as the kernel's jsonl line. With check, every step
+// invariant is checked on the entry the tracker holds before and after
+// each packet; the first violation is returned with the lines so far.
+func (kt *KernelTrace) Replay(cfg tcpct.Config, check bool) ([]compare.Line, error) {
+	tr, err := NewTracker(cfg)
 	if err != nil {
 		return nil, err
 	}
+	var ctx *Context
+	if check {
+		if ctx, err = ContextOf(tr, &cfg); err != nil {
+			return nil, err
+		}
+	}
+	p := tr.Profile()
 	out := make([]compare.Line, 0, len(kt.Packets))
 	for i := range kt.Packets {
-		p := &kt.Packets[i]
-		seg := p.Seg
-		st, o := Process(m, tbl, p.Key, &seg, p.Now)
-		if ctx != nil {
+		pk := &kt.Packets[i]
+		var v tcpct.Verdict
+		if ctx == nil {
+			seg := pk.Seg
+			v = Track(tr, pk.Key, &seg, pk.Now)
+		} else {
+			var st Step
+			if st, v = TrackStep(tr, pk.Key, pk.Seg, pk.Now); v.Dropped {
+				return out, fmt.Errorf("%s packet %d: dropped by a table of %d", kt.Name, pk.Index, tr.Max())
+			}
 			if err := ctx.CheckStep(&st); err != nil {
-				return out, fmt.Errorf("%s packet %d: %w", kt.Name, p.Index, err)
+				return out, fmt.Errorf("%s packet %d: %w", kt.Name, pk.Index, err)
 			}
 		}
-		l := compare.Line{I: p.Index, CT: st.V.CT.String()}
-		if st.V.CT != fsm.CTInvalid {
-			l.Dir = st.V.Dir.String()
+		l := compare.Line{I: pk.Index, CT: v.CT.String()}
+		if v.CT != fsm.CTInvalid {
+			l.Dir = v.Dir.String()
 		}
-		if c := st.After; c.Live() && !o.Dropped {
-			left := table.SecondsLeft(c.Deadline, p.Now)
-			l.State, l.Timeout = m.Profile().StateName(c.State), &left
-			l.Assured, l.SeenReply = c.Assured(), c.SeenReply()
+		if v.Entry {
+			left := table.SecondsLeft(v.Deadline().UnixNano(), pk.Now)
+			l.State, l.Timeout = p.StateName(v.State), &left
+			l.Assured, l.SeenReply = v.Assured, v.SeenReply
 		}
 		out = append(out, l)
 	}
 	return out, nil
 }
 
-// Disagreements replays the trace through m and compares it with the
-// kernel's verdicts (every field, timeouts within 1 s): the number of
-// disagreeing packets and a description of the first.
-func (kt *KernelTrace) Disagreements(m *fsm.Machine) (int, string) {
-	ours, _ := kt.Replay(m, nil)
+// Disagreements replays the trace through a tracker built from cfg and
+// compares it with the kernel's verdicts (every field, timeouts within
+// 1 s): the number of disagreeing packets and a description of the first.
+func (kt *KernelTrace) Disagreements(cfg tcpct.Config) (int, string) {
+	ours, err := kt.Replay(cfg, false)
+	if err != nil {
+		return len(kt.Packets), err.Error()
+	}
 	rep := compare.Compare(kt.Kernel, ours, compare.Options{Keys: kt.Keys, MaxDiffs: 1, Context: 2})
 	if rep.Agree() {
 		return 0, ""

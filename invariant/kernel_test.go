@@ -7,9 +7,9 @@ import (
 	"github.com/fdac824a/tcpct/spec"
 )
 
-// TestKernelReplay: the replay loop the mutation check uses reproduces the
-// kernel on every recorded packet with the unmutated linux spec compiled
-// in memory, and every step keeps the step invariants. Without this the
+// TestKernelReplay: the tracker the mutation check builds from a spec
+// reproduces the kernel on every recorded packet with the unmutated linux
+// spec compiled in memory, and every step keeps the step invariants. Without this the
 // mutation check's kernel-trace stage could kill mutants for the wrong
 // reason.
 func TestKernelReplay(t *testing.T) {
@@ -20,14 +20,11 @@ func TestKernelReplay(t *testing.T) {
 	s := spec.MustLoad("linux")
 	total := 0
 	for _, kt := range kts {
-		m, err := MachineOf(s, kt.Sysctls...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := kt.Replay(m, NewContextSpec(m, s)); err != nil {
+		cfg := kt.Config(s)
+		if _, err := kt.Replay(cfg, true); err != nil {
 			t.Fatalf("%s: %v", kt.Name, err)
 		}
-		if n, first := kt.Disagreements(m); n != 0 {
+		if n, first := kt.Disagreements(cfg); n != 0 {
 			t.Errorf("%s: %d packets disagree with the kernel:\n%s", kt.Name, n, first)
 		}
 		total += len(kt.Packets)

@@ -64,16 +64,16 @@ func TestDifferential(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tally := differential(t, ctx, n, 1)
+		tally := differential(t, m, ctx, n, 1)
 		t.Logf("%s: %d steps agree with the interpreter: %v", ks.Profile, n, tally)
 	}
 }
 
 // differential runs n random steps (arbitrary flag bytes, every sequence
-// mode, pauses, fresh connections) through ctx's machine, checking every
-// step invariant, and tallies how each step relates to the spec table.
-func differential(t tb, ctx *invariant.Context, n int, seed uint64) map[string]int {
-	m := ctx.M
+// mode, pauses, fresh connections) through m, checking every step
+// invariant of ctx (a context of m), and tallies how each step relates to
+// the spec table.
+func differential(t tb, m *fsm.Machine, ctx *invariant.Context, n int, seed uint64) map[string]int {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	tally := map[string]int{}
 	var c fsm.Conn

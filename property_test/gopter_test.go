@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/invariant"
 	"github.com/fdac824a/tcpct/spec"
@@ -72,26 +73,35 @@ func gopterParams() *gopter.TestParameters {
 func TestGopterProperties(t *testing.T) {
 	props := gopter.NewProperties(gopterParams())
 	ops := gen.SliceOf(genOp)
-	linux, tutorial := fsm.NewMachine(fsm.Linux), fsm.NewMachine(fsm.Tutorial)
+	// The profiles' default knobs, linux also with acct=1: the tracker's
+	// counters then join the checks.
+	linux := tcpct.Config{Profile: "linux", Knobs: []string{"max=64"}, Seed: 1}
+	linuxAcct := tcpct.Config{Profile: "linux", Knobs: []string{"max=64", "acct=1"}, Seed: 1}
+	tutorial := tcpct.Config{Profile: "tutorial", Knobs: []string{"max=64"}, Seed: 1}
+	both := []tcpct.Config{linux, tutorial}
 
 	props.Property("deterministic: the same trace gives the same verdicts, sequentially and over goroutines", prop.ForAll(
 		func(ops []Op) string {
 			gopterCases++
 			tr := toTrace(ops)
-			for _, m := range []*fsm.Machine{linux, tutorial} {
-				a, err := invariant.Run(m, tr, 64)
+			for _, cfg := range both {
+				a, err := invariant.Run(cfg, tr)
 				if err != nil {
 					return err.Error()
 				}
-				b, err := invariant.Run(m, tr, 64)
+				b, err := invariant.Run(cfg, tr)
 				if err != nil {
 					return err.Error()
 				}
 				if err := invariant.SameVerdicts(a, b); err != nil {
 					return err.Error()
 				}
-				if err := invariant.SameVerdicts(a, invariant.RunConcurrent(m, tr, 4)); err != nil {
-					return m.Profile().Name + " concurrent: " + err.Error()
+				c, err := invariant.RunConcurrent(cfg, tr, 4)
+				if err != nil {
+					return err.Error()
+				}
+				if err := invariant.SameVerdicts(a, c); err != nil {
+					return cfg.Profile + " concurrent: " + err.Error()
 				}
 			}
 			return ""
@@ -101,33 +111,31 @@ func TestGopterProperties(t *testing.T) {
 		func(ops []Op) string {
 			gopterCases++
 			tr := toTrace(ops)
-			for _, m := range []*fsm.Machine{linux, tutorial} {
-				if _, err := invariant.Run(m, tr, 64); err != nil {
-					return m.Profile().Name + ": " + err.Error()
+			for _, cfg := range []tcpct.Config{linux, linuxAcct, tutorial} {
+				if _, err := invariant.Run(cfg, tr); err != nil {
+					return fmt.Sprintf("%s %v: %v", cfg.Profile, cfg.Knobs, err)
 				}
 			}
 			return ""
 		}, ops))
 
-	props.Property("bounded: a table of 2 never holds more than 2 and drops or evicts instead", prop.ForAll(
+	props.Property("bounded: a table of 2 never holds more than 2, evicts only what early drop may take, and drops only when nothing is evictable", prop.ForAll(
 		func(ops []Op) string {
 			gopterCases++
 			tr := toTrace(ops)
-			h, err := invariant.NewHarness(fsm.NewMachine(fsm.Linux), 2)
-			if err != nil {
-				return err.Error()
-			}
-			for i := range tr.Packets {
-				p := &tr.Packets[i]
-				k := tr.Keys[p.Conn]
-				if p.Dir == fsm.Reply {
-					k = k.Reverse()
+			for _, cfg := range []tcpct.Config{
+				{Profile: "linux", Knobs: []string{"max=2", "acct=1"}, Seed: 1},
+				{Profile: "tutorial", Knobs: []string{"max=2"}, Seed: 1},
+			} {
+				h, err := invariant.NewHarness(cfg)
+				if err != nil {
+					return err.Error()
 				}
-				if _, _, err := h.Packet(k, p.Seg, p.Now); err != nil {
-					return fmt.Sprintf("packet %d: %v", i, err)
-				}
-				if h.T.Len() > 2 {
-					return fmt.Sprintf("packet %d: %d entries", i, h.T.Len())
+				for i := range tr.Packets {
+					p := &tr.Packets[i]
+					if _, _, err := h.Packet(tr.Key(p), p.Seg, p.Now); err != nil {
+						return fmt.Sprintf("%s packet %d: %v", cfg.Profile, i, err)
+					}
 				}
 			}
 			return ""

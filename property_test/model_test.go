@@ -20,20 +20,15 @@ type abs struct {
 	LastIndex fsm.Class
 	LastDir   fsm.Dir
 	CloseInit bool  // some side sent the first FIN
-	Last      uint8 // LastFlags & (challenge-ACK | simultaneous-open)
+	Last      uint8 // LastFlags & (fsm.LastChallengeAck | fsm.LastSimultaneous)
 }
-
-const (
-	lastChallenge = 0x40
-	lastSimult    = 0x80
-)
 
 func alpha(c *fsm.Conn) abs {
 	if !c.Live() {
 		return abs{}
 	}
 	return abs{Live: true, State: c.State, Status: c.Status, LastIndex: c.LastIndex, LastDir: c.LastDir,
-		CloseInit: (c.Seen[0].Flags|c.Seen[1].Flags)&fsm.FlagCloseInit != 0, Last: c.LastFlags & (lastChallenge | lastSimult)}
+		CloseInit: (c.Seen[0].Flags|c.Seen[1].Flags)&fsm.FlagCloseInit != 0, Last: c.LastFlags & (fsm.LastChallengeAck | fsm.LastSimultaneous)}
 }
 
 // chooser enumerates every sequence of nondeterministic choices (an
@@ -70,7 +65,7 @@ func (c *chooser) next() bool {
 type model struct {
 	ctx *invariant.Context
 	in  *invariant.Interp
-	m   *fsm.Machine
+	m   invariant.Knobs
 
 	sNO, sSS, sSR, sES, sFW, sCW, sLA, sTW, sCL, sS2 fsm.State
 	cSyn, cSynAck, cFin, cAck, cRst, cNone           fsm.Class
@@ -281,7 +276,7 @@ func (md *model) linuxStep(b, c, work *fsm.Conn, created bool, seg *fsm.Segment,
 			if ch.choose(2) == 1 {
 				seg.Ack = work.LastEnd
 				ld := work.LastDir
-				work.LastFlags &^= lastChallenge
+				work.LastFlags &^= fsm.LastChallengeAck
 				work.Seen[ld].Flags = fsm.PeerFlags(work.LastFlags)
 				work.Seen[dir].Flags &= fsm.FlagBeLiberal
 				old, next = md.sSS, md.sSR
@@ -293,19 +288,19 @@ func (md *model) linuxStep(b, c, work *fsm.Conn, created bool, seg *fsm.Segment,
 		if class == md.cSyn && dir == fsm.Original {
 			work.LastFlags = 0
 			if old == md.sLA {
-				work.LastFlags |= lastChallenge
+				work.LastFlags |= fsm.LastChallengeAck
 			}
 		}
 		return md.ignored(c, work, created, dir, ct, fsm.ReasonIgnoredTransition, &v)
 	case next == md.sTW:
-		if old == md.sLA && class == md.cAck && work.LastDir != dir && work.LastIndex == md.cSyn && work.LastFlags&lastChallenge != 0 {
-			work.LastFlags &^= lastChallenge
+		if old == md.sLA && class == md.cAck && work.LastDir != dir && work.LastIndex == md.cSyn && work.LastFlags&fsm.LastChallengeAck != 0 {
+			work.LastFlags &^= fsm.LastChallengeAck
 			return md.ignored(c, work, created, dir, ct, fsm.ReasonChallengeAck, &v)
 		}
 	case next == md.sS2:
-		work.LastFlags |= lastSimult
+		work.LastFlags |= fsm.LastSimultaneous
 	case next == md.sSR:
-		if dir == fsm.Reply && class == md.cAck && work.LastFlags&lastSimult != 0 {
+		if dir == fsm.Reply && class == md.cAck && work.LastFlags&fsm.LastSimultaneous != 0 {
 			next = md.sES
 		}
 	case next == md.sCL && class == md.cRst:

@@ -75,7 +75,7 @@ var kernelOnce = sync.OnceValues(func() ([]*invariant.KernelTrace, error) {
 })
 
 func newMutSetup(t *testing.T, profile string) *mutSetup {
-	su := &mutSetup{base: spec.MustLoad(profile), random: 20000, depth: 4}
+	su := &mutSetup{base: spec.MustLoad(profile), random: 20000, depth: 4 - raceShallower}
 	if profile == "linux" {
 		su.knobs = []knobSet{
 			{Profile: "linux", Loose: true, MaxRetrans: 3},
@@ -90,28 +90,9 @@ func newMutSetup(t *testing.T, profile string) *mutSetup {
 		su.kernel = kts
 	} else {
 		su.knobs = []knobSet{{Profile: profile, Loose: true}, {Profile: profile, Loose: false}}
-		su.depth = 5
+		su.depth = 5 - raceShallower
 	}
 	return su
-}
-
-// machineFor compiles s with the knobs of ks.
-func machineFor(s *spec.Spec, ks knobSet) *fsm.Machine {
-	b := func(v bool) string {
-		if v {
-			return "1"
-		}
-		return "0"
-	}
-	knobs := []string{"tcp_loose=" + b(ks.Loose)}
-	if ks.Profile == "linux" {
-		knobs = append(knobs, "tcp_be_liberal="+b(ks.Liberal), fmt.Sprintf("tcp_max_retrans=%d", ks.MaxRetrans), "tcp_ignore_invalid_rst="+b(ks.IgnoreRST))
-	}
-	m, err := invariant.MachineOf(s, knobs...)
-	if err != nil {
-		panic(err)
-	}
-	return m
 }
 
 // kill runs the stages on the mutant spec s and returns the first stage
@@ -138,15 +119,12 @@ func (su *mutSetup) kill(s *spec.Spec) (stage, msg string) {
 			return stAbstract, msg
 		}
 	}
-	ctx0 := invariant.NewContextSpec(machineFor(s, su.knobs[0]), s)
-	if msg := catch(func(t tb) { differential(t, ctx0, su.random, 7) }); msg != "" {
+	m0 := machineFor(s, su.knobs[0])
+	if msg := catch(func(t tb) { differential(t, m0, invariant.NewContextSpec(m0, s), su.random, 7) }); msg != "" {
 		return stRandom, msg
 	}
 	for _, kt := range su.kernel {
-		m, err := invariant.MachineOf(s, kt.Sysctls...)
-		if err != nil {
-			panic(err)
-		}
+		cfg := kt.Config(s) // the shipped tracker, running the mutant spec
 		var msg string
 		func() {
 			defer func() {
@@ -154,9 +132,9 @@ func (su *mutSetup) kill(s *spec.Spec) (stage, msg string) {
 					msg = fmt.Sprint("panic: ", r)
 				}
 			}()
-			if _, err := kt.Replay(m, invariant.NewContextSpec(m, s)); err != nil {
+			if _, err := kt.Replay(cfg, true); err != nil {
 				msg = err.Error()
-			} else if n, first := kt.Disagreements(m); n > 0 {
+			} else if n, first := kt.Disagreements(cfg); n > 0 {
 				msg = fmt.Sprintf("%s: %d packets disagree with the kernel\n%s", kt.Name, n, first)
 			}
 		}()
@@ -164,7 +142,7 @@ func (su *mutSetup) kill(s *spec.Spec) (stage, msg string) {
 			return stKernel, msg
 		}
 	}
-	if msg := catch(func(t tb) { exploreConcreteCtx(t, ctx0, edges, su.depth, false) }); msg != "" {
+	if msg := catch(func(t tb) { exploreConcrete(t, su.knobs[0].config(concreteConns, s), edges, su.depth, false) }); msg != "" {
 		return stConcrete, msg
 	}
 	return "", ""

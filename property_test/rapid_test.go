@@ -1,6 +1,7 @@
 package property
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 )
 
 // tracker is the rapid state machine: a few connections, simulated
-// endpoints, the real table and machine behind an invariant.Harness.
+// endpoints, and the shipped tcpct.Tracker behind an invariant.Harness.
 type tracker struct {
 	h     *invariant.Harness
 	conv  []*invariant.Conv
@@ -27,9 +28,10 @@ func newTracker(t *rapid.T) *tracker {
 		Loose:      rapid.IntRange(0, 3).Draw(t, "loose") != 0,
 		MaxRetrans: rapid.IntRange(0, 3).Draw(t, "max_retrans"),
 		IgnoreRST:  rapid.IntRange(0, 3).Draw(t, "ignore_invalid_rst") == 0,
+		Acct:       rapid.Bool().Draw(t, "acct"),
 	}
 	max := rapid.SampledFrom([]int{2, 3, 64}).Draw(t, "table_max")
-	h, err := invariant.NewHarness(ks.machine(), max)
+	h, err := invariant.NewHarness(ks.config(max, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +40,7 @@ func newTracker(t *rapid.T) *tracker {
 	for i := 0; i < n; i++ {
 		tr.conv = append(tr.conv, invariant.NewConv(rapid.Uint32().Draw(t, "isn_o"), rapid.Uint32().Draw(t, "isn_r")))
 	}
-	tr.trace = append(tr.trace, ks.String())
+	tr.trace = append(tr.trace, fmt.Sprintf("%s max=%d", ks, max))
 	return tr
 }
 
@@ -52,9 +54,9 @@ func (tr *tracker) packet(t *rapid.T, conn int, dir fsm.Dir, kind invariant.Kind
 	if dir == fsm.Reply {
 		k = k.Reverse()
 	}
-	st, _, err := tr.h.Packet(k, seg, tr.now)
+	st, v, err := tr.h.Packet(k, seg, tr.now)
 	tr.steps++
-	tr.trace = append(tr.trace, describe(conn, dir, kind, mode, &seg, tr.now, st.V, tr.h.C.M.Profile()))
+	tr.trace = append(tr.trace, describe(conn, dir, kind, mode, &seg, tr.now, st.V, tr.h.C.M.Profile())+dropped(&v))
 	if err != nil {
 		t.Fatalf("%v\ntrace:%s", err, joinTrace(tr.trace))
 	}
@@ -154,17 +156,19 @@ func (tr *tracker) Check(t *rapid.T) {
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
-// TestRapidTracker: random multi-connection traffic through the real table
-// and machine; every invariant after every packet.
+// TestRapidTracker: random multi-connection traffic through the shipped
+// tracker (the real table behind it); every invariant after every packet.
 func TestRapidTracker(t *testing.T) {
-	cases, steps := 0, 0
+	cases, steps, drops, evicts := 0, 0, 0, 0
 	rapid.Check(t, func(rt *rapid.T) {
 		tr := newTracker(rt)
 		rt.Repeat(rapid.StateMachineActions(tr))
 		cases++
 		steps += tr.steps
+		drops += tr.h.Drops
+		evicts += tr.h.Evicts
 	})
-	t.Logf("rapid: %d cases, %d packets", cases, steps)
+	t.Logf("rapid: %d cases, %d packets, %d dropped for a full table, %d entries early-dropped", cases, steps, drops, evicts)
 }
 
 // FuzzRapidTracker exposes the rapid state machine of TestRapidTracker to
