@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/conformance/gen"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/fsm"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcpconntrack"
@@ -277,7 +277,7 @@ func BenchmarkHandshake(b *testing.B) {
 	})
 }
 
-// mixed is a conformance/gen trace (20,000 packets, seed 1: handshakes,
+// mixed is a internal/conformance/tracegen trace (20,000 packets, seed 1: handshakes,
 // data, SACK, retransmissions, out-of-window segments, closes in every
 // order, RSTs, reuse, pickup, …) with each packet's flow resolved
 // beforehand, so that neither benchmark side pays for a table.
@@ -294,7 +294,7 @@ type mseg struct {
 }
 
 func loadMixed(tb testing.TB) *mixed {
-	pkts := gen.Generate(gen.Config{Seed: 1, Packets: 20000})
+	pkts := tracegen.Generate(tracegen.Config{Seed: 1, Packets: 20000})
 	type ep = [2]netip.AddrPort
 	ids := map[ep]int{}
 	mx := &mixed{}

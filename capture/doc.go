@@ -83,7 +83,7 @@
 // a record allocates nothing, and gopacket knows neither pcapng
 // multi-interface link types through one reader nor the tracker's view of
 // lengths, fragments and extension headers, which would have to be written
-// here anyway. The benchmark module testdata/pcapgobench measures Reader
+// here anyway. The benchmark module bench/pcapgo measures Reader
 // against gopacket's pcapgo; BENCHMARKS.md at the repository root has the
 // numbers.
 package capture

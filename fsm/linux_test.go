@@ -6,7 +6,7 @@ import (
 )
 
 // The scripts below follow nf_conntrack_tcp_packet() and tcp_in_window()
-// by hand; conformance/ checks the same behaviour against the running
+// by hand; internal/conformance/ checks the same behaviour against the running
 // kernel.
 
 var handshake = []pkt{

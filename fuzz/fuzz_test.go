@@ -12,7 +12,7 @@ import (
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/fsm"
-	"github.com/fdac824a/tcpct/invariant"
+	"github.com/fdac824a/tcpct/internal/invariant"
 	"github.com/fdac824a/tcpct/spec"
 	"github.com/fdac824a/tcpct/table"
 )

@@ -9,7 +9,7 @@ import (
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/fsm"
-	"github.com/fdac824a/tcpct/invariant"
+	"github.com/fdac824a/tcpct/internal/invariant"
 )
 
 // FuzzPacket: raw IPv4/IPv6 + TCP bytes through tcpct.Tracker.Track, on an

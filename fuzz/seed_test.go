@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/fdac824a/tcpct/invariant"
+	"github.com/fdac824a/tcpct/internal/invariant"
 )
 
 var update = flag.Bool("update", false, "rewrite the seed corpus files taken from the recorded kernel traces")

@@ -15,7 +15,7 @@ import (
 // edit: the generated FSM table, the state tables, the profile page, the
 // Graphviz diagram, the profile comparison and the tables spliced into
 // docs/rfc793-mapping.md; nothing of the tutorial profile moves. That a test
-// then fails is property_test's TestMutation, which compiles every such
+// then fails is property's TestMutation, which compiles every such
 // one-cell mutant and requires the suite to kill it.
 func TestOneCellEdit(t *testing.T) {
 	src, err := spec.Source("linux")

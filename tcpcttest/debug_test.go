@@ -101,7 +101,7 @@ func TestDisagreementNamesFileFrameAndCommand(t *testing.T) {
 		}
 	}
 	for _, d := range gen.Diffs {
-		want := "go run github.com/fdac824a/tcpct/conformance/cmd/tracegen -seed 1 -packets 4000 | tcpct explain -packet " + strconv.Itoa(d.Index) + " -"
+		want := "go run github.com/fdac824a/tcpct/cmd/tracegen -seed 1 -packets 4000 | tcpct explain -packet " + strconv.Itoa(d.Index) + " -"
 		if d.File != "" || d.Explain != want {
 			t.Errorf("generated: file %q, explain %q; want none, %q", d.File, d.Explain, want)
 		}

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdac824a/tcpct/conformance/gen"
-	"github.com/fdac824a/tcpct/conformance/kernel"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
+	"github.com/fdac824a/tcpct/internal/conformance/kernel"
 	"github.com/fdac824a/tcpct/tcpcttest"
 )
 
@@ -28,7 +28,7 @@ func TestUserCaptureRecordedByKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := gen.WritePcap(f, gen.Generate(gen.Config{Seed: 4242, Packets: 600})); err != nil {
+	if err := tracegen.WritePcap(f, tracegen.Generate(tracegen.Config{Seed: 4242, Packets: 600})); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {

@@ -19,8 +19,8 @@ import (
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/conformance/compare"
-	"github.com/fdac824a/tcpct/conformance/gen"
+	"github.com/fdac824a/tcpct/internal/conformance/compare"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/fsm"
 )
 
@@ -583,17 +583,17 @@ func runGenerated(newTracker func() Tracker, v Variant, seed uint64, fields Fiel
 		rep.Skipped = why
 		return rep
 	}
-	cfg := gen.Config{Seed: seed, Packets: o.Packets}
+	cfg := tracegen.Config{Seed: seed, Packets: o.Packets}
 	if v.pause > 0 {
 		cfg.Pause = v.pause
 	}
 	var pkts []packet
-	for i, p := range gen.Generate(cfg) {
+	for i, p := range tracegen.Generate(cfg) {
 		pkts = append(pkts, packet{i, capture.LinkRaw, p.Data, len(p.Data), p.TS})
 	}
-	// conformance/cmd/tracegen writes the same trace (its other settings'
-	// defaults are gen.Config's).
-	cmd := fmt.Sprintf("go run github.com/fdac824a/tcpct/conformance/cmd/tracegen -seed %d -packets %d", seed, o.Packets)
+	// cmd/tracegen writes the same trace (its other settings'
+	// defaults are tracegen.Config's).
+	cmd := fmt.Sprintf("go run github.com/fdac824a/tcpct/cmd/tracegen -seed %d -packets %d", seed, o.Packets)
 	if cfg.Pause > 0 {
 		cmd += " -pause " + cfg.Pause.String()
 	}
@@ -694,7 +694,7 @@ func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*R
 		}
 		if len(rep.Diffs) < o.MaxDiffs {
 			rep.Diffs = append(rep.Diffs, Disagreement{Trace: rep.Name, File: from.file, Frame: i + 1, Index: i,
-				Packet: gen.Summary(cp.IP), Fields: diff, Want: w, Got: got, Cell: cellOf(&rv),
+				Packet: tracegen.Summary(cp.IP), Fields: diff, Want: w, Got: got, Cell: cellOf(&rv),
 				Explain: from.explainCommand(i, v.Sysctls)})
 		}
 	}

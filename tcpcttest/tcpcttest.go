@@ -14,7 +14,7 @@
 //     tracked, with its verdict on every packet (shipped in this package, so
 //     the kit works offline and needs no privileges); the kernel is the
 //     expected value.
-//   - generated traces: fresh traces from conformance/gen (seed in Options),
+//   - generated traces: fresh traces from internal/conformance/tracegen (seed in Options),
 //     replayed through tcpct's linux profile, which agrees with the kernel on
 //     every recorded packet; tcpct is the expected value. They reach states
 //     the recorded traces visit rarely, and timeouts that expire.
@@ -49,7 +49,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fdac824a/tcpct/conformance/gen"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 )
 
 // CT is the conntrack state of a packet as iptables' -m conntrack --ctstate
@@ -209,20 +209,20 @@ type Variant struct {
 // too.
 var Variants = variants()
 
-// variants derives Variants from gen.Recordings, the module's one list of
+// variants derives Variants from tracegen.Recordings, the module's one list of
 // recorded kernel traces, keeping its order (variant i's generated trace
 // uses Options.Seed+i) and each recording's sysctls and generator pause.
 //
-// The cells recording (gen.Config.Cells) is left out on purpose: its
+// The cells recording (tracegen.Config.Cells) is left out on purpose: its
 // sysctls are the defaults, so as a Variant it would repeat "default" (a
 // Variant is a sysctl setting, and the Cells generator behind its trace is
 // not something a Variant carries for the generated traces), and its
 // trace is not among the ones embedded in testdata/. A recording added to
-// gen.Recordings becomes a Variant here and needs its pcap.gz and
+// tracegen.Recordings becomes a Variant here and needs its pcap.gz and
 // jsonl.gz copied into testdata/ (TestVariantsEmbedded says so).
 func variants() []Variant {
 	var vs []Variant
-	for _, r := range gen.Recordings {
+	for _, r := range tracegen.Recordings {
 		if r.Config.Cells {
 			continue
 		}

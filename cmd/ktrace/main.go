@@ -1,5 +1,5 @@
 // Command ktrace runs a capture through the real Linux connection tracker
-// (in a throw-away network namespace, see package conformance/kernel) and
+// (in a throw-away network namespace, see package internal/conformance/kernel) and
 // prints the kernel's verdict on every TCP packet as jsonl, in the format
 // of `tcpct replay -format jsonl`.
 //
@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fdac824a/tcpct/conformance/kernel"
+	"github.com/fdac824a/tcpct/internal/conformance/kernel"
 )
 
 type sysctlFlag map[string]string

@@ -376,7 +376,7 @@ func TestEventsAcctRefusedConnection(t *testing.T) {
 // ignored, and the SYN/ACK retransmitted after it resyncs the entry: the
 // kernel rewrites its old state to SYN_SENT and moves it to SYN_RECV, a
 // transition, so conntrack -E prints a second UPDATE SYN_RECV. Asked of
-// Linux 6.18 on a generated trace (conformance/kernel, tracegen seed 11,
+// Linux 6.18 on a generated trace (internal/conformance/kernel, tracegen seed 11,
 // connection 127.1.0.6:20006 -> 127.2.0.6:443):
 //
 //	   [NEW] tcp      6 120 SYN_SENT src=127.1.0.6 dst=127.2.0.6 sport=20006 dport=443 [UNREPLIED] src=127.2.0.6 dst=127.1.0.6 sport=443 dport=20006

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdac824a/tcpct/conformance/gen"
-	"github.com/fdac824a/tcpct/conformance/kernel"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
+	"github.com/fdac824a/tcpct/internal/conformance/kernel"
 )
 
 // TestFiltersMatchConntrackL asks the kernel. A generated trace (IPv4 and
@@ -32,7 +32,7 @@ func TestFiltersMatchConntrackL(t *testing.T) {
 	if _, err := exec.LookPath("conntrack"); err != nil {
 		t.Skip("needs conntrack (conntrack-tools)")
 	}
-	pkts := gen.Generate(gen.Config{Seed: 17, Packets: 1500, IPv6: 0.3})
+	pkts := tracegen.Generate(tracegen.Config{Seed: 17, Packets: 1500, IPv6: 0.3})
 	r, err := kernel.New(kernel.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +48,7 @@ func TestFiltersMatchConntrackL(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pcap bytes.Buffer
-	if err := gen.WritePcap(&pcap, pkts); err != nil {
+	if err := tracegen.WritePcap(&pcap, pkts); err != nil {
 		t.Fatal(err)
 	}
 	data := pcap.Bytes()

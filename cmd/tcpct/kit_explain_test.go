@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/fdac824a/tcpct"
-	"github.com/fdac824a/tcpct/conformance/gen"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/tcpcttest"
 )
 
@@ -48,7 +48,7 @@ func (a *acceptsInvalid) Track(p *tcpcttest.Packet) tcpcttest.Result {
 // disagreement (tcpcttest.Disagreement.Explain); run as printed, it
 // narrates the packet, with the verdict the tracker departed from and
 // its reason. Both kinds: a recorded trace's file with the variant's
-// sysctl, and a generated trace piped from conformance/cmd/tracegen
+// sysctl, and a generated trace piped from cmd/tracegen
 // (here generated in-process with the flags the command gives it).
 func TestKitExplainCommandsRun(t *testing.T) {
 	r := tcpcttest.Measure(func() tcpcttest.Tracker {
@@ -99,10 +99,10 @@ func TestKitExplainCommandsRun(t *testing.T) {
 func generate(t *testing.T, command string) []byte {
 	t.Helper()
 	words := strings.Fields(command)
-	if len(words) < 3 || words[2] != "github.com/fdac824a/tcpct/conformance/cmd/tracegen" {
+	if len(words) < 3 || words[2] != "github.com/fdac824a/tcpct/cmd/tracegen" {
 		t.Fatalf("generator command %q", command)
 	}
-	var cfg gen.Config
+	var cfg tracegen.Config
 	fs := flag.NewFlagSet("tracegen", flag.ContinueOnError)
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "")
 	fs.IntVar(&cfg.Packets, "packets", 2000, "")
@@ -111,7 +111,7 @@ func generate(t *testing.T, command string) []byte {
 		t.Fatalf("%q: %v", command, err)
 	}
 	var b bytes.Buffer
-	if err := gen.WritePcap(&b, gen.Generate(cfg)); err != nil {
+	if err := tracegen.WritePcap(&b, tracegen.Generate(cfg)); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fdac824a/tcpct/conformance/gen"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/spec"
 )
@@ -106,7 +106,7 @@ func TestSpecFlagSameAsBuiltin(t *testing.T) {
 			t.Fatal(err)
 		}
 		file := writeTemp(t, profile+".spec", src)
-		for _, rec := range gen.Recordings {
+		for _, rec := range tracegen.Recordings {
 			f, err := os.Open(filepath.Join("..", "..", "testdata", "kernel", rec.Name+".pcap.gz"))
 			if err != nil {
 				t.Fatal(err)

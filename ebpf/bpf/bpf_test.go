@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +15,10 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
-	"github.com/fdac824a/tcpct/conformance/compare"
+	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/fsm"
-	"github.com/fdac824a/tcpct/invariant"
+	"github.com/fdac824a/tcpct/internal/conformance/compare"
+	"github.com/fdac824a/tcpct/internal/invariant"
 	"github.com/fdac824a/tcpct/table"
 	"github.com/fdac824a/tcpct/tcpcttest"
 )
@@ -91,18 +93,19 @@ func TestVerifierAccepts(t *testing.T) {
 	}
 }
 
-// stepsOf replays a recorded trace through fsm and a table (the tracker's
-// loop) and returns each step.
+// stepsOf replays a recorded trace through the shipped tracker (with the
+// trace's sysctls) and returns each step: the entry before and after each
+// packet and its verdict.
 func stepsOf(t *testing.T, kt *invariant.KernelTrace, m *fsm.Machine) []invariant.Step {
-	tbl, err := table.New[fsm.Conn](table.Config{Max: len(kt.Packets) + 1, Seed: 1, Stripes: 16})
+	_ = m // the tracker takes the same knobs from the trace
+	tr, err := invariant.NewTracker(tcpct.Config{Seed: 1, Knobs: append([]string{"max=" + strconv.Itoa(len(kt.Packets)+1)}, kt.Sysctls...)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := make([]invariant.Step, len(kt.Packets))
 	for i := range kt.Packets {
 		p := &kt.Packets[i]
-		seg := p.Seg
-		out[i], _ = invariant.Process(m, tbl, p.Key, &seg, p.Now)
+		out[i], _ = invariant.TrackStep(tr, p.Key, p.Seg, p.Now)
 	}
 	return out
 }

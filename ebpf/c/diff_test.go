@@ -14,14 +14,16 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
 
+	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/conformance/gen"
 	"github.com/fdac824a/tcpct/fsm"
-	"github.com/fdac824a/tcpct/invariant"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
+	"github.com/fdac824a/tcpct/internal/invariant"
 	"github.com/fdac824a/tcpct/spec"
 	"github.com/fdac824a/tcpct/table"
 )
@@ -174,7 +176,7 @@ func gunzip(t *testing.T, path string) []byte {
 // cut of the first 2000 of them.
 func TestParseAgreesRecorded(t *testing.T) {
 	n, cuts := 0, 0
-	for _, rec := range gen.Recordings {
+	for _, rec := range tracegen.Recordings {
 		r, err := capture.NewReader(bytes.NewReader(gunzip(t, filepath.Join(root(), "testdata", "kernel", rec.Name+".pcap.gz"))))
 		if err != nil {
 			t.Fatal(err)
@@ -310,15 +312,15 @@ func TestStepAgreesRecorded(t *testing.T) {
 	for _, kt := range kts {
 		m := machineFor(t, kt.Sysctls)
 		cm := cMachine(t, m)
-		tbl, err := table.New[fsm.Conn](table.Config{Max: len(kt.Packets) + 1, Seed: 1, Stripes: 16})
+		tr, err := invariant.NewTracker(tcpct.Config{Seed: 1, Knobs: append([]string{"max=" + strconv.Itoa(len(kt.Packets)+1)}, kt.Sysctls...)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		a := newAgreement()
 		for i := range kt.Packets {
 			p := &kt.Packets[i]
-			seg := p.Seg
-			st, _ := invariant.Process(m, tbl, p.Key, &seg, p.Now)
+			st, _ := invariant.TrackStep(tr, p.Key, p.Seg, p.Now)
+			fsmStep(m, &st)
 			a.compare(cm, &st, fmt.Sprintf("%s packet %d", kt.Name, p.Index))
 		}
 		a.report(t, kt.Name)
@@ -335,7 +337,7 @@ func TestStepAgreesRecorded(t *testing.T) {
 // recorded variants and a few extremes.
 var knobVariants = func() [][]string {
 	var out [][]string
-	for _, r := range gen.Recordings {
+	for _, r := range tracegen.Recordings {
 		out = append(out, r.Sysctls)
 	}
 	return append(out,
@@ -379,7 +381,7 @@ func randomWalks(t *testing.T, p *fsm.Profile, variants [][]string) {
 		rng := rand.New(rand.NewPCG(uint64(w), 20))
 		m := profileMachine(t, p, variants[w%len(variants)])
 		cm := cMachine(t, m)
-		tbl, err := table.New[fsm.Conn](table.Config{Max: 64, Seed: 1, Stripes: 1})
+		tr, err := invariant.NewTracker(tcpct.Config{Profile: p.Name, Seed: 1, Knobs: append([]string{"max=64"}, variants[w%len(variants)]...)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -413,7 +415,8 @@ func randomWalks(t *testing.T, p *fsm.Profile, variants [][]string) {
 			if dir == fsm.Reply {
 				k = k.Reverse()
 			}
-			st, _ := invariant.Process(m, tbl, k, &seg, now)
+			st, _ := invariant.TrackStep(tr, k, seg, now)
+			fsmStep(m, &st)
 			total.compare(cm, &st, fmt.Sprintf("walk %d step %d", w, s))
 		}
 	}
@@ -527,4 +530,17 @@ func randomConns(t *testing.T, p *fsm.Profile, variants [][]string) {
 		total.compare(cms[k], &st, fmt.Sprintf("random conn %d", i))
 	}
 	total.report(t, p.Name+" random entries")
+}
+
+// fsmStep makes st the reference for one C step: fsm.Machine.Step run on
+// the entry the shipped tracker held before the packet (st.Before, from
+// invariant.TrackStep), which is what the C step is given too. The
+// tracker's own after-state is the table's (no entry once a packet
+// deletes it); the step's is the Conn the step leaves, which the C step
+// returns as well.
+func fsmStep(m *fsm.Machine, st *invariant.Step) {
+	c := st.Before
+	seg := st.Seg
+	st.V = m.Step(&c, &seg, st.Dir, st.Now)
+	st.After = c
 }

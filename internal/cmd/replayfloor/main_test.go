@@ -12,14 +12,14 @@ import (
 	"testing"
 
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/conformance/gen"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 )
 
 // TestLevels runs every level over a generated capture and checks that
 // each went through every packet it should have: the floor is only a
 // floor if no packet is left out.
 func TestLevels(t *testing.T) {
-	path, pkts := writeTrace(t, gen.Config{Seed: 7, Packets: 3000})
+	path, pkts := writeTrace(t, tracegen.Config{Seed: 7, Packets: 3000})
 	mem, err := newMemory()
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestLevels(t *testing.T) {
 // touch level a tracker's floor: both directions of a connection reach
 // the same bucket, so the same record.
 func TestTouchSameConnectionSameRecord(t *testing.T) {
-	path, pkts := writeTrace(t, gen.Config{Seed: 9, Packets: 400, IPv6: 0.5})
+	path, pkts := writeTrace(t, tracegen.Config{Seed: 9, Packets: 400, IPv6: 0.5})
 	r, err := capture.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -89,11 +89,11 @@ func TestTouchSameConnectionSameRecord(t *testing.T) {
 
 // writeTrace writes a generated trace as a pcap file and returns its path
 // and packets.
-func writeTrace(t *testing.T, cfg gen.Config) (string, []gen.Packet) {
+func writeTrace(t *testing.T, cfg tracegen.Config) (string, []tracegen.Packet) {
 	t.Helper()
-	pkts := gen.Generate(cfg)
+	pkts := tracegen.Generate(cfg)
 	var b bytes.Buffer
-	if err := gen.WritePcap(&b, pkts); err != nil {
+	if err := tracegen.WritePcap(&b, pkts); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "trace.pcap")

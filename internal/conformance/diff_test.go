@@ -1,0 +1,227 @@
+package conformance
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fdac824a/tcpct"
+	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/internal/conformance/compare"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
+	"github.com/fdac824a/tcpct/internal/conformance/kernel"
+	"github.com/fdac824a/tcpct/fsm"
+)
+
+// replay runs a capture through a tracker with the knobs sysctls and
+// returns its verdicts in the jsonl form the kernel runner records.
+func replay(t *testing.T, r io.Reader, sysctls []string) ([]compare.Line, map[int]string) {
+	t.Helper()
+	return replayWith(t, newTracker(t, sysctls), r)
+}
+
+// replayWith is replay through the tracker tr.
+func replayWith(t *testing.T, tr *tcpct.Tracker, r io.Reader) ([]compare.Line, map[int]string) {
+	t.Helper()
+	var out []compare.Line
+	var raw [][]byte
+	trackCapture(t, tr, r, func(p *capture.Packet, v *tcpct.Verdict) {
+		raw = append(raw, append([]byte(nil), p.Data...))
+		if v == nil {
+			return
+		}
+		l := compare.Line{I: p.Index, CT: v.CT.String(), Reason: v.ReasonText()}
+		if v.CT != fsm.CTInvalid {
+			l.Dir = v.Dir.String()
+		}
+		if v.Entry {
+			s := v.SecondsLeft()
+			l.State, l.Timeout, l.Assured, l.SeenReply = v.StateName(), &s, v.Assured, v.SeenReply
+		}
+		out = append(out, l)
+	})
+	return out, compare.FlowKeys(raw)
+}
+
+// newTracker is a linux-profile tracker with the knobs sysctls.
+func newTracker(t *testing.T, sysctls []string) *tcpct.Tracker {
+	t.Helper()
+	tr, err := tcpct.New(tcpct.Config{Profile: "linux", Knobs: sysctls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// trackCapture runs every record of a capture through tr, in order, and
+// calls each with the record and, for a TCP packet, its verdict (nil for
+// the others).
+func trackCapture(t *testing.T, tr *tcpct.Tracker, r io.Reader, each func(p *capture.Packet, v *tcpct.Verdict)) {
+	t.Helper()
+	cr, err := capture.NewReader(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p, err := cr.Next()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Kind != capture.KindTCP {
+			each(p, nil)
+			continue
+		}
+		seg := tcpct.SegmentOf(p)
+		v := tr.TrackSegment(p.SrcAddrPort(), p.DstAddrPort(), &seg, p.Timestamp())
+		each(p, &v)
+	}
+}
+
+func gunzip(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func report(t *testing.T, name string, kern, ours []compare.Line, keys map[int]string) {
+	t.Helper()
+	rep := compare.Compare(kern, ours, compare.Options{Keys: keys})
+	rep.NameA, rep.NameB = "kernel", "tcpct"
+	t.Logf("%s: %d packets, %d agree on every field", name, rep.Packets, rep.AllAgree)
+	if !rep.Agree() {
+		var b bytes.Buffer
+		rep.WriteText(&b)
+		t.Errorf("%s: tcpct disagrees with the kernel:\n%s", name, b.String())
+	}
+}
+
+// TestRecordedKernelTraces replays every recorded trace and requires
+// agreement with the kernel on every packet and field (timeouts within the
+// 1 s jiffy tolerance).
+func TestRecordedKernelTraces(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "kernel")
+	for _, v := range tracegen.Recordings {
+		t.Run(v.Name, func(t *testing.T) {
+			pcap := gunzip(t, filepath.Join(dir, v.Name+".pcap.gz"))
+			kern, err := compare.Read(bytes.NewReader(gunzip(t, filepath.Join(dir, v.Name+".jsonl.gz"))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours, keys := replay(t, bytes.NewReader(pcap), v.Sysctls)
+			report(t, v.Name, kern, ours, keys)
+		})
+	}
+}
+
+// TestKernelDifferential generates fresh traces (20,000 packets per
+// variant; TCPCT_DIFF_PACKETS to change), runs them through the real
+// kernel and through tcpct, and compares. It needs root, nft and network
+// namespaces, and skips without them.
+func TestKernelDifferential(t *testing.T) {
+	if err := kernel.Available(); err != nil {
+		t.Skipf("kernel oracle unavailable: %v", err)
+	}
+	n := 20000
+	if s := os.Getenv("TCPCT_DIFF_PACKETS"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	if testing.Short() {
+		n = 2000
+	}
+	seed := seedFrom("TCPCT_DIFF_SEED")
+	for i, v := range tracegen.Recordings {
+		t.Run(v.Name, func(t *testing.T) {
+			// The recording's configuration with a fresh seed and n
+			// packets; a quarter of them where pauses make time pass.
+			cfg := v.Config
+			cfg.Seed, cfg.Packets = seed+uint64(i), n
+			if cfg.Pause > 0 || cfg.Cells {
+				cfg.Packets = n / 4
+			}
+			pkts := tracegen.Generate(cfg)
+			in := kernelPackets(pkts)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			recs, err := kernel.Run(ctx, in, kernel.Options{Sysctls: sysctlMap(v.Sysctls)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kern := kernelLines(t, recs)
+			var pb bytes.Buffer
+			if err := tracegen.WritePcap(&pb, pkts); err != nil {
+				t.Fatal(err)
+			}
+			ours, keys := replay(t, bytes.NewReader(pb.Bytes()), v.Sysctls)
+			report(t, fmt.Sprintf("%s (seed %d, TCPCT_DIFF_SEED reproduces)", v.Name, cfg.Seed-uint64(i)), kern, ours, keys)
+		})
+	}
+}
+
+// kernelLines are the kernel runner's records in the form compare reads.
+func kernelLines(t *testing.T, recs []kernel.Record) []compare.Line {
+	t.Helper()
+	var kb bytes.Buffer
+	for j := range recs {
+		kb.Write(recs[j].AppendJSON(nil))
+		kb.WriteByte('\n')
+	}
+	kern, err := compare.Read(&kb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kern
+}
+
+// seedFrom is the seed named by the environment variable env, or a fresh
+// one from the clock.
+func seedFrom(env string) uint64 {
+	if s := os.Getenv(env); s != "" {
+		seed, _ := strconv.ParseUint(s, 10, 64)
+		return seed
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+// kernelPackets is a generated trace as the kernel runner takes it.
+func kernelPackets(pkts []tracegen.Packet) []kernel.Packet {
+	in := make([]kernel.Packet, len(pkts))
+	for i, p := range pkts {
+		in[i] = kernel.Packet{TS: p.TS, Data: p.Data}
+	}
+	return in
+}
+
+// sysctlMap turns NAME=VALUE knobs into kernel.Options.Sysctls; the
+// runner adds the nf_conntrack_ prefix the names lack (sysctlPath).
+func sysctlMap(kv []string) map[string]string {
+	m := map[string]string{}
+	for _, s := range kv {
+		k, v, _ := strings.Cut(s, "=")
+		m[k] = v
+	}
+	return m
+}
