@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcpconntrack"
 )

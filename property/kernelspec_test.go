@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fdac824a/tcpct/internal/conformance/compare"
 	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/internal/conformance/compare"
 	"github.com/fdac824a/tcpct/internal/invariant"
 	"github.com/fdac824a/tcpct/spec"
 	"github.com/fdac824a/tcpct/table"

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/internal/conformance/kernel"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/tcpcttest"
 )
 

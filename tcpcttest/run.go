@@ -19,9 +19,9 @@ import (
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/internal/conformance/compare"
 	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
-	"github.com/fdac824a/tcpct/fsm"
 )
 
 // The recorded traces: testdata/kernel/ of the module, copied here so that

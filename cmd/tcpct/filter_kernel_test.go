@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/internal/conformance/kernel"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 )
 
 // TestFiltersMatchConntrackL asks the kernel. A generated trace (IPv4 and

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/spec"
 )
 

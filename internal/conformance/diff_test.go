@@ -16,10 +16,10 @@ import (
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/internal/conformance/compare"
-	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
-	"github.com/fdac824a/tcpct/internal/conformance/kernel"
 	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/internal/conformance/compare"
+	"github.com/fdac824a/tcpct/internal/conformance/kernel"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 )
 
 // replay runs a capture through a tracker with the knobs sysctls and

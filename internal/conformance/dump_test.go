@@ -16,8 +16,8 @@ import (
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/internal/conformance/kernel"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 )
 
 // TestKernelTableDump compares the whole table, as text, with the

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct"
-	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/internal/conformance/kernel"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 )
 
 // steadyTimeouts set every TCP timeout to 1 s (the kernel takes whole

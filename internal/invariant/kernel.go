@@ -12,9 +12,9 @@ import (
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/internal/conformance/compare"
 	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
-	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/spec"
 	"github.com/fdac824a/tcpct/table"
 )
@@ -31,9 +31,9 @@ type KernelPacket struct {
 // KernelTrace is a recorded trace: its packets and the kernel's verdicts.
 type KernelTrace struct {
 	tracegen.Recording // Name, generator configuration, Sysctls
-	Packets       []KernelPacket
-	Kernel        []compare.Line
-	Keys          map[int]string // compare.FlowKeys of the capture
+	Packets            []KernelPacket
+	Kernel             []compare.Line
+	Keys               map[int]string // compare.FlowKeys of the capture
 }
 
 // LoadKernelTraces reads every variant from dir (testdata/kernel).

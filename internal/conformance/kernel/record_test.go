@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/fdac824a/tcpct/internal/conformance/compare"
-	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/internal/conformance/kernel"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"golang.org/x/sys/unix"
 )
 

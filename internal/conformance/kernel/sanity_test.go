@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/internal/conformance/kernel"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 )
 
 // tcpInfo is what the properties need to know about a generated packet.
