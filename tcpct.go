@@ -208,7 +208,16 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 	case capture.KindFragment:
 		return Verdict{}, ErrFragment
 	case capture.KindMalformed:
-		if p.Family != 0 && p.Proto == 6 {
+		switch {
+		case p.HasPorts():
+			// The kernel finds the entry from the ports, then its TCP
+			// tracker rejects the header: INVALID, the entry untouched.
+			seg := SegmentOf(&p)
+			k := keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+			var v Verdict
+			tr.track(&v, &k, 0, &seg, now.UnixNano())
+			return v, nil
+		case p.ShortTCP():
 			return tr.Truncated(now), nil
 		}
 		return Verdict{}, ErrBadIP
@@ -216,16 +225,22 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 	return Verdict{}, ErrNotIP
 }
 
-// Truncated returns the verdict for a TCP packet whose header is
-// incomplete (INVALID, "truncated packet"), counting it. The tracker
-// cannot tell which connection such a packet belongs to, so no entry is
-// consulted.
+// Truncated returns the verdict for a TCP packet whose header is too
+// short to hold even the ports (INVALID, "truncated packet"), counting
+// it. Without ports no entry can be found (the kernel's nf_ct_get_tuple
+// fails too), so none is consulted. A truncated header whose ports are
+// there goes the packet path instead (Track, TrackKey with the segment
+// SegmentOf parses), which reports the entry it belongs to.
+//
+// The verdict is the one Step gives any malformed segment without an
+// entry, so its Class is the profile's "none" class on both paths.
 func (tr *Tracker) Truncated(now time.Time) Verdict {
 	cs := tr.counter()
 	cs.packets.Add(1)
 	tr.t.AddInvalid()
-	return Verdict{Verdict: fsm.Verdict{CT: fsm.Invalid, Cell: fsm.CellNone, Reason: fsm.ReasonTruncated,
-		Old: tr.p.Initial, New: tr.p.Initial}, Now: now.UnixNano(), p: tr.p}
+	var c fsm.Conn
+	seg := fsm.Segment{Malformed: fsm.ReasonTruncated}
+	return Verdict{Verdict: tr.m.Step(&c, &seg, fsm.Original, now.UnixNano()), Now: now.UnixNano(), p: tr.p}
 }
 
 // TrackSegment runs one parsed TCP segment, sent from src to dst, through

@@ -25,8 +25,10 @@ const (
 	// the tracker; see the package documentation for the policy.
 	KindFragment
 	// KindMalformed: a header is truncated or inconsistent (Reason says
-	// which). When Family is set the IP header was fine as far as Reason
-	// goes; Proto == 6 means the TCP header itself is incomplete.
+	// which). Family, addresses and Proto are set as far as the IP header
+	// was read; [Packet.ShortTCP] tells a sound IP packet whose TCP header
+	// is incomplete (which the kernel's TCP tracker sees, and finds
+	// INVALID) from an IP header the kernel drops before conntrack.
 	KindMalformed
 )
 
@@ -72,9 +74,29 @@ type Packet struct {
 	IPPayloadLen int        // L4 length per the IP header; > len(TCP) when the snap length cut the record
 	IPLen        int        // the IP packet's length per its header (IPv4 total length, IPv6 40 + payload length), which nf_conntrack_acct counts
 
-	// TCP layer, set for KindTCP only.
+	// TCP layer, set for KindTCP. For a ShortTCP record TCP holds the
+	// bytes of the incomplete header that were captured, and the ports
+	// are set when at least 4 were: the kernel finds a connection's entry
+	// from them (nf_ct_get_tuple reads only the ports) before its TCP
+	// tracker rejects the header.
 	TCP              []byte // TCP header and payload as captured, Ethernet padding removed
 	SrcPort, DstPort uint16
+}
+
+// ShortTCP reports a KindMalformed record whose IP header is sound and
+// says TCP, but whose TCP header is incomplete: shorter than 20 bytes per
+// the IP length (the kernel's tcp_error rejects it: INVALID), or cut by
+// the capture's snap length. Such a packet reaches the connection tracker,
+// unlike one with a broken IP header, which ip_rcv_core or ip6_rcv_core
+// drops before any netfilter hook (see the package documentation, "IP").
+func (p *Packet) ShortTCP() bool {
+	return p.Kind == KindMalformed && (p.Reason == reasonTCPShort || p.Reason == reasonTCPSnap)
+}
+
+// HasPorts reports whether SrcPort and DstPort are set: a KindTCP record,
+// or a ShortTCP one of which at least the 4 port bytes were captured.
+func (p *Packet) HasPorts() bool {
+	return p.Kind == KindTCP || (p.ShortTCP() && len(p.TCP) >= 4)
 }
 
 // Timestamp returns Time as a time.Time in UTC.
@@ -438,6 +460,11 @@ func (p *Packet) l4(b []byte) {
 		p.skip(KindNonTCP, reasonNotTCP)
 		return
 	}
+	p.TCP = b
+	if len(b) >= 4 {
+		p.SrcPort = binary.BigEndian.Uint16(b[0:])
+		p.DstPort = binary.BigEndian.Uint16(b[2:])
+	}
 	if p.IPPayloadLen < 20 {
 		p.skip(KindMalformed, reasonTCPShort)
 		return
@@ -447,7 +474,4 @@ func (p *Packet) l4(b []byte) {
 		return
 	}
 	p.Kind = KindTCP
-	p.TCP = b
-	p.SrcPort = binary.BigEndian.Uint16(b[0:])
-	p.DstPort = binary.BigEndian.Uint16(b[2:])
 }

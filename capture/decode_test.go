@@ -97,7 +97,9 @@ func TestDecode(t *testing.T) {
 			rec{Kind: KindMalformed, Reason: reasonV4Over, Family: 4, Src: s4, Dst: d4, Proto: 6}},
 		{"v4/snap cut payload", LinkRaw, v4[:45], 50, with(okV4, func(r *rec) { r.TCPLen = 25 })},
 		{"v4/snap cut TCP header", LinkRaw, v4[:30], 50,
-			rec{Kind: KindMalformed, Reason: reasonTCPSnap, Family: 4, Src: s4, Dst: d4, Proto: 6, PayLen: 30}},
+			rec{Kind: KindMalformed, Reason: reasonTCPSnap, Family: 4, Src: s4, Dst: d4, Proto: 6, PayLen: 30, TCPLen: 10, SPort: 1031, DPort: 23}},
+		{"v4/snap cut before the ports", LinkRaw, v4[:23], 50,
+			rec{Kind: KindMalformed, Reason: reasonTCPSnap, Family: 4, Src: s4, Dst: d4, Proto: 6, PayLen: 30, TCPLen: 3}},
 		{"v4/BIG TCP total length 0", LinkRaw, big4, 0,
 			rec{Kind: KindTCP, Family: 4, Src: s4, Dst: d4, Proto: 6, PayLen: len(big4) - 20, TCPLen: len(big4) - 20, SPort: 1, DPort: 2}},
 		{"v4/BIG TCP cut by snap", LinkRaw, big4[:1000], len(big4),
@@ -105,7 +107,11 @@ func TestDecode(t *testing.T) {
 		{"v4/total length 0 under 64K", LinkRaw, ipv4(protoTCP, seg, v4opts{totAdj: -50}), 0,
 			rec{Kind: KindMalformed, Reason: reasonV4TotLen, Family: 4, Src: s4, Dst: d4, Proto: 6}},
 		{"v4/TCP shorter than 20", LinkRaw, ipv4(protoTCP, make([]byte, 19), v4opts{}), 0,
-			rec{Kind: KindMalformed, Reason: reasonTCPShort, Family: 4, Src: s4, Dst: d4, Proto: 6, PayLen: 19}},
+			rec{Kind: KindMalformed, Reason: reasonTCPShort, Family: 4, Src: s4, Dst: d4, Proto: 6, PayLen: 19, TCPLen: 19}},
+		{"v4/TCP of 12 bytes keeps its ports", LinkRaw, ipv4(protoTCP, seg[:12], v4opts{}), 0,
+			rec{Kind: KindMalformed, Reason: reasonTCPShort, Family: 4, Src: s4, Dst: d4, Proto: 6, PayLen: 12, TCPLen: 12, SPort: 1031, DPort: 23}},
+		{"v4/TCP of 3 bytes has no ports", LinkRaw, ipv4(protoTCP, seg[:3], v4opts{}), 0,
+			rec{Kind: KindMalformed, Reason: reasonTCPShort, Family: 4, Src: s4, Dst: d4, Proto: 6, PayLen: 3, TCPLen: 3}},
 
 		// IPv6 and its extension headers.
 		{"v6/hop-by-hop", LinkRaw, ipv6(protoTCP, []ext{{protoHopOpts, optsHdr(0)}}, seg, 0), 0, okV6},

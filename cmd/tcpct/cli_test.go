@@ -99,18 +99,20 @@ func TestExplainPacketChoice(t *testing.T) {
 }
 
 // TestExplainTruncatedHeader: -packet names a TCP packet whose header is
-// cut short. It has no ports, so no connection: explain narrates that one
-// packet, INVALID "truncated packet", and nothing else.
+// cut short before its ports. It has no tuple, so no connection: explain
+// narrates that one packet, INVALID "truncated packet", and nothing else.
+// Its class is "none", as for every packet whose header was not parsed
+// (it used to be "syn", the zero value).
 func TestExplainTruncatedHeader(t *testing.T) {
 	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
 	data := rawCapture(t, []craft.Segment{
 		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 64240},
 		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: craft.SYN | craft.ACK, Window: 64240},
 		{Src: cli, Dst: srv, Seq: 101, Ack: 901, Flags: craft.ACK, Window: 502},
-	}, map[int]int{1: 10})
+	}, map[int]int{1: 3})
 	code, jsonl, _ := runCmd(t, data, "replay", "-format", "jsonl", "-")
-	if code != 0 || !strings.Contains(jsonl, `{"i":1,"ct":"INVALID","reason":"truncated packet"`) {
-		t.Fatalf("replay: status %d, jsonl:\n%s\nwant record 1 INVALID truncated packet", code, jsonl)
+	if code != 0 || !strings.Contains(jsonl, `{"i":1,"ct":"INVALID","reason":"truncated packet","class":"none","old":"NONE","action":"none"}`) {
+		t.Fatalf("replay: status %d, jsonl:\n%s\nwant record 1 INVALID truncated packet, class none, no entry", code, jsonl)
 	}
 	code, out, errs := runCmd(t, data, "explain", "-packet", "1", "-")
 	if code != 0 || errs != "" {
@@ -123,6 +125,40 @@ func TestExplainTruncatedHeader(t *testing.T) {
 	}
 	if strings.Contains(out, "#0 ") || strings.Contains(out, "#2 ") {
 		t.Errorf("output narrates other packets:\n%s", out)
+	}
+}
+
+// TestTruncatedHeaderFindsEntry: a TCP header cut to 4-19 bytes still
+// has its ports, and the kernel finds the entry from them before its TCP
+// tracker rejects the header: a SYN, then an ACK cut to 12 bytes of TCP
+// header is "ct INVALID, state SYN_SENT, timeout 120" in the kernel
+// (TestKernelShortTCPHeader in conformance). Replay reports that entry,
+// class "none" as for any malformed header; explain narrates the packet
+// on its connection. The same holds with -j 2 (sharded by the ports).
+func TestTruncatedHeaderFindsEntry(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
+	data := rawCapture(t, []craft.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 64240},
+		{Src: cli, Dst: srv, Seq: 101, Ack: 901, Flags: craft.ACK, Window: 502},
+		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: craft.SYN | craft.ACK, Window: 64240},
+	}, map[int]int{1: 12})
+	want := `{"i":1,"ct":"INVALID","state":"SYN_SENT","timeout":119,"reason":"truncated packet","class":"none","old":"SYN_SENT","action":"none"}`
+	for _, jobs := range []string{"1", "2"} {
+		code, jsonl, _ := runCmd(t, data, "replay", "-j", jobs, "-format", "jsonl", "-")
+		lines := strings.Split(jsonl, "\n")
+		if code != 0 || len(lines) < 3 || lines[1] != want || !strings.Contains(lines[2], `"state":"SYN_RECV"`) {
+			t.Fatalf("replay -j %s: status %d, jsonl:\n%s\nwant line 2 %s and the SYN/ACK moving the entry on", jobs, code, jsonl, want)
+		}
+	}
+	code, out, errs := runCmd(t, data, "explain", "-packet", "1", "-")
+	if code != 0 || errs != "" {
+		t.Fatalf("status %d, stderr %q", code, errs)
+	}
+	for _, want := range []string{"connection 10.0.0.1:40000->10.0.0.2:80", "#0 ", "#1 12:00:00.010000 (+10ms)  10.0.0.1:40000 > 10.0.0.2:80  TCP header cut short (TCP segment shorter than 20 bytes)",
+		"class none, direction -: INVALID", "state SYN_SENT -> SYN_SENT, timeout not refreshed", "INVALID: truncated packet", "#2 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain output lacks %q:\n%s", want, out)
+		}
 	}
 }
 

@@ -192,12 +192,14 @@ func (res *walkResult) skip(reason string) {
 }
 
 // classify says what to do with a record: track it (tcp), count it as an
-// INVALID truncated TCP packet (trunc), or skip it.
+// INVALID truncated TCP packet (trunc), or skip it. A broken IP header is
+// skipped: the kernel's IP layer drops it before conntrack sees it
+// (capture.Packet.ShortTCP).
 func classify(p *capture.Packet) (tcp, trunc bool) {
 	switch {
 	case p.Kind == capture.KindTCP:
 		return true, false
-	case p.Kind == capture.KindMalformed && p.Family != 0 && p.Proto == 6:
+	case p.ShortTCP():
 		return false, true
 	}
 	return false, false
@@ -235,14 +237,19 @@ type item struct {
 	key   table.Key
 	seg   fsm.Segment
 	info  pktInfo
-	trunc bool // a TCP header too short to parse: INVALID, no tuple
+	trunc bool // a TCP header too short to hold even the ports: INVALID, no tuple
 }
 
-// itemOf parses an admitted record (see walkResult.admit) into *it.
+// itemOf parses an admitted record (see walkResult.admit) into *it. A
+// truncated TCP header whose ports were captured keeps its tuple and goes
+// the packet path with a malformed segment (tcpct.SegmentOf): the kernel
+// finds the entry from the ports, then its TCP tracker calls the packet
+// INVALID and leaves the entry alone, so the verdict names the entry's
+// state. Only a header without ports has no tuple (it.trunc).
 func itemOf(it *item, p *capture.Packet, tcp bool) {
 	it.info = pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}
-	it.trunc = !tcp
-	if tcp {
+	it.trunc = !tcp && !p.HasPorts()
+	if !it.trunc {
 		it.key = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		it.seg = tcpct.SegmentOf(p)
 	}
@@ -451,7 +458,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			it := &b.items[i]
 			itemOf(it, p, tcp)
 			w := 0
-			if tcp {
+			if !it.trunc {
 				w = shardOf(p, n)
 			}
 			it.info.shard, it.info.pos = w, len(b.idx[w])

@@ -114,7 +114,9 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				continue
 			}
 			tcp, trunc := classify(p)
-			if tcp {
+			if (tcp || trunc) && p.HasPorts() {
+				// A cut header with its ports belongs to a connection
+				// like any TCP packet (itemOf).
 				want = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
 				break
 			}
@@ -181,7 +183,7 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			n++
 			return
 		}
-		if pk.Kind != capture.KindTCP || truncated >= 0 {
+		if !pk.HasPorts() || truncated >= 0 {
 			return
 		}
 		k := tcpct.KeyOf(pk.Src, pk.Dst, pk.SrcPort, pk.DstPort)
@@ -239,8 +241,8 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // narrateTruncated explains a TCP packet whose header is too short to
-// read: it is INVALID before the table is consulted, and without its
-// ports it has no tuple, so it belongs to no connection.
+// hold even its ports: it is INVALID before the table is consulted, and
+// without its ports it has no tuple, so it belongs to no connection.
 func narrateTruncated(w *bufio.Writer, pk *capture.Packet, v *tcpct.Verdict) {
 	ts := clock(pk.Time)
 	fmt.Fprintf(w, "\n#%d %s  %s > %s  TCP header cut short", pk.Index, ts, pk.Src, pk.Dst)
@@ -261,13 +263,18 @@ func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Se
 	} else if v.Dir == fsm.Reply {
 		dir = "reply"
 	}
-	fmt.Fprintf(w, "\n#%d %s  %s > %s  [%s] seq=%d", pk.Index, ts,
-		netip.AddrPortFrom(pk.Src, pk.SrcPort), netip.AddrPortFrom(pk.Dst, pk.DstPort),
-		craft.Flags(seg.Flags).String(), seg.Seq)
-	if seg.Flags&fsm.Flags(craft.ACK) != 0 {
-		fmt.Fprintf(w, " ack=%d", seg.Ack)
+	src, dst := netip.AddrPortFrom(pk.Src, pk.SrcPort), netip.AddrPortFrom(pk.Dst, pk.DstPort)
+	if pk.Kind != capture.KindTCP {
+		// Only the ports were read: the kernel finds the entry from them,
+		// then rejects the header.
+		fmt.Fprintf(w, "\n#%d %s  %s > %s  TCP header cut short (%s)\n", pk.Index, ts, src, dst, pk.Reason)
+	} else {
+		fmt.Fprintf(w, "\n#%d %s  %s > %s  [%s] seq=%d", pk.Index, ts, src, dst, craft.Flags(seg.Flags).String(), seg.Seq)
+		if seg.Flags&fsm.Flags(craft.ACK) != 0 {
+			fmt.Fprintf(w, " ack=%d", seg.Ack)
+		}
+		fmt.Fprintf(w, " win=%d len=%d\n", seg.Win, seg.Len)
 	}
-	fmt.Fprintf(w, " win=%d len=%d\n", seg.Win, seg.Len)
 	fmt.Fprintf(w, "    class %s, direction %s: %s", v.ClassName(), dir, v.CT)
 	if v.Expired {
 		fmt.Fprintf(w, " (the entry found had expired and was destroyed)")
