@@ -74,6 +74,25 @@ type Packet struct {
 	IPPayloadLen int        // L4 length per the IP header; > len(TCP) when the snap length cut the record
 	IPLen        int        // the IP packet's length per its header (IPv4 total length, IPv6 40 + payload length), which nf_conntrack_acct counts
 
+	// Tunnel names the encapsulation Decode removed last when Decap is
+	// set ("VXLAN", "GRE", "MPLS", ...): the IP and TCP fields then
+	// describe the innermost packet. Empty when nothing was removed.
+	Tunnel string
+
+	// Decap is an input to Decode, not a result: when set, Decode looks
+	// inside tunnels (see the package documentation, "Tunnels") and
+	// decodes the packet they carry, as the inner host's firewall sees
+	// it. [Reader.SetDecap] sets it on the Reader's Packet. Decode
+	// leaves it alone.
+	Decap bool
+
+	depth int // tunnels entered by this Decode
+
+	// The reason of the last unsupported link type, kept so that a file
+	// of one such type costs one allocation, not one per record.
+	lastLink   LinkType
+	lastReason string
+
 	// TCP layer, set for KindTCP. For a ShortTCP record TCP holds the
 	// bytes of the incomplete header that were captured, and the ports
 	// are set when at least 4 were: the kernel finds a connection's entry
@@ -128,7 +147,6 @@ const (
 	reasonV6Frag      = "IPv6 fragment"
 	reasonTCPShort    = "TCP segment shorter than 20 bytes"
 	reasonTCPSnap     = "TCP header truncated by snap length"
-	reasonUnsupported = "unsupported link type"
 	reasonVLANTooDeep = "too many VLAN tags"
 	reasonNetlinkSLL  = "netlink (not IP)"
 )
@@ -179,16 +197,19 @@ func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
 	// the IP header's claims with what was on the wire, not what was kept.
 	cut := origLen - len(data)
 
-	b := data
-	var ether uint16
+	p.Tunnel, p.depth = "", 0
+	p.link(link, data, cut)
+}
+
+// link decodes a frame of link type link; cut is as for ipv4.
+func (p *Packet) link(link LinkType, b []byte, cut int) {
 	switch link {
 	case LinkEthernet:
 		if len(b) < 14 {
 			p.skip(KindMalformed, reasonLinkShort)
 			return
 		}
-		ether = binary.BigEndian.Uint16(b[12:])
-		b = b[14:]
+		p.ether(binary.BigEndian.Uint16(b[12:]), b[14:], cut)
 	case LinkLinuxSLL:
 		// Linux cooked v1, pcap-linktype(7) LINKTYPE_LINUX_SLL: packet type,
 		// ARPHRD type, address length, 8 address bytes, protocol.
@@ -200,8 +221,7 @@ func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
 			p.skip(KindNonIP, reasonNetlinkSLL)
 			return
 		}
-		ether = binary.BigEndian.Uint16(b[14:])
-		b = b[16:]
+		p.ether(binary.BigEndian.Uint16(b[14:]), b[16:], cut)
 	case LinkSLL2:
 		// Linux cooked v2, LINKTYPE_LINUX_SLL2: protocol, reserved,
 		// interface index, ARPHRD type, packet type, address length, address.
@@ -213,28 +233,13 @@ func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
 			p.skip(KindNonIP, reasonNetlinkSLL)
 			return
 		}
-		ether = binary.BigEndian.Uint16(b[0:])
-		b = b[20:]
+		p.ether(binary.BigEndian.Uint16(b[0:]), b[20:], cut)
 	case LinkRaw:
-		if len(b) == 0 {
-			p.skip(KindMalformed, reasonLinkShort)
-			return
-		}
-		switch b[0] >> 4 {
-		case 4:
-			p.ipv4(b, cut)
-		case 6:
-			p.ipv6(b, cut)
-		default:
-			p.skip(KindNonIP, reasonNotIP)
-		}
-		return
+		p.rawIP(b, cut)
 	case LinkIPv4:
 		p.ipv4(b, cut)
-		return
 	case LinkIPv6:
 		p.ipv6(b, cut)
-		return
 	case LinkNull, LinkLoop:
 		if len(b) < 4 {
 			p.skip(KindMalformed, reasonLinkShort)
@@ -252,21 +257,40 @@ func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
 				af = binary.BigEndian.Uint32(b)
 			}
 		}
-		b = b[4:]
 		switch af {
 		case 2: // AF_INET everywhere
-			ether = etherIPv4
+			p.ipv4(b[4:], cut)
 		case 10, 24, 28, 30: // AF_INET6: Linux, Net/OpenBSD, FreeBSD, Darwin
-			ether = etherIPv6
+			p.ipv6(b[4:], cut)
 		default:
 			p.skip(KindNonIP, reasonAFUnknown)
-			return
 		}
 	default:
-		p.skip(KindNonIP, reasonUnsupported)
+		if !p.otherLink(link, b, cut) {
+			p.skip(KindNonIP, p.unsupported(link))
+		}
+	}
+}
+
+// rawIP decodes an IP packet whose version nibble says which.
+func (p *Packet) rawIP(b []byte, cut int) {
+	if len(b) == 0 {
+		p.skip(KindMalformed, reasonLinkShort)
 		return
 	}
+	switch b[0] >> 4 {
+	case 4:
+		p.ipv4(b, cut)
+	case 6:
+		p.ipv6(b, cut)
+	default:
+		p.skip(KindNonIP, reasonNotIP)
+	}
+}
 
+// ether decodes what follows an EtherType (after any VLAN tags): IPv4 or
+// IPv6, and with Decap an MPLS label stack or a PPPoE session.
+func (p *Packet) ether(ether uint16, b []byte, cut int) {
 	for tags := 0; ether == etherVLAN || ether == etherQinQ || ether == etherQinQ1; tags++ {
 		if tags == maxVLANTags {
 			p.skip(KindMalformed, reasonVLANTooDeep)
@@ -284,6 +308,14 @@ func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
 		p.ipv4(b, cut)
 	case etherIPv6:
 		p.ipv6(b, cut)
+	case etherMPLS, etherMPLSMulti:
+		if p.enter(tunnelMPLS) {
+			p.mpls(b, cut)
+		}
+	case etherPPPoESession:
+		if p.enter(tunnelPPPoE) {
+			p.pppoe(b, cut)
+		}
 	default:
 		p.skip(KindNonIP, reasonNotIP)
 	}
@@ -457,7 +489,9 @@ func (p *Packet) extShort(off, tot int) {
 // captured, are b; p.Proto and p.IPPayloadLen are set.
 func (p *Packet) l4(b []byte) {
 	if p.Proto != protoTCP {
-		p.skip(KindNonTCP, reasonNotTCP)
+		if !p.tunnel(b) {
+			p.skip(KindNonTCP, reasonNotTCP)
+		}
 		return
 	}
 	p.TCP = b

@@ -76,7 +76,8 @@ func TestDecode(t *testing.T) {
 		{"loop/v4", LinkLoop, null(2, binary.BigEndian, v4), 0, okV4},
 		{"loop/v6", LinkLoop, null(24, binary.BigEndian, v6), 0, okV6},
 		{"loop/host order is wrong", LinkLoop, null(2, binary.LittleEndian, v4), 0, rec{Kind: KindNonIP, Reason: reasonAFUnknown}},
-		{"unsupported link", LinkType(147), v4, 0, rec{Kind: KindNonIP, Reason: reasonUnsupported}},
+		{"unsupported link", LinkType(147), v4, 0, rec{Kind: KindNonIP, Reason: "unsupported link type 147 (USER0)"}},
+		{"unnamed link", LinkType(3000), v4, 0, rec{Kind: KindNonIP, Reason: "unsupported link type 3000"}},
 
 		// IPv4.
 		{"v4/options", LinkRaw, ipv4(protoTCP, seg, v4opts{opts: []byte{1, 1, 1, 0, 7, 3, 4, 0}}), 0, okV4},

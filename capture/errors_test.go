@@ -54,7 +54,7 @@ func TestErrors(t *testing.T) {
 	v3[4] = 3
 	add("version", v3, 0, -1, 4, "capture: offset 4: unsupported pcap version 3.4")
 	add("snaplen", newPcap(le, false, 1, 0xffffffff).bytes(), 0, -1, 16, "capture: offset 16: absurd snap length 4294967295 (limit 67108864)")
-	add("link type", newPcap(le, false, 147, 0).bytes(), 0, -1, 20, "capture: offset 20: unsupported link type 147")
+	add("link type", newPcap(le, false, 147, 0).bytes(), 0, -1, 20, "capture: offset 20: unsupported link type 147 (USER0)")
 	f := good()
 	add("record header cut", append(f.bytes(), 1, 2, 3, 4, 5), 2, 2, 164, "capture: record 2 at offset 164: truncated record header: needs 16 bytes, file ends after 5")
 	f = good()

@@ -498,7 +498,7 @@ func TestUnsupportedInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := readAll(t, r)
-	if err != io.EOF || len(got) != 2 || got[0].Kind != KindNonIP || got[0].Reason != reasonUnsupported ||
+	if err != io.EOF || len(got) != 2 || got[0].Kind != KindNonIP || got[0].Reason != "unsupported link type 189 (USB_LINUX)" ||
 		got[0].Link != 189 || got[1].Kind != KindTCP || got[1].Index != 1 {
 		t.Errorf("%+v, %v", got, err)
 	}
