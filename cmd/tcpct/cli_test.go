@@ -448,3 +448,58 @@ func TestEventsResyncAnnouncesSynRecv(t *testing.T) {
 		t.Errorf("status %d, stderr %q, events:\n%s\nwant:\n%s", code, errs, out, want)
 	}
 }
+
+// vxlanCapture writes segs as an Ethernet pcap of VXLAN packets between
+// two tunnel endpoints (10.99.0.1 and 10.99.0.2, UDP port 4789).
+func vxlanCapture(t *testing.T, segs []craft.Segment) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := capture.NewWriter(&buf, capture.LinkEthernet, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	mac := []byte{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2}
+	for _, s := range segs {
+		in, err := s.Append(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inner := append(append(append([]byte{}, mac...), 0x08, 0x00), in...)
+		vx := append([]byte{0x08, 0, 0, 0, 0, 0, 7, 0}, inner...)
+		udp := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, 50000), 4789)
+		udp = binary.BigEndian.AppendUint16(udp, uint16(8+len(vx)))
+		udp = append(append(udp, 0, 0), vx...)
+		ip := []byte{0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 99, 0, 1, 10, 99, 0, 2}
+		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(udp)))
+		frame := append(append(append(append([]byte{}, mac...), 0x08, 0x00), ip...), udp...)
+		if err := w.WritePacket(at, frame); err != nil {
+			t.Fatal(err)
+		}
+		at = at.Add(10 * time.Millisecond)
+	}
+	return buf.Bytes()
+}
+
+// TestDecapFlag: -decap tracks the TCP connection inside VXLAN (the inner
+// addresses, as the inner host's firewall sees them); without it the
+// records are skipped as tunnelled traffic, and -v says why.
+func TestDecapFlag(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("192.168.7.1:40000"), netip.MustParseAddrPort("192.168.7.2:22")
+	data := vxlanCapture(t, []craft.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 64240},
+		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: craft.SYN | craft.ACK, Window: 64240},
+	})
+	code, out, errs := runCmd(t, data, "replay", "-decap", "-format", "proc", "-")
+	if code != 0 || errs != "" || !strings.Contains(out, "SYN_RECV src=192.168.7.1 dst=192.168.7.2 sport=40000 dport=22") {
+		t.Errorf("-decap: status %d, stderr %q, table %q; want the inner connection in SYN_RECV", code, errs, out)
+	}
+	code, out, errs = runCmd(t, data, "replay", "-v", "-format", "proc", "-")
+	if code != 0 || out != "" || !strings.Contains(errs, "tunnelled traffic, not decapsulated") {
+		t.Errorf("without -decap: status %d, table %q, stderr %q; want no entry and the skip reason", code, out, errs)
+	}
+	code, out, _ = runCmd(t, data, "explain", "-decap", "-")
+	if code != 0 || !strings.Contains(out, "connection 192.168.7.1:40000->192.168.7.2:22") || !strings.Contains(out, "state SYN_SENT -> SYN_RECV") {
+		t.Errorf("explain -decap: status %d:\n%s", code, out)
+	}
+}

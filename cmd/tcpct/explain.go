@@ -90,11 +90,16 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitInput
 		}
 	}
-	open := func() (*capture.Reader, error) {
+	open := func() (r *capture.Reader, err error) {
 		if data != nil {
-			return capture.NewReader(bytes.NewReader(data))
+			r, err = capture.NewReader(bytes.NewReader(data))
+		} else {
+			r, err = capture.Open(path)
 		}
-		return capture.Open(path)
+		if err == nil {
+			r.SetDecap(tf.decap)
+		}
+		return r, err
 	}
 	truncated := -1 // -packet names a TCP packet whose header is cut short
 	if want.IsZero() {

@@ -163,12 +163,14 @@ type trackerFlags struct {
 	profile string
 	sysctl  multiFlag
 	at      string
+	decap   bool
 }
 
 func (f *trackerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.profile, "profile", "linux", "tracker profile: linux or tutorial")
 	fs.Var(&f.sysctl, "sysctl", "knob `NAME=VALUE` (repeatable)")
 	fs.StringVar(&f.at, "at", "", "stop at `T`: RFC 3339 time or +DURATION after the last packet")
+	fs.BoolVar(&f.decap, "decap", false, "track the TCP inside tunnels (VXLAN, Geneve, GRE, IP-in-IP, MPLS, PPPoE) as the inner host's firewall does")
 }
 
 func (f *trackerFlags) tracker() (*tcpct.Tracker, error) {
@@ -409,6 +411,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitInput
 	}
 	defer r.Close()
+	r.SetDecap(tf.decap)
 	if *cpuprofile != "" {
 		pf, err := os.Create(*cpuprofile)
 		if err != nil {
