@@ -217,7 +217,7 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 			var v Verdict
 			tr.track(&v, &k, 0, &seg, now.UnixNano())
 			return v, nil
-		case p.ShortTCP():
+		case p.TrackedInvalid():
 			return tr.Truncated(now), nil
 		}
 		return Verdict{}, ErrBadIP

@@ -26,9 +26,10 @@ const (
 	KindFragment
 	// KindMalformed: a header is truncated or inconsistent (Reason says
 	// which). Family, addresses and Proto are set as far as the IP header
-	// was read; [Packet.ShortTCP] tells a sound IP packet whose TCP header
-	// is incomplete (which the kernel's TCP tracker sees, and finds
-	// INVALID) from an IP header the kernel drops before conntrack.
+	// was read; [Packet.TrackedInvalid] tells a packet that conntrack sees
+	// and counts INVALID (a sound IP packet whose TCP header is
+	// incomplete) from one whose IP header the kernel drops before
+	// conntrack.
 	KindMalformed
 )
 
@@ -93,7 +94,7 @@ type Packet struct {
 	lastLink   LinkType
 	lastReason string
 
-	// TCP layer, set for KindTCP. For a ShortTCP record TCP holds the
+	// TCP layer, set for KindTCP. For a TrackedInvalid record TCP holds the
 	// bytes of the incomplete header that were captured, and the ports
 	// are set when at least 4 were: the kernel finds a connection's entry
 	// from them (nf_ct_get_tuple reads only the ports) before its TCP
@@ -102,20 +103,23 @@ type Packet struct {
 	SrcPort, DstPort uint16
 }
 
-// ShortTCP reports a KindMalformed record whose IP header is sound and
-// says TCP, but whose TCP header is incomplete: shorter than 20 bytes per
-// the IP length (the kernel's tcp_error rejects it: INVALID), or cut by
-// the capture's snap length. Such a packet reaches the connection tracker,
-// unlike one with a broken IP header, which ip_rcv_core or ip6_rcv_core
-// drops before any netfilter hook (see the package documentation, "IP").
-func (p *Packet) ShortTCP() bool {
-	return p.Kind == KindMalformed && (p.Reason == reasonTCPShort || p.Reason == reasonTCPSnap)
+// TrackedInvalid reports a KindMalformed record that reaches the
+// connection tracker, which counts it INVALID: an IP packet whose header
+// the kernel's receive path accepts, but whose TCP header is incomplete
+// (shorter than 20 bytes per the IP length, which tcp_error rejects, or
+// cut by the capture's snap length), or an IPv6 packet whose extension
+// headers run past its payload (nf_conntrack_in finds no transport header
+// and counts it INVALID, whatever the protocol). A broken IP header
+// (ip_rcv_core and ip6_rcv_core drop it before any netfilter hook) is
+// not: see the package documentation, "IP".
+func (p *Packet) TrackedInvalid() bool {
+	return p.Kind == KindMalformed && (p.Reason == reasonTCPShort || p.Reason == reasonTCPSnap || p.Reason == reasonV6ExtOver)
 }
 
 // HasPorts reports whether SrcPort and DstPort are set: a KindTCP record,
-// or a ShortTCP one of which at least the 4 port bytes were captured.
+// or a TrackedInvalid one of which at least the 4 port bytes were captured.
 func (p *Packet) HasPorts() bool {
-	return p.Kind == KindTCP || (p.ShortTCP() && len(p.TCP) >= 4)
+	return p.Kind == KindTCP || (p.TrackedInvalid() && len(p.TCP) >= 4)
 }
 
 // Timestamp returns Time as a time.Time in UTC.

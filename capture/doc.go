@@ -69,11 +69,14 @@
 // length below the header length or beyond the packet; IPv6: ip6_rcv_core
 // drops a payload length beyond the packet) never reaches a netfilter
 // hook, so conntrack neither tracks nor counts it: it is KindMalformed
-// and not [Packet.ShortTCP]. A sound IP packet carrying a TCP header of
-// fewer than 20 bytes does reach conntrack, which counts it INVALID
-// (after finding the connection's entry from the ports, when there are
-// 4 bytes of them): it is ShortTCP. The conformance tests ask the kernel
-// (TestKernelMalformedIP, TestKernelShortTCPHeader).
+// and not [Packet.TrackedInvalid]. A packet the receive path accepts does
+// reach conntrack, which counts it INVALID when it cannot use it: a TCP
+// header of fewer than 20 bytes (after finding the connection's entry
+// from the ports, when there are 4 bytes of them), or IPv6 extension
+// headers running past the payload: it is TrackedInvalid. The kernel
+// was asked, with frames received through a veth pair
+// (TestKernelMalformedIP, TestKernelShortTCPHeader in conformance). The
+// IPv4 header checksum is not verified (ip_rcv_core drops a bad one).
 //
 // IPv4: options skipped by IHL; the total length is checked against the
 // length on the wire (only the snap length may hide the tail, as in the

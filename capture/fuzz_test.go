@@ -175,7 +175,11 @@ func checkPacket(t *testing.T, p *Packet) {
 		if p.Reason == "" {
 			t.Fatalf("%v packet without a reason", p.Kind)
 		}
-		if p.ShortTCP() {
+		if p.TrackedInvalid() && p.Reason == reasonV6ExtOver {
+			if p.TCP != nil || p.HasPorts() || p.Family != 6 {
+				t.Fatalf("extension headers past the payload: %+v", summarize(p))
+			}
+		} else if p.TrackedInvalid() {
 			// The cut header as captured, inside IP, ports when 4 bytes.
 			if len(p.TCP) >= 20 && p.IPPayloadLen >= 20 || len(p.TCP) > p.IPPayloadLen || p.Proto != protoTCP || p.Family == 0 {
 				t.Fatalf("short TCP header: %+v", summarize(p))
@@ -191,7 +195,7 @@ func checkPacket(t *testing.T, p *Packet) {
 			t.Fatalf("%v packet with reason %q, %d TCP bytes", p.Kind, p.Reason, len(p.TCP))
 		}
 	case KindNonTCP, KindNonIP, KindFragment:
-		if p.Reason == "" || p.TCP != nil || p.SrcPort != 0 || p.DstPort != 0 || p.ShortTCP() || p.HasPorts() {
+		if p.Reason == "" || p.TCP != nil || p.SrcPort != 0 || p.DstPort != 0 || p.TrackedInvalid() || p.HasPorts() {
 			t.Fatalf("%v packet with reason %q, %d TCP bytes", p.Kind, p.Reason, len(p.TCP))
 		}
 	default:

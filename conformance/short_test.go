@@ -66,12 +66,12 @@ func shortHeaderTrace(t *testing.T, c, s netip.AddrPort) []kernel.Packet {
 	return out
 }
 
-// TestKernelShortTCPHeader: a TCP header of 4-19 bytes (or a data offset
+// TestKernelTrackedInvalidHeader: a TCP header of 4-19 bytes (or a data offset
 // below 5) is INVALID, and the kernel still finds the connection's entry
 // from the ports (nf_ct_get_tuple needs only them) and leaves it as it
 // was: its state and timer show in the record. tcpct must agree on every
 // packet and field, IPv4 and IPv6.
-func TestKernelShortTCPHeader(t *testing.T) {
+func TestKernelTrackedInvalidHeader(t *testing.T) {
 	if err := kernel.Available(); err != nil {
 		t.Skipf("kernel oracle unavailable: %v", err)
 	}

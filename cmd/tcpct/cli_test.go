@@ -132,7 +132,7 @@ func TestExplainTruncatedHeader(t *testing.T) {
 // has its ports, and the kernel finds the entry from them before its TCP
 // tracker rejects the header: a SYN, then an ACK cut to 12 bytes of TCP
 // header is "ct INVALID, state SYN_SENT, timeout 120" in the kernel
-// (TestKernelShortTCPHeader in conformance). Replay reports that entry,
+// (TestKernelTrackedInvalidHeader in conformance). Replay reports that entry,
 // class "none" as for any malformed header; explain narrates the packet
 // on its connection. The same holds with -j 2 (sharded by the ports).
 func TestTruncatedHeaderFindsEntry(t *testing.T) {
@@ -501,5 +501,28 @@ func TestDecapFlag(t *testing.T) {
 	code, out, _ = runCmd(t, data, "explain", "-decap", "-")
 	if code != 0 || !strings.Contains(out, "connection 192.168.7.1:40000->192.168.7.2:22") || !strings.Contains(out, "state SYN_SENT -> SYN_RECV") {
 		t.Errorf("explain -decap: status %d:\n%s", code, out)
+	}
+}
+
+// TestMalformedIPRule: a record whose IP header the kernel's receive path
+// drops (here a total length below the header length) is skipped, not
+// counted; a sound IP packet whose TCP header is cut is INVALID (the rule
+// of capture.Packet.TrackedInvalid, asked of the kernel by
+// TestKernelMalformedIP).
+func TestMalformedIPRule(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
+	data := rawCapture(t, []craft.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 64240},
+		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 64240},
+		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 64240},
+	}, map[int]int{1: 12, 2: 20})
+	// Record 2: total length 16, below the 20-byte header.
+	r := bytes.LastIndex(data, []byte{0x45, 0, 0, 40})
+	data[r+3] = 16
+	code, jsonl, errs := runCmd(t, data, "replay", "-v", "-format", "jsonl", "-")
+	lines := strings.Split(strings.TrimSpace(jsonl), "\n")
+	if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[1], `{"i":1,"ct":"INVALID","state":"SYN_SENT"`) ||
+		!strings.Contains(errs, "IPv4 total length below header length") {
+		t.Errorf("status %d, jsonl:\n%s\nstderr %q; want records 0 and 1 only, record 2 skipped for its IP header", code, jsonl, errs)
 	}
 }

@@ -194,12 +194,12 @@ func (res *walkResult) skip(reason string) {
 // classify says what to do with a record: track it (tcp), count it as an
 // INVALID truncated TCP packet (trunc), or skip it. A broken IP header is
 // skipped: the kernel's IP layer drops it before conntrack sees it
-// (capture.Packet.ShortTCP).
+// (capture.Packet.TrackedInvalid).
 func classify(p *capture.Packet) (tcp, trunc bool) {
 	switch {
 	case p.Kind == capture.KindTCP:
 		return true, false
-	case p.ShortTCP():
+	case p.TrackedInvalid():
 		return false, true
 	}
 	return false, false
