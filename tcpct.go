@@ -192,13 +192,19 @@ func SegmentOf(p *capture.Packet) fsm.Segment {
 // fragments, or with a broken IP header) return one of the Err values and
 // change nothing; the kernel's IP layer or another protocol tracker would
 // handle them. A TCP packet whose header is cut short yields an INVALID
-// Verdict with reason "truncated packet" and a nil error.
+// Verdict with reason "truncated packet" and a nil error. With the
+// checksum knob on, Track verifies the TCP checksum (a packet given to
+// TrackSegment or TrackKey carries the caller's fsm.Segment.BadChecksum).
 func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 	var p capture.Packet
 	p.Decode(capture.LinkRaw, packet, len(packet))
 	switch p.Kind {
 	case capture.KindTCP:
 		seg := SegmentOf(&p)
+		if tr.m.Checksums() {
+			ok, known := p.TCPChecksumOK()
+			seg.BadChecksum = known && !ok
+		}
 		k := keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		var v Verdict
 		tr.track(&v, &k, 0, &seg, now.UnixNano())

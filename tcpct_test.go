@@ -439,3 +439,31 @@ func TestVerdictRef(t *testing.T) {
 		t.Fatalf("RST before any reply deletes the entry, but the verdict keeps Ref %+v: %s", rst.Ref, rst.String())
 	}
 }
+
+// TestChecksumKnob: with checksum=1 a segment whose TCP checksum is wrong
+// is INVALID "bad checksum" and leaves the entry alone (tcp_error runs
+// after the lookup); with the default 0 it is tracked as if right.
+func TestChecksumKnob(t *testing.T) {
+	bad := func(p []byte) []byte { p[len(p)-1] ^= 1; return p } // the last byte of the TCP header
+	for _, on := range []bool{false, true} {
+		cfg := tcpct.Config{}
+		if on {
+			cfg.Knobs = []string{"checksum=1"}
+		}
+		tr := newTracker(t, cfg)
+		v, err := tr.Track(bad(pkt(t, cli, srv, craft.SYN, 1000, 0, 0)), t0)
+		if err != nil || (v.CT == fsm.Invalid) != on || on && (v.Reason != fsm.ReasonBadChecksum || v.Entry) || !on && v.StateName() != "SYN_SENT" {
+			t.Errorf("checksum=%v, SYN with a bad checksum: %v %s", on, err, v.String())
+		}
+		if !on {
+			continue
+		}
+		runSteps(t, tr, []step{
+			{pkt(t, cli, srv, craft.SYN, 1000, 0, 0), 0, fsm.New, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		})
+		v, err = tr.Track(bad(pkt(t, srv, cli, craft.SYN|craft.ACK, 5000, 1001, 0)), t0.Add(time.Second))
+		if err != nil || v.CT != fsm.Invalid || v.Reason != fsm.ReasonBadChecksum || !v.Entry || v.StateName() != "SYN_SENT" || v.SeenReply {
+			t.Errorf("SYN/ACK with a bad checksum: %v %s", err, v.String())
+		}
+	}
+}

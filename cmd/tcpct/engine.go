@@ -24,6 +24,8 @@ type pktInfo struct {
 	ipLen   int
 	shard   int // the tracker (engine.trs index) that tracked it
 	pos     int // its place in that shard's list of the batch (batch.idx, batch.out)
+	// badSum: the TCP checksum was verified (engine.sums) and is wrong.
+	badSum bool
 }
 
 // engine runs a capture through one tracker (jobs == 1) or through one
@@ -39,6 +41,9 @@ type pktInfo struct {
 type engine struct {
 	trs  []*tcpct.Tracker
 	jobs int
+	// sums: verify TCP checksums (pktInfo.badSum), for the checksum knob
+	// or for the summary's count. It costs a pass over every payload.
+	sums bool
 	// progress, when set, is called every few thousand records with the
 	// byte offset reached.
 	progress func(offset int64)
@@ -50,7 +55,7 @@ func newEngine(tf *trackerFlags, jobs int) (*engine, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &engine{trs: []*tcpct.Tracker{tr}, jobs: 1}, nil
+		return &engine{trs: []*tcpct.Tracker{tr}, jobs: 1, sums: tr.Machine().Checksums()}, nil
 	}
 	limit, err := tf.limit()
 	if err != nil {
@@ -71,6 +76,7 @@ func newEngine(tf *trackerFlags, jobs int) (*engine, error) {
 		}
 		e.trs = append(e.trs, tr)
 	}
+	e.sums = e.trs[0].Machine().Checksums()
 	return e, nil
 }
 
@@ -246,12 +252,20 @@ type item struct {
 // finds the entry from the ports, then its TCP tracker calls the packet
 // INVALID and leaves the entry alone, so the verdict names the entry's
 // state. Only a header without ports has no tuple (it.trunc).
-func itemOf(it *item, p *capture.Packet, tcp bool) {
+//
+// With sums the TCP checksum is verified: the segment's BadChecksum (which
+// the tracker acts on only with the checksum knob on) and info.badSum.
+func itemOf(it *item, p *capture.Packet, tcp, sums bool) {
 	it.info = pktInfo{index: p.Index, time: p.Time, origLen: p.OrigLen, ipLen: p.IPPayloadLen}
 	it.trunc = !tcp && !p.HasPorts()
 	if !it.trunc {
 		it.key = tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		it.seg = tcpct.SegmentOf(p)
+		if sums {
+			ok, known := p.TCPChecksumOK()
+			it.seg.BadChecksum = known && !ok
+			it.info.badSum = it.seg.BadChecksum
+		}
 	}
 }
 
@@ -347,7 +361,7 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 			if p, tcp, err = nextPacket(r, at, &res, e.progress); err != nil {
 				break
 			}
-			itemOf(&items[n], p, tcp)
+			itemOf(&items[n], p, tcp, e.sums)
 			n++
 		}
 		trackItems(tr, items[:n], order[:n], out[:n]) // order is the identity
@@ -456,7 +470,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			i := len(b.items)
 			b.items = b.items[:i+1]
 			it := &b.items[i]
-			itemOf(it, p, tcp)
+			itemOf(it, p, tcp, e.sums)
 			w := 0
 			if !it.trunc {
 				w = shardOf(p, n)

@@ -326,7 +326,7 @@ func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(p *capture.Pa
 			}
 			return res
 		}
-		itemOf(&it, p, tcp)
+		itemOf(&it, p, tcp, tr.Machine().Checksums())
 		trackItem(tr, &it, 0, &v)
 		fn(p, &v)
 	}
