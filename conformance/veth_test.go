@@ -41,12 +41,13 @@ type vethLab struct {
 	closed bool
 }
 
-// Addresses of the lab: the sender's side (10.77.0.1, fd77::1) and the
-// forwarded destinations (10.88.0.0/24, fd88::/64).
+// Addresses of the lab: a client (10.66.0.1, fd66::1) and a server
+// (10.88.0.5, fd88::5), both routed out of vc, so that packets in either
+// direction are forwarded.
 var (
-	labSrc4 = netip.MustParseAddr("10.77.0.1")
+	labSrc4 = netip.MustParseAddr("10.66.0.1")
 	labDst4 = netip.MustParseAddr("10.88.0.5")
-	labSrc6 = netip.MustParseAddr("fd77::1")
+	labSrc6 = netip.MustParseAddr("fd66::1")
 	labDst6 = netip.MustParseAddr("fd88::5")
 )
 
@@ -86,6 +87,12 @@ func newVethLab(t *testing.T, sysctls map[string]string) *vethLab {
 		{"ip", "-6", "route", "add", "fd88::/64", "dev", "vc"},
 		{"ip", "neigh", "replace", "10.88.0.5", "lladdr", "02:00:00:00:00:05", "dev", "vc", "nud", "permanent"},
 		{"ip", "-6", "neigh", "replace", "fd88::5", "lladdr", "02:00:00:00:00:05", "dev", "vc", "nud", "permanent"},
+		// Both directions arrive on vb and leave by vc: no redirects,
+		// no neighbour discovery.
+		{"ip", "route", "add", "10.66.0.0/24", "dev", "vc"},
+		{"ip", "-6", "route", "add", "fd66::/64", "dev", "vc"},
+		{"ip", "neigh", "replace", "10.66.0.1", "lladdr", "02:00:00:00:00:01", "dev", "vc", "nud", "permanent"},
+		{"ip", "-6", "neigh", "replace", "fd66::1", "lladdr", "02:00:00:00:00:01", "dev", "vc", "nud", "permanent"},
 	} {
 		l.exec("", c...)
 	}
@@ -95,6 +102,8 @@ func newVethLab(t *testing.T, sysctls map[string]string) *vethLab {
 		"/proc/sys/net/ipv4/conf/all/rp_filter":     "0",
 		"/proc/sys/net/ipv4/conf/vb/rp_filter":      "0",
 		"/proc/sys/net/ipv4/conf/default/rp_filter": "0",
+		"/proc/sys/net/ipv4/conf/all/send_redirects": "0",
+		"/proc/sys/net/ipv4/conf/vb/send_redirects":  "0",
 	}
 	// Conntrack hooks register with the first rule that needs them.
 	l.exec(`table inet lab {
