@@ -97,11 +97,11 @@ func newVethLab(t *testing.T, sysctls map[string]string) *vethLab {
 		l.exec("", c...)
 	}
 	sys := map[string]string{
-		"/proc/sys/net/ipv4/ip_forward":             "1",
-		"/proc/sys/net/ipv6/conf/all/forwarding":    "1",
-		"/proc/sys/net/ipv4/conf/all/rp_filter":     "0",
-		"/proc/sys/net/ipv4/conf/vb/rp_filter":      "0",
-		"/proc/sys/net/ipv4/conf/default/rp_filter": "0",
+		"/proc/sys/net/ipv4/ip_forward":              "1",
+		"/proc/sys/net/ipv6/conf/all/forwarding":     "1",
+		"/proc/sys/net/ipv4/conf/all/rp_filter":      "0",
+		"/proc/sys/net/ipv4/conf/vb/rp_filter":       "0",
+		"/proc/sys/net/ipv4/conf/default/rp_filter":  "0",
 		"/proc/sys/net/ipv4/conf/all/send_redirects": "0",
 		"/proc/sys/net/ipv4/conf/vb/send_redirects":  "0",
 	}
