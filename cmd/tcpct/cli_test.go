@@ -526,3 +526,41 @@ func TestMalformedIPRule(t *testing.T) {
 		t.Errorf("status %d, jsonl:\n%s\nstderr %q; want records 0 and 1 only, record 2 skipped for its IP header", code, jsonl, errs)
 	}
 }
+
+// TestChecksumFlag: the summary counts wrong TCP checksums whatever the
+// checksum knob says; with -sysctl checksum=1 such a packet is INVALID
+// "bad checksum" (replay, explain, -j 2), with the default it is tracked.
+func TestChecksumFlag(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
+	data := rawCapture(t, []craft.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: craft.SYN, Window: 64240},
+		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: craft.SYN | craft.ACK, Window: 64240},
+		{Src: cli, Dst: srv, Seq: 101, Ack: 901, Flags: craft.ACK, Window: 502},
+	}, nil)
+	data[len(data)-1] ^= 0x55 // the ACK's last header byte
+	for _, c := range []struct {
+		knob, want string
+	}{
+		{"checksum=0", "wrong TCP checksums: 1 packets, tracked as if right"},
+		{"checksum=1", `wrong TCP checksums: 1 packets, INVALID "bad checksum"`},
+	} {
+		code, out, _ := runCmd(t, data, "replay", "-sysctl", c.knob, "-format", "summary", "-")
+		if code != 0 || !strings.Contains(out, c.want) {
+			t.Errorf("%s summary: status %d, want %q in:\n%s", c.knob, code, c.want, out)
+		}
+	}
+	for _, jobs := range []string{"1", "2"} {
+		code, out, _ := runCmd(t, data, "replay", "-j", jobs, "-sysctl", "checksum=1", "-format", "jsonl", "-")
+		if code != 0 || !strings.Contains(out, `{"i":2,"ct":"INVALID","state":"SYN_RECV","timeout":59,"seen_reply":true,"reason":"bad checksum"`) {
+			t.Errorf("-j %s checksum=1: status %d:\n%s", jobs, code, out)
+		}
+	}
+	code, out, _ := runCmd(t, data, "replay", "-format", "jsonl", "-")
+	if code != 0 || !strings.Contains(out, `{"i":2,"ct":"ESTABLISHED","dir":"original","state":"ESTABLISHED"`) {
+		t.Errorf("checksum=0: status %d:\n%s", code, out)
+	}
+	code, out, _ = runCmd(t, data, "explain", "-sysctl", "checksum=1", "-")
+	if code != 0 || !strings.Contains(out, "INVALID: bad checksum") {
+		t.Errorf("explain checksum=1: status %d:\n%s", code, out)
+	}
+}

@@ -204,6 +204,7 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 	buf := make([]byte, capture.MaxRecord)
 	var p capture.Packet
 	var v tcpct.Verdict
+	var it item
 	lost := uint64(0)
 	defer func() {
 		// Events still pending, and a last summary.
@@ -266,16 +267,14 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 		p.Decode(link, buf[:n], wire)
 		p.Time = now.UnixNano()
 		tcp, trunc := classify(&p)
-		switch {
-		case tcp:
-			seg := tcpct.SegmentOf(&p)
-			v = ws.tr.TrackKey(tcpct.KeyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), &seg, p.Time)
-		case trunc:
-			v = ws.tr.Truncated(now)
-		default:
+		if !tcp && !trunc {
 			ws.res.skip(p.Reason)
 			continue
 		}
+		// The replay's packet path: a cut header with its ports finds
+		// its entry; the checksum knob is honoured.
+		itemOf(&it, &p, tcp, ws.tr.Machine().Checksums())
+		trackItem(ws.tr, &it, 0, &v)
 		ws.res.tcp++
 		ws.count(&v)
 		if events {
