@@ -50,6 +50,7 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 		LinkPPPoE: cat([]byte{0x11, 0, 0, 1, 0, 0}, be16(pppIPv6), v6), LinkCHDLC: cat([]byte{0x0f, 0}, be16(etherIPv4), v4),
 		LinkIEEE80211: wifi, LinkRadiotap: cat(radiotapHdr(0x10), wifi), LinkPPPWithDir: cat([]byte{0, 0x57}, v6),
 		LinkCHDLCWithDir: cat([]byte{1, 0x8f, 0}, be16(etherIPv4), v4),
+		LinkNFLOG:        nflogRec(2, binary.LittleEndian, v4),
 	} {
 		f := newPcap(binary.LittleEndian, true, uint32(link), 0)
 		seeds["pcap-"+link.String()] = f.add(t0, frame, 0).bytes()
@@ -91,7 +92,7 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 
 // fuzzLinks are the link types FuzzReader decodes every input as.
 var fuzzLinks = []LinkType{LinkNull, LinkEthernet, LinkRaw, LinkLoop, LinkLinuxSLL, LinkIPv4, LinkIPv6, LinkSLL2,
-	LinkPPP, LinkPPPHDLC, LinkPPPoE, LinkCHDLC, LinkIEEE80211, LinkRadiotap, LinkPPPWithDir, LinkCHDLCWithDir}
+	LinkPPP, LinkPPPHDLC, LinkPPPoE, LinkCHDLC, LinkIEEE80211, LinkRadiotap, LinkPPPWithDir, LinkCHDLCWithDir, LinkNFLOG}
 
 // FuzzReader feeds arbitrary bytes to NewReader and Next: the result must
 // be packets and then io.EOF or a *FormatError, never a panic, and every

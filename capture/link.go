@@ -19,6 +19,7 @@ const (
 	LinkRadiotap     LinkType = 127 // radiotap header, then an 802.11 frame
 	LinkPPPWithDir   LinkType = 204 // a direction byte, then PPP as for LinkPPP
 	LinkCHDLCWithDir LinkType = 205 // a direction byte, then Cisco HDLC
+	LinkNFLOG        LinkType = 239 // Linux nfnetlink_log: family, version, resource ID, TLVs (tcpdump -i nflog:N)
 )
 
 // linkNames are the registry's names (without the LINKTYPE_ prefix) of
@@ -45,6 +46,7 @@ var linkNames = map[LinkType]string{
 	241: "NETANALYZER_TRANSPARENT", 242: "IPOIB", 243: "MPEG_2_TS", 247: "INFINIBAND",
 	248: "SCTP", 249: "USBPCAP", 251: "BLUETOOTH_LE_LL", 253: "NETLINK",
 	254: "BLUETOOTH_LINUX_MONITOR", 256: "BLUETOOTH_LE_LL_WITH_PHDR", 258: "PKTAP",
+	106: "ATM_CLIP", 182: "MFR", 281: "DSA_TAG_BRCM", 282: "DSA_TAG_BRCM_PREPEND", 284: "DSA_TAG_DSA", 285: "DSA_TAG_EDSA",
 	263: "WATTSTOPPER_DLM", 266: "USB_DARWIN", 271: "VSOCK", 272: "NORDIC_BLE",
 	274: "ETHERNET_MPACKET", 276: "LINUX_SLL2", 283: "IEEE802_15_4_TAP",
 	290: "ETW",
@@ -87,6 +89,8 @@ const (
 	reasonWifiAMSDU     = "802.11 A-MSDU aggregate"
 	reasonLLC           = "802.2 LLC frame without SNAP"
 	reasonRadiotapBad   = "malformed radiotap header"
+	reasonNFLOGNoPacket = "NFLOG record without a packet"
+	reasonNFLOGBad      = "malformed NFLOG TLV"
 	reasonTunnelOff     = "tunnelled traffic, not decapsulated (decapsulation is off)"
 	reasonTunnelDeep    = "more than 8 nested tunnels"
 	reasonTunnelShort   = "truncated tunnel header"
@@ -189,6 +193,8 @@ func (p *Packet) otherLink(link LinkType, b []byte, cut int) bool {
 		p.ether(binary.BigEndian.Uint16(b[2:]), b[4:], cut)
 	case LinkPPPoE:
 		p.pppoe(b, cut)
+	case LinkNFLOG:
+		p.nflog(b, cut)
 	case LinkIEEE80211:
 		p.wifi(b, cut, false)
 	case LinkRadiotap:
@@ -278,6 +284,45 @@ func (p *Packet) mpls(b []byte, cut int) {
 	default:
 		p.skip(KindNonIP, reasonTunnelOther)
 	}
+}
+
+// nflog decodes a Linux NFLOG record (LINKTYPE_NFLOG; nfnetlink_log's
+// message as libpcap writes it): an address family, a version, a
+// resource ID, then TLVs of a 16-bit length and a 16-bit type, padded to
+// 4 bytes; type 9 (NFULA_PAYLOAD) holds the packet from its IP header
+// on. The lengths and types are in the byte order of the capturing host,
+// which need not be the file's: like libpcap, take the reading that
+// makes sense (a length from 4 to what is left).
+func (p *Packet) nflog(b []byte, cut int) {
+	if len(b) < 4 {
+		p.skip(KindMalformed, reasonLinkShort)
+		return
+	}
+	family := b[0]
+	b = b[4:]
+	for len(b) >= 4 {
+		n, typ := int(binary.LittleEndian.Uint16(b)), binary.LittleEndian.Uint16(b[2:])
+		if n < 4 || n > len(b) {
+			n, typ = int(binary.BigEndian.Uint16(b)), binary.BigEndian.Uint16(b[2:])
+			if n < 4 || n > len(b) {
+				p.skip(KindMalformed, reasonNFLOGBad)
+				return
+			}
+		}
+		if typ&0x3fff == 9 { // NFULA_PAYLOAD; the top bits are netlink's nesting flags
+			switch family {
+			case 2: // AF_INET
+				p.ipv4(b[4:n], cut)
+			case 10: // AF_INET6
+				p.ipv6(b[4:n], cut)
+			default:
+				p.skip(KindNonIP, reasonAFUnknown)
+			}
+			return
+		}
+		b = b[min((n+3)&^3, len(b)):]
+	}
+	p.skip(KindNonIP, reasonNFLOGNoPacket)
 }
 
 // radiotap skips a radiotap header (radiotap.org: version 0, pad,

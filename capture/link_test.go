@@ -61,6 +61,23 @@ func radiotapHdr(flags byte) []byte {
 	return b
 }
 
+// nflogRec is an NFLOG record of family af carrying pkt, with a prefix
+// TLV before the payload, in the given byte order.
+func nflogRec(af byte, order binary.AppendByteOrder, pkt []byte) []byte {
+	b := []byte{af, 0, 0, 1}
+	tlv := func(typ uint16, v []byte) {
+		b = order.AppendUint16(b, uint16(4+len(v)))
+		b = order.AppendUint16(b, typ)
+		b = append(b, v...)
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+	}
+	tlv(10, []byte("prefix\x00")) // NFULA_PREFIX, 7 bytes: padded
+	tlv(9, pkt)
+	return b
+}
+
 // TestLinkTypes: every link type Decode reads besides Ethernet, cooked
 // and raw IP, with an IPv4 or IPv6 TCP packet inside, and the non-IP
 // frames of each skipped with a reason.
@@ -121,6 +138,12 @@ func TestLinkTypes(t *testing.T) {
 		{"radiotap/endless presence words", LinkRadiotap, []byte{0, 0, 12, 0, 0, 0, 0, 0x80, 0, 0, 0, 0x80}, rec{Kind: KindMalformed, Reason: reasonRadiotapBad}},
 		{"radiotap/flags beyond header", LinkRadiotap, []byte{0, 0, 16, 0, 3, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}, rec{Kind: KindMalformed, Reason: reasonRadiotapBad}},
 		{"radiotap/short", LinkRadiotap, []byte{0, 0, 8}, short},
+		{"NFLOG/v4 little-endian", LinkNFLOG, nflogRec(2, binary.LittleEndian, v4), okV4},
+		{"NFLOG/v6 big-endian", LinkNFLOG, nflogRec(10, binary.BigEndian, v6), okV6},
+		{"NFLOG/no payload", LinkNFLOG, nflogRec(2, binary.LittleEndian, nil)[:16], nonIP(reasonNFLOGNoPacket)},
+		{"NFLOG/bad TLV", LinkNFLOG, []byte{2, 0, 0, 1, 0xff, 0xff, 9, 0, 0x45}, rec{Kind: KindMalformed, Reason: reasonNFLOGBad}},
+		{"NFLOG/unknown family", LinkNFLOG, nflogRec(7, binary.LittleEndian, v4), nonIP(reasonAFUnknown)},
+		{"NFLOG/short", LinkNFLOG, []byte{2, 0}, short},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,7 +172,7 @@ func TestLinkTypeNames(t *testing.T) {
 	}{
 		{LinkEthernet, "ETHERNET"}, {LinkPPP, "PPP"}, {LinkPPPHDLC, "PPP_HDLC"}, {LinkCHDLC, "C_HDLC"},
 		{LinkIEEE80211, "IEEE802_11"}, {LinkRadiotap, "IEEE802_11_RADIOTAP"}, {LinkSLL2, "LINUX_SLL2"},
-		{LinkNull, "NULL"}, {LinkLoop, "LOOP"}, {189, "USB_LINUX"}, {239, "NFLOG"}, {119, "IEEE802_11_PRISM"},
+		{LinkNull, "NULL"}, {LinkLoop, "LOOP"}, {189, "USB_LINUX"}, {LinkNFLOG, "NFLOG"}, {119, "IEEE802_11_PRISM"},
 		{3000, ""},
 	} {
 		if got := LinkTypeName(c.link); got != c.name {
@@ -160,7 +183,7 @@ func TestLinkTypeNames(t *testing.T) {
 		link LinkType
 		want string
 	}{
-		{239, "unsupported link type 239 (NFLOG)"},
+		{107, "unsupported link type 107 (FRELAY)"},
 		{119, "unsupported link type 119 (IEEE802_11_PRISM)"},
 		{4000, "unsupported link type 4000"},
 	} {
@@ -177,7 +200,7 @@ func TestLinkTypeNames(t *testing.T) {
 	// Naming costs no allocation per record, named or not.
 	var p Packet
 	frame := []byte{1, 2, 3}
-	for _, l := range []LinkType{239, 4000} {
+	for _, l := range []LinkType{107, 4000} {
 		if n := testing.AllocsPerRun(100, func() { p.Decode(l, frame, 3) }); n != 0 {
 			t.Errorf("link %d: %v allocations per record", l, n)
 		}
