@@ -465,6 +465,11 @@ func (p *Packet) tunnel(b []byte) bool {
 			return true
 		}
 		ulen := int(binary.BigEndian.Uint16(b[4:]))
+		if ulen == 0 && ipl > 0xffff {
+			// A BIG TCP super-packet through a UDP tunnel, or an RFC 2675
+			// §4 jumbogram: the length is the IP payload's.
+			ulen = ipl
+		}
 		if ulen < 8 || ulen > ipl {
 			p.skip(KindMalformed, reasonUDPLen)
 			return true

@@ -325,6 +325,15 @@ func TestDecapSnapAndDepth(t *testing.T) {
 	if p.Kind != KindMalformed || p.Reason != reasonUDPLen {
 		t.Errorf("bad UDP length: %v %q", p.Kind, p.Reason)
 	}
+	// BIG TCP through VXLAN: IPv4 total lengths 0 and UDP length 0.
+	bigInner := eth(etherIPv4, nil, ipv4(protoTCP, tcp(1, 2, 0x10000), v4opts{}))
+	bigInner[14+2], bigInner[14+3] = 0, 0
+	big := outer4(protoUDP, udp(4789, cat([]byte{0x08, 0, 0, 0, 0, 0, 42, 0}, bigInner)))
+	big[2], big[3], big[20+4], big[20+5] = 0, 0, 0, 0
+	p.Decode(LinkRaw, big, len(big))
+	if p.Kind != KindTCP || p.IPPayloadLen != 0x10000+20 || p.Tunnel != "VXLAN" {
+		t.Errorf("BIG TCP in VXLAN: %+v %q", summarize(&p), p.Tunnel)
+	}
 	deep := v4
 	for range maxTunnels + 1 {
 		deep = outer4(protoIPIP, deep)
