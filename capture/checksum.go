@@ -1,6 +1,9 @@
 package capture
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // TCPChecksumOK verifies the TCP checksum of a KindTCP record over the
 // segment and the IPv4 or IPv6 pseudo-header (RFC 9293 §3.1, RFC 8200
@@ -16,34 +19,50 @@ func (p *Packet) TCPChecksumOK() (ok, known bool) {
 	if p.Kind != KindTCP || p.Truncated() {
 		return false, false
 	}
-	var acc uint64
+	// The one's complement sum does not depend on the byte order it is
+	// computed in (RFC 1071 §2(B)): sum little-endian 64-bit words, the
+	// machine's own loads, and add the big-endian 16-bit fields of the
+	// pseudo-header byte-swapped.
+	var acc, c uint64
 	switch p.Family {
 	case 4:
-		acc = sum32(p.IP[12:20], 0)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(p.IP[12:20]), 0)
 	case 6:
-		acc = sum32(p.IP[8:40], 0)
+		for i := 8; i < 40; i += 8 {
+			acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(p.IP[i:]), c)
+		}
 	default:
 		return false, false
 	}
-	n := uint64(len(p.TCP))
-	acc += n>>32 + n&0xffffffff + protoTCP
-	acc = sum32(p.TCP, acc)
-	for acc>>16 != 0 {
-		acc = acc>>16 + acc&0xffff
-	}
-	return acc == 0xffff, true
+	n := uint32(len(p.TCP))
+	acc, c = bits.Add64(acc, uint64(bits.ReverseBytes16(protoTCP))+uint64(bits.ReverseBytes16(uint16(n)))+uint64(bits.ReverseBytes16(uint16(n>>16))), c)
+	acc, c = sum64(p.TCP, acc, c)
+	acc, c = bits.Add64(acc, c, 0)
+	acc += c
+	// Fold 64 bits to 16, carries wrapping around.
+	s32, c32 := bits.Add32(uint32(acc), uint32(acc>>32), 0)
+	s32 += c32
+	s16 := s32&0xffff + s32>>16
+	s16 = s16&0xffff + s16>>16
+	return s16 == 0xffff, true
 }
 
-// sum32 adds b to acc as big-endian 32-bit words (the last one padded
-// with zeros), which folds to the same 16-bit one's complement sum as
-// adding 16-bit words (2^16 is 1 modulo 0xffff). acc cannot overflow:
-// a record is at most MaxRecord bytes.
-func sum32(b []byte, acc uint64) uint64 {
-	for len(b) >= 4 {
-		acc += uint64(binary.BigEndian.Uint32(b))
-		b = b[4:]
+// sum64 adds b to acc (with carry c in and out) as little-endian 64-bit
+// words, the last one padded with zeros: 32 bytes per round, since a
+// full-size segment is most of what a capture holds.
+func sum64(b []byte, acc, c uint64) (uint64, uint64) {
+	for len(b) >= 32 {
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[8:]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[16:]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[24:]), c)
+		b = b[32:]
 	}
-	var tail [4]byte
+	for len(b) >= 8 {
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b), c)
+		b = b[8:]
+	}
+	var tail [8]byte
 	copy(tail[:], b)
-	return acc + uint64(binary.BigEndian.Uint32(tail[:]))
+	return bits.Add64(acc, binary.LittleEndian.Uint64(tail[:]), c)
 }

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -47,5 +48,26 @@ func TestTCPChecksumOK(t *testing.T) {
 	p.Decode(LinkRaw, []byte{0x45}, 1)
 	if _, known := p.TCPChecksumOK(); known {
 		t.Error("malformed record: known")
+	}
+}
+
+func BenchmarkTCPChecksumOK(b *testing.B) {
+	for _, n := range []int{0, 1448} {
+		seg := craft.Segment{Src: netip.MustParseAddrPort("192.0.2.1:1234"), Dst: netip.MustParseAddrPort("198.51.100.7:80"),
+			Flags: craft.ACK, Window: 500, PayloadLen: n, Options: craft.Options{Timestamps: true}}
+		pkt, err := seg.Append(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var p Packet
+		p.Decode(LinkRaw, pkt, len(pkt))
+		b.Run(fmt.Sprintf("payload=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(p.TCP)))
+			for range b.N {
+				if ok, _ := p.TCPChecksumOK(); !ok {
+					b.Fatal("bad checksum")
+				}
+			}
+		})
 	}
 }
