@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/conformance/kernel"
 	"golang.org/x/sys/unix"
 )
@@ -260,22 +258,4 @@ func (l *vethLab) entries() string {
 		}
 	}
 	return strings.Join(lines, "\n")
-}
-
-// labCapture writes IP packets as a raw-IP pcap, 1 ms apart.
-func labCapture(t *testing.T, pkts [][]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w, err := capture.NewWriter(&buf, capture.LinkRaw, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	for _, p := range pkts {
-		if err := w.WritePacket(at, p); err != nil {
-			t.Fatal(err)
-		}
-		at = at.Add(time.Millisecond)
-	}
-	return buf.Bytes()
 }
