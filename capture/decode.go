@@ -356,10 +356,13 @@ func (p *Packet) ipv4(b []byte, cut int) {
 		return
 	}
 	tot := int(binary.BigEndian.Uint16(b[2:]))
-	if tot == 0 && len(b)+cut > 0xffff {
+	if tot == 0 {
 		// Linux BIG TCP (6.3+): a GRO/GSO super-packet over 64 KiB has
 		// total length 0 and the kernel takes its length from the skb
-		// (iph_totlen), which is the record's wire length here.
+		// (iph_totlen), which is the record's wire length here. Under
+		// 64 KiB a 0 is a TSO send captured on the sending host before
+		// the NIC filled the length in (tcpdump's print-ip.c presumes
+		// the same); the kernel's hooks saw the real length, the wire's.
 		tot = len(b) + cut
 	}
 	if tot < ihl {

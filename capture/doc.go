@@ -67,7 +67,8 @@
 // One rule decides between a broken IP header and a broken TCP header.
 // A packet whose IP header the kernel's receive path rejects (IPv4:
 // ip_rcv_core drops an IHL below 5, options beyond the packet, a total
-// length below the header length or beyond the packet; IPv6: ip6_rcv_core
+// length below the header length (0 excepted, see below) or beyond the
+// packet; IPv6: ip6_rcv_core
 // drops a payload length beyond the packet) never reaches a netfilter
 // hook, so conntrack neither tracks nor counts it: it is KindMalformed
 // and not [Packet.TrackedInvalid]. A packet the receive path accepts does
@@ -86,7 +87,9 @@
 // destination options, fragment, AH) are skipped; ESP and "no next
 // header" end the walk as non-TCP. A length field of 0 on a packet over
 // 64 KiB is a Linux BIG TCP super-packet (or an RFC 2675 jumbogram) and
-// takes its length from the wire, like the kernel's iph_totlen.
+// takes its length from the wire, like the kernel's iph_totlen; so does
+// an IPv4 total length of 0 under 64 KiB, a TSO send captured on the
+// sending host before the NIC wrote the length (as tcpdump presumes).
 //
 // Fragments are not reassembled. Conntrack runs after nf_defrag, so it
 // never sees a fragment, only the reassembled datagram; a reassembler here
