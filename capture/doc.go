@@ -38,7 +38,8 @@
 // with an LLC/SNAP header, bare (105) or after a radiotap header (127),
 // whose management, control, null-data, A-MSDU and protected (encrypted)
 // frames are non-IP; Linux NFLOG (239, what tcpdump -i nflog:N writes:
-// the packet of an nftables/iptables log rule). A record of any other link type is non-IP with a
+// the packet of an nftables/iptables log rule); IP over InfiniBand (242,
+// 44-byte header). A record of any other link type is non-IP with a
 // reason that names the type, "unsupported link type 147 (USER0)"
 // ([LinkTypeName]); a pcap file of such a type is a [FormatError] saying
 // the same.

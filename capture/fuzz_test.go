@@ -51,6 +51,7 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 		LinkIEEE80211: wifi, LinkRadiotap: cat(radiotapHdr(0x10), wifi), LinkPPPWithDir: cat([]byte{0, 0x57}, v6),
 		LinkCHDLCWithDir: cat([]byte{1, 0x8f, 0}, be16(etherIPv4), v4),
 		LinkNFLOG:        nflogRec(2, binary.LittleEndian, v4),
+		LinkIPoIB:        cat(make([]byte, 40), be16(etherIPv6), []byte{0, 0}, v6),
 	} {
 		f := newPcap(binary.LittleEndian, true, uint32(link), 0)
 		seeds["pcap-"+link.String()] = f.add(t0, frame, 0).bytes()
@@ -92,7 +93,7 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 
 // fuzzLinks are the link types FuzzReader decodes every input as.
 var fuzzLinks = []LinkType{LinkNull, LinkEthernet, LinkRaw, LinkLoop, LinkLinuxSLL, LinkIPv4, LinkIPv6, LinkSLL2,
-	LinkPPP, LinkPPPHDLC, LinkPPPoE, LinkCHDLC, LinkIEEE80211, LinkRadiotap, LinkPPPWithDir, LinkCHDLCWithDir, LinkNFLOG}
+	LinkPPP, LinkPPPHDLC, LinkPPPoE, LinkCHDLC, LinkIEEE80211, LinkRadiotap, LinkPPPWithDir, LinkCHDLCWithDir, LinkNFLOG, LinkIPoIB}
 
 // FuzzReader feeds arbitrary bytes to NewReader and Next: the result must
 // be packets and then io.EOF or a *FormatError, never a panic, and every

@@ -20,6 +20,7 @@ const (
 	LinkPPPWithDir   LinkType = 204 // a direction byte, then PPP as for LinkPPP
 	LinkCHDLCWithDir LinkType = 205 // a direction byte, then Cisco HDLC
 	LinkNFLOG        LinkType = 239 // Linux nfnetlink_log: family, version, resource ID, TLVs (tcpdump -i nflog:N)
+	LinkIPoIB        LinkType = 242 // IP over InfiniBand (RFC 4391): two 20-byte hardware addresses, EtherType, reserved
 )
 
 // linkNames are the registry's names (without the LINKTYPE_ prefix) of
@@ -197,6 +198,15 @@ func (p *Packet) otherLink(link LinkType, b []byte, cut int) bool {
 		p.pppoe(b, cut)
 	case LinkNFLOG:
 		p.nflog(b, cut)
+	case LinkIPoIB:
+		// Two 20-byte hardware addresses (QPN and GID), the EtherType
+		// and 2 reserved bytes: 44 bytes, as tcpdump's print-ipoib.c
+		// and its test capture ipoib.pcap have them.
+		if len(b) < 44 {
+			p.skip(KindMalformed, reasonLinkShort)
+			return true
+		}
+		p.ether(binary.BigEndian.Uint16(b[40:]), b[44:], cut)
 	case LinkIEEE80211:
 		p.wifi(b, cut, false)
 	case LinkRadiotap:

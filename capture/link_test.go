@@ -144,6 +144,8 @@ func TestLinkTypes(t *testing.T) {
 		{"NFLOG/bad TLV", LinkNFLOG, []byte{2, 0, 0, 1, 0xff, 0xff, 9, 0, 0x45}, rec{Kind: KindMalformed, Reason: reasonNFLOGBad}},
 		{"NFLOG/unknown family", LinkNFLOG, nflogRec(7, binary.LittleEndian, v4), nonIP(reasonAFUnknown)},
 		{"NFLOG/short", LinkNFLOG, []byte{2, 0}, short},
+		{"IPOIB/v4", LinkIPoIB, cat(make([]byte, 40), be16(etherIPv4), []byte{0, 0}, v4), okV4},
+		{"IPOIB/short", LinkIPoIB, make([]byte, 43), short},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -549,7 +549,7 @@ func (l LinkType) String() string {
 func (l LinkType) Supported() bool {
 	switch l {
 	case LinkNull, LinkEthernet, LinkRaw, LinkLoop, LinkLinuxSLL, LinkIPv4, LinkIPv6, LinkSLL2,
-		LinkPPP, LinkPPPHDLC, LinkPPPoE, LinkCHDLC, LinkIEEE80211, LinkRadiotap, LinkPPPWithDir, LinkCHDLCWithDir, LinkNFLOG:
+		LinkPPP, LinkPPPHDLC, LinkPPPoE, LinkCHDLC, LinkIEEE80211, LinkRadiotap, LinkPPPWithDir, LinkCHDLCWithDir, LinkNFLOG, LinkIPoIB:
 		return true
 	}
 	return false
