@@ -186,8 +186,10 @@ func checkPacket(t *testing.T, p *Packet) {
 			if len(p.TCP) >= 20 && p.IPPayloadLen >= 20 || len(p.TCP) > p.IPPayloadLen || p.Proto != protoTCP || p.Family == 0 {
 				t.Fatalf("short TCP header: %+v", summarize(p))
 			}
-			if j := indexIn(p.IP, p.TCP); len(p.TCP) > 0 && (j < 0 || j+len(p.TCP) > len(p.IP)) {
-				t.Fatalf("short TCP (%d bytes at %d) is not inside IP (%d bytes)", len(p.TCP), j, len(p.IP))
+			if len(p.TCP) > 0 {
+				if j := indexIn(p.IP, p.TCP); j < 0 || j+len(p.TCP) > len(p.IP) {
+					t.Fatalf("short TCP (%d bytes at %d) is not inside IP (%d bytes)", len(p.TCP), j, len(p.IP))
+				}
 			}
 			if p.HasPorts() != (len(p.TCP) >= 4) || len(p.TCP) >= 4 && (binary.BigEndian.Uint16(p.TCP) != p.SrcPort || binary.BigEndian.Uint16(p.TCP[2:]) != p.DstPort) ||
 				len(p.TCP) < 4 && (p.SrcPort != 0 || p.DstPort != 0) {
