@@ -19,13 +19,13 @@ import (
 // index is in cut has its packet cut to the IP header plus that many TCP
 // bytes, with the IP total length saying so: a TCP header too short to
 // read, which the tracker calls INVALID "truncated packet".
-func rawCapture(t *testing.T, segs []craft.Segment, cut map[int]int) []byte {
+func rawCapture(t testing.TB, segs []craft.Segment, cut map[int]int) []byte {
 	t.Helper()
 	return rawCaptureGap(t, segs, cut, 10*time.Millisecond)
 }
 
 // rawCaptureGap is rawCapture with packets gap apart.
-func rawCaptureGap(t *testing.T, segs []craft.Segment, cut map[int]int, gap time.Duration) []byte {
+func rawCaptureGap(t testing.TB, segs []craft.Segment, cut map[int]int, gap time.Duration) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := capture.NewWriter(&buf, capture.LinkRaw, 0)
@@ -451,7 +451,7 @@ func TestEventsResyncAnnouncesSynRecv(t *testing.T) {
 
 // vxlanCapture writes segs as an Ethernet pcap of VXLAN packets between
 // two tunnel endpoints (10.99.0.1 and 10.99.0.2, UDP port 4789).
-func vxlanCapture(t *testing.T, segs []craft.Segment) []byte {
+func vxlanCapture(t testing.TB, segs []craft.Segment) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := capture.NewWriter(&buf, capture.LinkEthernet, 0)
