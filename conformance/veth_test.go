@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -72,9 +73,11 @@ func newVethLab(t *testing.T, sysctls map[string]string) *vethLab {
 		t.Fatalf("ip netns add: %v: %s", err, out)
 	}
 	t.Cleanup(l.close)
+	if out, err := exec.Command("ip", "-n", l.ns, "link", "add", "va", "type", "veth", "peer", "name", "vb").CombinedOutput(); err != nil {
+		t.Skipf("no veth pairs here (ip link add type veth: %v: %s)", err, bytes.TrimSpace(out))
+	}
 	for _, c := range [][]string{
 		{"ip", "link", "set", "lo", "up"},
-		{"ip", "link", "add", "va", "type", "veth", "peer", "name", "vb"},
 		{"ip", "link", "add", "vc", "type", "veth", "peer", "name", "vd"},
 		{"ip", "addr", "add", "10.77.0.2/24", "dev", "vb"},
 		{"ip", "-6", "addr", "add", "fd77::2/64", "dev", "vb", "nodad"},
