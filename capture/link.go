@@ -121,6 +121,7 @@ const (
 	etherPPPoESession = 0x8864 // RFC 2516
 	etherTEB          = 0x6558 // transparent Ethernet bridging (RFC 1701): Ethernet in GRE/Geneve
 	etherPPP          = 0x880b // PPP in enhanced GRE (RFC 2637 §4.1)
+	etherWCCP         = 0x883e // WCCP v2 redirection in GRE
 
 	pppIPv4 = 0x0021 // RFC 1332
 	pppIPv6 = 0x0057 // RFC 5072
@@ -566,6 +567,14 @@ func (p *Packet) encapsulated(proto uint16, b []byte, cut int) {
 		}
 	case etherPPP:
 		p.ppp(b, cut)
+	case etherWCCP:
+		// A WCCP v2 redirect header (draft-wilson-wrec-wccp-v2 §4.12),
+		// then the redirected IPv4 packet.
+		if len(b) < 4 {
+			p.skip(KindMalformed, reasonTunnelShort)
+			return
+		}
+		p.ipv4(b[4:], cut)
 	default:
 		p.skip(KindNonIP, reasonTunnelOther)
 	}

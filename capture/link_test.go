@@ -258,6 +258,8 @@ func TestDecap(t *testing.T) {
 		{"GRE over IPv6, IPv6", "GRE", LinkRaw, outer6(protoGRE, gre(0x2000, etherIPv6, 4, v6)), okV6, KindNonTCP},
 		{"GRE MPLS", "MPLS", LinkRaw, outer4(protoGRE, gre(0, etherMPLS, 0, cat(label(100, false), label(200, true), v6))), okV6, KindNonTCP},
 		{"PPTP enhanced GRE", "GRE", LinkRaw, outer4(protoGRE, gre(0x3081, etherPPP, 12, cat([]byte{0xff, 0x03}, be16(pppIPv4), v4))), okV4, KindNonTCP},
+		{"GRE WCCP redirect", "GRE", LinkRaw, outer4(protoGRE, gre(0, etherWCCP, 4, v4)), okV4, KindNonTCP},
+		{"GRE WCCP cut", "GRE", LinkRaw, outer4(protoGRE, gre(0, etherWCCP, 0, []byte{0, 0})), tunShort, KindNonTCP},
 		{"IP-in-IP", "IP-in-IP", LinkRaw, outer4(protoIPIP, v4), okV4, KindNonTCP},
 		{"IPv6 in IPv4 (6in4)", "IP-in-IP", LinkRaw, outer4(protoIPv6, v6), okV6, KindNonTCP},
 		{"IPv6 in IPv6", "IP-in-IP", LinkRaw, outer6(protoIPv6, v6), okV6, KindNonTCP},
