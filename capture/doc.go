@@ -54,10 +54,10 @@
 // Linux driver's old default), VXLAN-GPE (4790), Geneve (6081, options
 // skipped), MPLS in UDP (6635), GRE (RFC 2784/2890 with checksum, key and
 // sequence number; PPTP's enhanced GRE) carrying Ethernet, IPv4, IPv6,
-// MPLS, PPP or a WCCP redirect; IPv4 and IPv6 in IPv4 or IPv6 (protocols 4 and 41); MPLS
-// label stacks (EtherType 0x8847/0x8848, PPP protocol 0x0281), whose
-// payload is IPv4, IPv6, or an Ethernet pseudowire with a control word;
-// PPPoE sessions (EtherType 0x8864). Tunnels nest up to 8 deep. ERSPAN,
+// MPLS, PPP or a WCCP redirect; IPv4 and IPv6 in IPv4 or IPv6
+// (protocols 4 and 41); MPLS label stacks (EtherType 0x8847/0x8848, PPP
+// protocol 0x0281), whose payload is IPv4, IPv6, or an Ethernet
+// pseudowire with a control word; PPPoE sessions (EtherType 0x8864). Tunnels nest up to 8 deep. ERSPAN,
 // GRE source routing and other payloads are non-IP. Without Decap such
 // records are classified as "tunnelled traffic, not decapsulated". A
 // fragmented outer packet stays a fragment: the host the tunnel ends at
