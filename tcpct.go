@@ -310,11 +310,13 @@ func SegmentOf(p *capture.Packet) fsm.Segment {
 // fragments, or with a broken IP header) return one of the Err values and
 // change nothing; the kernel's IP layer or another protocol tracker would
 // handle them. A TCP packet whose header is cut short yields an INVALID
-// Verdict with reason "truncated packet" and a nil error.
+// Verdict with reason "truncated packet" and a nil error. With the
+// checksum knob on, Track verifies the TCP checksum (a packet given to
+// TrackSegment or TrackBatch carries the caller's Segment.BadChecksum).
 //
 // When err is not nil the Verdict is the zero one, whose CT is
-// fsm.CTNone: never NEW, so code that forgets the error does not count
-// a UDP packet as a new connection.
+// CTNone: never NEW, so code that forgets the error does not count a UDP
+// packet as a new connection.
 func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 	if tr.t == nil {
 		return Verdict{}, ErrZeroTracker
@@ -324,6 +326,10 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 	switch p.Kind {
 	case capture.KindTCP:
 		seg := SegmentOf(&p)
+		if tr.m.Checksums() {
+			ok, known := p.TCPChecksumOK()
+			seg.BadChecksum = known && !ok
+		}
 		k := keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		var v Verdict
 		tr.track(&v, &k, 0, &seg, now.UnixNano())
@@ -333,7 +339,16 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 	case capture.KindFragment:
 		return Verdict{}, ErrFragment
 	case capture.KindMalformed:
-		if p.Family != 0 && p.Proto == 6 {
+		switch {
+		case p.HasPorts():
+			// The kernel finds the entry from the ports, then its TCP
+			// tracker rejects the header: INVALID, the entry untouched.
+			seg := SegmentOf(&p)
+			k := keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+			var v Verdict
+			tr.track(&v, &k, 0, &seg, now.UnixNano())
+			return v, nil
+		case p.TrackedInvalid():
 			var v Verdict
 			tr.truncated(&v, now.UnixNano())
 			return v, nil
@@ -344,14 +359,20 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 }
 
 // truncated fills *v with the verdict of a TCP packet whose header is
-// incomplete and whose tuple is unknown (INVALID, "truncated packet"),
-// counting it. No entry is consulted.
+// too short to hold even the ports (INVALID, "truncated packet"),
+// counting it. Without ports no entry can be found (the kernel's
+// nf_ct_get_tuple fails too), so none is consulted. A truncated header
+// whose ports are there goes the packet path instead, which reports the
+// entry it belongs to. The verdict is the one Step gives any malformed
+// segment without an entry, so its Class is the profile's "none" class
+// on both paths.
 func (tr *Tracker) truncated(v *Verdict, now int64) {
 	cs := tr.counter()
 	cs.packets.Add(1)
 	tr.t.AddInvalid()
-	*v = Verdict{Verdict: fsm.Verdict{CT: fsm.CTInvalid, Cell: fsm.CellNone, Reason: fsm.ReasonTruncated,
-		Old: tr.p.Initial, New: tr.p.Initial}, now: now, p: tr.p}
+	var c fsm.Conn
+	seg := fsm.Segment{Malformed: fsm.ReasonTruncated}
+	*v = Verdict{Verdict: tr.m.Step(&c, &seg, fsm.Original, now), now: now, p: tr.p}
 }
 
 // TrackSegment runs one parsed TCP segment, sent from src to dst, through

@@ -1,6 +1,7 @@
 package tcpct_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"strings"
@@ -200,11 +201,53 @@ func TestTrackErrors(t *testing.T) {
 	if _, err := tr.Track([]byte{0x00, 1, 2}, t0); err == nil {
 		t.Errorf("garbage: no error")
 	}
-	// A TCP header cut short is an INVALID verdict, not an error.
-	short := pkt(t, cli, srv, packet.ACK, 1, 1, 0)[:30]
+	// A TCP header cut short is an INVALID verdict, not an error, with
+	// class "none" (the zero Class would read "syn").
+	short := cutTCP(pkt(t, cli, srv, packet.ACK, 1, 1, 0), 3)
 	v, err := tr.Track(short, t0)
-	if err != nil || v.CT != fsm.CTInvalid || v.Reason != fsm.ReasonTruncated {
+	if err != nil || v.CT != fsm.CTInvalid || v.Reason != fsm.ReasonTruncated || v.ClassName() != "none" || v.Entry {
 		t.Errorf("short TCP: %v %s", err, v.String())
+	}
+	// An IP total length beyond the packet is a broken IP header, which
+	// the kernel's ip_rcv_core drops before conntrack: not a TCP verdict.
+	if _, err := tr.Track(pkt(t, cli, srv, packet.ACK, 1, 1, 0)[:30], t0); !errors.Is(err, tcpct.ErrBadIP) {
+		t.Errorf("IP total length beyond the packet: %v, want ErrBadIP", err)
+	}
+}
+
+// cutTCP cuts an IPv4 packet (20-byte header) to n bytes of TCP, with the
+// total length saying so, as a sender of such a packet would.
+func cutTCP(p []byte, n int) []byte {
+	p = p[:20+n]
+	binary.BigEndian.PutUint16(p[2:], uint16(len(p)))
+	return p
+}
+
+// TestTrackShortHeaderFindsEntry: a TCP header of 4-19 bytes has its
+// ports, so the entry is found (as nf_ct_get_tuple finds it) and reported
+// unchanged with the INVALID verdict: the kernel's "ct INVALID, state
+// SYN_SENT, timeout 120" for an ACK cut to 12 bytes after a SYN. Neither
+// the state nor the timer moves, and the packet is counted INVALID.
+func TestTrackShortHeaderFindsEntry(t *testing.T) {
+	tr := newTracker(t, tcpct.Config{})
+	runSteps(t, tr, []step{
+		{pkt(t, cli, srv, packet.SYN, 1000, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+	})
+	for _, c := range []struct {
+		from, to netip.AddrPort
+		dir      fsm.Dir
+	}{{cli, srv, fsm.Original}, {srv, cli, fsm.Reply}} {
+		v, err := tr.Track(cutTCP(pkt(t, c.from, c.to, packet.ACK, 1001, 5001, 0), 12), t0)
+		if err != nil || v.CT != fsm.CTInvalid || v.Reason != fsm.ReasonTruncated || !v.Entry || v.StateName() != "SYN_SENT" ||
+			v.SecondsLeft() != 120 || v.ClassName() != "none" || v.Action != fsm.None || v.Src() != cli || v.Dir != c.dir {
+			t.Errorf("%v: %v %s", c.dir, err, v.String())
+		}
+	}
+	if st := tr.Stats(); st.Invalid != 2 {
+		t.Errorf("invalid counters %+v", st)
+	}
+	if e, _, ok := tr.Lookup(cli, srv, t0); !ok || e.StateName() != "SYN_SENT" || e.Conn.SeenReply() {
+		t.Errorf("entry after the short headers: %v %v", e, ok)
 	}
 }
 
@@ -394,5 +437,33 @@ func TestVerdictRef(t *testing.T) {
 	rst := track(pkt(t, srv, cli, packet.RST, 900001, 0, 0), 11*time.Second)
 	if rst.Entry || !rst.Ref.IsZero() {
 		t.Fatalf("RST before any reply deletes the entry, but the verdict keeps Ref %+v: %s", rst.Ref, rst.String())
+	}
+}
+
+// TestChecksumKnob: with checksum=1 a segment whose TCP checksum is wrong
+// is INVALID "bad checksum" and leaves the entry alone (tcp_error runs
+// after the lookup); with the default 0 it is tracked as if right.
+func TestChecksumKnob(t *testing.T) {
+	bad := func(p []byte) []byte { p[len(p)-1] ^= 1; return p } // the last byte of the TCP header
+	for _, on := range []bool{false, true} {
+		cfg := tcpct.Config{}
+		if on {
+			cfg.Knobs = []string{"checksum=1"}
+		}
+		tr := newTracker(t, cfg)
+		v, err := tr.Track(bad(pkt(t, cli, srv, packet.SYN, 1000, 0, 0)), t0)
+		if err != nil || (v.CT == fsm.CTInvalid) != on || on && (v.Reason != fsm.ReasonBadChecksum || v.Entry) || !on && v.StateName() != "SYN_SENT" {
+			t.Errorf("checksum=%v, SYN with a bad checksum: %v %s", on, err, v.String())
+		}
+		if !on {
+			continue
+		}
+		runSteps(t, tr, []step{
+			{pkt(t, cli, srv, packet.SYN, 1000, 0, 0), 0, fsm.CTNew, fsm.Original, "SYN_SENT", 120, false, fsm.Create},
+		})
+		v, err = tr.Track(bad(pkt(t, srv, cli, packet.SYN|packet.ACK, 5000, 1001, 0)), t0.Add(time.Second))
+		if err != nil || v.CT != fsm.CTInvalid || v.Reason != fsm.ReasonBadChecksum || !v.Entry || v.StateName() != "SYN_SENT" || v.SeenReply {
+			t.Errorf("SYN/ACK with a bad checksum: %v %s", err, v.String())
+		}
 	}
 }

@@ -94,11 +94,12 @@ type Packet struct {
 
 // PacketOf is the Packet of a decoded capture record of kind
 // capture.KindTCP: its tuple, its TCP header (SegmentOf) and its
-// timestamp. For a record whose TCP header is cut short (a
-// capture.KindMalformed record with protocol 6) it is an INVALID
-// "truncated packet" to track, with no tuple.
+// timestamp. A record whose TCP header is cut short but keeps its ports
+// keeps its tuple too (tracking finds its entry and reports it, INVALID,
+// as the kernel does); one cut before the ports is an INVALID "truncated
+// packet" with no tuple.
 func PacketOf(p *capture.Packet) Packet {
-	if p.Kind != capture.KindTCP {
+	if p.Kind != capture.KindTCP && !p.HasPorts() {
 		return Packet{Segment: Segment{Malformed: fsm.ReasonTruncated}, Time: time.Unix(0, p.Time)}
 	}
 	return Packet{Key: keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), Segment: SegmentOf(p), Time: time.Unix(0, p.Time)}

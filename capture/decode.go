@@ -25,8 +25,11 @@ const (
 	// the tracker; see the package documentation for the policy.
 	KindFragment
 	// KindMalformed: a header is truncated or inconsistent (Reason says
-	// which). When Family is set the IP header was fine as far as Reason
-	// goes; Proto == 6 means the TCP header itself is incomplete.
+	// which). Family, addresses and Proto are set as far as the IP header
+	// was read; [Packet.TrackedInvalid] tells a packet that conntrack sees
+	// and counts INVALID (a sound IP packet whose TCP header is
+	// incomplete) from one whose IP header the kernel drops before
+	// conntrack.
 	KindMalformed
 )
 
@@ -72,9 +75,51 @@ type Packet struct {
 	IPPayloadLen int        // L4 length per the IP header; > len(TCP) when the snap length cut the record
 	IPLen        int        // the IP packet's length per its header (IPv4 total length, IPv6 40 + payload length), which nf_conntrack_acct counts
 
-	// TCP layer, set for KindTCP only.
+	// Tunnel names the encapsulation Decode removed last when Decap is
+	// set ("VXLAN", "GRE", "MPLS", ...): the IP and TCP fields then
+	// describe the innermost packet. Empty when nothing was removed.
+	Tunnel string
+
+	// Decap is an input to Decode, not a result: when set, Decode looks
+	// inside tunnels (see the package documentation, "Tunnels") and
+	// decodes the packet they carry, as the inner host's firewall sees
+	// it. [Reader.SetDecap] sets it on the Reader's Packet. Decode
+	// leaves it alone.
+	Decap bool
+
+	depth int // tunnels entered by this Decode
+
+	// The reason of the last unsupported link type, kept so that a file
+	// of one such type costs one allocation, not one per record.
+	lastLink   LinkType
+	lastReason string
+
+	// TCP layer, set for KindTCP. For a TrackedInvalid record TCP holds the
+	// bytes of the incomplete header that were captured, and the ports
+	// are set when at least 4 were: the kernel finds a connection's entry
+	// from them (nf_ct_get_tuple reads only the ports) before its TCP
+	// tracker rejects the header.
 	TCP              []byte // TCP header and payload as captured, Ethernet padding removed
 	SrcPort, DstPort uint16
+}
+
+// TrackedInvalid reports a KindMalformed record that reaches the
+// connection tracker, which counts it INVALID: an IP packet whose header
+// the kernel's receive path accepts, but whose TCP header is incomplete
+// (shorter than 20 bytes per the IP length, which tcp_error rejects, or
+// cut by the capture's snap length), or an IPv6 packet whose extension
+// headers run past its payload (nf_conntrack_in finds no transport header
+// and counts it INVALID, whatever the protocol). A broken IP header
+// (ip_rcv_core and ip6_rcv_core drop it before any netfilter hook) is
+// not: see the package documentation, "IP".
+func (p *Packet) TrackedInvalid() bool {
+	return p.Kind == KindMalformed && (p.Reason == reasonTCPShort || p.Reason == reasonTCPSnap || p.Reason == reasonV6ExtOver)
+}
+
+// HasPorts reports whether SrcPort and DstPort are set: a KindTCP record,
+// or a TrackedInvalid one of which at least the 4 port bytes were captured.
+func (p *Packet) HasPorts() bool {
+	return p.Kind == KindTCP || (p.TrackedInvalid() && len(p.TCP) >= 4)
 }
 
 // Timestamp returns Time as a time.Time in UTC.
@@ -113,7 +158,6 @@ const (
 	reasonV6Frag      = "IPv6 fragment"
 	reasonTCPShort    = "TCP segment shorter than 20 bytes"
 	reasonTCPSnap     = "TCP header truncated by snap length"
-	reasonUnsupported = "unsupported link type"
 	reasonVLANTooDeep = "too many VLAN tags"
 	reasonNetlinkSLL  = "netlink (not IP)"
 )
@@ -164,16 +208,19 @@ func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
 	// the IP header's claims with what was on the wire, not what was kept.
 	cut := origLen - len(data)
 
-	b := data
-	var ether uint16
+	p.Tunnel, p.depth = "", 0
+	p.link(link, data, cut)
+}
+
+// link decodes a frame of link type link; cut is as for ipv4.
+func (p *Packet) link(link LinkType, b []byte, cut int) {
 	switch link {
 	case LinkEthernet:
 		if len(b) < 14 {
 			p.skip(KindMalformed, reasonLinkShort)
 			return
 		}
-		ether = binary.BigEndian.Uint16(b[12:])
-		b = b[14:]
+		p.ether(binary.BigEndian.Uint16(b[12:]), b[14:], cut)
 	case LinkLinuxSLL:
 		// Linux cooked v1, pcap-linktype(7) LINKTYPE_LINUX_SLL: packet type,
 		// ARPHRD type, address length, 8 address bytes, protocol.
@@ -185,8 +232,7 @@ func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
 			p.skip(KindNonIP, reasonNetlinkSLL)
 			return
 		}
-		ether = binary.BigEndian.Uint16(b[14:])
-		b = b[16:]
+		p.ether(binary.BigEndian.Uint16(b[14:]), b[16:], cut)
 	case LinkSLL2:
 		// Linux cooked v2, LINKTYPE_LINUX_SLL2: protocol, reserved,
 		// interface index, ARPHRD type, packet type, address length, address.
@@ -198,28 +244,13 @@ func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
 			p.skip(KindNonIP, reasonNetlinkSLL)
 			return
 		}
-		ether = binary.BigEndian.Uint16(b[0:])
-		b = b[20:]
+		p.ether(binary.BigEndian.Uint16(b[0:]), b[20:], cut)
 	case LinkRaw:
-		if len(b) == 0 {
-			p.skip(KindMalformed, reasonLinkShort)
-			return
-		}
-		switch b[0] >> 4 {
-		case 4:
-			p.ipv4(b, cut)
-		case 6:
-			p.ipv6(b, cut)
-		default:
-			p.skip(KindNonIP, reasonNotIP)
-		}
-		return
+		p.rawIP(b, cut)
 	case LinkIPv4:
 		p.ipv4(b, cut)
-		return
 	case LinkIPv6:
 		p.ipv6(b, cut)
-		return
 	case LinkNull, LinkLoop:
 		if len(b) < 4 {
 			p.skip(KindMalformed, reasonLinkShort)
@@ -237,21 +268,40 @@ func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
 				af = binary.BigEndian.Uint32(b)
 			}
 		}
-		b = b[4:]
 		switch af {
 		case 2: // AF_INET everywhere
-			ether = etherIPv4
+			p.ipv4(b[4:], cut)
 		case 10, 24, 28, 30: // AF_INET6: Linux, Net/OpenBSD, FreeBSD, Darwin
-			ether = etherIPv6
+			p.ipv6(b[4:], cut)
 		default:
 			p.skip(KindNonIP, reasonAFUnknown)
-			return
 		}
 	default:
-		p.skip(KindNonIP, reasonUnsupported)
+		if !p.otherLink(link, b, cut) {
+			p.skip(KindNonIP, p.unsupported(link))
+		}
+	}
+}
+
+// rawIP decodes an IP packet whose version nibble says which.
+func (p *Packet) rawIP(b []byte, cut int) {
+	if len(b) == 0 {
+		p.skip(KindMalformed, reasonLinkShort)
 		return
 	}
+	switch b[0] >> 4 {
+	case 4:
+		p.ipv4(b, cut)
+	case 6:
+		p.ipv6(b, cut)
+	default:
+		p.skip(KindNonIP, reasonNotIP)
+	}
+}
 
+// ether decodes what follows an EtherType (after any VLAN tags): IPv4 or
+// IPv6, and with Decap an MPLS label stack or a PPPoE session.
+func (p *Packet) ether(ether uint16, b []byte, cut int) {
 	for tags := 0; ether == etherVLAN || ether == etherQinQ || ether == etherQinQ1; tags++ {
 		if tags == maxVLANTags {
 			p.skip(KindMalformed, reasonVLANTooDeep)
@@ -269,6 +319,14 @@ func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
 		p.ipv4(b, cut)
 	case etherIPv6:
 		p.ipv6(b, cut)
+	case etherMPLS, etherMPLSMulti:
+		if p.enter(tunnelMPLS) {
+			p.mpls(b, cut)
+		}
+	case etherPPPoESession:
+		if p.enter(tunnelPPPoE) {
+			p.pppoe(b, cut)
+		}
 	default:
 		p.skip(KindNonIP, reasonNotIP)
 	}
@@ -305,10 +363,13 @@ func (p *Packet) ipv4(b []byte, cut int) {
 		return
 	}
 	tot := int(binary.BigEndian.Uint16(b[2:]))
-	if tot == 0 && len(b)+cut > 0xffff {
+	if tot == 0 {
 		// Linux BIG TCP (6.3+): a GRO/GSO super-packet over 64 KiB has
 		// total length 0 and the kernel takes its length from the skb
-		// (iph_totlen), which is the record's wire length here.
+		// (iph_totlen), which is the record's wire length here. Under
+		// 64 KiB a 0 is a TSO send captured on the sending host before
+		// the NIC filled the length in (tcpdump's print-ip.c presumes
+		// the same); the kernel's hooks saw the real length, the wire's.
 		tot = len(b) + cut
 	}
 	if tot < ihl {
@@ -442,8 +503,15 @@ func (p *Packet) extShort(off, tot int) {
 // captured, are b; p.Proto and p.IPPayloadLen are set.
 func (p *Packet) l4(b []byte) {
 	if p.Proto != protoTCP {
-		p.skip(KindNonTCP, reasonNotTCP)
+		if !p.tunnel(b) {
+			p.skip(KindNonTCP, reasonNotTCP)
+		}
 		return
+	}
+	p.TCP = b
+	if len(b) >= 4 {
+		p.SrcPort = binary.BigEndian.Uint16(b[0:])
+		p.DstPort = binary.BigEndian.Uint16(b[2:])
 	}
 	if p.IPPayloadLen < 20 {
 		p.skip(KindMalformed, reasonTCPShort)
@@ -454,9 +522,6 @@ func (p *Packet) l4(b []byte) {
 		return
 	}
 	p.Kind = KindTCP
-	p.TCP = b
-	p.SrcPort = binary.BigEndian.Uint16(b[0:])
-	p.DstPort = binary.BigEndian.Uint16(b[2:])
 }
 
 // TcpdumpFlags renders TCP header flags (the byte at offset 13) as tcpdump

@@ -38,9 +38,55 @@
 // Link types: Ethernet with any mix of up to 8 802.1Q, 802.1ad and 0x9100
 // tags; raw IP (101, 228, 229); Linux cooked v1 (113) and v2 (276), netlink
 // captures classified as non-IP; BSD null (0, in either host byte order)
-// and OpenBSD loop (108).
+// and OpenBSD loop (108); PPP (9, with or without RFC 1662's address and
+// control bytes, protocol field compressed or not), PPP in HDLC-like
+// framing (50, also Cisco PPP), PPPoE sessions (51), Cisco HDLC (104) and
+// the variants with a direction byte (204, 205); IEEE 802.11 data frames
+// with an LLC/SNAP header, bare (105) or after a radiotap header (127),
+// whose management, control, null-data, A-MSDU and protected (encrypted)
+// frames are non-IP; Linux NFLOG (239, what tcpdump -i nflog:N writes:
+// the packet of an nftables/iptables log rule); IP over InfiniBand (242,
+// 44-byte header). A record of any other link type is non-IP with a
+// reason that names the type, "unsupported link type 147 (USER0)"
+// ([LinkType.Name]); a pcap file of such a type opens, and each of its
+// records carries that reason, so that a caller can count and name them.
+//
+// # Tunnels
+//
+// With [Reader.SetDecap] (Packet.Decap) a record carrying a tunnel is
+// decoded down to the packet inside, and the IP and TCP fields describe
+// that packet, as the firewall of the host the tunnel ends at sees it
+// once the tunnel device has removed the encapsulation; Packet.Tunnel
+// names the encapsulation. Tunnels: VXLAN (UDP port 4789, and 8472, the
+// Linux driver's old default), VXLAN-GPE (4790), Geneve (6081, options
+// skipped), MPLS in UDP (6635), GRE (RFC 2784/2890 with checksum, key and
+// sequence number; PPTP's enhanced GRE) carrying Ethernet, IPv4, IPv6,
+// MPLS, PPP or a WCCP redirect; IPv4 and IPv6 in IPv4 or IPv6
+// (protocols 4 and 41); MPLS label stacks (EtherType 0x8847/0x8848, PPP
+// protocol 0x0281), whose payload is IPv4, IPv6, or an Ethernet
+// pseudowire with a control word; PPPoE sessions (EtherType 0x8864). Tunnels nest up to 8 deep. ERSPAN,
+// GRE source routing and other payloads are non-IP. Without Decap such
+// records are classified as "tunnelled traffic, not decapsulated". A
+// fragmented outer packet stays a fragment: the host the tunnel ends at
+// reassembles it before decapsulating.
 //
 // # IP
+//
+// One rule decides between a broken IP header and a broken TCP header.
+// A packet whose IP header the kernel's receive path rejects (IPv4:
+// ip_rcv_core drops an IHL below 5, options beyond the packet, a total
+// length below the header length (0 excepted, see below) or beyond the
+// packet; IPv6: ip6_rcv_core
+// drops a payload length beyond the packet) never reaches a netfilter
+// hook, so conntrack neither tracks nor counts it: it is KindMalformed
+// and not [Packet.TrackedInvalid]. A packet the receive path accepts does
+// reach conntrack, which counts it INVALID when it cannot use it: a TCP
+// header of fewer than 20 bytes (after finding the connection's entry
+// from the ports, when there are 4 bytes of them), or IPv6 extension
+// headers running past the payload: it is TrackedInvalid. The kernel
+// was asked, with frames received through a veth pair
+// (TestKernelMalformedIP, TestKernelShortTCPHeader in conformance). The
+// IPv4 header checksum is not verified (ip_rcv_core drops a bad one).
 //
 // IPv4: options skipped by IHL; the total length is checked against the
 // length on the wire (only the snap length may hide the tail, as in the
@@ -49,7 +95,9 @@
 // destination options, fragment, AH) are skipped; ESP and "no next
 // header" end the walk as non-TCP. A length field of 0 on a packet over
 // 64 KiB is a Linux BIG TCP super-packet (or an RFC 2675 jumbogram) and
-// takes its length from the wire, like the kernel's iph_totlen.
+// takes its length from the wire, like the kernel's iph_totlen; so does
+// an IPv4 total length of 0 under 64 KiB, a TSO send captured on the
+// sending host before the NIC wrote the length (as tcpdump presumes).
 //
 // Fragments are not reassembled. Conntrack runs after nf_defrag, so it
 // never sees a fragment, only the reassembled datagram; a reassembler here

@@ -562,25 +562,11 @@ func (r *Reader) nextPcap() (*Packet, error) {
 	return p, nil
 }
 
-// String names the link type as the tcpdump.org registry does.
+// String names the link type as the tcpdump.org registry does
+// ([LinkType.Name]), or gives its number when the name is not known here.
 func (l LinkType) String() string {
-	switch l {
-	case LinkNull:
-		return "NULL"
-	case LinkEthernet:
-		return "ETHERNET"
-	case LinkRaw:
-		return "RAW"
-	case LinkLoop:
-		return "LOOP"
-	case LinkLinuxSLL:
-		return "LINUX_SLL"
-	case LinkIPv4:
-		return "IPV4"
-	case LinkIPv6:
-		return "IPV6"
-	case LinkSLL2:
-		return "LINUX_SLL2"
+	if n := LinkType(l).Name(); n != "" {
+		return n
 	}
 	return strconv.FormatUint(uint64(l), 10)
 }
@@ -588,8 +574,15 @@ func (l LinkType) String() string {
 // Supported reports whether Decode understands the link type.
 func (l LinkType) Supported() bool {
 	switch l {
-	case LinkNull, LinkEthernet, LinkRaw, LinkLoop, LinkLinuxSLL, LinkIPv4, LinkIPv6, LinkSLL2:
+	case LinkNull, LinkEthernet, LinkRaw, LinkLoop, LinkLinuxSLL, LinkIPv4, LinkIPv6, LinkSLL2,
+		LinkPPP, LinkPPPHDLC, LinkPPPoE, LinkCHDLC, LinkIEEE80211, LinkRadiotap, LinkPPPWithDir, LinkCHDLCWithDir, LinkNFLOG, LinkIPoIB:
 		return true
 	}
 	return false
 }
+
+// SetDecap makes the Reader decode the packets inside tunnels (VXLAN,
+// Geneve, GRE, IP-in-IP, MPLS, PPPoE; see the package documentation,
+// "Tunnels") instead of classifying tunnelled records as not TCP. It
+// applies from the next record on.
+func (r *Reader) SetDecap(on bool) { r.pkt.Decap = on }

@@ -22,6 +22,7 @@ type Machine struct {
 	create           [spec.MaxClasses]bool
 	beLiberal        bool
 	ignoreInvalidRST bool
+	checksum         bool
 	maxRetrans       uint8
 
 	// The states and classes the hand-written logic names (roles).
@@ -145,6 +146,7 @@ func (m *Machine) derive() {
 	}
 	m.beLiberal = m.knobNamed("tcp_be_liberal") != 0
 	m.ignoreInvalidRST = m.knobNamed("tcp_ignore_invalid_rst") != 0
+	m.checksum = m.knobNamed("checksum") != 0
 	m.maxRetrans = uint8(m.knobNamed("tcp_max_retrans"))
 }
 
@@ -157,6 +159,11 @@ func (m *Machine) Limit() int64 { return m.knobNamed("max") }
 // Accounting reports whether the acct knob (nf_conntrack_acct) is on: the
 // table then counts packets and bytes per direction (Verdict.Accounted).
 func (m *Machine) Accounting() bool { return m.knobNamed("acct") != 0 }
+
+// Checksums reports whether the checksum knob (nf_conntrack_checksum) is
+// on: a segment whose TCP checksum is wrong (Segment.BadChecksum) is then
+// INVALID, as tcp_error makes it in PRE_ROUTING.
+func (m *Machine) Checksums() bool { return m.checksum }
 
 // Step runs one TCP segment through the tracker.
 //
@@ -181,6 +188,11 @@ func (m *Machine) Step(c *Conn, seg *Segment, dir Dir, now int64) Verdict {
 	}
 	if seg.Malformed != ReasonNone {
 		return m.invalid(c, v, seg.Malformed)
+	}
+	if seg.BadChecksum && m.checksum {
+		// tcp_error checks the checksum after the header length and
+		// before the flags.
+		return m.invalid(c, v, ReasonBadChecksum)
 	}
 	class, ok := m.p.Classify(seg.Flags)
 	v.Class = class

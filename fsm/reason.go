@@ -23,6 +23,7 @@ const (
 	ReasonLoweredToUnack
 	ReasonReplyWithoutEntry
 	ReasonNotCaptured
+	ReasonBadChecksum
 	numReasons
 )
 
@@ -46,6 +47,8 @@ var reasonText = [numReasons]string{
 	// Not a kernel decision: the capture's snap length cut the TCP header,
 	// so its options (window scale, SACK) are unknown to the tracker.
 	ReasonNotCaptured: "TCP header cut short by the capture (snap length)",
+	// tcp_error with nf_conntrack_checksum on (the checksum knob).
+	ReasonBadChecksum: "bad checksum",
 }
 
 func (r Reason) String() string {

@@ -32,6 +32,12 @@ type Segment struct {
 	// is INVALID before the table ("truncated packet").
 	Malformed Reason
 
+	// BadChecksum: the caller verified the TCP checksum of the whole
+	// segment (pseudo-header included) and it is wrong. ParseSegment
+	// cannot see the IP header and leaves it false. With the checksum
+	// knob on, such a segment is INVALID "bad checksum" (tcp_error).
+	BadChecksum bool
+
 	// IPLen is the length of the IP packet that carried the segment, as
 	// its header says (IPv4 total length; IPv6 40 plus payload length):
 	// what nf_conntrack_acct counts in bytes=. ParseSegment cannot see the

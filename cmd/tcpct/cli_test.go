@@ -19,13 +19,13 @@ import (
 // index is in cut has its packet cut to the IP header plus that many TCP
 // bytes, with the IP total length saying so: a TCP header too short to
 // read, which the tracker calls INVALID "truncated packet".
-func rawCapture(t *testing.T, segs []packet.Segment, cut map[int]int) []byte {
+func rawCapture(t testing.TB, segs []packet.Segment, cut map[int]int) []byte {
 	t.Helper()
 	return rawCaptureGap(t, segs, cut, 10*time.Millisecond)
 }
 
 // rawCaptureGap is rawCapture with packets gap apart.
-func rawCaptureGap(t *testing.T, segs []packet.Segment, cut map[int]int, gap time.Duration) []byte {
+func rawCaptureGap(t testing.TB, segs []packet.Segment, cut map[int]int, gap time.Duration) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := capture.NewWriter(&buf, capture.LinkRaw, 0)
@@ -99,18 +99,20 @@ func TestExplainPacketChoice(t *testing.T) {
 }
 
 // TestExplainTruncatedHeader: -packet names a TCP packet whose header is
-// cut short. It has no ports, so no connection: explain narrates that one
-// packet, INVALID "truncated packet", and nothing else.
+// cut short before its ports. It has no tuple, so no connection: explain
+// narrates that one packet, INVALID "truncated packet", and nothing else.
+// Its class is "none", as for every packet whose header was not parsed
+// (it used to be "syn", the zero value).
 func TestExplainTruncatedHeader(t *testing.T) {
 	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
 	data := rawCapture(t, []packet.Segment{
 		{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 64240},
 		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: packet.SYN | packet.ACK, Window: 64240},
 		{Src: cli, Dst: srv, Seq: 101, Ack: 901, Flags: packet.ACK, Window: 502},
-	}, map[int]int{1: 10})
+	}, map[int]int{1: 3})
 	code, jsonl, _ := runCmd(t, data, "replay", "-format", "jsonl", "-")
-	if code != 0 || !strings.Contains(jsonl, `{"i":1,"frame":2,"time":"2024-05-01T12:00:00.010000000Z","family":"ipv4","src":"10.0.0.2","dst":"10.0.0.1","ct":"INVALID","reason":"truncated packet"`) {
-		t.Fatalf("replay: status %d, jsonl:\n%s\nwant record 1 INVALID truncated packet", code, jsonl)
+	if code != 0 || !strings.Contains(jsonl, `{"i":1,"frame":2,"time":"2024-05-01T12:00:00.010000000Z","family":"ipv4","src":"10.0.0.2","dst":"10.0.0.1","ct":"INVALID","reason":"truncated packet","class":"none","old":"NONE","action":"none"}`) {
+		t.Fatalf("replay: status %d, jsonl:\n%s\nwant record 1 INVALID truncated packet, class none, no entry", code, jsonl)
 	}
 	code, out, errs := runCmd(t, data, "explain", "-packet", "1", "-")
 	if code != 0 || errs != "" {
@@ -123,6 +125,40 @@ func TestExplainTruncatedHeader(t *testing.T) {
 	}
 	if strings.Contains(out, "#0 ") || strings.Contains(out, "#2 ") {
 		t.Errorf("output narrates other packets:\n%s", out)
+	}
+}
+
+// TestTruncatedHeaderFindsEntry: a TCP header cut to 4-19 bytes still
+// has its ports, and the kernel finds the entry from them before its TCP
+// tracker rejects the header: a SYN, then an ACK cut to 12 bytes of TCP
+// header is "ct INVALID, state SYN_SENT, timeout 120" in the kernel
+// (TestKernelTrackedInvalidHeader in conformance). Replay reports that entry,
+// class "none" as for any malformed header; explain narrates the packet
+// on its connection. The same holds with -j 2 (sharded by the ports).
+func TestTruncatedHeaderFindsEntry(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
+	data := rawCapture(t, []packet.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 64240},
+		{Src: cli, Dst: srv, Seq: 101, Ack: 901, Flags: packet.ACK, Window: 502},
+		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: packet.SYN | packet.ACK, Window: 64240},
+	}, map[int]int{1: 12})
+	want := `{"i":1,"ct":"INVALID","state":"SYN_SENT","timeout":119,"reason":"truncated packet","class":"none","old":"SYN_SENT","action":"none"}`
+	for _, jobs := range []string{"1", "2"} {
+		code, jsonl, _ := runCmd(t, data, "replay", "-j", jobs, "-format", "jsonl", "-")
+		lines := strings.Split(jsonl, "\n")
+		if code != 0 || len(lines) < 3 || lines[1] != want || !strings.Contains(lines[2], `"state":"SYN_RECV"`) {
+			t.Fatalf("replay -j %s: status %d, jsonl:\n%s\nwant line 2 %s and the SYN/ACK moving the entry on", jobs, code, jsonl, want)
+		}
+	}
+	code, out, errs := runCmd(t, data, "explain", "-packet", "1", "-")
+	if code != 0 || errs != "" {
+		t.Fatalf("status %d, stderr %q", code, errs)
+	}
+	for _, want := range []string{"connection 10.0.0.1:40000->10.0.0.2:80", "#0 ", "#1 12:00:00.010000 (+10ms)  10.0.0.1:40000 > 10.0.0.2:80  TCP header cut short (TCP segment shorter than 20 bytes)",
+		"class none, direction -: INVALID", "state SYN_SENT -> SYN_SENT, timeout not refreshed", "INVALID: truncated packet", "#2 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain output lacks %q:\n%s", want, out)
+		}
 	}
 }
 
@@ -410,5 +446,121 @@ func TestEventsResyncAnnouncesSynRecv(t *testing.T) {
 		" [UPDATE] tcp      6 432000 ESTABLISHED " + tuple + " " + reply + " [ASSURED]\n"
 	if code != 0 || errs != "" || out != want {
 		t.Errorf("status %d, stderr %q, events:\n%s\nwant:\n%s", code, errs, out, want)
+	}
+}
+
+// vxlanCapture writes segs as an Ethernet pcap of VXLAN packets between
+// two tunnel endpoints (10.99.0.1 and 10.99.0.2, UDP port 4789).
+func vxlanCapture(t testing.TB, segs []packet.Segment) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := capture.NewWriter(&buf, capture.LinkEthernet, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	mac := []byte{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2}
+	for _, s := range segs {
+		in, err := s.Append(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inner := append(append(append([]byte{}, mac...), 0x08, 0x00), in...)
+		vx := append([]byte{0x08, 0, 0, 0, 0, 0, 7, 0}, inner...)
+		udp := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, 50000), 4789)
+		udp = binary.BigEndian.AppendUint16(udp, uint16(8+len(vx)))
+		udp = append(append(udp, 0, 0), vx...)
+		ip := []byte{0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 99, 0, 1, 10, 99, 0, 2}
+		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(udp)))
+		frame := append(append(append(append([]byte{}, mac...), 0x08, 0x00), ip...), udp...)
+		if err := w.WritePacket(at, frame); err != nil {
+			t.Fatal(err)
+		}
+		at = at.Add(10 * time.Millisecond)
+	}
+	return buf.Bytes()
+}
+
+// TestDecapFlag: -decap tracks the TCP connection inside VXLAN (the inner
+// addresses, as the inner host's firewall sees them); without it the
+// records are skipped as tunnelled traffic, and -v says why.
+func TestDecapFlag(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("192.168.7.1:40000"), netip.MustParseAddrPort("192.168.7.2:22")
+	data := vxlanCapture(t, []packet.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 64240},
+		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: packet.SYN | packet.ACK, Window: 64240},
+	})
+	code, out, errs := runCmd(t, data, "replay", "-decap", "-format", "proc", "-")
+	if code != 0 || errs != "" || !strings.Contains(out, "SYN_RECV src=192.168.7.1 dst=192.168.7.2 sport=40000 dport=22") {
+		t.Errorf("-decap: status %d, stderr %q, table %q; want the inner connection in SYN_RECV", code, errs, out)
+	}
+	code, out, errs = runCmd(t, data, "replay", "-v", "-format", "proc", "-")
+	if code != 0 || out != "" || !strings.Contains(errs, "tunnelled traffic, not decapsulated") {
+		t.Errorf("without -decap: status %d, table %q, stderr %q; want no entry and the skip reason", code, out, errs)
+	}
+	code, out, _ = runCmd(t, data, "explain", "-decap", "-")
+	if code != 0 || !strings.Contains(out, "connection 192.168.7.1:40000->192.168.7.2:22") || !strings.Contains(out, "state SYN_SENT -> SYN_RECV") {
+		t.Errorf("explain -decap: status %d:\n%s", code, out)
+	}
+}
+
+// TestMalformedIPRule: a record whose IP header the kernel's receive path
+// drops (here a total length below the header length) is skipped, not
+// counted; a sound IP packet whose TCP header is cut is INVALID (the rule
+// of capture.Packet.TrackedInvalid, asked of the kernel by
+// TestKernelMalformedIP).
+func TestMalformedIPRule(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
+	data := rawCapture(t, []packet.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 64240},
+		{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 64240},
+		{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 64240},
+	}, map[int]int{1: 12, 2: 20})
+	// Record 2: total length 16, below the 20-byte header.
+	r := bytes.LastIndex(data, []byte{0x45, 0, 0, 40})
+	data[r+3] = 16
+	code, jsonl, errs := runCmd(t, data, "replay", "-v", "-format", "jsonl", "-")
+	lines := strings.Split(strings.TrimSpace(jsonl), "\n")
+	if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[1], `{"i":1,"ct":"INVALID","state":"SYN_SENT"`) ||
+		!strings.Contains(errs, "IPv4 total length below header length") {
+		t.Errorf("status %d, jsonl:\n%s\nstderr %q; want records 0 and 1 only, record 2 skipped for its IP header", code, jsonl, errs)
+	}
+}
+
+// TestChecksumFlag: the summary counts wrong TCP checksums whatever the
+// checksum knob says; with -sysctl checksum=1 such a packet is INVALID
+// "bad checksum" (replay, explain, -j 2), with the default it is tracked.
+func TestChecksumFlag(t *testing.T) {
+	cli, srv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
+	data := rawCapture(t, []packet.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 64240},
+		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: packet.SYN | packet.ACK, Window: 64240},
+		{Src: cli, Dst: srv, Seq: 101, Ack: 901, Flags: packet.ACK, Window: 502},
+	}, nil)
+	data[len(data)-1] ^= 0x55 // the ACK's last header byte
+	for _, c := range []struct {
+		knob, want string
+	}{
+		{"checksum=0", "wrong TCP checksums: 1 packets, tracked as if right"},
+		{"checksum=1", `wrong TCP checksums: 1 packets, INVALID "bad checksum"`},
+	} {
+		code, out, _ := runCmd(t, data, "replay", "-sysctl", c.knob, "-format", "summary", "-")
+		if code != 0 || !strings.Contains(out, c.want) {
+			t.Errorf("%s summary: status %d, want %q in:\n%s", c.knob, code, c.want, out)
+		}
+	}
+	for _, jobs := range []string{"1", "2"} {
+		code, out, _ := runCmd(t, data, "replay", "-j", jobs, "-sysctl", "checksum=1", "-format", "jsonl", "-")
+		if code != 0 || !strings.Contains(out, `{"i":2,"ct":"INVALID","state":"SYN_RECV","timeout":59,"seen_reply":true,"reason":"bad checksum"`) {
+			t.Errorf("-j %s checksum=1: status %d:\n%s", jobs, code, out)
+		}
+	}
+	code, out, _ := runCmd(t, data, "replay", "-format", "jsonl", "-")
+	if code != 0 || !strings.Contains(out, `{"i":2,"ct":"ESTABLISHED","dir":"original","state":"ESTABLISHED"`) {
+		t.Errorf("checksum=0: status %d:\n%s", code, out)
+	}
+	code, out, _ = runCmd(t, data, "explain", "-sysctl", "checksum=1", "-")
+	if code != 0 || !strings.Contains(out, "INVALID: bad checksum") {
+		t.Errorf("explain checksum=1: status %d:\n%s", code, out)
 	}
 }

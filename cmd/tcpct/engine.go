@@ -33,11 +33,13 @@ type pktInfo struct {
 	// or the time of the packet tracked before it when its stamp is
 	// earlier (walkResult.admit); stamp is the timestamp as recorded.
 	time, stamp int64
-	trunc       bool // a TCP header too short to parse: INVALID, no ports
+	trunc       bool // a TCP header too short to hold even the ports: INVALID, no tuple
 	origLen     int
 	ipLen       int
 	shard       int // the tracker (engine.trs index) that tracked it
 	pos         int // its place in that shard's list of the batch (batch.idx, batch.out)
+	// badSum: the TCP checksum was verified (engine.sums) and is wrong.
+	badSum bool
 }
 
 // engine runs a capture through one tracker (jobs == 1) or through one
@@ -53,6 +55,9 @@ type pktInfo struct {
 type engine struct {
 	trs  []*tcpct.Tracker
 	jobs int
+	// sums: verify TCP checksums (pktInfo.badSum), for the checksum knob
+	// or for the summary's count. It costs a pass over every payload.
+	sums bool
 	// progress, when set, is called every few thousand records with the
 	// byte offset reached.
 	progress func(offset int64)
@@ -71,7 +76,7 @@ func newEngine(tf *trackerFlags, jobs int) (*engine, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &engine{trs: []*tcpct.Tracker{tr}, jobs: 1}, nil
+		return &engine{trs: []*tcpct.Tracker{tr}, jobs: 1, sums: checksums(tr)}, nil
 	}
 	limit, err := tf.limit()
 	if err != nil {
@@ -92,6 +97,7 @@ func newEngine(tf *trackerFlags, jobs int) (*engine, error) {
 		}
 		e.trs = append(e.trs, tr)
 	}
+	e.sums = checksums(e.trs[0])
 	return e, nil
 }
 
@@ -224,12 +230,14 @@ func (res *walkResult) skip(reason string) {
 }
 
 // classify says what to do with a record: track it (tcp), count it as an
-// INVALID truncated TCP packet (trunc), or skip it.
+// INVALID truncated TCP packet (trunc), or skip it. A broken IP header is
+// skipped: the kernel's IP layer drops it before conntrack sees it
+// (capture.Packet.TrackedInvalid).
 func classify(p *capture.Packet) (tcp, trunc bool) {
 	switch {
 	case p.Kind == capture.KindTCP:
 		return true, false
-	case p.Kind == capture.KindMalformed && p.Family != 0 && p.Proto == 6:
+	case p.TrackedInvalid():
 		return false, true
 	}
 	return false, false
@@ -269,15 +277,27 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 
 // packetOf makes the packet to track of an admitted record (see
 // walkResult.admit) and fills its output information; stamp is its
-// timestamp as recorded (walkResult.stamp).
-func packetOf(p *capture.Packet, pi *pktInfo, tcp bool, stamp int64) tcpct.Packet {
-	*pi = pktInfo{src: addrBytes(p.Src), dst: addrBytes(p.Dst), index: p.Index, time: p.Time, stamp: stamp, origLen: p.OrigLen, ipLen: p.IPPayloadLen, trunc: !tcp}
+// timestamp as recorded (walkResult.stamp). A truncated TCP header whose
+// ports were captured keeps its tuple and goes the packet path with a
+// malformed segment (tcpct.PacketOf): the kernel finds the entry from the
+// ports, then its TCP tracker calls the packet INVALID and leaves the
+// entry alone, so the verdict names the entry's state. Only a header
+// without ports has no tuple (pi.trunc).
+//
+// With sums the TCP checksum is verified: the segment's BadChecksum (which
+// the tracker acts on only with the checksum knob on) and pi.badSum.
+func packetOf(p *capture.Packet, pi *pktInfo, tcp bool, stamp int64, sums bool) tcpct.Packet {
+	*pi = pktInfo{src: addrBytes(p.Src), dst: addrBytes(p.Dst), index: p.Index, time: p.Time, stamp: stamp, origLen: p.OrigLen, ipLen: p.IPPayloadLen, trunc: !tcp && !p.HasPorts()}
 	pkt := tcpct.PacketOf(p)
 	pi.key = pkt.Key
-	if !tcp {
+	if pi.trunc {
 		// No ports, but the addresses are known: the tracker never sees
-		// this key (a truncated header is INVALID before any lookup).
+		// this key (a header without ports is INVALID before any lookup).
 		pi.key = tcpct.KeyOf(netip.AddrPortFrom(p.Src, 0), netip.AddrPortFrom(p.Dst, 0))
+	} else if sums {
+		ok, known := p.TCPChecksumOK()
+		pkt.Segment.BadChecksum = known && !ok
+		pi.badSum = pkt.Segment.BadChecksum
 	}
 	return pkt
 }
@@ -358,7 +378,7 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 			if p, tcp, err = nextPacket(r, at, &res, e.progress); err != nil {
 				break
 			}
-			pkts[n] = packetOf(p, &infos[n], tcp, res.stamp)
+			pkts[n] = packetOf(p, &infos[n], tcp, res.stamp, e.sums)
 			n++
 		}
 		tr.TrackBatch(pkts[:n], out[:n])
@@ -471,9 +491,9 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			i := len(b.infos)
 			b.infos = b.infos[:i+1]
 			pi := &b.infos[i]
-			pkt := packetOf(p, pi, tcp, res.stamp)
+			pkt := packetOf(p, pi, tcp, res.stamp, e.sums)
 			w := 0
-			if tcp {
+			if !pi.trunc {
 				w = shardOf(p, n)
 			}
 			pi.shard, pi.pos = w, len(b.pkts[w])
@@ -534,4 +554,11 @@ func addrBytes(a netip.Addr) (b [16]byte) {
 		return b
 	}
 	return a.As16()
+}
+
+// checksums reports whether tr verifies TCP checksums (the checksum knob),
+// so that the reader computes them for it.
+func checksums(tr *tcpct.Tracker) bool {
+	v, _ := tr.Config().Knob("checksum")
+	return v != 0
 }

@@ -122,11 +122,16 @@ func explain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitInput
 		}
 	}
-	open := func() (*capture.Reader, error) {
+	open := func() (r *capture.Reader, err error) {
 		if data != nil {
-			return capture.NewReader(bytes.NewReader(data))
+			r, err = capture.NewReader(bytes.NewReader(data))
+		} else {
+			r, err = capture.Open(path)
 		}
-		return capture.Open(path)
+		if err == nil {
+			r.SetDecap(tf.decap)
+		}
+		return r, err
 	}
 	if c.want.IsZero() {
 		var code int
@@ -173,7 +178,9 @@ func (c *explainConn) choose(open func() (*capture.Reader, error), packet int, a
 			continue
 		}
 		tcp, trunc := classify(p)
-		if tcp {
+		if (tcp || trunc) && p.HasPorts() {
+			// A cut header with its ports belongs to a connection like
+			// any TCP packet (packetOf).
 			c.want = tcpct.KeyOf(p.SrcAddrPort(), p.DstAddrPort())
 			return -1
 		}
@@ -361,8 +368,8 @@ func narrateEnd(w *bufio.Writer, tr *tcpct.Tracker, want table.Key, end time.Tim
 }
 
 // narrateTruncated explains a TCP packet whose header is too short to
-// read: it is INVALID before the table is consulted, and without its
-// ports it has no tuple, so it belongs to no connection.
+// hold even its ports: it is INVALID before the table is consulted, and
+// without its ports it has no tuple, so it belongs to no connection.
 func narrateTruncated(w *bufio.Writer, pk *capture.Packet, v *tcpct.Verdict) {
 	ts := clock(pk.Time)
 	fmt.Fprintf(w, "\n#%d %s  %s > %s  TCP header cut short", pk.Index, ts, pk.Src, pk.Dst)
@@ -383,13 +390,18 @@ func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Se
 	} else if v.Dir == fsm.Reply {
 		dir = "reply"
 	}
-	fmt.Fprintf(w, "\n#%d %s  %s > %s  [%s] seq=%d", pk.Index, ts,
-		netip.AddrPortFrom(pk.Src, pk.SrcPort), netip.AddrPortFrom(pk.Dst, pk.DstPort),
-		capture.TcpdumpFlags(uint8(seg.Flags)), seg.Seq)
-	if seg.Flags&spec.ACK != 0 {
-		fmt.Fprintf(w, " ack=%d", seg.Ack)
+	src, dst := netip.AddrPortFrom(pk.Src, pk.SrcPort), netip.AddrPortFrom(pk.Dst, pk.DstPort)
+	if pk.Kind != capture.KindTCP {
+		// Only the ports were read: the kernel finds the entry from them,
+		// then rejects the header.
+		fmt.Fprintf(w, "\n#%d %s  %s > %s  TCP header cut short (%s)\n", pk.Index, ts, src, dst, pk.Reason)
+	} else {
+		fmt.Fprintf(w, "\n#%d %s  %s > %s  [%s] seq=%d", pk.Index, ts, src, dst, capture.TcpdumpFlags(uint8(seg.Flags)), seg.Seq)
+		if seg.Flags&spec.ACK != 0 {
+			fmt.Fprintf(w, " ack=%d", seg.Ack)
+		}
+		fmt.Fprintf(w, " win=%d len=%d\n", seg.Win, seg.Len)
 	}
-	fmt.Fprintf(w, " win=%d len=%d\n", seg.Win, seg.Len)
 	fmt.Fprintf(w, "    class %s, direction %s: %s", v.ClassName(), dir, v.CT)
 	if v.Expired {
 		fmt.Fprintf(w, " (the entry found had expired and was destroyed)")

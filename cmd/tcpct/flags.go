@@ -66,6 +66,7 @@ type trackerFlags struct {
 	spec    string
 	sysctl  multiFlag
 	at      string
+	decap   bool
 
 	parsed *spec.Spec // -spec, read once
 }
@@ -86,6 +87,7 @@ func (p *profileFlag) Set(s string) error {
 func (f *trackerFlags) register(fs *flag.FlagSet) {
 	f.registerTracker(fs)
 	fs.StringVar(&f.at, "at", "", "stop at `T`: RFC 3339 time or +DURATION after the last packet")
+	fs.BoolVar(&f.decap, "decap", false, "track the TCP inside tunnels (VXLAN, Geneve, GRE, IP-in-IP, MPLS, PPPoE) as the inner host's firewall does")
 }
 
 // registerTracker registers the flags that choose the tracker: -profile,

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"net/netip"
 	"os"
 	"testing"
+
+	"github.com/fdac824a/tcpct/packet"
 )
 
 // FuzzReplay runs the whole replay command over arbitrary bytes on
@@ -20,6 +23,18 @@ func FuzzReplay(f *testing.F) {
 	f.Add(seed[:100])
 	f.Add(multiConnCapture(f, 20, 1)[:3000])
 	f.Add([]byte{})
+	// Tunnels (read with -decap when the length is odd), a cut header.
+	cli, srv := netip.MustParseAddrPort("192.168.7.1:40000"), netip.MustParseAddrPort("192.168.7.2:22")
+	vx := vxlanCapture(f, []packet.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 64240},
+		{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: packet.SYN | packet.ACK, Window: 64240},
+	})
+	f.Add(vx)
+	f.Add(vx[:len(vx)-1])
+	f.Add(rawCapture(f, []packet.Segment{
+		{Src: cli, Dst: srv, Seq: 100, Flags: packet.SYN, Window: 64240},
+		{Src: cli, Dst: srv, Seq: 101, Ack: 901, Flags: packet.ACK, Window: 502},
+	}, map[int]int{1: 12}))
 	f.Add([]byte("\x1f\x8b\x08\x00garbage"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 1<<16 {
@@ -29,7 +44,14 @@ func FuzzReplay(f *testing.F) {
 		for i, j := range []string{"1", "2"} {
 			for _, format := range []string{"jsonl", "summary", "events", "proc"} {
 				var out, errb bytes.Buffer
-				code := run([]string{"replay", "-format", format, "-j", j, "-sysctl", "max=64", "-"}, bytes.NewReader(data), &out, &errb)
+				args := []string{"replay", "-format", format, "-j", j, "-sysctl", "max=64"}
+				if len(data)%2 == 1 {
+					args = append(args, "-decap")
+				}
+				if len(data)%3 == 0 {
+					args = append(args, "-sysctl", "checksum=1")
+				}
+				code := run(append(args, "-"), bytes.NewReader(data), &out, &errb)
 				if code != exitOK && code != exitInput && code != exitNoTCP {
 					t.Fatalf("-format %s -j %s: status %d, stderr %q", format, j, code, errb.String())
 				}

@@ -164,6 +164,7 @@ func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(pi *pktInfo, 
 	var v [1]tcpct.Verdict
 	var pkt [1]tcpct.Packet
 	var pi pktInfo
+	sums := checksums(tr)
 	for {
 		p, tcp, err := nextPacket(r, at, &res, nil)
 		if err != nil {
@@ -172,7 +173,7 @@ func walk(r *capture.Reader, tr *tcpct.Tracker, at atSpec, fn func(pi *pktInfo, 
 			}
 			return res
 		}
-		pkt[0] = packetOf(p, &pi, tcp, res.stamp)
+		pkt[0] = packetOf(p, &pi, tcp, res.stamp, sums)
 		tr.TrackBatch(pkt[:], v[:])
 		if !fn(&pi, p, &v[0]) {
 			return res
@@ -267,6 +268,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitInput
 	}
 	defer r.Close()
+	r.SetDecap(tf.decap)
 	if *cpuprofile != "" {
 		pf, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -355,9 +357,12 @@ func reportNothing(stderr io.Writer, cmd string, res *walkResult, at atSpec, atT
 }
 
 // linkName is a link type as the warnings give it: its LINKTYPE_ number
-// and its name in the tcpdump.org registry.
+// and its name in the tcpdump.org registry, when known.
 func linkName(l capture.LinkType) string {
-	return fmt.Sprintf("%d (%s)", uint32(l), l.Name())
+	if n := l.Name(); n != "" {
+		return fmt.Sprintf("%d (%s)", uint32(l), n)
+	}
+	return fmt.Sprintf("%d", uint32(l))
 }
 
 // dumpTable prints the table at now, sorted by original tuple, the

@@ -17,6 +17,7 @@ type summary struct {
 	invalid   [256]int
 	ignored   [256]int
 	dropped   int
+	badSums   int // TCP segments whose checksum is wrong (engine.sums)
 	conns     connCounts
 	wallStart time.Time
 }
@@ -73,7 +74,11 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 	p := eng.profile()
 	s := &summary{byState: make([]int, len(p.StateNames)+1), wallStart: time.Now()}
 	s.conns.init(eng.shardMax())
+	eng.sums = true // counted whether the checksum knob acts on them or not
 	res := eng.run(r, at, func(pk *pktInfo, v *tcpct.Verdict) {
+		if pk.badSum {
+			s.badSums++
+		}
 		s.count(v)
 		s.conns.add(pk.shard, v, pk)
 	})
@@ -106,6 +111,15 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 	}
 
 	s.printPackets(w, p)
+	if s.badSums > 0 {
+		// A capture taken on the sending host shows the segments whose
+		// checksum the NIC fills in (TX offload) with a wrong one.
+		what := "tracked as if right (checksum=0; set it to 1 when the capture was taken where the packets arrive)"
+		if checksums(eng.trs[0]) {
+			what = `INVALID "bad checksum" (checksum=1)`
+		}
+		fmt.Fprintf(w, "\nwrong TCP checksums: %d packets, %s\n", s.badSums, what)
+	}
 
 	printConnections(w, p, &st, "live at the end", func(fn func(*tcpct.Entry) bool) { eng.rangeAll(end, fn) })
 

@@ -231,6 +231,7 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 	var p capture.Packet
 	var v tcpct.Verdict
 	var out [1]tcpct.Verdict
+	var pi pktInfo
 	lost := uint64(0)
 	defer func() {
 		// Events still pending, and a last summary.
@@ -292,11 +293,14 @@ func (ws *watchState) loop(ctx context.Context, src frameSource, opt watchOption
 		ws.res.records++
 		p.Decode(link, buf[:n], wire)
 		p.Time = now.UnixNano()
-		if tcp, trunc := classify(&p); !tcp && !trunc {
+		tcp, trunc := classify(&p)
+		if !tcp && !trunc {
 			ws.res.skip(p.Reason)
 			continue
 		}
-		pkt := [1]tcpct.Packet{tcpct.PacketOf(&p)}
+		// The replay's packet path: a cut header with its ports finds
+		// its entry; the checksum knob is honoured.
+		pkt := [1]tcpct.Packet{packetOf(&p, &pi, tcp, p.Time, checksums(ws.tr))}
 		ws.tr.TrackBatch(pkt[:], out[:])
 		v = out[0]
 		ws.res.tcp++

@@ -13,7 +13,7 @@
 
 #define TCPCT_LINUX_NUM_STATES 10
 #define TCPCT_LINUX_NUM_CLASSES 6
-#define TCPCT_LINUX_NUM_KNOBS 17
+#define TCPCT_LINUX_NUM_KNOBS 18
 #define TCPCT_LINUX_INITIAL 0
 
 /* States (table columns), in /proc spelling. */
@@ -76,10 +76,11 @@
 #define TCPCT_LINUX_KNOB_TCP_TIMEOUT_UNACKNOWLEDGED 14 /* seconds */
 #define TCPCT_LINUX_KNOB_MAX 15 /* count */
 #define TCPCT_LINUX_KNOB_ACCT 16 /* bool */
+#define TCPCT_LINUX_KNOB_CHECKSUM 17 /* bool */
 #define TCPCT_LINUX_RETRANS_KNOB 13
 #define TCPCT_LINUX_UNACK_KNOB 14
 
-static const tcpct_s64 tcpct_linux_knob_default[TCPCT_LINUX_NUM_KNOBS] = {1, 0, 3, 0, 120, 60, 432000, 120, 60, 30, 120, 10, 120, 300, 300, 262144, 0};
+static const tcpct_s64 tcpct_linux_knob_default[TCPCT_LINUX_NUM_KNOBS] = {1, 0, 3, 0, 120, 60, 432000, 120, 60, 30, 120, 10, 120, 300, 300, 262144, 0, 0};
 
 /* The knob holding each state's timeout (seconds). */
 static const tcpct_u8 tcpct_linux_timeout_knob[16] = {
@@ -189,7 +190,7 @@ static const char tcpct_linux_class_name[6][7] = {
 	"none",
 };
 
-static const char tcpct_linux_knob_name[17][27] = {
+static const char tcpct_linux_knob_name[18][27] = {
 	"tcp_loose",
 	"tcp_be_liberal",
 	"tcp_max_retrans",
@@ -207,6 +208,7 @@ static const char tcpct_linux_knob_name[17][27] = {
 	"tcp_timeout_unacknowledged",
 	"max",
 	"acct",
+	"checksum",
 };
 
 #endif /* TCPCT_ZZ_LINUX_H */

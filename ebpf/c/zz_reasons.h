@@ -22,9 +22,10 @@
 #define TCPCT_REASON_LOWERED_TO_UNACK 14
 #define TCPCT_REASON_REPLY_WITHOUT_ENTRY 15
 #define TCPCT_REASON_NOT_CAPTURED 16
-#define TCPCT_NUM_REASONS 17
+#define TCPCT_REASON_BAD_CHECKSUM 17
+#define TCPCT_NUM_REASONS 18
 
-static const char tcpct_reason_text[17][60] = {
+static const char tcpct_reason_text[18][60] = {
 	"",
 	"truncated packet",
 	"invalid tcp flag combination",
@@ -42,6 +43,7 @@ static const char tcpct_reason_text[17][60] = {
 	"SEQ or ACK out of window; lowered timeout to UNACK",
 	"reply-direction packet without an entry",
 	"TCP header cut short by the capture (snap length)",
+	"bad checksum",
 };
 
 #endif /* TCPCT_ZZ_REASONS_H */

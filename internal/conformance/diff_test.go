@@ -79,7 +79,9 @@ func trackCapture(t *testing.T, tr *tcpct.Tracker, r io.Reader, each func(p *cap
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Kind != capture.KindTCP {
+		if !p.HasPorts() {
+			// Not TCP, or a TCP header cut before its ports (which the
+			// kernel runner cannot inject: it needs the tuple).
 			each(p, nil)
 			continue
 		}

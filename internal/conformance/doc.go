@@ -10,4 +10,11 @@
 // tests here use gen and kernel: recorded kernel traces from
 // testdata/kernel (no privileges needed), and fresh traces run through
 // the kernel when the machine allows (root, nft, ip netns).
+//
+// The kernel runner injects into LOCAL_OUT, where the IP receive checks
+// and nf_conntrack_checksum do not apply. What happens to packets that
+// arrive from a network is asked of a veth lab instead (veth_test.go):
+// frames written to one end of a veth pair are received on the other and
+// forwarded, and the namespace's conntrack statistics and table are read
+// after each (TestKernelMalformedIP, TestKernelChecksum).
 package conformance
