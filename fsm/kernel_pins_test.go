@@ -4,7 +4,7 @@ import "testing"
 
 // Kernel behaviours that surprised us, pinned here so that a change to fsm
 // that loses them fails without root. The first four were first seen in
-// the kernel's own verdicts (internal/conformance/, testdata/kernel), and each
+// the kernel's own verdicts (internal/conformance/, tcpcttest/testdata), and each
 // names the recorded packet that showed it; the last three are rules of
 // nf_conntrack_proto_tcp.c that break the plain state table, which the
 // recorded traces exercise (TestKernelTracesFollowSpec counts them) and

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the seed corpus files taken fro
 // has options) combination, so that the corpus starts from every kind of
 // packet the kernel was shown.
 func kernelSeeds(t *testing.T) map[string][]byte {
-	kts, err := invariant.LoadKernelTraces(filepath.Join("..", "testdata", "kernel"))
+	kts, err := invariant.LoadKernelTraces(filepath.Join("..", "tcpcttest", "testdata"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ type mutSetup struct {
 }
 
 var kernelOnce = sync.OnceValues(func() ([]*invariant.KernelTrace, error) {
-	return invariant.LoadKernelTraces(filepath.Join("..", "testdata", "kernel"))
+	return invariant.LoadKernelTraces(filepath.Join("..", "tcpcttest", "testdata"))
 })
 
 func newMutSetup(t *testing.T, profile string) *mutSetup {

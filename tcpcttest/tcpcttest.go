@@ -246,7 +246,7 @@ func variants() []Variant {
 // in a throw-away network namespace and writes its verdict on every
 // packet (`go run github.com/fdac824a/tcpct/cmd/ktrace trace.pcap >
 // trace.jsonl`, as root), the same form as the recordings in
-// testdata/kernel/. Without a recording the reference is tcpct's linux
+// tcpcttest/testdata/. Without a recording the reference is tcpct's linux
 // profile, the spec as this module implements it (checked against the
 // kernel on every recorded packet), and TraceReport.Reference says so.
 type Capture struct {

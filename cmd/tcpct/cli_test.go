@@ -144,7 +144,7 @@ func TestTruncatedHeaderFindsEntry(t *testing.T) {
 	}, map[int]int{1: 12})
 	want := `{"i":1,"ct":"INVALID","state":"SYN_SENT","timeout":119,"reason":"truncated packet","class":"none","old":"SYN_SENT","action":"none"}`
 	for _, jobs := range []string{"1", "2"} {
-		code, jsonl, _ := runCmd(t, data, "replay", "-j", jobs, "-format", "jsonl", "-")
+		code, jsonl, _ := runCmd(t, data, "replay", "-j", jobs, "-format", "jsonl", "-fields", "classic", "-")
 		lines := strings.Split(jsonl, "\n")
 		if code != 0 || len(lines) < 3 || lines[1] != want || !strings.Contains(lines[2], `"state":"SYN_RECV"`) {
 			t.Fatalf("replay -j %s: status %d, jsonl:\n%s\nwant line 2 %s and the SYN/ACK moving the entry on", jobs, code, jsonl, want)
@@ -495,7 +495,7 @@ func TestDecapFlag(t *testing.T) {
 		t.Errorf("-decap: status %d, stderr %q, table %q; want the inner connection in SYN_RECV", code, errs, out)
 	}
 	code, out, errs = runCmd(t, data, "replay", "-v", "-format", "proc", "-")
-	if code != 0 || out != "" || !strings.Contains(errs, "tunnelled traffic, not decapsulated") {
+	if code != exitNoTCP || out != "" || !strings.Contains(errs, "tunnelled traffic, not decapsulated") {
 		t.Errorf("without -decap: status %d, table %q, stderr %q; want no entry and the skip reason", code, out, errs)
 	}
 	code, out, _ = runCmd(t, data, "explain", "-decap", "-")
@@ -519,7 +519,7 @@ func TestMalformedIPRule(t *testing.T) {
 	// Record 2: total length 16, below the 20-byte header.
 	r := bytes.LastIndex(data, []byte{0x45, 0, 0, 40})
 	data[r+3] = 16
-	code, jsonl, errs := runCmd(t, data, "replay", "-v", "-format", "jsonl", "-")
+	code, jsonl, errs := runCmd(t, data, "replay", "-v", "-format", "jsonl", "-fields", "classic", "-")
 	lines := strings.Split(strings.TrimSpace(jsonl), "\n")
 	if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[1], `{"i":1,"ct":"INVALID","state":"SYN_SENT"`) ||
 		!strings.Contains(errs, "IPv4 total length below header length") {
@@ -550,12 +550,12 @@ func TestChecksumFlag(t *testing.T) {
 		}
 	}
 	for _, jobs := range []string{"1", "2"} {
-		code, out, _ := runCmd(t, data, "replay", "-j", jobs, "-sysctl", "checksum=1", "-format", "jsonl", "-")
+		code, out, _ := runCmd(t, data, "replay", "-j", jobs, "-sysctl", "checksum=1", "-format", "jsonl", "-fields", "classic", "-")
 		if code != 0 || !strings.Contains(out, `{"i":2,"ct":"INVALID","state":"SYN_RECV","timeout":59,"seen_reply":true,"reason":"bad checksum"`) {
 			t.Errorf("-j %s checksum=1: status %d:\n%s", jobs, code, out)
 		}
 	}
-	code, out, _ := runCmd(t, data, "replay", "-format", "jsonl", "-")
+	code, out, _ := runCmd(t, data, "replay", "-format", "jsonl", "-fields", "classic", "-")
 	if code != 0 || !strings.Contains(out, `{"i":2,"ct":"ESTABLISHED","dir":"original","state":"ESTABLISHED"`) {
 		t.Errorf("checksum=0: status %d:\n%s", code, out)
 	}

@@ -52,8 +52,9 @@ func TestNoTCP(t *testing.T) {
 		want []string
 	}{
 		{"udp only", pcapOf(101, udp, udp), []string{"no TCP packet in the capture: 2 records, 2 not TCP", "not TCP"}},
-		{"PPP", pcapOf(9, make([]byte, 44)), []string{"warning: 1 records of link type 9 (PPP) skipped: tcpct does not decode that link type", "no TCP packet in the capture"}},
-		{"802.11 radiotap", pcapOf(127, make([]byte, 60), make([]byte, 60)), []string{"2 records of link type 127 (IEEE802_11_RADIOTAP) skipped"}},
+		{"Frame Relay", pcapOf(107, make([]byte, 44)), []string{"warning: 1 records of link type 107 (FRELAY) skipped: tcpct does not decode that link type", "no TCP packet in the capture"}},
+		{"unnamed", pcapOf(4000, make([]byte, 60), make([]byte, 60)), []string{"2 records of link type 4000 skipped"}},
+		{"PPP, not IP", pcapOf(9, make([]byte, 44)), []string{"no TCP packet in the capture: 1 records, 1 not TCP", "PPP protocol other than IPv4 or IPv6"}},
 		{"empty", pcapOf(1), []string{"no TCP packet in the capture: 0 records, 0 not TCP"}},
 	} {
 		for _, args := range [][]string{

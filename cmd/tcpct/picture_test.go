@@ -457,7 +457,7 @@ func shellWords(t *testing.T, s string) []string {
 // millions below; the ignored SYN itself stays where its number puts it,
 // far from the window the tracker held.
 func TestPictureNewSequenceSpace(t *testing.T) {
-	_, root := drawSVG(t, "-packet", "157", "../../testdata/kernel/default.pcap.gz")
+	_, root := drawSVG(t, "-packet", "157", "../../tcpcttest/testdata/default.pcap.gz")
 	var label string
 	ys := map[int]float64{}
 	verdict := map[int]string{}

@@ -107,7 +107,7 @@ func TestSpecFlagSameAsBuiltin(t *testing.T) {
 		}
 		file := writeTemp(t, profile+".spec", src)
 		for _, rec := range tracegen.Recordings {
-			f, err := os.Open(filepath.Join("..", "..", "testdata", "kernel", rec.Name+".pcap.gz"))
+			f, err := os.Open(filepath.Join("..", "..", "tcpcttest", "testdata", rec.Name+".pcap.gz"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -126,7 +126,7 @@ func machineFor(t testing.TB, sysctls []string) *fsm.Machine {
 // trace's own clock, gets the verdict fsm.Machine.Step gives it, field by
 // field, and leaves the same entry state, status bits and deadline.
 func TestProgramAgreesWithStep(t *testing.T) {
-	kts, err := invariant.LoadKernelTraces(filepath.Join(root, "testdata", "kernel"))
+	kts, err := invariant.LoadKernelTraces(filepath.Join(root, "tcpcttest", "testdata"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestProgramAgreesWithStep(t *testing.T) {
 // the TC program, rendered as the kernel's jsonl lines and compared with
 // the kernel's own verdicts field by field (timeouts within 1 s).
 func TestProgramAgreesWithKernel(t *testing.T) {
-	kts, err := invariant.LoadKernelTraces(filepath.Join(root, "testdata", "kernel"))
+	kts, err := invariant.LoadKernelTraces(filepath.Join(root, "tcpcttest", "testdata"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +437,7 @@ func TestEvents(t *testing.T) {
 // bytes: INVALID for a header the kernel calls truncated or the capture
 // did not keep, the normal verdict otherwise.
 func TestProgramParsesCutHeaders(t *testing.T) {
-	kts, err := invariant.LoadKernelTraces(filepath.Join(root, "testdata", "kernel"))
+	kts, err := invariant.LoadKernelTraces(filepath.Join(root, "tcpcttest", "testdata"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -177,7 +177,7 @@ func gunzip(t *testing.T, path string) []byte {
 func TestParseAgreesRecorded(t *testing.T) {
 	n, cuts := 0, 0
 	for _, rec := range tracegen.Recordings {
-		r, err := capture.NewReader(bytes.NewReader(gunzip(t, filepath.Join(root(), "testdata", "kernel", rec.Name+".pcap.gz"))))
+		r, err := capture.NewReader(bytes.NewReader(gunzip(t, filepath.Join(root(), "tcpcttest", "testdata", rec.Name+".pcap.gz"))))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +304,7 @@ func cMachine(t *testing.T, m *fsm.Machine) *Machine {
 // sysctls), the C step given the entry fsm saw returns the same verdict and
 // leaves the same entry, field by field.
 func TestStepAgreesRecorded(t *testing.T) {
-	kts, err := invariant.LoadKernelTraces(filepath.Join(root(), "testdata", "kernel"))
+	kts, err := invariant.LoadKernelTraces(filepath.Join(root(), "tcpcttest", "testdata"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func report(t *testing.T, name string, kern, ours []compare.Line, keys map[int]s
 // agreement with the kernel on every packet and field (timeouts within the
 // 1 s jiffy tolerance).
 func TestRecordedKernelTraces(t *testing.T) {
-	dir := filepath.Join("..", "testdata", "kernel")
+	dir := filepath.Join("..", "..", "tcpcttest", "testdata")
 	for _, v := range tracegen.Recordings {
 		t.Run(v.Name, func(t *testing.T) {
 			pcap := gunzip(t, filepath.Join(dir, v.Name+".pcap.gz"))

@@ -8,7 +8,7 @@
 // (real TCP stacks talk through a router namespace whose conntrack stamps
 // its verdict on every forwarded packet; its own test compares). The
 // tests here use gen and kernel: recorded kernel traces from
-// testdata/kernel (no privileges needed), and fresh traces run through
+// tcpcttest/testdata (no privileges needed), and fresh traces run through
 // the kernel when the machine allows (root, nft, ip netns).
 //
 // The kernel runner injects into LOCAL_OUT, where the IP receive checks

@@ -36,7 +36,7 @@ type KernelTrace struct {
 	Keys               map[int]string // compare.FlowKeys of the capture
 }
 
-// LoadKernelTraces reads every variant from dir (testdata/kernel).
+// LoadKernelTraces reads every variant from dir (tcpcttest/testdata).
 func LoadKernelTraces(dir string) ([]*KernelTrace, error) {
 	var out []*KernelTrace
 	for _, v := range tracegen.Recordings {

@@ -13,7 +13,7 @@ import (
 // mutation check's kernel-trace stage could kill mutants for the wrong
 // reason.
 func TestKernelReplay(t *testing.T) {
-	kts, err := LoadKernelTraces(filepath.Join("..", "testdata", "kernel"))
+	kts, err := LoadKernelTraces(filepath.Join("..", "..", "tcpcttest", "testdata"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 )
 
 // recordDir holds the recorded kernel traces.
-const recordDir = "../../testdata/kernel"
+const recordDir = "../../../tcpcttest/testdata"
 
 // sysctlMap turns a recording's "NAME=VALUE" list into runner options.
 func sysctlMap(kv []string) map[string]string {
@@ -52,10 +52,10 @@ func sortedSysctls(m map[string]string) string {
 	return strings.Join(l, " ")
 }
 
-// TestRecord re-records testdata/kernel when TCPCT_RECORD=1.
+// TestRecord re-records tcpcttest/testdata when TCPCT_RECORD=1.
 func TestRecord(t *testing.T) {
 	if os.Getenv("TCPCT_RECORD") != "1" {
-		t.Skip("set TCPCT_RECORD=1 to re-record testdata/kernel")
+		t.Skip("set TCPCT_RECORD=1 to re-record tcpcttest/testdata")
 	}
 	if err := kernel.Available(); err != nil {
 		t.Skipf("kernel oracle unavailable: %v", err)

@@ -2,7 +2,7 @@ package tracegen
 
 import "time"
 
-// Recording is one kernel trace kept in testdata/kernel: the generator
+// Recording is one kernel trace kept in tcpcttest/testdata: the generator
 // configuration that makes its packets and the sysctls the kernel ran
 // with. The recorder (internal/conformance/kernel), the differential tests
 // (conformance), the invariant suite (invariant) and the conformance kit
@@ -16,7 +16,7 @@ type Recording struct {
 	Sysctls []string
 }
 
-// Recordings are the recorded variants, in testdata/kernel/README.md order.
+// Recordings are the recorded variants, in tcpcttest/testdata/README.md order.
 var Recordings = []Recording{
 	{"default", Config{Seed: 101, Packets: 4000}, nil},
 	{"loose0", Config{Seed: 102, Packets: 4000}, []string{"tcp_loose=0"}},
