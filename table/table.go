@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/fdac824a/tcpct/spec"
 )
 
 // Flags are the status bits the table itself needs (eviction, rendering).
@@ -63,20 +65,15 @@ type Counters struct {
 	Packets, Bytes [2]uint64
 }
 
-// Dir says which tuple of the connection a lookup key matched.
-type Dir uint8
+// Dir says which tuple of the connection a lookup key matched: the one
+// direction type of the module (spec.Dir), so that the table's answer and
+// the fsm's direction are the same value.
+type Dir = spec.Dir
 
 const (
-	Original Dir = 0
-	Reply    Dir = 1
+	Original = spec.Original
+	Reply    = spec.Reply
 )
-
-func (d Dir) String() string {
-	if d == Reply {
-		return "reply"
-	}
-	return "original"
-}
 
 // Ref names one incarnation of an entry: the record index plus a generation
 // that changes whenever the record is freed. A Ref to a deleted or reused
