@@ -64,7 +64,7 @@ type tcpctTcpctBpfKey struct {
 
 type tcpctTcpctBpfKnobs struct {
 	_      structs.HostLayout
-	Knob   [17]int64
+	Knob   [18]int64
 	Events uint64
 }
 
