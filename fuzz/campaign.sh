@@ -27,7 +27,7 @@ TARGETS=(
 	"./fuzz FuzzSpec"
 	"./fuzz FuzzTable"
 	"./capture FuzzReader"
-	"./property_test FuzzRapidTracker"
+	"./property FuzzRapidTracker"
 )
 # Targets added later are found too: any func FuzzXxx(f *testing.F) in the module.
 for f in $(grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' . | sort); do
