@@ -227,11 +227,10 @@ func (r *Resolved) Set(name string) bool {
 // methods the zero Verdict (CT fsm.CTNone), lookups find nothing, and
 // counts are zero.
 type Tracker struct {
-	res   *Resolved
-	m     *fsm.Machine
-	p     *fsm.Profile
-	t     *table.Table[fsm.Conn]
-	names []string
+	res *Resolved
+	m   *fsm.Machine
+	p   *fsm.Profile
+	t   *table.Table[fsm.Conn]
 
 	counters [counterShards]counterShard
 }
@@ -248,7 +247,7 @@ func New(cfg Config) (*Tracker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("knob max: %w", err)
 	}
-	return &Tracker{m: m, p: p, t: tb, names: p.StateNames, res: r}, nil
+	return &Tracker{m: m, p: p, t: tb, res: r}, nil
 }
 
 // Profile returns the tracker's profile (state and class names, the spec

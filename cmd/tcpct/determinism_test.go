@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/packet"
 )
 
@@ -24,11 +21,7 @@ import (
 func steadyCapture(t testing.TB, conns int, arrival time.Duration, seed uint64) []byte {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 3))
-	type pkt struct {
-		at  time.Duration
-		seg packet.Segment
-	}
-	var pkts []pkt
+	var pkts []timedSegment
 	const S, A, P, F, R = packet.SYN, packet.ACK, packet.PSH, packet.FIN, packet.RST
 	for c := 0; c < conns; c++ {
 		srv := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 200, 0, byte(1 + c%7)}), 443)
@@ -40,7 +33,7 @@ func steadyCapture(t testing.TB, conns int, arrival time.Duration, seed uint64) 
 			if rev {
 				s.Src, s.Dst = srv, cli
 			}
-			pkts = append(pkts, pkt{at, s})
+			pkts = append(pkts, timedSegment{at, s})
 			at += time.Duration(5+rng.IntN(10)) * time.Millisecond
 		}
 		add(false, S, ci, 0, 0)
@@ -62,23 +55,7 @@ func steadyCapture(t testing.TB, conns int, arrival time.Duration, seed uint64) 
 			add(false, A, ci+102, si+302, 0)
 		}
 	}
-	sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].at < pkts[j].at })
-	var buf bytes.Buffer
-	w, err := capture.NewWriter(&buf, capture.LinkRaw, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
-	var b []byte
-	for _, p := range pkts {
-		if b, err = p.seg.Append(b[:0]); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WritePacket(t0.Add(p.at), b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return buf.Bytes()
+	return writeSegments(t, time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC), pkts, 0)
 }
 
 // TestReplayIsAFunctionOfTheCapture replays a long steady-arrival capture

@@ -23,11 +23,7 @@ import (
 func multiConnCapture(t testing.TB, n int, seed uint64) []byte {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
-	type pkt struct {
-		at  time.Duration
-		seg packet.Segment
-	}
-	var pkts []pkt
+	var pkts []timedSegment
 	const S, A, P, F, R = packet.SYN, packet.ACK, packet.PSH, packet.FIN, packet.RST
 	srv4 := netip.MustParseAddrPort("10.9.0.1:443")
 	srv6 := netip.MustParseAddrPort("[2001:db8::1]:443")
@@ -53,7 +49,7 @@ func multiConnCapture(t testing.TB, n int, seed uint64) []byte {
 			if flags&S != 0 {
 				s.Options = packet.Options{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}
 			}
-			pkts = append(pkts, pkt{at, s})
+			pkts = append(pkts, timedSegment{at, s})
 			at += gap()
 		}
 		add(false, S, ci, 0, 0)
@@ -78,22 +74,33 @@ func multiConnCapture(t testing.TB, n int, seed uint64) []byte {
 			add(false, A, ci+102, si+302, 0)
 		}
 	}
-	// Stable sort by time; ties keep generation order, so each
-	// connection's packets stay in order.
+	return writeSegments(t, time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC), pkts, 97)
+}
+
+// timedSegment is a segment to write at an offset from a capture's start.
+type timedSegment struct {
+	at  time.Duration
+	seg packet.Segment
+}
+
+// writeSegments writes pkts as a raw-IP pcap, sorted by time from t0
+// (stably: ties keep generation order, so each connection's packets stay
+// in order). With udpEvery > 0, every udpEvery-th packet is preceded by a
+// non-TCP record (its IPv4 header with protocol 17).
+func writeSegments(t testing.TB, t0 time.Time, pkts []timedSegment, udpEvery int) []byte {
+	t.Helper()
 	sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].at < pkts[j].at })
 	var buf bytes.Buffer
 	w, err := capture.NewWriter(&buf, capture.LinkRaw, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t0 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	var b []byte
 	for i, p := range pkts {
 		if b, err = p.seg.Append(b[:0]); err != nil {
 			t.Fatal(err)
 		}
-		if i%97 == 0 {
-			// A UDP-ish non-TCP record: an IPv4 header with protocol 17.
+		if udpEvery > 0 && i%udpEvery == 0 {
 			udp := append([]byte(nil), b...)
 			udp[9] = 17
 			if err := w.WritePacket(t0.Add(p.at), udp); err != nil {
