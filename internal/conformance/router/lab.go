@@ -48,6 +48,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fdac824a/tcpct/internal/conformance/kernel"
 )
 
 // Endpoint names one of the lab's namespaces.
@@ -91,21 +93,10 @@ type Options struct {
 	KeepOffloads bool
 }
 
-// Available reports why a lab cannot be built here, or nil if it can.
-func Available() error {
-	if os.Geteuid() != 0 {
-		return errors.New("needs root (network namespaces, veth, AF_PACKET, NFQUEUE)")
-	}
-	for _, c := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(c); err != nil {
-			return fmt.Errorf("needs the %q command (apt-get install iproute2 nftables)", c)
-		}
-	}
-	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
-		return fmt.Errorf("no network namespace support: %v", err)
-	}
-	return nil
-}
+// Available reports why a lab cannot be built here, or nil if it can:
+// it needs what the kernel oracle needs (root, ip, nft, network
+// namespaces).
+func Available() error { return kernel.Available() }
 
 // Lab is three namespaces joined by two veth pairs, the router's ruleset
 // and sysctls, and (with Options.Impair) the endpoints' impairment
