@@ -154,14 +154,6 @@ func (s *Segment) family() (v6 bool, err error) {
 // extended slice. IP and TCP checksums are computed; the IPv4 header carries
 // DF and no options.
 func (s *Segment) Append(b []byte) ([]byte, error) {
-	return s.append(b)
-}
-
-// Build returns the packet as a new slice: Append for a literal, in one
-// line.
-func (s Segment) Build() ([]byte, error) { return s.append(nil) }
-
-func (s *Segment) append(b []byte) ([]byte, error) {
 	v6, err := s.family()
 	if err != nil {
 		return b, err
@@ -316,3 +308,7 @@ func Checksum(p []byte, initial uint32) uint16 {
 	}
 	return ^uint16(acc)
 }
+
+// Build returns the packet as a new slice: Append for a literal, in one
+// line.
+func (s Segment) Build() ([]byte, error) { return s.Append(nil) }
