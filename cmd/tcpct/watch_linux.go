@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,10 +26,6 @@ type packetSocket struct {
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 func openPacketSocket(iface string) (frameSource, error) {
-	ifi, err := net.InterfaceByName(iface)
-	if err != nil {
-		return nil, fmt.Errorf("interface %s: %v", iface, err)
-	}
 	proto := htons(unix.ETH_P_ALL)
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(proto))
 	if err != nil {
@@ -39,19 +34,46 @@ func openPacketSocket(iface string) (frameSource, error) {
 		}
 		return nil, fmt.Errorf("opening a packet socket: %v", err)
 	}
-	s := &packetSocket{fd: fd, ifindex: ifi.Index, name: ifi.Name, loopback: ifi.Flags&net.FlagLoopback != 0}
+	index, flags, err := interfaceOf(fd, iface)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("interface %s: %v", iface, err)
+	}
+	s := &packetSocket{fd: fd, ifindex: index, name: iface, loopback: flags&unix.IFF_LOOPBACK != 0}
 	s.pfd = []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	// A larger receive buffer absorbs bursts; as root, beyond rmem_max.
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi.Index}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: index}); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("binding the packet socket to %s: %v", iface, err)
 	}
 	// Reset the drop counter (reading it clears it).
 	_, _ = unix.GetsockoptTpacketStats(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
 	return s, nil
+}
+
+// interfaceOf asks the kernel for an interface's index and flags
+// (SIOCGIFINDEX, SIOCGIFFLAGS; netdevice(7)) on socket fd. Package net's
+// InterfaceByName would do, but net brings cgo and the resolver into
+// every build of the command, a large part of a first build.
+func interfaceOf(fd int, name string) (index int, flags uint16, err error) {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			return 0, 0, errors.New("no such network interface")
+		}
+		return 0, 0, err
+	}
+	index = int(ifr.Uint32())
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return 0, 0, err
+	}
+	return index, ifr.Uint16(), nil
 }
 
 func (s *packetSocket) describe() string {
