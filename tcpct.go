@@ -60,6 +60,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -82,6 +83,13 @@ import (
 // more), that is 45 MiB; a small program sets max to what it needs
 // (Knobs: []string{"max=4096"}: under 1 MiB). Tracking allocates
 // nothing after New.
+//
+// max=0 means no limit, as nf_conntrack_max = 0 does in the kernel: the
+// table starts with room for 1,024 entries and doubles whenever a new
+// connection finds it full (after reclaiming what has expired), so it
+// never drops or early-drops. Each doubling copies the table while every
+// other call on the tracker waits, and its packet path then takes a
+// shared lock, so a tracker sized for its load is faster.
 type Config struct {
 	// Profile is "linux" (the default: Linux 6.x nf_conntrack) or
 	// "tutorial" (the 2.4-era tracker of the Iptables Tutorial 1.2.2):
@@ -172,8 +180,8 @@ func (c Config) Resolve() (*Resolved, error) {
 			return nil, err
 		}
 	}
-	if max := r.m.Limit(); max <= 0 {
-		return nil, fmt.Errorf("knob max: %d; the table needs at least one entry", max)
+	if max := r.m.Limit(); max < 0 {
+		return nil, fmt.Errorf("knob max: %d; want 0 (no limit) or a number of entries", max)
 	}
 	return r, nil
 }
@@ -186,7 +194,7 @@ func (r *Resolved) Profile() *fsm.Profile {
 	return r.m.Profile()
 }
 
-// Max is the table size (the max knob).
+// Max is the table size (the max knob); 0 means no limit.
 func (r *Resolved) Max() int {
 	if r.m == nil {
 		return 0
@@ -233,7 +241,16 @@ type Tracker struct {
 	t   *table.Table[fsm.Conn]
 
 	counters [counterShards]counterShard
+
+	// grows is set when max is 0 (no limit): the packet path and the
+	// readers then hold mu for reading, and a create that finds the table
+	// full holds it for writing while the table doubles (growTable).
+	grows bool
+	mu    sync.RWMutex
 }
+
+// firstSize is the table size a tracker without a limit starts with.
+const firstSize = 1024
 
 // New builds a Tracker: Resolve, then the table. An unknown profile, an
 // unknown knob or a bad value is an error that names it.
@@ -243,11 +260,15 @@ func New(cfg Config) (*Tracker, error) {
 		return nil, err
 	}
 	m, p := r.m, r.m.Profile()
-	tb, err := table.New[fsm.Conn](table.Config{Max: r.Max(), Seed: cfg.Seed, StateNames: p.StateNames, Acct: m.Accounting()})
+	size, grows := r.Max(), r.Max() == 0
+	if grows {
+		size = firstSize
+	}
+	tb, err := table.New[fsm.Conn](table.Config{Max: size, Seed: cfg.Seed, StateNames: p.StateNames, Acct: m.Accounting(), Grow: grows})
 	if err != nil {
 		return nil, fmt.Errorf("knob max: %w", err)
 	}
-	return &Tracker{m: m, p: p, t: tb, res: r}, nil
+	return &Tracker{m: m, p: p, t: tb, res: r, grows: grows}, nil
 }
 
 // Profile returns the tracker's profile (state and class names, the spec
@@ -263,9 +284,9 @@ func (tr *Tracker) Config() *Resolved {
 	return tr.res
 }
 
-// Max returns the table size (the max knob).
+// Max returns the table size (the max knob); 0 means no limit.
 func (tr *Tracker) Max() int {
-	if tr.t == nil {
+	if tr.t == nil || tr.grows {
 		return 0
 	}
 	return tr.t.Max()
@@ -279,7 +300,53 @@ func (tr *Tracker) Len() int {
 	if tr.t == nil {
 		return 0
 	}
+	tr.rlock()
+	defer tr.runlock()
 	return tr.t.Len()
+}
+
+// rlock and runlock guard a table that may grow (max=0): every use of the
+// table holds mu for reading. Without growth they do nothing.
+func (tr *Tracker) rlock() {
+	if tr.grows {
+		tr.mu.RLock()
+	}
+}
+
+func (tr *Tracker) runlock() {
+	if tr.grows {
+		tr.mu.RUnlock()
+	}
+}
+
+// insert is table.Insert, growing a table without a limit when it is
+// full. The caller holds the read lock (rlock) and no entry lock.
+func (tr *Tracker) insert(k table.Key, c fsm.Conn, m table.Meta, now int64) (table.Ref, table.Dir, table.Status) {
+	for {
+		r, d, st := tr.t.Insert(k, c, m, now)
+		if st != table.Full {
+			return r, d, st
+		}
+		if !tr.growTable() {
+			// Beyond the largest table (2^31 entries): dropped, as a full
+			// table's create is.
+			return table.Ref{}, 0, table.Dropped
+		}
+	}
+}
+
+// growTable doubles the table, unless another goroutine did while this
+// one waited for the lock, and reports whether there is room now. Refs
+// stay valid: table.Grow keeps records at their index.
+func (tr *Tracker) growTable() bool {
+	tr.mu.RUnlock()
+	tr.mu.Lock()
+	defer tr.mu.RLock()
+	defer tr.mu.Unlock()
+	if tr.t.Len() < tr.t.Max() {
+		return true
+	}
+	return tr.t.Grow(2*tr.t.Max()) == nil
 }
 
 // Errors Track returns for packets the tracker does not see. They are
@@ -331,7 +398,9 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 		}
 		k := keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
 		var v Verdict
+		tr.rlock()
 		tr.track(&v, &k, 0, &seg, now.UnixNano())
+		tr.runlock()
 		return v, nil
 	case capture.KindNonTCP:
 		return Verdict{}, ErrNotTCP
@@ -345,7 +414,9 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 			seg := SegmentOf(&p)
 			k := keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
 			var v Verdict
+			tr.rlock()
 			tr.track(&v, &k, 0, &seg, now.UnixNano())
+			tr.runlock()
 			return v, nil
 		case p.TrackedInvalid():
 			var v Verdict
@@ -379,7 +450,9 @@ func (tr *Tracker) truncated(v *Verdict, now int64) {
 func (tr *Tracker) TrackSegment(src, dst netip.AddrPort, seg *fsm.Segment, now time.Time) Verdict {
 	k := table.KeyFromAddrPorts(src, dst)
 	var v Verdict
+	tr.rlock()
 	tr.track(&v, &k, 0, seg, now.UnixNano())
+	tr.runlock()
 	return v
 }
 
@@ -405,6 +478,8 @@ func (tr *Tracker) TrackBatch(pkts []Packet, out []Verdict) {
 	}
 	var keys [lookahead]table.Key
 	var hashes [lookahead]uint64
+	tr.rlock()
+	defer tr.runlock()
 	for len(pkts) > 0 {
 		n := min(len(pkts), lookahead)
 		for i := range pkts[:n] {
@@ -466,7 +541,7 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 			c = fsm.Conn{}
 			*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Original, now), Key: *k, now: now, p: tr.p}
 			if v.Action == fsm.Create {
-				r, wd, st := tr.t.Insert(*k, c, tr.countedMeta(&c, v, k, seg, table.Original), now)
+				r, wd, st := tr.insert(*k, c, tr.countedMeta(&c, v, k, seg, table.Original), now)
 				switch st {
 				case table.Inserted:
 					v.Ref = r
@@ -532,7 +607,7 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 			// reclaim it and create the new connection in its place.
 			tr.t.Remove(ref, table.ReasonExpired, now)
 			v.Key = *k
-			switch r, wd, st := tr.t.Insert(*k, c, tr.countedMeta(&c, v, k, seg, table.Original), now); st {
+			switch r, wd, st := tr.insert(*k, c, tr.countedMeta(&c, v, k, seg, table.Original), now); st {
 			case table.Inserted:
 				ref = r
 			case table.Existing:
@@ -645,6 +720,8 @@ func (tr *Tracker) Expire(now time.Time) int {
 	if tr.t == nil {
 		return 0
 	}
+	tr.rlock()
+	defer tr.runlock()
 	return tr.t.Expire(now.UnixNano())
 }
 
@@ -654,7 +731,9 @@ func (tr *Tracker) Lookup(src, dst netip.AddrPort, now time.Time) (Entry, fsm.Di
 	if tr.t == nil {
 		return Entry{}, 0, false
 	}
+	tr.rlock()
 	s, d, ok := tr.t.Get(table.KeyFromAddrPorts(src, dst), now.UnixNano())
+	tr.runlock()
 	if !ok {
 		return Entry{}, 0, false
 	}
@@ -670,6 +749,23 @@ func (tr *Tracker) entry(s *table.Snapshot[fsm.Conn]) Entry {
 // throughout is seen once, with a consistent snapshot.
 func (tr *Tracker) Range(now time.Time, fn func(*Entry) bool) {
 	if tr.t == nil {
+		return
+	}
+	if tr.grows {
+		// fn may track packets, and a packet may grow the table, which
+		// waits for every reader: take the snapshots first.
+		tr.rlock()
+		var all []Entry
+		tr.t.Range(now.UnixNano(), func(s *table.Snapshot[fsm.Conn]) bool {
+			all = append(all, tr.entry(s))
+			return true
+		})
+		tr.runlock()
+		for i := range all {
+			if !fn(&all[i]) {
+				return
+			}
+		}
 		return
 	}
 	var e Entry
@@ -718,7 +814,9 @@ func (tr *Tracker) Stats() Stats {
 	if tr.t == nil {
 		return Stats{}
 	}
+	tr.rlock()
 	s := Stats{Table: tr.t.Stats()}
+	tr.runlock()
 	s.Invalid = s.Table.Invalid
 	for i := range tr.counters {
 		c := &tr.counters[i]

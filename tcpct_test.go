@@ -276,7 +276,6 @@ func TestConfigErrors(t *testing.T) {
 		{tcpct.Config{Knobs: []string{"tcp_loose=2"}}, "tcp_loose"},
 		{tcpct.Config{Knobs: []string{"nf_conntrack_tcp_timeout_established=x"}}, "tcp_timeout_established"},
 		{tcpct.Config{Knobs: []string{"tcp_loose"}}, "NAME=VALUE"},
-		{tcpct.Config{Knobs: []string{"max=0"}}, "max"},
 		{tcpct.Config{Knobs: []string{"max=-5"}}, "max"},
 		{tcpct.Config{Profile: "tutorial", Knobs: []string{"tcp_be_liberal=1"}}, "tcp_be_liberal"},
 	} {

@@ -92,8 +92,15 @@ type expiredEvent struct {
 // events in order. It checks exactness where Expire ran: afterwards Len is
 // the number of entries whose deadline is after now.
 func runExpireScript(t *testing.T, ops []expireOp, seed uint64, max int, every float64) []expiredEvent {
+	return runExpireScriptGrow(t, ops, seed, max, every, false)
+}
+
+// runExpireScriptGrow is runExpireScript; with grow, the table is made
+// with Config.Grow and doubled whenever an insert finds it Full, and the
+// Refs taken before must keep working.
+func runExpireScriptGrow(t *testing.T, ops []expireOp, seed uint64, max int, every float64, grow bool) []expiredEvent {
 	t.Helper()
-	tb, err := New[val](Config{Max: max, Seed: seed, StateNames: testStates})
+	tb, err := New[val](Config{Max: max, Seed: seed, StateNames: testStates, Grow: grow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +133,13 @@ func runExpireScript(t *testing.T, ops []expireOp, seed uint64, max int, every f
 		switch op.kind {
 		case 'i':
 			r, _, st := tb.Insert(k, mkval(uint64(op.key)), Meta{Deadline: op.dl, State: stEstablished}, op.now)
+			if st == Full && grow {
+				if err := tb.Grow(2 * tb.Max()); err != nil {
+					t.Fatal(err)
+				}
+				checkGrown(t, tb, refs, op.now)
+				r, _, st = tb.Insert(k, mkval(uint64(op.key)), Meta{Deadline: op.dl, State: stEstablished}, op.now)
+			}
 			if st != Inserted {
 				t.Fatalf("op %d: insert %v", i, st)
 			}
@@ -188,8 +202,13 @@ func TestExpireExactAndOrdered(t *testing.T) {
 			seed  uint64
 			max   int
 			every float64
-		}{{99, 5000, 1}, {7, 20000, 0.3}, {3, 4100, 0.01}, {5, 8000, 0}} {
-			got := runExpireScript(t, ops, c.seed, c.max, c.every)
+			grow  bool
+		}{{99, 5000, 1, false}, {7, 20000, 0.3, false}, {3, 4100, 0.01, false}, {5, 8000, 0, false},
+			// A table that starts at 8 records and doubles when full
+			// (nf_conntrack_max = 0) expires the same entries in the same
+			// order.
+			{11, 8, 1, true}, {12, 8, 0.05, true}} {
+			got := runExpireScriptGrow(t, ops, c.seed, c.max, c.every, c.grow)
 			if len(got) != len(want) {
 				t.Fatalf("script %d %+v: %d expired, want %d", script, c, len(got), len(want))
 			}
@@ -201,6 +220,26 @@ func TestExpireExactAndOrdered(t *testing.T) {
 			}
 		}
 	}
+}
+
+// checkGrown checks a table just grown: every entry the script holds is
+// found by Lookup under both tuples, at the index its Ref names, and the
+// table is consistent.
+func checkGrown(t *testing.T, tb *Table[val], refs map[uint32]Ref, now int64) {
+	t.Helper()
+	for key, r := range refs {
+		if _, m, ok := tb.Load(r); !ok || m.Deadline <= now {
+			continue // reclaimed or due: the script's map keeps stale refs until the op that finds out
+		}
+		k := key4(key)
+		for _, kk := range []Key{k, k.Reverse()} {
+			got, _, ok := tb.Lookup(kk, now)
+			if !ok || got != r {
+				t.Fatalf("after Grow to %d: Lookup(%v) = %v, %v; want %v", tb.Max(), kk, got, ok, r)
+			}
+		}
+	}
+	checkConsistent(t, tb, now)
 }
 
 // The stall of issue 18: with steady arrivals, total connections far above

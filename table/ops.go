@@ -368,6 +368,7 @@ func (t *Table[V]) kill(idx uint32, b int, mw uint64) {
 //     entries of the 8 index buckets from k's home bucket (the kernel's
 //     NF_CT_EVICTION_RANGE): bounded work, never a scan.
 //   - Failed: the index probe limit was reached.
+//   - Full: a table made with Config.Grow is full; nothing was written.
 //
 // Entries whose deadline is <= now count as absent for every decision:
 // the clash check, the limit and early drop. When the table is full,
@@ -429,6 +430,10 @@ func (t *Table[V]) insert(k Key, v V, m Meta, now int64, reclaim bool) (r Ref, d
 		t.unlockStripes(sa, sb)
 		t.expireDue(now)
 		return t.insert(k, v, m, now, false)
+	}
+	if !ok && t.grow {
+		t.unlockStripes(sa, sb)
+		return Ref{}, 0, Full
 	}
 	if ok {
 		// A free record's lock is only ever held briefly by code that waits

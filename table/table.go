@@ -113,6 +113,10 @@ const (
 	// Failed: the index probe limit was hit (the kernel's chaintoolong).
 	// Counted as insert_failed.
 	Failed
+	// Full: a table made with Config.Grow is at Max (after reclaiming what
+	// had expired). Nothing was written or counted; Grow, then insert
+	// again.
+	Full
 )
 
 func (s Status) String() string {
@@ -125,6 +129,8 @@ func (s Status) String() string {
 		return "dropped"
 	case Failed:
 		return "failed"
+	case Full:
+		return "full"
 	}
 	return fmt.Sprintf("Status(%d)", uint8(s))
 }
@@ -148,6 +154,10 @@ type Config struct {
 	// DESTROY events carry the counters, dumps print them. Off, the table
 	// allocates nothing for them and the packet path does not touch them.
 	Acct bool
+	// Grow makes Insert report Full where a table at Max would early-drop
+	// or drop: the owner then calls Grow and inserts again. It serves the
+	// kernel's nf_conntrack_max = 0 (no limit); see Grow.
+	Grow bool
 }
 
 // Record layout, in 64-bit words. A record is 7 words plus V: 128 bytes for
@@ -225,6 +235,8 @@ type Table[V any] struct {
 	// holders add with atomic adds, readers load without the seqlock, as
 	// the kernel's atomic64 counters are read.
 	acct []uint64
+
+	grow bool // Config.Grow
 }
 
 type stripe struct {
@@ -265,7 +277,7 @@ func New[V any](cfg Config) (*Table[V], error) {
 	if cfg.Max <= 0 || cfg.Max > math.MaxInt32-1 {
 		return nil, fmt.Errorf("table: Max %d out of range [1, %d]", cfg.Max, math.MaxInt32-1)
 	}
-	t := &Table[V]{max: uint32(cfg.Max), names: cfg.StateNames}
+	t := &Table[V]{max: uint32(cfg.Max), names: cfg.StateNames, grow: cfg.Grow}
 	vs := int(unsafe.Sizeof(zero))
 	t.vFull, t.vTail = vs/8, vs%8
 	t.vWords = (vs + 7) / 8

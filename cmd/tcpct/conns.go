@@ -62,12 +62,25 @@ func (cc *connCounts) init(sizes []int) {
 	}
 }
 
+// grow makes room for index i in shard's slices: a tracker without a
+// limit (max=0) starts small and grows its table, keeping every entry at
+// its index.
+func (cc *connCounts) grow(shard, i int) {
+	n := max(1024, 2*(i+1))
+	cc.slots[shard] = append(cc.slots[shard], make([]connSlot, n-len(cc.slots[shard]))...)
+	cc.keys[shard] = append(cc.keys[shard], make([]table.Key, n-len(cc.keys[shard]))...)
+	cc.refs[shard] = append(cc.refs[shard], make([]table.Ref, n-len(cc.refs[shard]))...)
+}
+
 // add counts one packet, tracked by shard, into its connection.
 func (cc *connCounts) add(shard int, v *tcpct.Verdict, pk *pktInfo) {
 	if !v.Entry {
 		return
 	}
 	i := v.Ref.Index()
+	if i >= len(cc.slots[shard]) {
+		cc.grow(shard, i)
+	}
 	s := &cc.slots[shard][i]
 	if s.gen != v.Ref.Gen() {
 		if s.gen != 0 {

@@ -84,7 +84,10 @@ func newEngine(tf *trackerFlags, jobs int) (*engine, error) {
 	}
 	// The workers' tables hold limit entries together: limit/jobs each,
 	// one more for the first limit%jobs. A table needs one entry at least.
-	jobs = int(min(int64(jobs), limit))
+	// Without a limit (max=0) each worker's table has none either.
+	if limit > 0 {
+		jobs = int(min(int64(jobs), limit))
+	}
 	e := &engine{jobs: jobs}
 	for i := 0; i < jobs; i++ {
 		per := limit / int64(jobs)
