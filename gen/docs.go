@@ -317,6 +317,10 @@ func CellsTable(s *spec.Spec) string {
 	return b.String()
 }
 
+// HasRegions reports whether a hand-written document holds generated
+// regions for Splice to fill.
+func HasRegions(doc []byte) bool { return regionRE.Match(doc) }
+
 var regionRE = regexp.MustCompile(`(?s)(<!-- BEGIN GENERATED: (\w+) (\w+) -->\n).*?(<!-- END GENERATED -->)`)
 
 // Splice replaces every generated region of a hand-written document.

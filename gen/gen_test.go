@@ -10,18 +10,6 @@ import (
 	"github.com/fdac824a/tcpct/spec"
 )
 
-// TestCommittedFilesAreCurrent fails when `go generate ./...` would change
-// a committed file.
-func TestCommittedFilesAreCurrent(t *testing.T) {
-	stale, err := Run("..", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range stale {
-		t.Errorf("%s is stale: run go generate ./...", f)
-	}
-}
-
 // Every cell of every profile appears in the generated cell tables.
 func TestEveryCellDocumented(t *testing.T) {
 	for _, name := range spec.Profiles() {

@@ -16,14 +16,13 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/fdac824a/tcpct/gen"
 )
 
 func main() {
 	root := flag.String("root", "..", "module root (the directory holding go.mod)")
 	check := flag.Bool("check", false, "report stale files instead of writing them")
 	flag.Parse()
-	stale, err := gen.Run(*root, !*check)
+	stale, err := Run(*root, !*check)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "specgen:", err)
 		os.Exit(2)

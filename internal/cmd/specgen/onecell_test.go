@@ -1,4 +1,4 @@
-package gen
+package main
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/fdac824a/tcpct/gen"
 	"github.com/fdac824a/tcpct/spec"
 )
 
@@ -41,7 +42,7 @@ func TestOneCellEdit(t *testing.T) {
 		t.Fatalf("edited cell reads %s, want FIN_WAIT", got)
 	}
 
-	orig, err := LoadAll()
+	orig, err := gen.LoadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,9 +55,9 @@ func TestOneCellEdit(t *testing.T) {
 	before, after := render(t, orig), render(t, changed)
 
 	wantChanged := []string{"fsm/zz_profiles.go", "docs/states.md", "docs/profile-linux.md", "docs/linux.dot",
-		"docs/profiles-compared.md", "docs/rfc793-mapping.md", CHeaderPath("linux")}
+		"docs/profiles-compared.md", "docs/rfc793-mapping.md", gen.CHeaderPath("linux")}
 	wantSame := []string{"docs/profile-tutorial.md", "docs/tutorial.dot", "docs/spec-schema.md", "docs/spec.schema.json", "docs/README.md",
-		CHeaderPath("tutorial"), CReasonsPath}
+		gen.CHeaderPath("tutorial"), gen.CReasonsPath}
 	for _, p := range wantChanged {
 		if bytes.Equal(before[p], after[p]) {
 			t.Errorf("%s did not change with the cell", p)
@@ -77,7 +78,7 @@ func TestOneCellEdit(t *testing.T) {
 // render is every generated file for the given profiles, by path.
 func render(t *testing.T, specs []*spec.Spec) map[string][]byte {
 	t.Helper()
-	files, err := filesOf(specs, "..")
+	files, err := filesOf(specs, moduleRoot)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package gen
+package main
 
 import (
 	"bytes"
@@ -6,28 +6,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/fdac824a/tcpct/gen"
 	"github.com/fdac824a/tcpct/spec"
 )
-
-// File is one generated file: its path relative to the module root and its
-// contents.
-type File struct {
-	Path string
-	Data []byte
-}
-
-// LoadAll loads every profile of the spec package.
-func LoadAll() ([]*spec.Spec, error) {
-	var out []*spec.Spec
-	for _, name := range spec.Profiles() {
-		s, err := spec.Load(name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
 
 // handWritten are the hand-written documents of docs/ that the index links
 // (when they exist); generated regions in them are kept current.
@@ -35,8 +16,8 @@ var handWritten = []string{"rfc793-mapping.md", "invariants.md", "seed-quotation
 
 // Files renders every generated file. Files that splice generated regions
 // into hand-written text (docs/rfc793-mapping.md) are read from root.
-func Files(root string) ([]File, error) {
-	specs, err := LoadAll()
+func Files(root string) ([]gen.File, error) {
+	specs, err := gen.LoadAll()
 	if err != nil {
 		return nil, err
 	}
@@ -44,43 +25,43 @@ func Files(root string) ([]File, error) {
 }
 
 // filesOf is Files for the given profiles.
-func filesOf(specs []*spec.Spec, root string) ([]File, error) {
+func filesOf(specs []*spec.Spec, root string) ([]gen.File, error) {
 	src, err := FSMSource(specs)
 	if err != nil {
 		return nil, err
 	}
-	files := []File{{"fsm/zz_profiles.go", src}}
+	files := []gen.File{{Path: "fsm/zz_profiles.go", Data: src}}
 	// The C target (ebpf/c): one header per profile and the reason codes.
 	for _, s := range specs {
-		files = append(files, File{CHeaderPath(s.Profile), CHeader(s)})
+		files = append(files, gen.File{Path: gen.CHeaderPath(s.Profile), Data: gen.CHeader(s)})
 	}
-	reasons, err := CReasons(root)
+	reasons, err := gen.CReasons(root)
 	if err != nil {
 		return nil, err
 	}
-	files = append(files, File{CReasonsPath, reasons})
+	files = append(files, gen.File{Path: gen.CReasonsPath, Data: reasons})
 	// Documents of docs/ made elsewhere than Docs, for its index to link:
 	// the one-page tables (generated) and the hand-written pages, whose
 	// generated regions are spliced in.
-	states := File{"states.md", StatesMarkdown(specs)}
-	files = append(files, File{"docs/states.md", states.Data})
-	extra := []File{states}
+	states := gen.File{Path: "states.md", Data: gen.StatesMarkdown(specs)}
+	files = append(files, gen.File{Path: "docs/states.md", Data: states.Data})
+	extra := []gen.File{states}
 	for _, name := range handWritten {
 		old, err := os.ReadFile(filepath.Join(root, "docs", name))
 		if err != nil {
 			continue
 		}
-		spliced, err := Splice(old, specs)
+		spliced, err := gen.Splice(old, specs)
 		if err != nil {
 			return nil, fmt.Errorf("docs/%s: %w", name, err)
 		}
-		if regionRE.Match(old) {
-			files = append(files, File{"docs/" + name, spliced})
+		if gen.HasRegions(old) {
+			files = append(files, gen.File{Path: "docs/" + name, Data: spliced})
 		}
-		extra = append(extra, File{name, spliced})
+		extra = append(extra, gen.File{Path: name, Data: spliced})
 	}
-	for _, f := range Docs(specs, extra) {
-		files = append(files, File{"docs/" + f.Path, f.Data})
+	for _, f := range gen.Docs(specs, extra) {
+		files = append(files, gen.File{Path: "docs/" + f.Path, Data: f.Data})
 	}
 	return files, nil
 }
