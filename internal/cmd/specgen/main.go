@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-
 )
 
 func main() {
