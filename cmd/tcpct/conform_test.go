@@ -5,11 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/fdac824a/tcpct"
-	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/internal/conformance/compare"
 	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 )
@@ -72,8 +71,9 @@ func checkOneCellDiffers(t *testing.T, code int, out, errs, want, kernelState, o
 }
 
 // trackerKernel stands in for the kernel oracle where the kernel cannot be
-// asked: it answers with the built-in linux profile's verdicts, which
-// agree with Linux 6.18 on the recorded traces (TestRecordedKernelTraces).
+// asked: it answers with tcpct replay -format jsonl of the built-in linux
+// profile, which agrees with Linux 6.18 on the recorded traces
+// (TestRecordedKernelTraces).
 // It checks conform's comparison and charging without root; the kernel
 // tests below check it against the kernel itself.
 func trackerKernel(t *testing.T) {
@@ -82,28 +82,20 @@ func trackerKernel(t *testing.T) {
 	t.Cleanup(func() { kernelAvailable, askKernel = oldAvail, oldAsk })
 	kernelAvailable = func() error { return nil }
 	askKernel = func(ctx context.Context, pkts []tracegen.Packet, sysctls map[string]string) ([]compare.Line, error) {
-		var knobs []string
+		// replay's own jsonl writer, not conform's rendering of a verdict.
+		args := []string{"replay", "-format", "jsonl", "-profile", "linux"}
 		for k, v := range sysctls {
-			knobs = append(knobs, k+"="+v)
-		}
-		tr, err := tcpct.New(tcpct.Config{Profile: "linux", Knobs: knobs})
-		if err != nil {
-			return nil, err
+			args = append(args, "-sysctl", k+"="+v)
 		}
 		var pcap bytes.Buffer
 		if err := tracegen.WritePcap(&pcap, pkts); err != nil {
 			return nil, err
 		}
-		cr, err := capture.NewReader(&pcap)
-		if err != nil {
-			return nil, err
+		code, out, errs := runCmd(t, pcap.Bytes(), append(args, "-")...)
+		if code != 0 {
+			return nil, fmt.Errorf("replay: status %d: %s", code, errs)
 		}
-		var out []compare.Line
-		res := walk(cr, tr, atSpec{}, func(_ *pktInfo, p *capture.Packet, v *tcpct.Verdict) bool {
-			out = append(out, verdictLine(p.Index, v))
-			return true
-		})
-		return out, res.err
+		return compare.Read(strings.NewReader(out))
 	}
 }
 
