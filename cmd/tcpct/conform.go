@@ -516,6 +516,7 @@ func (r *conformRun) writeText(w *bufio.Writer, tf *trackerFlags) {
 	}
 	if r.differs() {
 		fmt.Fprintf(w, "the kernel differs from %s\n", what)
+		fmt.Fprintf(w, "(tcpct conform -save DIR keeps the traces: tcpct explain -packet N DIR/TRACE.pcap narrates a packet's connection)\n")
 	} else {
 		fmt.Fprintf(w, "the kernel agrees with %s on every packet\n", what)
 	}
