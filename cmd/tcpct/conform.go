@@ -313,14 +313,25 @@ func (r *conformRun) add(tf *trackerFlags, name string, pcap []byte, kern []comp
 		return err
 	}
 	var ours []compare.Line
-	cellAt := map[int]int{} // packet index -> cell, -1 outside the table
-	res := walk(cr, tr, atSpec{}, func(_ *pktInfo, p *capture.Packet, v *tcpct.Verdict) bool {
+	cellAt := map[int]int{}            // packet index -> cell, -1 outside the table
+	original := map[string]tcpct.Key{} // connection -> its entry's original tuple
+	res := walk(cr, tr, atSpec{}, func(pi *pktInfo, p *capture.Packet, v *tcpct.Verdict) bool {
 		ours = append(ours, verdictLine(p.Index, v))
 		c := -1
 		if v.Cell != fsm.CellNone {
-			c = r.cellIndex(v.Dir, v.Class, v.Old)
+			d := v.Dir
+			if o, ok := original[keys[p.Index]]; ok && v.Action == fsm.Recreate && o != pi.key {
+				// A reopening SYN's verdict has the new entry's
+				// direction; the cell was looked up in the old
+				// entry's, where the packet was a reply.
+				d = fsm.Reply
+			}
+			c = r.cellIndex(d, v.Class, v.Old)
 		}
 		cellAt[p.Index] = c
+		if v.Entry {
+			original[keys[p.Index]] = v.Key
+		}
 		return true
 	})
 	if res.err != nil {

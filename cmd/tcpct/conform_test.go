@@ -40,7 +40,10 @@ func conformLines(t *testing.T, out string) ([]conformCellJSON, conformSummaryJS
 
 // checkOneCellDiffers requires exactly the cell want (and nothing outside
 // the table) to be reported as differing, with the packet that shows it.
-func checkOneCellDiffers(t *testing.T, code int, out, errs, want, kernelState, ourState string) {
+// The first packet charged to it must show kernelState in the kernel's
+// verdict and ourState in tcpct's, and explain's narration must name the
+// cell with its edited outcome.
+func checkOneCellDiffers(t *testing.T, code int, out, errs, want, kernelState, ourState, outcome string) {
 	t.Helper()
 	if code != exitDiffers {
 		t.Fatalf("status %d, want %d; stderr %q", code, exitDiffers, errs)
@@ -61,7 +64,7 @@ func checkOneCellDiffers(t *testing.T, code int, out, errs, want, kernelState, o
 		if !strings.Contains(k, `"state":"`+kernelState+`"`) || !strings.Contains(o, `"state":"`+ourState+`"`) {
 			t.Errorf("%s: first packet kernel %s, tcpct %s; want states %s and %s", want, k, o, kernelState, ourState)
 		}
-		if !strings.Contains(c.First.Explain, "spec cell "+want+" = "+ourState) {
+		if !strings.Contains(c.First.Explain, "spec cell "+want+" = "+outcome) {
 			t.Errorf("%s: the explain narration does not name the cell:\n%s", want, c.First.Explain)
 		}
 	}
@@ -115,7 +118,21 @@ func TestConformChargesTheEditedCell(t *testing.T) {
 
 	file := writeTemp(t, "edited.spec", editCell(t, "original", "fin", 3, "sCW"))
 	code, out, errs = runCmd(t, nil, "conform", "-format", "jsonl", "-cells", "1000", "-packets", "1000", "-spec", file)
-	checkOneCellDiffers(t, code, out, errs, "original/fin/ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT")
+	checkOneCellDiffers(t, code, out, errs, "original/fin/ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "CLOSE_WAIT")
+
+	// A reply SYN in TIME_WAIT reopens the connection: its verdict has the
+	// new entry's direction, original, but the cell looked up was the old
+	// entry's reply/syn/TIME_WAIT, which is where conform tallies it.
+	code, out, errs = runCmd(t, nil, "conform", "-format", "jsonl")
+	cells, _ = conformLines(t, out)
+	for _, c := range cells {
+		if c.Cell == "reply/syn/TIME_WAIT" && c.Packets == 0 {
+			t.Errorf("no reopening reply SYN tallied under reply/syn/TIME_WAIT (status %d, %s): %+v", code, errs, c)
+		}
+	}
+	file2 := writeTemp(t, "edited2.spec", editCell(t, "reply", "syn", 7, "sIV"))
+	code, out, errs = runCmd(t, nil, "conform", "-format", "jsonl", "-spec", file2)
+	checkOneCellDiffers(t, code, out, errs, "reply/syn/TIME_WAIT", "SYN_SENT", "TIME_WAIT", "INVALID")
 
 	// The text form: the cell's line, both verdicts, explain's narration.
 	code, out, _ = runCmd(t, nil, "conform", "-cells", "1000", "-packets", "1000", "-spec", file)
