@@ -36,9 +36,9 @@ const conformUsage = `usage: tcpct conform [-profile linux|tutorial | -spec FILE
                      [-format text|jsonl] [-seed N] [-cells N] [-packets N]
                      [-save DIR] [-progress auto|always|never]
 
-Asks the running kernel how it differs from a profile (root, Linux). In a
-throw-away network namespace, created for the run and deleted after it
-(also on an error or an interrupt), it sends two generated traces through
+Asks the running kernel how it differs from a profile (root, Linux). In
+throw-away network namespaces, one per trace, each deleted after its
+trace (also on an error or an interrupt), it sends two generated traces through
 the kernel's nf_conntrack and records the kernel's verdict on every
 packet: the cell probe (every connection drives itself into one TCP state
 and sends one in-window packet of one class from one side, so that the
