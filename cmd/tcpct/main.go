@@ -7,6 +7,7 @@
 //	tcpct spec    [flags]            print a profile: its spec text, JSON, Graphviz or Mermaid
 //	tcpct docs    -o DIR             write the reference generated from the spec (SVGs with Graphviz)
 //	tcpct watch   -i IFACE           track live traffic (AF_PACKET, root): events or a live summary
+//	tcpct conform [flags]            how the running kernel differs from a profile, cell by cell (root)
 //
 // The command-line contract (flags, jsonl fields, exit status) is
 // cmd/tcpct/README.md; `tcpct replay -h` documents it. Exit
@@ -69,13 +70,16 @@ Commands:
   spec     print a tracker profile (text, json, dot, mermaid)
   docs     write the reference documentation generated from the spec
   watch    track live TCP traffic on an interface (root; events or summary)
+  conform  ask the running kernel, cell by cell, how it differs from a profile (root)
   version  print the module version and the VCS revision it was built from
   help     print this, or with a COMMAND that command's flags
 
 Run 'tcpct help COMMAND' or 'tcpct COMMAND -h' for a command's flags.
 Exit status: 0 success, 1 usage error, 2 unreadable, truncated or corrupt input,
 3 the output cannot be written (quietly for a closed pipe), 4 the capture holds
-no TCP packet (explain: no packet of the chosen connection).
+no TCP packet (explain: no packet of the chosen connection); conform: 5 the
+kernel differs from the profile, 6 the kernel cannot be asked (not root, tools
+missing).
 `
 
 // run is the whole command, with its streams injected so that tests run
@@ -96,6 +100,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return docsCmd(args[1:], stdout, stderr)
 	case "watch":
 		return watch(args[1:], stdout, stderr)
+	case "conform":
+		return conform(args[1:], stdout, stderr)
 	case "version":
 		return versionCmd(args[1:], stdout, stderr)
 	case "help":
@@ -117,7 +123,7 @@ func help(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	case 1:
 		switch args[0] {
-		case "replay", "explain", "spec", "docs", "watch", "version":
+		case "replay", "explain", "spec", "docs", "watch", "conform", "version":
 			return run([]string{args[0], "-h"}, stdin, stdout, stderr)
 		case "help":
 			fmt.Fprint(stdout, topUsage)

@@ -192,18 +192,19 @@ func New(opts Options) (r *Runner, err error) {
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ip netns add: %v: %s", err, bytes.TrimSpace(out))
 	}
-	r = &Runner{name: name, nsFD: -1, raw4: -1, raw6: -1, count: -1, keep: opts.KeepNamespace, reclaim: opts.Reclaim}
+	// rn, not the result r: a failed setup returns a nil r, and the
+	// cleanup must still reach the runner to delete its namespace.
+	rn := &Runner{name: name, nsFD: -1, raw4: -1, raw6: -1, count: -1, keep: opts.KeepNamespace, reclaim: opts.Reclaim}
 	defer func() {
 		if err != nil {
-			r.keep = false
-			r.Close()
-			r = nil
+			rn.keep = false
+			rn.Close()
 		}
 	}()
-	if err := r.setup(opts); err != nil {
+	if err := rn.setup(opts); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return rn, nil
 }
 
 // Namespace is the name of the runner's network namespace.
