@@ -48,7 +48,7 @@ import (
 //     changed nor refreshed, and nothing is counted in it.
 //
 // The kernel counts every such INVALID in /proc/net/stat/nf_conntrack's
-// "error" column, not in "invalid" (Stats.ICMPErrors).
+// "icmp_error" column, not in "invalid" (Stats.ICMPErrors).
 //
 // tcpct judges ICMP errors whose quoted packet is TCP, and ICMP headers
 // the kernel rejects before looking inside (too short, an unknown type,

@@ -725,7 +725,7 @@ type Stats struct {
 	// ICMP counts the ICMP and ICMPv6 packets judged (see ICMP): errors
 	// quoting TCP and ICMP headers rejected before the lookup; not
 	// counted in Packets. ICMPErrors counts those that were not RELATED,
-	// the kernel's "error" column (not its "invalid" one).
+	// the kernel's "icmp_error" column (not its "invalid" one).
 	ICMP, ICMPErrors uint64
 	Table            table.Stats
 }

@@ -18,7 +18,7 @@ type summary struct {
 	ignored   [256]int
 	dropped   int
 	icmp      [16]int // ICMP errors by outcome (tcpct.ICMPOutcome)
-	badSums   int // TCP segments whose checksum is wrong (engine.sums)
+	badSums   int     // TCP segments whose checksum is wrong (engine.sums)
 	conns     connCounts
 	wallStart time.Time
 }
