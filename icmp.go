@@ -226,6 +226,9 @@ func parseICMP(p *capture.Packet) (k table.Key, i ICMP, ok bool) {
 	b := p.IP[off:]
 	whole := len(b) >= p.IPPayloadLen
 	i.Family = p.Family
+	if len(b) >= 2 {
+		i.Type, i.Code = b[0], b[1]
+	}
 	if len(b) < 8 {
 		if whole {
 			i.Outcome = ICMPShort
