@@ -84,7 +84,9 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 			s.badSums++
 		}
 		s.count(v)
-		s.conns.add(pk.shard, v, pk)
+		if !pk.icmp { // an ICMP error is not one of its connection's segments
+			s.conns.add(pk.shard, v, pk)
+		}
 	})
 	wall := time.Since(s.wallStart)
 	end := at.end(res.last)
@@ -203,7 +205,7 @@ func printICMP(w *bufio.Writer, counts *[16]int) {
 		} else {
 			name = "INVALID: " + name
 		}
-		fmt.Fprintf(w, "  %-56s %10d\n", name, n)
+		fmt.Fprintf(w, "  %10d  %s\n", n, name)
 	}
 }
 
