@@ -156,3 +156,57 @@ func TestICMPBatchIsTrack(t *testing.T) {
 		}
 	}
 }
+
+// FuzzICMP: whatever an ICMP packet holds, tracking it never panics,
+// never changes the entry it may quote (the kernel only reads it), is
+// RELATED or INVALID, and gets the same verdict from Track and from
+// TrackBatch with PacketOf.
+func FuzzICMP(f *testing.F) {
+	c, s := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:443")
+	c6, s6 := netip.MustParseAddrPort("[2001:db8::1]:40000"), netip.MustParseAddrPort("[2001:db8::2]:443")
+	syn := mustICMPTest(packet.Segment{Src: c, Dst: s, Seq: 1, Flags: packet.SYN, Window: 1000}.Build())
+	syn6 := mustICMPTest(packet.Segment{Src: c6, Dst: s6, Seq: 1, Flags: packet.SYN, Window: 1000}.Build())
+	f.Add(mustICMPTest(packet.ICMPError{Src: s.Addr(), Dst: c.Addr(), Type: 3, Code: 3, Quote: syn}.Build()))
+	f.Add(mustICMPTest(packet.ICMPError{Src: s.Addr(), Dst: c.Addr(), Type: 11, Quote: syn[:28]}.Build()))
+	f.Add(mustICMPTest(packet.ICMPError{Src: s6.Addr(), Dst: c6.Addr(), Type: 2, Quote: syn6}.Build()))
+	f.Add(mustICMPTest(packet.ICMPError{Src: s6.Addr(), Dst: c6.Addr(), Type: 1, Quote: syn6[:44]}.Build()))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		now := time.Unix(1000, 0)
+		one, _ := New(Config{Seed: 1, Knobs: []string{"max=16", "checksum=1"}})
+		batch, _ := New(Config{Seed: 2, Knobs: []string{"max=16", "checksum=1"}})
+		for _, tr := range []*Tracker{one, batch} {
+			tr.Track(syn, now)
+			tr.Track(syn6, now)
+		}
+		before := one.Entries(now)
+		v, err := one.Track(b, now.Add(time.Second))
+		var p capture.Packet
+		p.Decode(capture.LinkRaw, b, len(b))
+		if !IsICMP(&p) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("IsICMP but Track: %v", err)
+		}
+		if v.ICMP.Family == 0 || (v.CT != CTRelated && v.CT != CTInvalid) || (v.CT == CTRelated) != (v.ICMP.Outcome == ICMPRelated) {
+			t.Fatalf("verdict %s, outcome %v", v.String(), v.ICMP.Outcome)
+		}
+		after := one.Entries(now.Add(time.Second))
+		if len(after) != len(before) {
+			t.Fatalf("entries %d -> %d", len(before), len(after))
+		}
+		for i := range after {
+			if after[i].Conn != before[i].Conn {
+				t.Fatalf("entry %v changed", after[i].Key)
+			}
+		}
+		p.Time = now.Add(time.Second).UnixNano()
+		pk := PacketOf(&p)
+		out := make([]Verdict, 1)
+		batch.TrackBatch([]Packet{pk}, out)
+		out[0].Ref, v.Ref = table.Ref{}, table.Ref{}
+		if out[0] != v {
+			t.Fatalf("batch %s, Track %s", out[0].String(), v.String())
+		}
+	})
+}
