@@ -603,7 +603,7 @@ func runGenerated(newTracker func() Tracker, v Variant, seed uint64, fields Fiel
 		cmd += " -pause " + cfg.Pause.String()
 	}
 	if cfg.ICMP > 0 {
-		cmd += fmt.Sprintf(" (with tracegen.Config.ICMP %v)", cfg.ICMP)
+		cmd += fmt.Sprintf(" -icmp %v", cfg.ICMP)
 	}
 	rep.Name += fmt.Sprintf(" (seed %d)", seed)
 	run(&rep, tr, v, pkts, nil, fields, o, origin{gen: cmd})
@@ -749,7 +749,7 @@ func runICMP(rep *TraceReport, tr Tracker, ref *tcpct.Tracker, cp *capture.Packe
 	}
 	if len(rep.Diffs) < o.MaxDiffs {
 		rep.Diffs = append(rep.Diffs, Disagreement{Trace: rep.Name, File: from.file, Frame: i + 1, Index: i,
-			Packet: "ICMP error: " + rv.ReasonText(), Fields: diff, Want: w, Got: got, Cell: cellOf(&rv),
+			Packet: tracegen.Summary(cp.IP), Fields: diff, Want: w, Got: got, Cell: cellOf(&rv),
 			Explain: from.explainCommand(i, v.Sysctls)})
 	}
 }

@@ -204,6 +204,8 @@ var icmpVariants = []tracegen.Recording{
 // TestKernelDifferentialICMP is TestKernelDifferential for traces with
 // ICMP errors: every error's verdict (RELATED and its direction, or
 // INVALID) and the quoted entry's fields must agree with the kernel's.
+// TCPCT_DIFF_PACKETS sets the TCP packets of the trace without pauses
+// (default 4000).
 func TestKernelDifferentialICMP(t *testing.T) {
 	if err := kernel.Available(); err != nil {
 		t.Skipf("kernel oracle unavailable: %v", err)
@@ -213,6 +215,9 @@ func TestKernelDifferentialICMP(t *testing.T) {
 		t.Run(v.Name, func(t *testing.T) {
 			cfg := v.Config
 			cfg.Seed = seed + uint64(i)
+			if n := os.Getenv("TCPCT_DIFF_PACKETS"); n != "" && cfg.Pause == 0 {
+				cfg.Packets, _ = strconv.Atoi(n)
+			}
 			if testing.Short() {
 				cfg.Packets /= 4
 			}
