@@ -3,6 +3,7 @@ package tcpct
 import (
 	"encoding/binary"
 	"net/netip"
+	"strconv"
 
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/fsm"
@@ -55,7 +56,7 @@ import (
 // a bad checksum with the knob on). An error quoting UDP or another
 // protocol, and informational ICMP (echo, neighbour discovery), belong to
 // trackers tcpct does not model: Track returns ErrNotTCP for them, and
-// PacketOf and Related do not make a packet of them.
+// PacketOf does not make an ICMP packet of them.
 
 // ICMP says what an ICMP or ICMPv6 packet is, for the tracker: its type
 // and code and, in a Verdict, the outcome. The zero ICMP (Family 0) is
@@ -123,8 +124,8 @@ var icmpRelatedText [2][256]string
 
 func init() {
 	for t := range 256 {
-		icmpRelatedText[0][t] = "related: icmp error type " + itoa(t)
-		icmpRelatedText[1][t] = "related: icmpv6 error type " + itoa(t)
+		icmpRelatedText[0][t] = "related: icmp error type " + strconv.Itoa(t)
+		icmpRelatedText[1][t] = "related: icmpv6 error type " + strconv.Itoa(t)
 	}
 	for t, n := range map[int]string{3: "destination unreachable", 4: "source quench", 5: "redirect", 11: "time exceeded", 12: "parameter problem"} {
 		icmpRelatedText[0][t] = "related: icmp " + n
@@ -132,13 +133,6 @@ func init() {
 	for t, n := range map[int]string{1: "destination unreachable", 2: "packet too big", 3: "time exceeded", 4: "parameter problem"} {
 		icmpRelatedText[1][t] = "related: icmpv6 " + n
 	}
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
 }
 
 // String is the outcome's reason text, as ICMP.Text gives it (without
@@ -182,20 +176,20 @@ const (
 
 // IsICMP reports whether a decoded record is an ICMP or ICMPv6 packet
 // that the tracker judges: an error quoting TCP, or an ICMP header the
-// kernel rejects before looking inside. Related makes its Packet.
+// kernel rejects before looking inside. PacketOf makes its Packet.
 func IsICMP(p *capture.Packet) bool {
 	_, _, ok := parseICMP(p)
 	return ok
 }
 
-// Related is the Packet of a decoded ICMP or ICMPv6 record that the
+// relatedOf is the Packet of a decoded ICMP or ICMPv6 record that the
 // tracker judges (IsICMP), and false for any other record. Its Key is the
 // tuple the kernel looks up — the quoted packet's tuple inverted — or the
 // zero Key when the error quotes no ports (Packet.ICMP then says why).
 // The tracker looks the Key up also when the outcome is decided without
 // the kernel's lookup (an unknown type, a quoted later fragment), so that
 // the verdict shows the connection the error names.
-func Related(p *capture.Packet) (Packet, bool) {
+func relatedOf(p *capture.Packet) (Packet, bool) {
 	k, i, ok := parseICMP(p)
 	if !ok {
 		return Packet{}, false
@@ -393,7 +387,7 @@ func sum16(sum uint32, b []byte) uint32 {
 }
 
 // related fills *v with the verdict on an ICMP error (a Packet from
-// Related, or one Track parsed): the checks the kernel makes before the
+// PacketOf, or one Track parsed): the checks the kernel makes before the
 // lookup, then the lookup of the inverted quoted tuple. It reads the
 // entry without locking it: the error changes nothing in it.
 func (tr *Tracker) related(v *Verdict, k *table.Key, i ICMP, now int64) {

@@ -180,7 +180,7 @@ func (c *explainConn) choose(open func() (*capture.Reader, error), packet int, a
 		tcp, trunc := classify(p)
 		if tcp && p.Kind == capture.KindNonTCP {
 			// An ICMP error: the connection it quotes, if it quotes one.
-			if pkt, ok := tcpct.Related(p); ok && !pkt.Key.IsZero() {
+			if pkt := tcpct.PacketOf(p); !pkt.Key.IsZero() {
 				c.want = pkt.Key.Reverse()
 				return -1
 			}
