@@ -51,6 +51,10 @@ import (
 // The kernel counts every such INVALID in /proc/net/stat/nf_conntrack's
 // "icmp_error" column, not in "invalid" (Stats.ICMPErrors).
 //
+// The rules are Linux 6.18's for every profile: the tutorial profile's
+// 2.4-era kernel (icmp_error_track) decided ICMP errors with rules of its
+// own that tcpct does not model.
+//
 // tcpct judges ICMP errors whose quoted packet is TCP, and ICMP headers
 // the kernel rejects before looking inside (too short, an unknown type,
 // a bad checksum with the knob on). An error quoting UDP or another
