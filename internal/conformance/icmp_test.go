@@ -66,17 +66,17 @@ func icmpProbe(t *testing.T, v6 bool) []icmpStep {
 	}
 	steps := []icmpStep{
 		{at: 0, b: syn, ct: "NEW", what: "SYN"},
-		{at: 1 * time.Second, b: icmp(s.Addr(), c.Addr(), unreach, 3, syn), ct: "RELATED", dir: "reply", what: "port unreachable from the server, whole SYN quoted"},
-		{at: 2 * time.Second, b: icmp(r, c.Addr(), unreach, 1, syn[:ipLen+8]), ct: "RELATED", dir: "reply", what: "host unreachable from a router, IP header + 8 bytes"},
-		{at: 3 * time.Second, b: icmp(r, c.Addr(), exceeded, 0, syn[:ipLen+4]), ct: "RELATED", dir: "reply", what: "time exceeded, only the ports quoted"},
-		{at: 4 * time.Second, b: icmp(r, c.Addr(), param, 0, syn[:ipLen+3]), ct: "INVALID", reason: "icmp error: the quoted header holds no tuple", what: "ports cut"},
-		{at: 5 * time.Second, b: icmp(r, c.Addr(), unreach, 1, syn[:ipLen-1]), ct: "INVALID", reason: "icmp error: the quoted header holds no tuple", what: "quoted IP header cut"},
-		{at: 6 * time.Second, b: icmp(r, x, unreach, 1, syn), ct: "INVALID", reason: "outer daddr != inner", what: "error sent to another host than the quoted source"},
-		{at: 7 * time.Second, b: icmp(r, c.Addr(), unreach, 1, other), ct: "INVALID", reason: "icmp error: no connection matches the quoted header", what: "unknown connection"},
-		{at: 8 * time.Second, b: icmp(r, x, unreach, 1, other), ct: "INVALID", reason: "icmp error: no connection matches the quoted header", what: "unknown connection, wrong destination too: the lookup fails first"},
-		{at: 9 * time.Second, b: synack, ct: "ESTABLISHED", what: "SYN/ACK"},
-		{at: 10 * time.Second, b: icmp(r, s.Addr(), tooBig, 0, synack), ct: "RELATED", dir: "original", what: "error about the server's segment travels in the original direction"},
-		{at: 11 * time.Second, b: icmp(c.Addr(), s.Addr(), unreach, 4, synack[:ipLen+8]), ct: "RELATED", dir: "original", what: "from the client itself"},
+		{at: 100 * time.Millisecond, b: icmp(s.Addr(), c.Addr(), unreach, 3, syn), ct: "RELATED", dir: "reply", what: "port unreachable from the server, whole SYN quoted"},
+		{at: 200 * time.Millisecond, b: icmp(r, c.Addr(), unreach, 1, syn[:ipLen+8]), ct: "RELATED", dir: "reply", what: "host unreachable from a router, IP header + 8 bytes"},
+		{at: 300 * time.Millisecond, b: icmp(r, c.Addr(), exceeded, 0, syn[:ipLen+4]), ct: "RELATED", dir: "reply", what: "time exceeded, only the ports quoted"},
+		{at: 400 * time.Millisecond, b: icmp(r, c.Addr(), param, 0, syn[:ipLen+3]), ct: "INVALID", reason: "icmp error: the quoted header holds no tuple", what: "ports cut"},
+		{at: 500 * time.Millisecond, b: icmp(r, c.Addr(), unreach, 1, syn[:ipLen-1]), ct: "INVALID", reason: "icmp error: the quoted header holds no tuple", what: "quoted IP header cut"},
+		{at: 600 * time.Millisecond, b: icmp(r, x, unreach, 1, syn), ct: "INVALID", reason: "outer daddr != inner", what: "error sent to another host than the quoted source"},
+		{at: 700 * time.Millisecond, b: icmp(r, c.Addr(), unreach, 1, other), ct: "INVALID", reason: "icmp error: no connection matches the quoted header", what: "unknown connection"},
+		{at: 800 * time.Millisecond, b: icmp(r, x, unreach, 1, other), ct: "INVALID", reason: "icmp error: no connection matches the quoted header", what: "unknown connection, wrong destination too: the lookup fails first"},
+		{at: 900 * time.Millisecond, b: synack, ct: "ESTABLISHED", what: "SYN/ACK"},
+		{at: 1000 * time.Millisecond, b: icmp(r, s.Addr(), tooBig, 0, synack), ct: "RELATED", dir: "original", what: "error about the server's segment travels in the original direction"},
+		{at: 1100 * time.Millisecond, b: icmp(c.Addr(), s.Addr(), unreach, 4, synack[:ipLen+8]), ct: "RELATED", dir: "original", what: "from the client itself"},
 	}
 	// Corrupted quoted headers: the kernel reads only the addresses, the
 	// protocol, the fragment offset, the header length and the ports.
@@ -90,47 +90,47 @@ func icmpProbe(t *testing.T, v6 bool) []icmpStep {
 		q[10], q[11] = 0xde, 0xad // header checksum: unread
 	}
 	q[len(q)-1] ^= 0xff // TCP checksum wrong: unread
-	steps = append(steps, icmpStep{at: 12 * time.Second, b: icmp(r, s.Addr(), unreach, 1, q), ct: "RELATED", dir: "original", what: "corrupted version, lengths, checksums in the quote"})
+	steps = append(steps, icmpStep{at: 1200 * time.Millisecond, b: icmp(r, s.Addr(), unreach, 1, q), ct: "RELATED", dir: "original", what: "corrupted version, lengths, checksums in the quote"})
 	if !v6 {
 		f := bytes.Clone(synack)
 		f[6], f[7] = 0x00, 0x10 // fragment offset 16: a later fragment has no ports
-		steps = append(steps, icmpStep{at: 13 * time.Second, b: icmp(r, s.Addr(), unreach, 1, f), ct: "INVALID", reason: "icmp error: the quoted header holds no tuple", what: "quoted non-first fragment"})
+		steps = append(steps, icmpStep{at: 1300 * time.Millisecond, b: icmp(r, s.Addr(), unreach, 1, f), ct: "INVALID", reason: "icmp error: the quoted header holds no tuple", what: "quoted non-first fragment"})
 		m := bytes.Clone(synack)
 		m[6] = 0x20 // MF only: the first fragment has the ports
-		steps = append(steps, icmpStep{at: 13 * time.Second, b: icmp(r, s.Addr(), unreach, 1, m), ct: "RELATED", dir: "original", what: "quoted first fragment (MF)"})
+		steps = append(steps, icmpStep{at: 1300 * time.Millisecond, b: icmp(r, s.Addr(), unreach, 1, m), ct: "RELATED", dir: "original", what: "quoted first fragment (MF)"})
 		h := append(bytes.Clone(synack[:20]), 1, 1, 1, 0) // a 4-byte IP option (NOPs, EOL)
 		h = append(h, synack[20:]...)
 		h[0] = 0x46
-		steps = append(steps, icmpStep{at: 13 * time.Second, b: icmp(r, s.Addr(), unreach, 1, h), ct: "RELATED", dir: "original", what: "quoted header with options: the ports after them"})
+		steps = append(steps, icmpStep{at: 1300 * time.Millisecond, b: icmp(r, s.Addr(), unreach, 1, h), ct: "RELATED", dir: "original", what: "quoted header with options: the ports after them"})
 		for _, typ := range []uint8{4, 5} {
-			steps = append(steps, icmpStep{at: 14 * time.Second, b: icmp(r, s.Addr(), typ, 0, synack), ct: "RELATED", dir: "original", what: fmt.Sprintf("type %d is an error", typ)})
+			steps = append(steps, icmpStep{at: 1400 * time.Millisecond, b: icmp(r, s.Addr(), typ, 0, synack), ct: "RELATED", dir: "original", what: fmt.Sprintf("type %d is an error", typ)})
 		}
-		steps = append(steps, icmpStep{at: 14 * time.Second, b: icmp(r, s.Addr(), 19, 0, synack), ct: "INVALID", reason: "invalid icmp type", what: "type above 18"})
+		steps = append(steps, icmpStep{at: 1400 * time.Millisecond, b: icmp(r, s.Addr(), 19, 0, synack), ct: "INVALID", reason: "invalid icmp type", what: "type above 18"})
 		short := icmp(r, s.Addr(), unreach, 1, nil)[:24]
 		short[3] = 24 // IP total length
 		short[10], short[11] = 0, 0
-		steps = append(steps, icmpStep{at: 14 * time.Second, b: fixIPv4(short), ct: "INVALID", reason: "short packet", what: "4 bytes of ICMP"})
+		steps = append(steps, icmpStep{at: 1400 * time.Millisecond, b: fixIPv4(short), ct: "INVALID", reason: "short packet", what: "4 bytes of ICMP"})
 	} else {
 		for _, typ := range []uint8{0, 100, 127} {
-			steps = append(steps, icmpStep{at: 14 * time.Second, b: icmp(r, s.Addr(), typ, 0, synack), ct: "RELATED", dir: "original", what: fmt.Sprintf("ICMPv6 type %d (below 128) is an error", typ)})
+			steps = append(steps, icmpStep{at: 1400 * time.Millisecond, b: icmp(r, s.Addr(), typ, 0, synack), ct: "RELATED", dir: "original", what: fmt.Sprintf("ICMPv6 type %d (below 128) is an error", typ)})
 		}
 		short := icmp(r, s.Addr(), unreach, 1, nil)[:44]
 		short[5] = 4 // payload length
-		steps = append(steps, icmpStep{at: 14 * time.Second, b: short, ct: "INVALID", reason: "short packet", what: "4 bytes of ICMPv6"})
+		steps = append(steps, icmpStep{at: 1400 * time.Millisecond, b: short, ct: "INVALID", reason: "short packet", what: "4 bytes of ICMPv6"})
 	}
 	// The errors refreshed nothing: the entry (SYN_RECV, icmpSysctls'
-	// 20 s from the SYN/ACK at 9 s) expires at 29 s; an error then
+	// 3 s from the SYN/ACK at 0.9 s) expires at 3.9 s; an error then
 	// quotes nothing.
 	steps = append(steps,
-		icmpStep{at: 28 * time.Second, b: icmp(r, s.Addr(), unreach, 1, synack), ct: "RELATED", dir: "original", what: "just before the SYN/ACK's timeout"},
-		icmpStep{at: 30 * time.Second, b: icmp(r, s.Addr(), unreach, 1, synack), ct: "INVALID", reason: "icmp error: no connection matches the quoted header", what: "after it: expired"},
+		icmpStep{at: 3300 * time.Millisecond, b: icmp(r, s.Addr(), unreach, 1, synack), ct: "RELATED", dir: "original", what: "just before the SYN/ACK's timeout"},
+		icmpStep{at: 4500 * time.Millisecond, b: icmp(r, s.Addr(), unreach, 1, synack), ct: "INVALID", reason: "icmp error: no connection matches the quoted header", what: "after it: expired"},
 	)
 	return steps
 }
 
 // icmpSysctls shorten SYN_RECV's timeout so that the probe sees its
 // entry expire in seconds.
-var icmpSysctls = []string{"tcp_timeout_syn_recv=20"}
+var icmpSysctls = []string{"tcp_timeout_syn_recv=3"}
 
 // fixIPv4 recomputes an IPv4 header's checksum.
 func fixIPv4(b []byte) []byte {
