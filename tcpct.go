@@ -372,7 +372,9 @@ func SegmentOf(p *capture.Packet) fsm.Segment {
 }
 
 // Track runs one raw packet, starting at the IPv4 or IPv6 header, through
-// the tracker at time now. Packets that are not TCP (or not IP, or IP
+// the tracker at time now. An ICMP or ICMPv6 error quoting a TCP segment
+// is RELATED to the segment's connection, or INVALID (see ICMP; the
+// Verdict's ICMP field says which and why). Other packets that are not TCP (or not IP, or IP
 // fragments, or with a broken IP header) return one of the Err values and
 // change nothing; the kernel's IP layer or another protocol tracker would
 // handle them. A TCP packet whose header is cut short yields an INVALID
@@ -403,6 +405,11 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 		tr.runlock()
 		return v, nil
 	case capture.KindNonTCP:
+		if k, i, ok := parseICMP(&p); ok {
+			var v Verdict
+			tr.related(&v, &k, i, now.UnixNano())
+			return v, nil
+		}
 		return Verdict{}, ErrNotTCP
 	case capture.KindFragment:
 		return Verdict{}, ErrFragment
@@ -488,6 +495,10 @@ func (tr *Tracker) TrackBatch(pkts []Packet, out []Verdict) {
 		tr.t.PrefetchHashes(keys[:n], hashes[:n])
 		for i := range pkts[:n] {
 			p := &pkts[i]
+			if p.ICMP.Family != 0 {
+				tr.related(&out[i], &p.Key, p.ICMP, p.Time.UnixNano())
+				continue
+			}
 			if p.Key.IsZero() && p.Segment.Malformed != fsm.ReasonNone {
 				tr.truncated(&out[i], p.Time.UnixNano())
 				continue
@@ -693,7 +704,8 @@ func (tr *Tracker) finish(cs *counterShard, v *Verdict, c *fsm.Conn) {
 // once two cores track).
 type counterShard struct {
 	packets, ignored, dropped atomic.Uint64
-	_                         [128 - 3*8]byte
+	icmp, icmpErrors          atomic.Uint64
+	_                         [128 - 5*8]byte
 }
 
 const counterShards = 16
@@ -806,7 +818,12 @@ type Stats struct {
 	Invalid uint64 // INVALID verdicts (the table's "invalid" counter, Table.Invalid)
 	Ignored uint64 // accepted without a state change (sIG, window IGNORE, challenge ACKs)
 	Dropped uint64 // first packets dropped because the table was full
-	Table   table.Stats
+	// ICMP counts the ICMP and ICMPv6 packets judged (see ICMP): errors
+	// quoting TCP and ICMP headers rejected before the lookup; not
+	// counted in Packets. ICMPErrors counts those that were not RELATED,
+	// the kernel's "icmp_error" column (not its "invalid" one).
+	ICMP, ICMPErrors uint64
+	Table            table.Stats
 }
 
 // Stats returns the counters; weakly consistent with concurrent Track calls.
@@ -823,6 +840,8 @@ func (tr *Tracker) Stats() Stats {
 		s.Packets += c.packets.Load()
 		s.Ignored += c.ignored.Load()
 		s.Dropped += c.dropped.Load()
+		s.ICMP += c.icmp.Load()
+		s.ICMPErrors += c.icmpErrors.Load()
 	}
 	return s
 }

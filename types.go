@@ -90,17 +90,29 @@ type Packet struct {
 	Key     Key
 	Segment Segment
 	Time    time.Time
+	// ICMP, when its Family is set, makes the packet an ICMP error
+	// (PacketOf makes such packets of the records IsICMP accepts): Key is
+	// then the tuple the kernel looks up — the quoted segment's tuple
+	// inverted, or none when the quote holds no ports — and Segment is
+	// unused.
+	ICMP ICMP
 }
 
 // PacketOf is the Packet of a decoded capture record of kind
-// capture.KindTCP: its tuple, its TCP header (SegmentOf) and its
+// capture.KindTCP, or of an ICMP record the tracker judges (IsICMP; see
+// Packet.ICMP): its tuple, its TCP header (SegmentOf) and its
 // timestamp. A record whose TCP header is cut short but keeps its ports
 // keeps its tuple too (tracking finds its entry and reports it, INVALID,
 // as the kernel does); one cut before the ports is an INVALID "truncated
 // packet" with no tuple.
 func PacketOf(p *capture.Packet) Packet {
 	if p.Kind != capture.KindTCP && !p.HasPorts() {
+		if pkt, ok := relatedOf(p); ok {
+			return pkt
+		}
 		return Packet{Segment: Segment{Malformed: fsm.ReasonTruncated}, Time: time.Unix(0, p.Time)}
 	}
 	return Packet{Key: keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), Segment: SegmentOf(p), Time: time.Unix(0, p.Time)}
 }
+
+func unixTime(ns int64) time.Time { return time.Unix(0, ns) }

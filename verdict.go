@@ -45,6 +45,13 @@ type Verdict struct {
 	// dropping packet"); the kernel drops such a packet.
 	Dropped bool
 
+	// ICMP is set (Family 4 or 6) for an ICMP or ICMPv6 packet: its type,
+	// code and what the tracker made of it. CT is then RELATED (Dir is
+	// the packet's direction in the entry it quotes, which it leaves
+	// alone) or INVALID; Class is the profile's "none" class and Old and
+	// New are the entry's state.
+	ICMP ICMP
+
 	now, deadline int64 // nanoseconds: Time and Deadline
 	p             *fsm.Profile
 }
@@ -131,10 +138,13 @@ func (v *Verdict) SecondsLeft() int64 {
 }
 
 // ReasonText says why the packet is INVALID, was ignored, or was
-// dropped; "" otherwise.
+// dropped, or for an ICMP error which error it is; "" otherwise.
 func (v *Verdict) ReasonText() string {
 	if v.Dropped {
 		return "table full, dropping packet"
+	}
+	if v.ICMP.Family != 0 {
+		return v.ICMP.Text()
 	}
 	return v.Reason.String()
 }

@@ -23,6 +23,8 @@ var zeroTypes = map[string]reflect.Type{
 	"DestroyReason": reflect.TypeFor[DestroyReason](),
 	"Dir":           reflect.TypeFor[Dir](),
 	"EventType":     reflect.TypeFor[EventType](),
+	"ICMP":          reflect.TypeFor[ICMP](),
+	"ICMPOutcome":   reflect.TypeFor[ICMPOutcome](),
 	"Key":           reflect.TypeFor[Key](),
 	"Packet":        reflect.TypeFor[Packet](),
 	"Reason":        reflect.TypeFor[Reason](),

@@ -65,6 +65,9 @@ const (
 // tracker built on the TCB alone would see it.
 type GVisor struct {
 	DropIsInvalid bool
+	// ICMP asks the kit for ICMP errors too (tcpcttest.ICMPErrors); see
+	// trackICMP for what gVisor does with them.
+	ICMP bool
 
 	conns map[[2]netip.AddrPort]*gconn
 }
@@ -81,9 +84,14 @@ func NewGVisor(dropIsInvalid bool) *GVisor {
 	return &GVisor{DropIsInvalid: dropIsInvalid, conns: map[[2]netip.AddrPort]*gconn{}}
 }
 
-// Capabilities: everything but ASSURED, which gVisor does not model.
+// Capabilities: everything but ASSURED, which gVisor does not model;
+// ICMP errors when ICMP is set.
 func (g *GVisor) Capabilities() tcpcttest.Field {
-	return tcpcttest.AllFields &^ tcpcttest.FieldAssured
+	f := tcpcttest.AllFields &^ tcpcttest.FieldAssured
+	if g.ICMP {
+		f |= tcpcttest.ICMPErrors
+	}
+	return f
 }
 
 func (c *gconn) timeout() time.Duration {
@@ -95,6 +103,9 @@ func (c *gconn) timeout() time.Duration {
 
 // Track runs one packet through the table and the connection's TCB.
 func (g *GVisor) Track(p *tcpcttest.Packet) tcpcttest.Result {
+	if p.ICMP {
+		return g.trackICMP(p)
+	}
 	tcp := header.TCP(p.TCP)
 	if len(tcp) < header.TCPMinimumSize {
 		return tcpcttest.Result{CT: tcpcttest.Invalid}
@@ -144,6 +155,100 @@ func (g *GVisor) Track(p *tcpcttest.Packet) tcpcttest.Result {
 	}
 	if g.DropIsInvalid && res == tcpconntrack.ResultDrop {
 		r.CT, r.Dir = tcpcttest.Invalid, ""
+	}
+	return r
+}
+
+// trackICMP does with an ICMP error what gVisor's netstack conntrack does
+// (pkg/tcpip/stack/conntrack.go, getTupleID and getConnAndUpdate, at the
+// version in go.mod):
+//
+//   - Only ICMPv4 destination unreachable, time exceeded and parameter
+//     problem (not source quench or redirect), and ICMPv6 types 1 to 4,
+//     are looked at; any other type is not tracked.
+//   - The quoted IPv4 header must be exactly 20 bytes (no options; gVisor
+//     issue 6765), the quoted IPv6 header must be followed directly by
+//     the transport header (no extension headers; issue 6789), and the
+//     quoted TCP header must be whole: 20 bytes, where Linux needs the 4
+//     bytes of the ports, so the IP header and 8 bytes that RFC 792 asks
+//     for are not enough. The fragment offset and the error's destination
+//     are not checked, nor is the ICMP checksum by conntrack.
+//   - The quoted tuple, inverted, is looked up; an error never creates an
+//     entry. Found, the error is attached to the connection and refreshes
+//     it like any packet (lastUsed; replySeen when it matched the reply
+//     tuple), where Linux leaves the timer alone.
+//   - gVisor has no RELATED state: the packet gets the connection's
+//     ct state (NEW while connecting, else ESTABLISHED) in the matched
+//     direction. An error it does not track is reported INVALID.
+func (g *GVisor) trackICMP(p *tcpcttest.Packet) tcpcttest.Result {
+	invalid := tcpcttest.Result{CT: tcpcttest.Invalid}
+	ip := p.IP
+	var q []byte
+	v6 := len(ip) > 0 && ip[0]>>4 == 6
+	if v6 {
+		if len(ip) < header.IPv6MinimumSize+header.ICMPv6MinimumSize {
+			return invalid
+		}
+		switch header.ICMPv6Type(ip[40]) {
+		case header.ICMPv6DstUnreachable, header.ICMPv6PacketTooBig, header.ICMPv6TimeExceeded, header.ICMPv6ParamProblem:
+		default:
+			return invalid
+		}
+		q = ip[40+header.ICMPv6MinimumSize:]
+		if len(q) < header.IPv6MinimumSize+header.TCPMinimumSize || q[6] != uint8(header.TCPProtocolNumber) {
+			return invalid
+		}
+	} else {
+		if len(ip) < 20 {
+			return invalid
+		}
+		ihl := int(ip[0]&15) * 4
+		if len(ip) < ihl+header.ICMPv4MinimumSize {
+			return invalid
+		}
+		switch header.ICMPv4Type(ip[ihl]) {
+		case header.ICMPv4DstUnreachable, header.ICMPv4TimeExceeded, header.ICMPv4ParamProblem:
+		default:
+			return invalid
+		}
+		q = ip[ihl+header.ICMPv4MinimumSize:]
+		if len(q) < header.IPv4MinimumSize || int(q[0]&15)*4 != header.IPv4MinimumSize ||
+			len(q) < header.IPv4MinimumSize+header.TCPMinimumSize || q[9] != uint8(header.TCPProtocolNumber) {
+			return invalid
+		}
+	}
+	var src, dst netip.Addr
+	l4 := header.IPv4MinimumSize
+	if v6 {
+		src, dst, l4 = netip.AddrFrom16([16]byte(q[8:24])), netip.AddrFrom16([16]byte(q[24:40])), header.IPv6MinimumSize
+	} else {
+		src, dst = netip.AddrFrom4([4]byte(q[12:16])), netip.AddrFrom4([4]byte(q[16:20]))
+	}
+	tcp := header.TCP(q[l4:])
+	inv := [2]netip.AddrPort{netip.AddrPortFrom(dst, tcp.DestinationPort()), netip.AddrPortFrom(src, tcp.SourcePort())}
+	c := g.conns[inv]
+	if c == nil || p.Time.Sub(c.lastUsed) > c.timeout() {
+		return invalid
+	}
+	reply := c.orig != inv
+	c.lastUsed = p.Time
+	if reply {
+		c.replySeen = true
+	}
+	r := tcpcttest.Result{CT: tcpcttest.Established, Dir: tcpcttest.Original, SeenReply: c.replySeen,
+		Timeout: int64(c.timeout() / time.Second)}
+	if reply {
+		r.Dir = tcpcttest.Reply
+	}
+	switch c.tcb.State() {
+	case tcpconntrack.ResultConnecting:
+		r.CT, r.State = tcpcttest.New, "SYN_SENT"
+	case tcpconntrack.ResultAlive:
+		r.State = "ESTABLISHED"
+	case tcpconntrack.ResultReset:
+		r.State = "CLOSE"
+	default:
+		r.State = "TIME_WAIT"
 	}
 	return r
 }

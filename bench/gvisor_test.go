@@ -9,6 +9,35 @@ import (
 	"github.com/fdac824a/tcpct/tcpcttest"
 )
 
+// TestGVisorICMP measures gVisor on the kit's generated traces with ICMP
+// errors: it never says RELATED (it has no such state), so every error
+// Linux relates to a connection is a departure; the test asserts that the
+// errors were compared and that this departure is the one found.
+func TestGVisorICMP(t *testing.T) {
+	r := tcpcttest.Measure(func() tcpcttest.Tracker { g := NewGVisor(false); g.ICMP = true; return g },
+		tcpcttest.Options{NoRecorded: true, MaxDiffs: 3})
+	plain := tcpcttest.Measure(func() tcpcttest.Tracker { return NewGVisor(false) },
+		tcpcttest.Options{NoRecorded: true, MaxDiffs: 3})
+	if r.Total().Packets <= plain.Total().Packets {
+		t.Fatalf("no ICMP errors compared: %d packets with, %d without", r.Total().Packets, plain.Total().Packets)
+	}
+	var b strings.Builder
+	r.WriteTable(&b)
+	t.Logf("gVisor with ICMP errors (%d packets, %d without them):\n%s", r.Total().Packets, plain.Total().Packets, b.String())
+	related := 0
+	for _, tr := range r.Traces {
+		for k, n := range tr.Patterns {
+			if strings.HasPrefix(k, "ct: RELATED → ") {
+				related += n
+				t.Logf("%s: %d × %s", tr.Name, n, k)
+			}
+		}
+	}
+	if related == 0 {
+		t.Errorf("no RELATED verdict of Linux was reported as a departure")
+	}
+}
+
 // TestGVisorAgreement measures gVisor's tcpconntrack against Linux with the
 // conformance kit, in both mappings of the adapter, and prints the
 // agreement table (bench/README.md has it). Where gVisor departs from Linux

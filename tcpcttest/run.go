@@ -589,6 +589,9 @@ func runGenerated(newTracker func() Tracker, v Variant, seed uint64, fields Fiel
 	if v.pause > 0 {
 		cfg.Pause = v.pause
 	}
+	if fields&ICMPErrors != 0 {
+		cfg.ICMP = icmpShare
+	}
 	var pkts []packet
 	for i, p := range tracegen.Generate(cfg) {
 		pkts = append(pkts, packet{i, capture.LinkRaw, p.Data, len(p.Data), p.TS})
@@ -598,6 +601,9 @@ func runGenerated(newTracker func() Tracker, v Variant, seed uint64, fields Fiel
 	cmd := fmt.Sprintf("go run github.com/fdac824a/tcpct/cmd/tracegen -seed %d -packets %d", seed, o.Packets)
 	if cfg.Pause > 0 {
 		cmd += " -pause " + cfg.Pause.String()
+	}
+	if cfg.ICMP > 0 {
+		cmd += fmt.Sprintf(" -icmp %v", cfg.ICMP)
 	}
 	rep.Name += fmt.Sprintf(" (seed %d)", seed)
 	run(&rep, tr, v, pkts, nil, fields, o, origin{gen: cmd})
@@ -655,6 +661,10 @@ func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*R
 	for _, p := range pkts {
 		i := p.index
 		cp.Decode(p.link, p.data, p.origLen)
+		if fields&ICMPErrors != 0 && tcpct.IsICMP(&cp) {
+			runICMP(rep, tr, ref, &cp, i, p.ts, want, fields, o, from, v)
+			continue
+		}
 		if cp.Kind != capture.KindTCP {
 			continue
 		}
@@ -699,6 +709,48 @@ func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*R
 				Packet: tracegen.Summary(cp.IP), Fields: diff, Want: w, Got: got, Cell: cellOf(&rv),
 				Explain: from.explainCommand(i, v.Sysctls)})
 		}
+	}
+}
+
+// icmpShare is the share of generated packets followed by an ICMP error
+// for trackers that take them (tracegen.Config.ICMP).
+const icmpShare = 0.1
+
+// runICMP runs one ICMP error through the reference and the tracker and
+// compares, as run does for a TCP packet.
+func runICMP(rep *TraceReport, tr Tracker, ref *tcpct.Tracker, cp *capture.Packet, i int, ts time.Time, want map[int]*Result, fields Field, o *Options, from origin, v Variant) {
+	rv, err := ref.Track(cp.IP, ts)
+	if err != nil {
+		return
+	}
+	w := resultOf(&rv)
+	if want != nil {
+		k, ok := want[i]
+		if !ok {
+			return
+		}
+		w = *k
+	}
+	got := tr.Track(&Packet{Index: i, Time: ts, IP: cp.IP, ICMP: true})
+	rep.Packets++
+	diff := compareResults(w, got, fields, o.TimeoutTolerance, &rep.Fields)
+	if diff == 0 {
+		rep.AllAgree++
+		return
+	}
+	rep.TotalDiffs++
+	if rep.Patterns == nil {
+		rep.Patterns = map[string]int{}
+	}
+	for j, f := range fieldList {
+		if diff&f != 0 {
+			rep.Patterns[fieldNames[j]+": "+fieldValue(w, f)+" → "+fieldValue(got, f)]++
+		}
+	}
+	if len(rep.Diffs) < o.MaxDiffs {
+		rep.Diffs = append(rep.Diffs, Disagreement{Trace: rep.Name, File: from.file, Frame: i + 1, Index: i,
+			Packet: tracegen.Summary(cp.IP), Fields: diff, Want: w, Got: got, Cell: cellOf(&rv),
+			Explain: from.explainCommand(i, v.Sysctls)})
 	}
 }
 

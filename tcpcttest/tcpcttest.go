@@ -61,6 +61,10 @@ const (
 	New         CT = "NEW"
 	Established CT = "ESTABLISHED"
 	Invalid     CT = "INVALID"
+	// Related is the verdict on an ICMP or ICMPv6 error quoting a
+	// segment of a tracked connection (fed only to trackers whose
+	// Capabilities include ICMPErrors).
+	Related CT = "RELATED"
 )
 
 // Dir is the direction of a packet relative to the connection's first
@@ -98,6 +102,12 @@ type Packet struct {
 	HeaderLen int
 	// PayloadLen is the TCP payload length per the IP header.
 	PayloadLen int
+
+	// ICMP marks an ICMP or ICMPv6 error quoting a TCP segment (see
+	// ICMPErrors): IP holds it whole; TCP, the ports and the TCP fields
+	// are zero. The expected Result is RELATED (with the quoted entry's
+	// direction and fields) or INVALID, as tcpct.ICMP describes Linux.
+	ICMP bool
 }
 
 // Result is what a tracker decided about one packet, and the state of the
@@ -158,6 +168,13 @@ const (
 	FieldSeenReply
 
 	AllFields = FieldCT | FieldDir | FieldState | FieldTimeout | FieldAssured | FieldSeenReply
+
+	// ICMPErrors, in a tracker's Capabilities, asks for the ICMP and
+	// ICMPv6 errors quoting TCP segments as well (Packet.ICMP): those of
+	// the user's captures, and generated traces with errors about live,
+	// closed, expired and unknown connections. It is not a compared
+	// field and not in AllFields: a tracker opts in.
+	ICMPErrors Field = 1 << 7
 )
 
 var fieldNames = [...]string{"ct", "dir", "state", "timeout", "assured", "seen_reply"}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/tcpcttest"
 )
 
@@ -124,4 +125,52 @@ func TestCapabilities(t *testing.T) {
 	if ran != 2 {
 		t.Errorf("%d default traces ran, want 2", ran)
 	}
+}
+
+// icmpAware is tcpct behind the kit, asking for ICMP errors too; with
+// noRelated it calls every ICMP error INVALID, as a tracker that does
+// not model them would.
+type icmpAware struct {
+	tr        *tcpct.Tracker
+	noRelated bool
+}
+
+func (a *icmpAware) Capabilities() tcpcttest.Field { return tcpcttest.AllFields | tcpcttest.ICMPErrors }
+
+func (a *icmpAware) Track(p *tcpcttest.Packet) tcpcttest.Result {
+	if p.ICMP && a.noRelated {
+		return tcpcttest.Result{CT: tcpcttest.Invalid}
+	}
+	v, err := a.tr.Track(p.IP, p.Time)
+	if err != nil {
+		return tcpcttest.Result{CT: tcpcttest.Invalid}
+	}
+	r := tcpcttest.Result{CT: tcpcttest.CT(v.CT.String()), Dir: tcpcttest.Dir(v.Dir.String())}
+	if v.Entry {
+		r.State, r.Timeout, r.Assured, r.SeenReply = v.StateName(), v.SecondsLeft(), v.Assured, v.SeenReply
+	}
+	return r
+}
+
+// TestICMPErrors: a tracker that asks for ICMP errors gets generated
+// traces with them and is compared on RELATED; tcpct agrees, one that
+// never says RELATED does not.
+func TestICMPErrors(t *testing.T) {
+	opts := tcpcttest.Options{Variants: []string{"default"}, NoRecorded: true, Packets: 2000}
+	good := tcpcttest.Measure(func() tcpcttest.Tracker {
+		tr, _ := tcpct.New(tcpct.Config{})
+		return &icmpAware{tr: tr}
+	}, opts)
+	if !good.Agree() {
+		t.Errorf("tcpct disagrees with itself on ICMP errors: %+v", good.Total())
+	}
+	bad := tcpcttest.Measure(func() tcpcttest.Tracker {
+		tr, _ := tcpct.New(tcpct.Config{})
+		return &icmpAware{tr: tr, noRelated: true}
+	}, opts)
+	pats := bad.Traces[0].Patterns
+	if bad.Agree() || pats["ct: RELATED → INVALID"] == 0 {
+		t.Errorf("a tracker without RELATED passed: %+v", pats)
+	}
+	t.Logf("generated with ICMP errors: %d packets; without RELATED: %v", good.Total().Packets, pats)
 }

@@ -40,6 +40,9 @@ type pktInfo struct {
 	pos         int // its place in that shard's list of the batch (batch.idx, batch.out)
 	// badSum: the TCP checksum was verified (engine.sums) and is wrong.
 	badSum bool
+	// icmp: an ICMP or ICMPv6 error the tracker judged (tcpct.IsICMP);
+	// key then holds its own addresses and zero ports.
+	icmp bool
 }
 
 // engine runs a capture through one tracker (jobs == 1) or through one
@@ -197,7 +200,9 @@ func (e *engine) lookup(k table.Key, now int64) (tcpct.Entry, bool) {
 // error that ended it early, if any.
 type walkResult struct {
 	records, tcp, skipped int
-	first, last           int64
+	// icmp counts the ICMP errors tracked (tcpct.IsICMP), also in tcp.
+	icmp        int
+	first, last int64
 	// held counts the packets whose timestamp was earlier than the last
 	// tracked packet's: they were tracked at that time (see admit).
 	held int
@@ -232,8 +237,9 @@ func (res *walkResult) skip(reason string) {
 	res.skips[reason]++
 }
 
-// classify says what to do with a record: track it (tcp), count it as an
-// INVALID truncated TCP packet (trunc), or skip it. A broken IP header is
+// classify says what to do with a record: track it (tcp: a TCP packet,
+// or an ICMP error about one, tcpct.IsICMP), count it as an INVALID
+// truncated TCP packet (trunc), or skip it. A broken IP header is
 // skipped: the kernel's IP layer drops it before conntrack sees it
 // (capture.Packet.TrackedInvalid).
 func classify(p *capture.Packet) (tcp, trunc bool) {
@@ -242,6 +248,8 @@ func classify(p *capture.Packet) (tcp, trunc bool) {
 		return true, false
 	case p.TrackedInvalid():
 		return false, true
+	case p.Kind == capture.KindNonTCP && tcpct.IsICMP(p):
+		return true, false
 	}
 	return false, false
 }
@@ -274,6 +282,9 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 		res.held++
 	}
 	res.tcp++
+	if p.Kind == capture.KindNonTCP {
+		res.icmp++
+	}
 	res.last = p.Time
 	return tcp, trunc
 }
@@ -293,6 +304,13 @@ func packetOf(p *capture.Packet, pi *pktInfo, tcp bool, stamp int64, sums bool) 
 	*pi = pktInfo{src: addrBytes(p.Src), dst: addrBytes(p.Dst), index: p.Index, time: p.Time, stamp: stamp, origLen: p.OrigLen, ipLen: p.IPPayloadLen, trunc: !tcp && !p.HasPorts()}
 	pkt := tcpct.PacketOf(p)
 	pi.key = pkt.Key
+	if pkt.ICMP.Family != 0 {
+		// An ICMP error: its Key is the quoted connection's, to look up;
+		// the record shows the error's own addresses.
+		pi.icmp = true
+		pi.key = tcpct.KeyOf(netip.AddrPortFrom(p.Src, 0), netip.AddrPortFrom(p.Dst, 0))
+		return pkt
+	}
 	if pi.trunc {
 		// No ports, but the addresses are known: the tracker never sees
 		// this key (a header without ports is INVALID before any lookup).
@@ -418,16 +436,26 @@ const batchSize = 2048
 // shardOf maps a packet's tuple to a shard, the same for both directions:
 // the XOR of the two addresses and of the two ports is symmetric.
 func shardOf(p *capture.Packet, n int) int {
+	return shardOfTuple(p.Src, p.Dst, p.SrcPort, p.DstPort, n)
+}
+
+// shardOfKey is shardOf for a tuple given as a Key: an ICMP error goes to
+// the shard of the connection it quotes (tcpct.Packet.Key).
+func shardOfKey(k table.Key, n int) int {
+	return shardOfTuple(k.Src(), k.Dst(), k.SrcPort(), k.DstPort(), n)
+}
+
+func shardOfTuple(src, dst netip.Addr, sport, dport uint16, n int) int {
 	var h uint64
-	if p.Src.Is4() {
-		s, d := p.Src.As4(), p.Dst.As4()
+	if src.Is4() {
+		s, d := src.As4(), dst.As4()
 		h = uint64(binary.LittleEndian.Uint32(s[:]) ^ binary.LittleEndian.Uint32(d[:]))
 	} else {
-		s, d := p.Src.As16(), p.Dst.As16()
+		s, d := src.As16(), dst.As16()
 		h = binary.LittleEndian.Uint64(s[:8]) ^ binary.LittleEndian.Uint64(d[:8]) ^
 			binary.LittleEndian.Uint64(s[8:]) ^ binary.LittleEndian.Uint64(d[8:])
 	}
-	h ^= uint64(p.SrcPort^p.DstPort) << 40
+	h ^= uint64(sport^dport) << 40
 	h *= 0x9e3779b97f4a7c15
 	h ^= h >> 29
 	h *= 0xbf58476d1ce4e5b9
@@ -496,7 +524,12 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			pi := &b.infos[i]
 			pkt := packetOf(p, pi, tcp, res.stamp, e.sums)
 			w := 0
-			if !pi.trunc {
+			switch {
+			case pi.icmp:
+				if !pkt.Key.IsZero() {
+					w = shardOfKey(pkt.Key, n)
+				}
+			case !pi.trunc:
 				w = shardOf(p, n)
 			}
 			pi.shard, pi.pos = w, len(b.pkts[w])

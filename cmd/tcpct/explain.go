@@ -178,6 +178,16 @@ func (c *explainConn) choose(open func() (*capture.Reader, error), packet int, a
 			continue
 		}
 		tcp, trunc := classify(p)
+		if tcp && p.Kind == capture.KindNonTCP {
+			// An ICMP error: the connection it quotes, if it quotes one.
+			if pkt := tcpct.PacketOf(p); !pkt.Key.IsZero() {
+				c.want = pkt.Key.Reverse()
+				return -1
+			}
+			if packet >= 0 {
+				return usageErr(stderr, "explain", fmt.Errorf("-packet %d: record %d is an ICMP error that quotes no TCP ports", packet, p.Index))
+			}
+		}
 		if (tcp || trunc) && p.HasPorts() {
 			// A cut header with its ports belongs to a connection like
 			// any TCP packet (packetOf).
@@ -281,6 +291,21 @@ func (c *explainConn) narrateAll(r *capture.Reader, tr *tcpct.Tracker, at atSpec
 			n++
 			return true
 		}
+		if pi.icmp {
+			// An ICMP error belongs to the connection it quotes (the
+			// verdict's Key: the entry's tuple, or the quoted one).
+			if c.truncated >= 0 || (v.Key != want && v.Key != wantR) {
+				return true
+			}
+			if flt.active && !flt.packet(pi, v) {
+				hidden++
+				return true
+			}
+			narrateICMP(w, pk, v, n, prev)
+			prev = pk.Time
+			n++
+			return true
+		}
 		if pi.trunc || c.truncated >= 0 || (pi.key != want && pi.key != wantR) {
 			return true
 		}
@@ -377,6 +402,31 @@ func narrateTruncated(w *bufio.Writer, pk *capture.Packet, v *tcpct.Verdict) {
 		fmt.Fprintf(w, " (%s)", pk.Reason)
 	}
 	fmt.Fprintf(w, "\n    %s: %s; without its ports the packet has no tuple, so it belongs to no connection and no entry is looked up\n", v.CT, v.ReasonText())
+}
+
+// narrateICMP explains an ICMP or ICMPv6 error quoting a segment of the
+// connection: RELATED (and in which direction) or INVALID, and why; the
+// entry is only read, never changed or refreshed.
+func narrateICMP(w *bufio.Writer, pk *capture.Packet, v *tcpct.Verdict, n int, prev int64) {
+	ts := clock(pk.Time)
+	if n > 0 {
+		ts += fmt.Sprintf(" (+%v)", time.Duration(pk.Time-prev))
+	}
+	proto := "ICMP"
+	if v.ICMP.Family == 6 {
+		proto = "ICMPv6"
+	}
+	fmt.Fprintf(w, "\n#%d %s  %s > %s  %s type %d code %d quoting a segment of this connection\n", pk.Index, ts, pk.Src, pk.Dst, proto, v.ICMP.Type, v.ICMP.Code)
+	switch v.CT {
+	case fsm.CTRelated:
+		fmt.Fprintf(w, "    RELATED, direction %s (%s): the entry is left as it is, in %s, timeout not refreshed (%d s left)\n", v.Dir, v.ReasonText(), v.StateName(), v.SecondsLeft())
+	default:
+		fmt.Fprintf(w, "    INVALID: %s", v.ReasonText())
+		if v.Entry {
+			fmt.Fprintf(w, "; the entry (%s, %d s left) is left as it is", v.StateName(), v.SecondsLeft())
+		}
+		fmt.Fprintf(w, "\n")
+	}
 }
 
 func narrate(w *bufio.Writer, tr *tcpct.Tracker, pk *capture.Packet, seg *fsm.Segment, v *tcpct.Verdict, n int, prev int64) {

@@ -42,6 +42,7 @@ const (
 	fieldAction
 	fieldIgnored
 	fieldDropped
+	fieldICMP
 
 	// fieldsClassic are the fields of the records before frame, time and
 	// the tuple were added (2026-12): -fields classic prints exactly the
@@ -49,7 +50,7 @@ const (
 	fieldsClassic = fieldI | fieldCT | fieldDir | fieldState | fieldTimeout | fieldAssured | fieldSeenReply |
 		fieldReason | fieldClass | fieldOld | fieldAction | fieldIgnored | fieldDropped
 	fieldsTuple = fieldFamily | fieldSrc | fieldDst | fieldSport | fieldDport
-	fieldsAll   = fieldsClassic | fieldFrame | fieldTime | fieldsTuple
+	fieldsAll   = fieldsClassic | fieldFrame | fieldTime | fieldsTuple | fieldICMP
 )
 
 // jsonlFieldNames are the names -fields takes, in record order.
@@ -58,7 +59,7 @@ var jsonlFieldNames = [...]struct {
 	f    jsonlFields
 }{
 	{"i", fieldI}, {"frame", fieldFrame}, {"time", fieldTime}, {"family", fieldFamily},
-	{"src", fieldSrc}, {"dst", fieldDst}, {"sport", fieldSport}, {"dport", fieldDport},
+	{"src", fieldSrc}, {"dst", fieldDst}, {"sport", fieldSport}, {"dport", fieldDport}, {"icmp", fieldICMP},
 	{"ct", fieldCT}, {"dir", fieldDir}, {"state", fieldState}, {"timeout", fieldTimeout},
 	{"assured", fieldAssured}, {"seen_reply", fieldSeenReply}, {"reason", fieldReason},
 	{"class", fieldClass}, {"old", fieldOld}, {"action", fieldAction}, {"ignored", fieldIgnored},
@@ -172,7 +173,14 @@ func (jw *jsonlWriter) append(b []byte, p *pktInfo, v *tcpct.Verdict) []byte {
 		b = appendAddr(b, k.Family(), &p.dst)
 		b = append(b, '"')
 	}
-	if !p.trunc {
+	if p.icmp {
+		if f&fieldICMP != 0 {
+			b = appendName(b, "icmp_type")
+			b = strconv.AppendUint(b, uint64(v.ICMP.Type), 10)
+			b = appendName(b, "icmp_code")
+			b = strconv.AppendUint(b, uint64(v.ICMP.Code), 10)
+		}
+	} else if !p.trunc {
 		if f&fieldSport != 0 {
 			b = appendName(b, "sport")
 			b = strconv.AppendUint(b, uint64(k.SrcPort()), 10)
@@ -208,7 +216,7 @@ func (jw *jsonlWriter) append(b []byte, p *pktInfo, v *tcpct.Verdict) []byte {
 			b = append(b, "true"...)
 		}
 	}
-	if (v.CT == fsm.CTInvalid || v.Ignored || v.Dropped) && f&fieldReason != 0 {
+	if (v.CT == fsm.CTInvalid || v.CT == fsm.CTRelated || v.Ignored || v.Dropped) && f&fieldReason != 0 {
 		if r := v.ReasonText(); r != "" {
 			b = appendName(b, "reason")
 			b = appendJSONString(b, r)

@@ -17,7 +17,8 @@ type summary struct {
 	invalid   [256]int
 	ignored   [256]int
 	dropped   int
-	badSums   int // TCP segments whose checksum is wrong (engine.sums)
+	icmp      [16]int // ICMP errors by outcome (tcpct.ICMPOutcome)
+	badSums   int     // TCP segments whose checksum is wrong (engine.sums)
 	conns     connCounts
 	wallStart time.Time
 }
@@ -31,6 +32,8 @@ func (s *summary) count(v *tcpct.Verdict) {
 		s.byState[len(s.byState)-1]++ // no entry
 	}
 	switch {
+	case v.ICMP.Family != 0:
+		s.icmp[v.ICMP.Outcome&15]++
 	case v.Dropped:
 		s.dropped++
 	case v.CT == fsm.CTInvalid:
@@ -62,6 +65,7 @@ func (s *summary) printPackets(w *bufio.Writer, p *fsm.Profile) {
 	}
 	printReasons(w, "INVALID packets by reason", &s.invalid)
 	printReasons(w, "ignored packets by reason (accepted, no state change)", &s.ignored)
+	printICMP(w, &s.icmp)
 	if s.dropped > 0 {
 		fmt.Fprintf(w, "\ndropped (table full): %d packets\n", s.dropped)
 	}
@@ -80,7 +84,9 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 			s.badSums++
 		}
 		s.count(v)
-		s.conns.add(pk.shard, v, pk)
+		if !pk.icmp { // an ICMP error is not one of its connection's segments
+			s.conns.add(pk.shard, v, pk)
+		}
 	})
 	wall := time.Since(s.wallStart)
 	end := at.end(res.last)
@@ -92,7 +98,10 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 	}
 	st := eng.stats()
 
-	fmt.Fprintf(w, "capture   %s: %d records, %d TCP packets, %d other records skipped", name, res.records, res.tcp, res.skipped)
+	fmt.Fprintf(w, "capture   %s: %d records, %d TCP packets, %d other records skipped", name, res.records, res.tcp-res.icmp, res.skipped)
+	if res.icmp > 0 {
+		fmt.Fprintf(w, ", %d ICMP errors", res.icmp)
+	}
 	if res.afterAt > 0 {
 		fmt.Fprintf(w, ", %d records after -at not processed", res.afterAt)
 	}
@@ -176,6 +185,27 @@ func printConnections(w *bufio.Writer, p *fsm.Profile, st *tcpct.Stats, label st
 		if live[i] > 0 {
 			fmt.Fprintf(w, "    %-12s %10d\n", name, live[i])
 		}
+	}
+}
+
+// printICMP prints the ICMP errors by outcome: RELATED, or why not.
+func printICMP(w *bufio.Writer, counts *[16]int) {
+	title := false
+	for o, n := range counts {
+		if n == 0 {
+			continue
+		}
+		if !title {
+			fmt.Fprintf(w, "\nICMP errors quoting TCP, by outcome\n")
+			title = true
+		}
+		name := tcpct.ICMPOutcome(o).String()
+		if tcpct.ICMPOutcome(o) == tcpct.ICMPRelated {
+			name = "RELATED"
+		} else {
+			name = "INVALID: " + name
+		}
+		fmt.Fprintf(w, "  %10d  %s\n", n, name)
 	}
 }
 

@@ -24,6 +24,7 @@ func main() {
 	flag.Float64Var(&cfg.IPv6, "ipv6", 0.3, "share of IPv6 connections (negative: none)")
 	flag.DurationVar(&cfg.Pause, "pause", 0, "length of the long pauses (0: none)")
 	flag.IntVar(&cfg.MaxPauses, "pauses", 8, "at most this many pauses")
+	flag.Float64Var(&cfg.ICMP, "icmp", 0, "share of packets followed by an ICMP/ICMPv6 error about a packet (0: none)")
 	out := flag.String("o", "-", "output file (- for stdout; .gz compresses)")
 	notes := flag.String("notes", "", "also write one line per packet (index, connection, generator's note, packet summary) to this file")
 	flag.Parse()

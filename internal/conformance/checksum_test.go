@@ -77,3 +77,64 @@ func checksumTrace(t *testing.T, knob string, ca, sa netip.Addr) {
 		}
 	}
 }
+
+// TestKernelICMPChecksum: an ICMP error with a wrong checksum arriving
+// through a veth pair (PRE_ROUTING) is INVALID with
+// nf_conntrack_checksum=1 — nf_conntrack_icmpv4_error's "bad hw icmp
+// checksum", nf_conntrack_icmpv6_error's "ICMPv6 checksum failed",
+// counted in the "icmp_error" column — and RELATED with 0; tcpct's checksum
+// knob must agree, as on an error with a right checksum and one about no
+// connection.
+func TestKernelICMPChecksum(t *testing.T) {
+	for _, on := range []string{"1", "0"} {
+		for _, fam := range []struct {
+			c, s    netip.Addr
+			unreach uint8
+		}{{labSrc4, labDst4, 3}, {labSrc6, labDst6, 1}} {
+			t.Run(fmt.Sprintf("checksum=%s/%v", on, fam.c), func(t *testing.T) {
+				l := newVethLab(t, map[string]string{"checksum": on})
+				tr := newTracker(t, []string{"checksum=" + on})
+				c, s := netip.AddrPortFrom(fam.c, 40200), netip.AddrPortFrom(fam.s, 80)
+				syn, err := packet.Segment{Src: c, Dst: s, Seq: 1000, Flags: packet.SYN, Window: 64240}.Build()
+				if err != nil {
+					t.Fatal(err)
+				}
+				other := netip.AddrPortFrom(fam.s, 81)
+				stray, err := packet.Segment{Src: c, Dst: other, Seq: 1000, Flags: packet.SYN, Window: 64240}.Build()
+				if err != nil {
+					t.Fatal(err)
+				}
+				steps := []struct {
+					quote []byte
+					bad   bool
+				}{{syn, true}, {syn, false}, {stray, false}, {syn[:len(syn)-12], true}}
+				start := time.Now()
+				l.send(l.frame(syn))
+				if _, err := tr.Track(syn, start); err != nil {
+					t.Fatal(err)
+				}
+				for i, st := range steps {
+					b, err := packet.ICMPError{Src: fam.s, Dst: fam.c, Type: fam.unreach, Code: 3, Quote: st.quote, BadChecksum: st.bad}.Build()
+					if err != nil {
+						t.Fatal(err)
+					}
+					before := l.stat("icmp_error")
+					l.send(l.frame(b))
+					kErr := l.stat("icmp_error") - before
+					v, err := tr.Track(b, start.Add(time.Duration(i+1)*time.Millisecond))
+					if err != nil {
+						t.Fatal(err)
+					}
+					ours := uint64(0)
+					if v.CT == fsm.CTInvalid {
+						ours = 1
+					}
+					t.Logf("error %d (bad checksum %v): kernel icmp_error +%d; tcpct %s", i, st.bad, kErr, v.String())
+					if ours != kErr {
+						t.Errorf("error %d: kernel icmp_error +%d; tcpct %s", i, kErr, v.String())
+					}
+				}
+			})
+		}
+	}
+}

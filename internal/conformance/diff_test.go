@@ -79,6 +79,15 @@ func trackCapture(t *testing.T, tr *tcpct.Tracker, r io.Reader, each func(p *cap
 		if err != nil {
 			t.Fatal(err)
 		}
+		if tcpct.IsICMP(p) {
+			// An ICMP error: Track's path for it.
+			v, err := tr.Track(p.IP, p.Timestamp())
+			if err != nil {
+				t.Fatal(err)
+			}
+			each(p, &v)
+			continue
+		}
 		if !p.HasPorts() {
 			// Not TCP, or a TCP header cut before its ports (which the
 			// kernel runner cannot inject: it needs the tuple).
@@ -178,6 +187,95 @@ func TestKernelDifferential(t *testing.T) {
 				t.Fatal(err)
 			}
 			ours, keys := replay(t, bytes.NewReader(pb.Bytes()), v.Sysctls)
+			report(t, fmt.Sprintf("%s (seed %d, TCPCT_DIFF_SEED reproduces)", v.Name, cfg.Seed-uint64(i)), kern, ours, keys)
+		})
+	}
+}
+
+// icmpVariants are the differential's traces with ICMP and ICMPv6
+// errors (tracegen.Config.ICMP): about live connections, closed ones,
+// (with the short timeouts and pauses) expired ones, and (with
+// tcp_loose=0, where a connection picked up mid-stream has only INVALID
+// packets and no entry) connections the table never held.
+var icmpVariants = []tracegen.Recording{
+	{Name: "icmp", Config: tracegen.Config{Packets: 4000, ICMP: 0.2}},
+	{Name: "icmp_loose0", Config: tracegen.Config{Packets: 4000, ICMP: 0.2}, Sysctls: []string{"tcp_loose=0"}},
+	{Name: "icmp_short_timeouts", Config: tracegen.Config{Packets: 3000, ICMP: 0.2, Pause: 1300 * time.Millisecond, MaxPauses: 8},
+		Sysctls: tracegen.Recordings[5].Sysctls},
+}
+
+// TestKernelDifferentialICMP is TestKernelDifferential for traces with
+// ICMP errors: every error's verdict (RELATED and its direction, or
+// INVALID) and the quoted entry's fields must agree with the kernel's.
+// TCPCT_DIFF_PACKETS sets the TCP packets of the trace without pauses
+// (default 4000).
+func TestKernelDifferentialICMP(t *testing.T) {
+	if err := kernel.Available(); err != nil {
+		t.Skipf("kernel oracle unavailable: %v", err)
+	}
+	seed := seedFrom("TCPCT_DIFF_SEED")
+	for i, v := range icmpVariants {
+		t.Run(v.Name, func(t *testing.T) {
+			cfg := v.Config
+			cfg.Seed = seed + uint64(i)
+			if n := os.Getenv("TCPCT_DIFF_PACKETS"); n != "" && cfg.Pause == 0 {
+				cfg.Packets, _ = strconv.Atoi(n)
+			}
+			if testing.Short() {
+				cfg.Packets /= 4
+			}
+			pkts := tracegen.Generate(cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			recs, err := kernel.Run(ctx, kernelPackets(pkts), kernel.Options{Sysctls: sysctlMap(v.Sysctls)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kern := kernelLines(t, recs)
+			var pb bytes.Buffer
+			if err := tracegen.WritePcap(&pb, pkts); err != nil {
+				t.Fatal(err)
+			}
+			ours, keys := replay(t, bytes.NewReader(pb.Bytes()), v.Sysctls)
+			icmp := map[string]int{}
+			for _, l := range kern {
+				if strings.HasPrefix(pkts[l.I].Note, "icmp") {
+					icmp[l.CT]++
+					if l.State == "" {
+						icmp["no entry"]++
+					}
+				}
+			}
+			t.Logf("ICMP errors by kernel verdict: %v", icmp)
+			if icmp["RELATED"] == 0 || icmp["INVALID"] == 0 {
+				t.Errorf("the trace has no RELATED or no INVALID errors: %v", icmp)
+			}
+			var ki, oi []compare.Line
+			byNote := map[string]int{}
+			for _, l := range kern {
+				if strings.HasPrefix(pkts[l.I].Note, "icmp") {
+					ki = append(ki, l)
+					byNote[pkts[l.I].Note+" "+l.CT]++
+				}
+			}
+			t.Logf("ICMP errors by form and kernel verdict: %v", byNote)
+			// Where the kernel logs why an error is INVALID, tcpct's
+			// reason is the same words (compare leaves reasons out).
+			reasons := map[int]string{}
+			for _, l := range ours {
+				reasons[l.I] = l.Reason
+			}
+			for _, l := range ki {
+				if l.Reason != "" && reasons[l.I] != l.Reason {
+					t.Errorf("packet %d (%s): kernel reason %q, tcpct %q", l.I, pkts[l.I].Note, l.Reason, reasons[l.I])
+				}
+			}
+			for _, l := range ours {
+				if strings.HasPrefix(pkts[l.I].Note, "icmp") {
+					oi = append(oi, l)
+				}
+			}
+			report(t, fmt.Sprintf("%s, ICMP errors only (seed %d)", v.Name, cfg.Seed-uint64(i)), ki, oi, keys)
 			report(t, fmt.Sprintf("%s (seed %d, TCPCT_DIFF_SEED reproduces)", v.Name, cfg.Seed-uint64(i)), kern, ours, keys)
 		})
 	}

@@ -225,6 +225,13 @@ func (l *vethLab) rxPackets() uint64 {
 // CPUs (/proc/net/stat/nf_conntrack, hexadecimal columns).
 func (l *vethLab) invalid() uint64 {
 	l.t.Helper()
+	return l.stat("invalid")
+}
+
+// stat is one column of the namespace's /proc/net/stat/nf_conntrack,
+// summed over CPUs ("invalid", "icmp_error", ...).
+func (l *vethLab) stat(name string) uint64 {
+	l.t.Helper()
 	out := l.exec("", "cat", "/proc/net/stat/nf_conntrack")
 	sc := bufio.NewScanner(strings.NewReader(out))
 	col := -1
@@ -232,13 +239,13 @@ func (l *vethLab) invalid() uint64 {
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if col < 0 {
-			for i, name := range f {
-				if name == "invalid" {
+			for i, n := range f {
+				if n == name {
 					col = i
 				}
 			}
 			if col < 0 {
-				l.t.Fatalf("no invalid column in %q", out)
+				l.t.Fatalf("no %s column in %q", name, out)
 			}
 			continue
 		}

@@ -47,8 +47,10 @@ import (
 )
 
 // Packet is one packet to inject: its capture time (for pacing) and its bytes
-// from the IP header on. Packets whose Data is not TCP over IPv4/IPv6 are
-// skipped and produce no Record, as in the jsonl contract.
+// from the IP header on. Packets whose Data is neither TCP nor ICMP over
+// IPv4/IPv6 are skipped and produce no Record, as in the jsonl contract.
+// An ICMP or ICMPv6 packet is injected whole; its Record reads the entry
+// of the TCP tuple it quotes.
 type Packet struct {
 	TS   time.Time
 	Data []byte
@@ -232,7 +234,7 @@ table inet tcpct_oracle {
 	counter looped {}
 	chain out {
 		type filter hook output priority 0; policy accept;
-		meta l4proto != tcp accept
+		meta l4proto != { tcp, icmp, ipv6-icmp } accept
 		ct state invalid log prefix "INVALID" group 1 accept
 		ct state untracked log prefix "UNTRACKED" group 1 accept
 		ct state new ct direction original log prefix "NEW original" group 1 accept
@@ -284,9 +286,11 @@ func (r *Runner) setup(opts Options) error {
 	sys := map[string]string{
 		// Reasons: the tracker logs invalid and ignored TCP packets through
 		// the namespace's logger, which we bind to nfnetlink_log (group 0).
-		"/proc/sys/net/netfilter/nf_log/2":                 "nfnetlink_log",
-		"/proc/sys/net/netfilter/nf_log/10":                "nfnetlink_log",
-		"/proc/sys/net/netfilter/nf_conntrack_log_invalid": "6",
+		"/proc/sys/net/netfilter/nf_log/2":  "nfnetlink_log",
+		"/proc/sys/net/netfilter/nf_log/10": "nfnetlink_log",
+		// 255 (IPPROTO_RAW): every protocol, so that ICMP errors' reasons
+		// come too.
+		"/proc/sys/net/netfilter/nf_conntrack_log_invalid": "255",
 	}
 	order := []string{"/proc/sys/net/netfilter/nf_log/2", "/proc/sys/net/netfilter/nf_log/10", "/proc/sys/net/netfilter/nf_conntrack_log_invalid"}
 	for k, v := range opts.Sysctls {
@@ -438,10 +442,16 @@ func Namespaces() []string {
 	return m
 }
 
-// tuple extracts what ctnetlink needs from a TCP packet.
+// tuple extracts what ctnetlink needs from a TCP packet, or from an ICMP
+// or ICMPv6 error quoting one.
 type tuple struct {
 	src, dst netip.AddrPort
-	tcp      []byte // TCP header and payload
+	tcp      []byte // TCP header and payload; for ICMP, the ICMP message
+	// icmp: the packet is an ICMP error. src and dst are then the
+	// quoted segment's tuple (valid only with quoted), which the entry
+	// is read with, and to is where the error is sent.
+	icmp, quoted bool
+	to           netip.Addr
 }
 
 func parse(p []byte) (t tuple, ok bool) {
@@ -455,27 +465,104 @@ func parse(p []byte) (t tuple, ok bool) {
 		}
 		ihl := int(p[0]&15) * 4
 		frag := binary.BigEndian.Uint16(p[6:]) & 0x3fff
+		s, _ := netip.AddrFromSlice(p[12:16])
+		d, _ := netip.AddrFromSlice(p[16:20])
+		if p[9] == unix.IPPROTO_ICMP && ihl >= 20 && len(p) >= ihl && frag == 0 {
+			return parseICMP(4, s, d, p[ihl:])
+		}
 		if p[9] != unix.IPPROTO_TCP || ihl < 20 || len(p) < ihl+4 || frag != 0 {
 			return t, false
 		}
-		s, _ := netip.AddrFromSlice(p[12:16])
-		d, _ := netip.AddrFromSlice(p[16:20])
 		t.tcp = p[ihl:]
 		t.src = netip.AddrPortFrom(s, binary.BigEndian.Uint16(t.tcp))
 		t.dst = netip.AddrPortFrom(d, binary.BigEndian.Uint16(t.tcp[2:]))
 	case 6:
-		if len(p) < 44 || p[6] != unix.IPPROTO_TCP {
+		if len(p) < 40 {
 			return t, false
 		}
 		s, _ := netip.AddrFromSlice(p[8:24])
 		d, _ := netip.AddrFromSlice(p[24:40])
+		if p[6] == unix.IPPROTO_ICMPV6 {
+			return parseICMP(6, s, d, p[40:])
+		}
+		if len(p) < 44 || p[6] != unix.IPPROTO_TCP {
+			return t, false
+		}
 		t.tcp = p[40:]
 		t.src = netip.AddrPortFrom(s, binary.BigEndian.Uint16(t.tcp))
 		t.dst = netip.AddrPortFrom(d, binary.BigEndian.Uint16(t.tcp[2:]))
 	default:
 		return t, false
 	}
+	t.to = t.dst.Addr()
 	return t, true
+}
+
+// parseICMP reads the tuple an ICMP message quotes, where the kernel
+// reads it (nf_ct_get_tuplepr): the quoted IPv4 header's length as
+// given, whatever it is; an IPv6 header without extension headers.
+// quoted is false when the message holds no quoted TCP tuple; the
+// packet is injected all the same.
+func parseICMP(family int, src, dst netip.Addr, m []byte) (t tuple, ok bool) {
+	t.icmp, t.tcp, t.to = true, m, dst
+	t.src, t.dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
+	if len(m) < 8 {
+		return t, true
+	}
+	q := m[8:]
+	var l4 int
+	var s, d netip.Addr
+	if family == 4 {
+		if len(q) < 20 || q[9] != unix.IPPROTO_TCP {
+			return t, true
+		}
+		l4 = int(q[0]&15) * 4
+		s, _ = netip.AddrFromSlice(q[12:16])
+		d, _ = netip.AddrFromSlice(q[16:20])
+	} else {
+		if len(q) < 40 || q[6] != unix.IPPROTO_TCP {
+			return t, true
+		}
+		l4 = 40
+		s, _ = netip.AddrFromSlice(q[8:24])
+		d, _ = netip.AddrFromSlice(q[24:40])
+	}
+	if len(q) < l4+4 {
+		return t, true
+	}
+	t.quoted = true
+	t.src = netip.AddrPortFrom(s, binary.BigEndian.Uint16(q[l4:]))
+	t.dst = netip.AddrPortFrom(d, binary.BigEndian.Uint16(q[l4+2:]))
+	return t, true
+}
+
+// outerSrc is the source address of an IP packet.
+func outerSrc(p []byte) netip.Addr {
+	if len(p) >= 40 && p[0]>>4 == 6 {
+		return netip.AddrFrom16([16]byte(p[8:24]))
+	}
+	if len(p) >= 20 {
+		return netip.AddrFrom4([4]byte(p[12:16]))
+	}
+	return netip.Addr{}
+}
+
+// reasonOf turns the tracker's log prefix ("nf_ct_proto_6: invalid rst ")
+// into the reason: the message without the protocol, and for the ICMP
+// error whose destination is not the quoted source, without the two
+// addresses the kernel prints ("outer daddr A != inner B"), which tcpct
+// does not keep.
+func reasonOf(prefix string) string {
+	r := strings.TrimSpace(prefix)
+	if rest, ok := strings.CutPrefix(r, "nf_ct_proto_"); ok {
+		if _, msg, ok := strings.Cut(rest, ":"); ok {
+			r = strings.TrimSpace(msg)
+		}
+	}
+	if strings.HasPrefix(r, "outer daddr ") && strings.Contains(r, " != inner ") {
+		return "outer daddr != inner"
+	}
+	return r
 }
 
 // stateNames are tcp_conntrack_names[] (enum tcp_conntrack order).
@@ -488,18 +575,18 @@ func (r *Runner) Inject(i int, data []byte) (Record, error) {
 	rec := Record{I: i}
 	t, ok := parse(data)
 	if !ok {
-		return rec, fmt.Errorf("packet %d: not TCP over IPv4/IPv6", i)
+		return rec, fmt.Errorf("packet %d: not TCP (or ICMP) over IPv4/IPv6", i)
 	}
 	var err error
-	if t.src.Addr().Is4() {
-		sa := &unix.SockaddrInet4{Addr: t.dst.Addr().As4()}
+	if t.to.Is4() {
+		sa := &unix.SockaddrInet4{Addr: t.to.As4()}
 		err = unix.Sendto(r.raw4, data, 0, sa)
 	} else {
-		sa := &unix.SockaddrInet6{Addr: t.dst.Addr().As16()}
+		sa := &unix.SockaddrInet6{Addr: t.to.As16()}
 		err = unix.Sendto(r.raw6, data, 0, sa)
 	}
 	if err != nil {
-		return rec, fmt.Errorf("packet %d: sendto %v: %w", i, t.dst.Addr(), err)
+		return rec, fmt.Errorf("packet %d: sendto %v: %w", i, t.to, err)
 	}
 	// Everything the kernel logs about this packet was queued inside
 	// sendto; read until our rule's message for it.
@@ -523,10 +610,10 @@ func (r *Runner) Inject(i int, data []byte) (Record, error) {
 		})
 		if m.resID == 0 {
 			// The tracker's own message: "nf_ct_proto_6: <reason> ".
-			rec.Reason = strings.TrimSpace(strings.TrimPrefix(prefix, "nf_ct_proto_6:"))
+			rec.Reason = reasonOf(prefix)
 			continue
 		}
-		if pt, ok := parse(payload); !ok || !bytes.Equal(pt.tcp[:min(len(pt.tcp), 20)], t.tcp[:min(len(t.tcp), 20)]) || pt.src != t.src {
+		if pt, ok := parse(payload); !ok || pt.icmp != t.icmp || !bytes.Equal(pt.tcp[:min(len(pt.tcp), 20)], t.tcp[:min(len(t.tcp), 20)]) || pt.src != t.src || outerSrc(payload) != outerSrc(data) {
 			r.foreign++
 			continue
 		}
@@ -534,7 +621,11 @@ func (r *Runner) Inject(i int, data []byte) (Record, error) {
 		rec.CT, rec.Dir = ct, dir
 		break
 	}
-	e, found, err := r.ct.ctGet(t.src, t.dst, r.scratch)
+	var e ctEntry
+	found := false
+	if !t.icmp || t.quoted {
+		e, found, err = r.ct.ctGet(t.src, t.dst, r.scratch)
+	}
 	if err != nil {
 		return rec, fmt.Errorf("packet %d: ctnetlink get: %w", i, err)
 	}

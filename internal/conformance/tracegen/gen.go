@@ -73,6 +73,13 @@ type Config struct {
 	// connections: a long trace goes through many of them while only
 	// Parallel are open at a time, and the closed ones expire.
 	Short bool
+	// ICMP, when above 0, is the share of packets followed by an ICMP
+	// or ICMPv6 error about a packet (icmp.go): quoting the segment just
+	// sent (a live or closing connection), one of a connection that ended
+	// earlier (closed, or expired across a pause), or one of no
+	// connection at all, with the quote whole, cut, or corrupted. 0
+	// leaves the trace exactly as before.
+	ICMP float64
 }
 
 // Base is the capture time of the first packet of every trace.
@@ -137,6 +144,10 @@ func Generate(cfg Config) []Packet {
 	}
 	pauses := 0
 	sincePause := 0
+	var errs *icmpGen
+	if cfg.ICMP > 0 {
+		errs = newICMPGen(cfg.Seed)
+	}
 	for len(act) > 0 {
 		k := r.IntN(len(act))
 		a := act[k]
@@ -153,6 +164,12 @@ func Generate(cfg Config) []Packet {
 			panic(err) // a generator bug: options overflow etc.
 		}
 		out = append(out, Packet{TS: ts, Data: b, Conn: a.id, Note: sg.note})
+		if errs != nil {
+			if e, note, ok := errs.after(cfg.ICMP, b, a.next == len(a.segs)); ok {
+				ts = ts.Add(cfg.Gap)
+				out = append(out, Packet{TS: ts, Data: e, Conn: a.id, Note: note})
+			}
+		}
 		sincePause++
 		gap := cfg.Gap/2 + time.Duration(r.Int64N(int64(cfg.Gap)))
 		if cfg.Pause > 0 && pauses < cfg.MaxPauses && sincePause >= cfg.PauseEvery && r.IntN(8) == 0 {
