@@ -407,7 +407,9 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 	case capture.KindNonTCP:
 		if k, i, ok := parseICMP(&p); ok {
 			var v Verdict
+			tr.rlock()
 			tr.related(&v, &k, i, now.UnixNano())
+			tr.runlock()
 			return v, nil
 		}
 		return Verdict{}, ErrNotTCP
