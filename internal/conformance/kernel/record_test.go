@@ -52,10 +52,28 @@ func sortedSysctls(m map[string]string) string {
 	return strings.Join(l, " ")
 }
 
-// TestRecord re-records tcpcttest/testdata when TCPCT_RECORD=1.
+// TestRecord re-records tcpcttest/testdata when TCPCT_RECORD=1, or only
+// the variants named when TCPCT_RECORD is a comma-separated list of names
+// (TCPCT_RECORD=cells after a change to the cell probe): then only their
+// files and their rows of the README change, and the others keep the
+// kernel answers they were recorded with.
 func TestRecord(t *testing.T) {
-	if os.Getenv("TCPCT_RECORD") != "1" {
-		t.Skip("set TCPCT_RECORD=1 to re-record tcpcttest/testdata")
+	env := os.Getenv("TCPCT_RECORD")
+	if env == "" || env == "0" {
+		t.Skip("set TCPCT_RECORD=1 (or TCPCT_RECORD=name,...) to re-record tcpcttest/testdata")
+	}
+	only := map[string]bool{}
+	if env != "1" {
+		for _, name := range strings.Split(env, ",") {
+			found := false
+			for _, v := range tracegen.Recordings {
+				found = found || v.Name == name
+			}
+			if !found {
+				t.Fatalf("TCPCT_RECORD: no recording %q", name)
+			}
+			only[name] = true
+		}
 	}
 	if err := kernel.Available(); err != nil {
 		t.Skipf("kernel oracle unavailable: %v", err)
@@ -65,6 +83,9 @@ func TestRecord(t *testing.T) {
 	release := unix.ByteSliceToString(u.Release[:])
 	var rows []string
 	for _, v := range tracegen.Recordings {
+		if len(only) > 0 && !only[v.Name] {
+			continue
+		}
 		pkts := tracegen.Generate(v.Config)
 		var pcap bytes.Buffer
 		if err := tracegen.WritePcap(&pcap, pkts); err != nil {
@@ -97,9 +118,35 @@ func TestRecord(t *testing.T) {
 		t.Logf("%s: %d packets in %v, pcap.gz %d B, jsonl.gz %d B", v.Name, len(recs), el, len(pz), len(jz))
 	}
 	readme := fmt.Sprintf(readmeTemplate, release, time.Now().UTC().Format("2006-01-02"), strings.Join(rows, "\n"))
+	if len(only) > 0 {
+		old, err := os.ReadFile(filepath.Join(recordDir, "README.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		readme = replaceRows(t, string(old), rows)
+	}
 	if err := os.WriteFile(filepath.Join(recordDir, "README.md"), []byte(readme), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// replaceRows puts each table row of rows in the place of the README row
+// of the same variant.
+func replaceRows(t *testing.T, readme string, rows []string) string {
+	lines := strings.Split(readme, "\n")
+	for _, row := range rows {
+		name, _, _ := strings.Cut(strings.TrimPrefix(row, "| "), " |")
+		found := false
+		for i, l := range lines {
+			if strings.HasPrefix(l, "| "+name+" | ") {
+				lines[i], found = row, true
+			}
+		}
+		if !found {
+			t.Fatalf("README.md has no row for %s", name)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func pauseText(c tracegen.Config) string {
@@ -137,17 +184,21 @@ one 2.5 s pause, so that a refreshed timer tells from an ignored packet.
 
 Re-record (root, nft, ip needed):
 
-    TCPCT_RECORD=1 go test -run TestRecord -v ./conformance/kernel
+    TCPCT_RECORD=1 go test -run TestRecord -v ./internal/conformance/kernel
+
+or only some variants (their files and table rows; the others keep theirs):
+
+    TCPCT_RECORD=cells go test -run TestRecord -v ./internal/conformance/kernel
 
 or one trace by hand:
 
-    go run ./conformance/cmd/tracegen -seed 101 -packets 4000 -o t.pcap
+    go run ./cmd/tracegen -seed 101 -packets 4000 -o t.pcap
     go run ./cmd/ktrace [-sysctl tcp_loose=0 ...] t.pcap > t.jsonl
 
 Compare a tracker with a recording:
 
     tcpct replay -format jsonl [-sysctl ...] default.pcap.gz > tracker.jsonl
-    go run ./conformance/cmd/ctcompare -pcap default.pcap.gz default.jsonl.gz tracker.jsonl
+    go run ./internal/cmd/ctcompare -pcap default.pcap.gz default.jsonl.gz tracker.jsonl
 
 Timeouts are seconds left as the kernel reported them right after the
 packet: floor(jiffies left / HZ), so a freshly set T often reads T and
