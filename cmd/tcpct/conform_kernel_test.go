@@ -16,8 +16,8 @@ import (
 // without them): with the linux profile every probed cell agrees (the
 // profile was verified on Linux 6.18), and with a spec whose cell
 // original/fin/ESTABLISHED says CLOSE_WAIT instead of FIN_WAIT exactly
-// that cell is reported, with the FIN that shows it. No namespace is left
-// behind.
+// that cell is reported, with the FIN that shows it. Every cell a packet
+// can reach is probed. No namespace is left behind.
 func TestConformKernel(t *testing.T) {
 	if err := kernel.Available(); err != nil {
 		t.Skipf("kernel oracle unavailable: %v", err)
@@ -29,6 +29,14 @@ func TestConformKernel(t *testing.T) {
 	cells, sum := conformLines(t, out)
 	if sum.Differ != 0 || sum.Packets != sum.Agree || sum.Agreeing < 90 || len(cells) != 121 {
 		t.Errorf("linux: summary %+v", sum)
+	}
+	for _, c := range cells {
+		// Only the cells no packet can consult stay unprobed: the none
+		// class (tcp_error rejects it before the table) and replies
+		// without an entry (a first packet is always original).
+		if c.Result == "not probed" && c.Class != "none" && !(c.Dir == "reply" && c.State == "NONE") {
+			t.Errorf("linux: reachable cell %s not probed", c.Cell)
+		}
 	}
 	t.Logf("linux on %s: %d packets agree, %d cells agree, %d not probed", sum.Kernel, sum.Agree, sum.Agreeing, sum.Unprobed)
 

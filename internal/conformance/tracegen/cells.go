@@ -15,6 +15,10 @@ import (
 // tcp_in_window accepts it and the transition table alone decides what
 // happens; the epilogue then answers the probe as an endpoint would
 // (challenge ACK, RST, handshake of a reopened connection, close) or ends.
+// Special scenarios cover what the product cannot: the simultaneous open's
+// orderings, resyncs, and the two first packets the table rejects for a
+// tuple with no entry although an endpoint sends them (a SYN/ACK whose SYN
+// the tracker missed, a FIN of a connection older than the tracker).
 //
 // Connections run in batches of Config.Parallel: the prefixes of a batch
 // are interleaved, then one pause of Config.Pause, then the probes and
@@ -64,8 +68,16 @@ const (
 	spLastAckChallenge           // LAST_ACK, new SYN, challenge ACK (ignored), RST
 	spLastAckChallengeFIN        // LAST_ACK, new SYN, the real last ACK, then TIME_WAIT
 	spIgnoredSynResyncES         // ESTABLISHED, SYN ignored, SYN/ACK answering it resyncs
+	spSynAckNoEntry              // no entry: the server's SYN/ACK (tcp_new: invalid new), the client's ACK picks up
+	spFinNoEntry                 // no entry: a FIN mid-stream (tcp_new: invalid new), the peer's ACK picks up
 	nSpecial
 )
+
+// noEntry reports whether special scenario n probes a first packet, with
+// no entry before it. Its passes alternate IPv4 and IPv6 (when the
+// configuration has IPv6 at all), so that both families reach the cell
+// however few passes a trace holds.
+func noEntry(n int) bool { return n == spSynAckNoEntry || n == spFinNoEntry }
 
 // nCellScenarios is the number of distinct cell scenarios.
 const nCellScenarios = int(nPrefix)*nProbe*2 + nSpecial
@@ -76,13 +88,16 @@ func cellScript(cfg Config, id int) ([]seg, int) {
 	r := rand.New(rand.NewPCG(cfg.Seed, uint64(id)+1))
 	k := &conn{r: r, cfg: &cfg, id: id}
 	k.v6 = cfg.IPv6 > 0 && r.Float64() < cfg.IPv6
+	sc := id % nCellScenarios
+	pass := id / nCellScenarios
+	if sp := sc - int(nPrefix)*nProbe*2; sp >= 0 && noEntry(sp) {
+		k.v6 = cfg.IPv6 > 0 && pass%2 == 1
+	}
 	ca, sa := addrs(id, k.v6)
 	k.c = &side{ap: ca}
 	k.s = &side{ap: sa}
 	k.initSide(k.c)
 	k.initSide(k.s)
-	sc := id % nCellScenarios
-	pass := id / nCellScenarios
 	if sc >= int(nPrefix)*nProbe*2 {
 		split := k.special(sc - int(nPrefix)*nProbe*2)
 		return k.segs, split
@@ -387,12 +402,36 @@ func (k *conn) special(n int) int {
 		k.emit(s, packet.ACK, s.nxt, s.rcv, 0, "challenge-ack")
 		k.emit(c, packet.RST, s.rcv, 0, 0, "rst-to-challenge")
 		return split
-	default: // spIgnoredSynResyncES
+	case spIgnoredSynResyncES:
 		k.established()
 		split := len(k.segs)
 		k.resyncAfterIgnoredSyn("probe-syn-in-est")
 		k.epilogue()
 		return split
+	case spSynAckNoEntry:
+		// The tracker never saw the SYN (lost before it, or its entry
+		// expired): the server's SYN/ACK is the first packet of the
+		// tuple, and only SYN and (tcp_loose) ACK may create an entry.
+		s.rcv = c.iss + 1
+		k.syn(s, true, "probe-none-synack")
+		k.negotiate()
+		c.rcv = s.iss + 1
+		k.ack(c, "ack3-pickup")
+		k.epilogue()
+		return 0
+	default: // spFinNoEntry
+		// A connection older than the tracker closes: its first FIN is
+		// the first packet of the tuple the tracker sees.
+		c.rcv, s.rcv = s.iss+uint32(k.r.IntN(1<<20)), c.iss+uint32(k.r.IntN(1<<20))
+		c.nxt, c.una = s.rcv, s.rcv
+		s.nxt, s.una = c.rcv, c.rcv
+		a, b := k.closer()
+		k.fin(a, "probe-none-fin")
+		if k.chance(0.7) {
+			k.ack(b, "ack-fin-pickup")
+		}
+		k.epilogue()
+		return 0
 	}
 }
 

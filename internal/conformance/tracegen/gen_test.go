@@ -58,6 +58,61 @@ func TestCells(t *testing.T) {
 	t.Logf("%d packets, %d connections, %d pauses, span %v", len(a), len(conns), pauses, a[len(a)-1].TS.Sub(a[0].TS))
 }
 
+// TestCellsNoEntry: the cell probe sends a SYN/ACK and a FIN/ACK as the
+// first packet of a tuple (the cells original/synack/NONE and
+// original/fin/NONE), each over IPv4 and IPv6 whenever the trace has two
+// passes of the scenarios: the recorded one and other seeds.
+func TestCellsNoEntry(t *testing.T) {
+	var cfg Config
+	for _, r := range Recordings {
+		if r.Name == "cells" {
+			cfg = r.Config
+		}
+	}
+	for seed := uint64(0); seed < 12; seed++ {
+		c := cfg
+		if seed > 0 {
+			c.Seed = seed
+		}
+		checkNoEntry(t, c)
+	}
+}
+
+func checkNoEntry(t *testing.T, cfg Config) {
+	t.Helper()
+	pkts := Generate(cfg)
+	seen := map[int]bool{}
+	got := map[string]int{}
+	for _, p := range pkts {
+		first := !seen[p.Conn]
+		seen[p.Conn] = true
+		if p.Note != "probe-none-synack" && p.Note != "probe-none-fin" {
+			continue
+		}
+		if !first {
+			t.Errorf("seed %d: connection %d: %s is not its first packet", cfg.Seed, p.Conn, p.Note)
+		}
+		flags := p.Data[33] // IPv4 without options: TCP header at 20
+		family := "IPv4"
+		if p.Data[0]>>4 == 6 {
+			flags, family = p.Data[53], "IPv6"
+		}
+		want := byte(0x12) // SYN|ACK
+		if p.Note == "probe-none-fin" {
+			want = 0x11 // FIN|ACK
+		}
+		if flags != want {
+			t.Errorf("seed %d: connection %d: %s has flags %#x, want %#x", cfg.Seed, p.Conn, p.Note, flags, want)
+		}
+		got[p.Note+" "+family]++
+	}
+	for _, k := range []string{"probe-none-synack IPv4", "probe-none-synack IPv6", "probe-none-fin IPv4", "probe-none-fin IPv6"} {
+		if got[k] == 0 {
+			t.Errorf("seed %d: no %s (%v)", cfg.Seed, k, got)
+		}
+	}
+}
+
 // TestShort checks the brief connections of Config.Short: the same
 // trace twice, a few packets per connection, each connection on its own
 // tuple, and no more than Parallel connections open at a time.
