@@ -125,7 +125,14 @@ func available() error {
 	if _, err := os.Stat("/proc/sys/net/netfilter"); err != nil {
 		return errors.New("no nf_conntrack in this kernel")
 	}
-	return nil
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return fmt.Errorf("cannot lift RLIMIT_MEMLOCK: %w", err)
+	}
+	tr, err := bpf.Load(fsm.NewMachine(fsm.Linux), bpf.TC)
+	if err != nil {
+		return fmt.Errorf("cannot load the eBPF tracker here: %w", err)
+	}
+	return tr.Close()
 }
 
 // pkt is one packet of the mix.
@@ -234,6 +241,13 @@ type results struct {
 	packets int
 	samples []sample
 	notes   []string
+	// invalid counts, per round, the packets each tracker found INVALID
+	// ("kernel": the track namespace's conntrack statistic, "ebpf":
+	// BPF_PROG_TEST_RUN's verdicts, "go": the Go tracker's), and entries
+	// the connections the kernel's table held at the end: the trackers
+	// ran the same packets to the same end.
+	invalid []map[string]int
+	entries []int
 }
 
 func (r *results) add(round int, what string, ns float64, note string, w io.Writer) {
@@ -244,9 +258,6 @@ func (r *results) add(round int, what string, ns float64, note string, w io.Writ
 }
 
 func run(o options, w io.Writer) (*results, error) {
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, err
-	}
 	base := mix(o)
 	res := &results{o: o, packets: len(base)}
 	fmt.Fprintf(w, "ctcost: %d packets (tracegen seed %d, %d open at a time), %d rounds, CPU %d, %s\n\n",
@@ -344,7 +355,9 @@ func (r *results) round(round int, labs []*lab, trivial *ebpf.Program, base []pk
 		before[l] = c
 		if l.variant == "track" {
 			track = l
-			invalid0, _ = l.conntrackStat("invalid")
+			if invalid0, err = l.conntrackStat("invalid"); err != nil {
+				return err
+			}
 		}
 		if l.variant == "ebpf" {
 			tr, err := bpf.Load(fsm.NewMachine(fsm.Linux), bpf.TC)
@@ -453,9 +466,17 @@ func (r *results) round(round int, labs []*lab, trivial *ebpf.Program, base []pk
 			}
 		}
 	}
+	inv := map[string]int{"ebpf": bpfInvalid, "go": goInvalid}
+	entries := 0
 	if track != nil {
-		invalid1, _ := track.conntrackStat("invalid")
-		entries, _ := track.conntrackCount()
+		invalid1, err := track.conntrackStat("invalid")
+		if err != nil {
+			return err
+		}
+		if entries, err = track.conntrackCount(); err != nil {
+			return err
+		}
+		inv["kernel"] = int(invalid1 - invalid0)
 		note := fmt.Sprintf("conntrack: %d entries, %d invalid", entries, invalid1-invalid0)
 		for _, m := range meters {
 			if m.name == "kernel/track" {
@@ -463,6 +484,8 @@ func (r *results) round(round int, labs []*lab, trivial *ebpf.Program, base []pk
 			}
 		}
 	}
+	r.invalid = append(r.invalid, inv)
+	r.entries = append(r.entries, entries)
 	for _, m := range meters {
 		note := ""
 		if m.note != nil {
