@@ -220,9 +220,9 @@ var rules = map[string]string{
 }`,
 }
 
+// rulesOf returns a variant's ruleset; none2 (and none3, ...) are none.
 func rulesOf(variant string) string {
-	switch variant {
-	case "ebpf", "none2":
+	if variant == "ebpf" || strings.HasPrefix(variant, "none") {
 		return rules["none"]
 	}
 	return rules[variant]
@@ -260,8 +260,12 @@ func (r *results) add(round int, what string, ns float64, note string, w io.Writ
 func run(o options, w io.Writer) (*results, error) {
 	base := mix(o)
 	res := &results{o: o, packets: len(base)}
-	fmt.Fprintf(w, "ctcost: %d packets (tracegen seed %d, %d open at a time), %d rounds, CPU %d, %s\n\n",
-		len(base), o.seed, o.parallel, o.rounds, o.cpu, time.Now().UTC().Format(time.RFC3339))
+	var un unix.Utsname
+	unix.Uname(&un)
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(w, "ctcost: %d packets (tracegen seed %d, %d open at a time), %d rounds, chunks of %d, CPU %d; Linux %s; %s; load average %s\n\n",
+		len(base), o.seed, o.parallel, o.rounds, o.chunk, o.cpu, unix.ByteSliceToString(un.Release[:]),
+		time.Now().UTC().Format(time.RFC3339), strings.Join(strings.Fields(string(load))[:3], " "))
 
 	var labs []*lab
 	defer func() {
@@ -337,14 +341,17 @@ func (r *results) round(round int, labs []*lab, trivial *ebpf.Program, base []pk
 		name string
 		run  func(from, to int) (time.Duration, error)
 		sum  time.Duration
+		per  []float64 // ns per packet in each turn
 		note func() string
 	}
 	var meters []*meter
 	before := map[*lab]map[string]uint64{}
 	var invalid0 uint64
 	var track *lab
+	if err := prepare(labs, frames); err != nil {
+		return err
+	}
 	for _, l := range labs {
-		l.prepare(frames)
 		if err := l.conntrackFlush(); err != nil {
 			return err
 		}
@@ -449,6 +456,7 @@ func (r *results) round(round int, labs []*lab, trivial *ebpf.Program, base []pk
 				return fmt.Errorf("%s: %w", m.name, err)
 			}
 			m.sum += d
+			m.per = append(m.per, float64(d.Nanoseconds())/float64(to-from))
 		}
 	}
 	wall := time.Since(w0)
@@ -494,6 +502,43 @@ func (r *results) round(round int, labs []*lab, trivial *ebpf.Program, base []pk
 		r.add(round, m.name, float64(m.sum.Nanoseconds())/float64(n), note, w)
 	}
 	r.add(round, "ebpf/test-run-floor", r.byRound("ebpf/test-run")[round]-r.byRound("ebpf/floor")[round], "", w)
+
+	// The same quantities as medians over the turns, each difference
+	// taken within a turn (the same packets, milliseconds apart): a burst
+	// of the machine's other load that hits one turn of one variant moves
+	// the round's sums but not these.
+	per := map[string][]float64{}
+	for _, m := range meters {
+		per[m.name] = m.per
+	}
+	turnDiff := func(a, b string) []float64 {
+		x, y := per[a], per[b]
+		if len(x) == 0 || len(y) == 0 {
+			return nil
+		}
+		d := make([]float64, len(x))
+		for i := range x {
+			d[i] = x[i] - y[i]
+		}
+		return d
+	}
+	for _, q := range []struct{ name, a, b string }{
+		{"turns/track-none", "kernel/track", "kernel/none"},
+		{"turns/track-notrack", "kernel/track", "kernel/notrack"},
+		{"turns/notrack-none", "kernel/notrack", "kernel/none"},
+		{"turns/none2-none", "kernel/none2", "kernel/none"},
+		{"turns/ebpf-none", "kernel/ebpf", "kernel/none"},
+		{"turns/test-run", "ebpf/test-run", ""},
+		{"turns/go", "go/track", ""},
+	} {
+		v := per[q.a]
+		if q.b != "" {
+			v = turnDiff(q.a, q.b)
+		}
+		if med, _, _, ok := stats(v); ok {
+			r.add(round, q.name, med, "", w)
+		}
+	}
 	if r.o.verbose {
 		fmt.Fprintf(w, "round %d took %v\n", round, wall.Round(time.Millisecond))
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 )
@@ -93,13 +94,16 @@ func (r *results) summary(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprint(w, "\nnotes:\n")
-	for _, s := range r.samples {
-		if s.note != "" && (strings.HasPrefix(s.what, "kernel/track") || strings.HasSuffix(s.what, "test-run") || s.what == "go/track") {
-			fmt.Fprintf(w, "  round %d %s: %s\n", s.round, s.what, s.note)
-		}
-	}
 	for _, n := range r.notes {
 		fmt.Fprintln(w, " ", n)
+	}
+
+	for i, inv := range r.invalid {
+		fmt.Fprintf(w, "  round %d: INVALID packets: kernel %d, eBPF (BPF_PROG_TEST_RUN) %d, Go %d; kernel entries at the end %d\n",
+			i, inv["kernel"], inv["ebpf"], inv["go"], r.entries[i])
+	}
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Fprintf(w, "  load average at the end: %s\n", strings.Join(strings.Fields(string(load))[:3], " "))
 	}
 
 	sub := func(x, y float64) float64 { return x - y }
@@ -148,4 +152,24 @@ func (r *results) summary(w io.Writer) {
 		line(w, "ratio eBPF on TC ingress (ebpf − none) / conntrack", v, "×")
 	}
 	ratio("ratio Go Tracker.Track / conntrack", "go/track")
+
+	fmt.Fprint(w, "\nthe same from the medians over each round's turns (differences taken within a turn), then median and range over rounds:\n\n| quantity | median | range | rounds |\n|---|--:|--:|--:|\n")
+	for _, q := range []struct{ name, what string }{
+		{"**conntrack: track − none** (ns/pkt)", "turns/track-none"},
+		{"conntrack: track − notrack (ns/pkt)", "turns/track-notrack"},
+		{"notrack − none (ns/pkt)", "turns/notrack-none"},
+		{"control: none2 − none (ns/pkt)", "turns/none2-none"},
+		{"eBPF on TC ingress: ebpf − none (ns/pkt)", "turns/ebpf-none"},
+		{"eBPF, BPF_PROG_TEST_RUN (ns/pkt)", "turns/test-run"},
+		{"Go, Tracker.Track (ns/pkt)", "turns/go"},
+	} {
+		line(w, q.name, values(r.byRound(q.what)), "ns")
+	}
+	for _, q := range []struct{ name, what string }{
+		{"**ratio eBPF (BPF_PROG_TEST_RUN) / conntrack**", "turns/test-run"},
+		{"ratio eBPF on TC ingress / conntrack", "turns/ebpf-none"},
+		{"ratio Go Tracker.Track / conntrack", "turns/go"},
+	} {
+		line(w, q.name, r.paired(q.what, "turns/track-none", func(x, y float64) float64 { return x / y }), "×")
+	}
 }
