@@ -23,6 +23,9 @@
 //	ebpf     none plus the eBPF tracker on vb's TC ingress (tcx)
 //	none2    none again: the control, which should differ from none by
 //	         nothing but noise
+//	ebpf2    none plus two copies of the eBPF tracker (two tables), one
+//	         after the other on vb's TC ingress: the second control, whose
+//	         difference from ebpf should be about ebpf's from none
 //
 // track−none is conntrack's cost per packet (its hook invocations
 // included); track−notrack leaves out what notrack pays too (the hook
@@ -90,7 +93,7 @@ func main() {
 	flag.IntVar(&o.chunk, "chunk", 4096, "packets each variant, BPF_PROG_TEST_RUN and the Go tracker run in turn, in a new random order each turn")
 	flag.BoolVar(&o.need, "need", false, "fail, instead of skipping, when root or a tool is missing")
 	flag.BoolVar(&o.verbose, "v", false, "print each measurement as it is made")
-	flag.StringVar(&variants, "variants", "none,notrack,track,ebpf,none2", "kernel variants")
+	flag.StringVar(&variants, "variants", "none,notrack,track,ebpf,none2,ebpf2", "kernel variants")
 	flag.Parse()
 	o.variants = strings.Split(variants, ",")
 	if o.cpu < 0 {
@@ -222,7 +225,7 @@ var rules = map[string]string{
 
 // rulesOf returns a variant's ruleset; none2 (and none3, ...) are none.
 func rulesOf(variant string) string {
-	if variant == "ebpf" || strings.HasPrefix(variant, "none") {
+	if strings.HasPrefix(variant, "ebpf") || strings.HasPrefix(variant, "none") {
 		return rules["none"]
 	}
 	return rules[variant]
@@ -366,7 +369,8 @@ func (r *results) round(round int, labs []*lab, trivial *ebpf.Program, base []pk
 				return err
 			}
 		}
-		if l.variant == "ebpf" {
+		copies := map[string]int{"ebpf": 1, "ebpf2": 2}[l.variant]
+		for range copies {
 			tr, err := bpf.Load(fsm.NewMachine(fsm.Linux), bpf.TC)
 			if err != nil {
 				return err
@@ -528,6 +532,7 @@ func (r *results) round(round int, labs []*lab, trivial *ebpf.Program, base []pk
 		{"turns/notrack-none", "kernel/notrack", "kernel/none"},
 		{"turns/none2-none", "kernel/none2", "kernel/none"},
 		{"turns/ebpf-none", "kernel/ebpf", "kernel/none"},
+		{"turns/ebpf2-ebpf", "kernel/ebpf2", "kernel/ebpf"},
 		{"turns/test-run", "ebpf/test-run", ""},
 		{"turns/go", "go/track", ""},
 	} {

@@ -19,7 +19,7 @@ func TestSmallRun(t *testing.T) {
 		t.Skip(err)
 	}
 	o := options{packets: 5000, rounds: 1, parallel: 100, seed: 3, cpu: 0, chunk: 512,
-		variants: []string{"none", "notrack", "track", "ebpf", "none2"}}
+		variants: []string{"none", "notrack", "track", "ebpf", "none2", "ebpf2"}}
 	w := io.Discard
 	if testing.Verbose() {
 		w = os.Stdout

@@ -109,7 +109,7 @@ func (r *results) summary(w io.Writer) {
 	sub := func(x, y float64) float64 { return x - y }
 	ct := r.paired("kernel/track", "kernel/none", sub)
 	fmt.Fprint(w, "\nsummary (median, range over rounds; differences and ratios taken within each round):\n\n| quantity | median | range | rounds |\n|---|--:|--:|--:|\n")
-	for _, v := range []string{"none", "notrack", "track", "ebpf", "none2"} {
+	for _, v := range []string{"none", "notrack", "track", "ebpf", "none2", "ebpf2"} {
 		line(w, "kernel path, "+v+" (ns/pkt)", values(r.byRound("kernel/"+v)), "ns")
 	}
 	line(w, "**conntrack: track − none** (ns/pkt)", ct, "ns")
@@ -117,6 +117,7 @@ func (r *results) summary(w io.Writer) {
 	line(w, "notrack − none (ns/pkt)", r.paired("kernel/notrack", "kernel/none", sub), "ns")
 	line(w, "control: none2 − none (ns/pkt)", r.paired("kernel/none2", "kernel/none", sub), "ns")
 	line(w, "eBPF on TC ingress: ebpf − none (ns/pkt)", r.paired("kernel/ebpf", "kernel/none", sub), "ns")
+	line(w, "control: a second copy, ebpf2 − ebpf (ns/pkt)", r.paired("kernel/ebpf2", "kernel/ebpf", sub), "ns")
 	line(w, "eBPF, BPF_PROG_TEST_RUN (ns/pkt)", values(r.byRound("ebpf/test-run")), "ns")
 	line(w, "BPF_PROG_TEST_RUN floor, trivial program (ns/pkt)", values(r.byRound("ebpf/floor")), "ns")
 	line(w, "eBPF, BPF_PROG_TEST_RUN − floor (ns/pkt)", values(r.byRound("ebpf/test-run-floor")), "ns")
@@ -160,6 +161,7 @@ func (r *results) summary(w io.Writer) {
 		{"notrack − none (ns/pkt)", "turns/notrack-none"},
 		{"control: none2 − none (ns/pkt)", "turns/none2-none"},
 		{"eBPF on TC ingress: ebpf − none (ns/pkt)", "turns/ebpf-none"},
+		{"control: a second copy, ebpf2 − ebpf (ns/pkt)", "turns/ebpf2-ebpf"},
 		{"eBPF, BPF_PROG_TEST_RUN (ns/pkt)", "turns/test-run"},
 		{"Go, Tracker.Track (ns/pkt)", "turns/go"},
 	} {
