@@ -32,6 +32,7 @@ type lab struct {
 	fd      int // AF_PACKET socket, transmitting on va with PACKET_QDISC_BYPASS
 	va      int // ifindex of va
 	vb      int // ifindex of vb
+	vc      int // ifindex of vc
 	macA    net.HardwareAddr
 	macB    net.HardwareAddr
 	sa4     unix.RawSockaddrLinklayer
@@ -108,7 +109,11 @@ func newLab(variant string) (_ *lab, err error) {
 		if err != nil {
 			return err
 		}
-		l.va, l.vb, l.macA, l.macB = a.Index, b.Index, a.HardwareAddr, b.HardwareAddr
+		c, err := net.InterfaceByName("vc")
+		if err != nil {
+			return err
+		}
+		l.va, l.vb, l.vc, l.macA, l.macB = a.Index, b.Index, c.Index, a.HardwareAddr, b.HardwareAddr
 		l.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 		return err
 	})

@@ -23,9 +23,10 @@
 //	ebpf     none plus the eBPF tracker on vb's TC ingress (tcx)
 //	none2    none again: the control, which should differ from none by
 //	         nothing but noise
-//	ebpf2    none plus two copies of the eBPF tracker (two tables), one
-//	         after the other on vb's TC ingress: the second control, whose
-//	         difference from ebpf should be about ebpf's from none
+//	ebpf2    ebpf plus a second copy of the eBPF tracker (its own table)
+//	         on the TC egress of the device the packets leave by: the
+//	         second control, whose difference from ebpf should be about
+//	         ebpf's from none
 //
 // track−none is conntrack's cost per packet (its hook invocations
 // included); track−notrack leaves out what notrack pays too (the hook
@@ -369,8 +370,17 @@ func (r *results) round(round int, labs []*lab, trivial *ebpf.Program, base []pk
 				return err
 			}
 		}
-		copies := map[string]int{"ebpf": 1, "ebpf2": 2}[l.variant]
-		for range copies {
+		// The tracker on vb's TC ingress; ebpf2's second copy goes on vc's
+		// TC egress, since the program returns TC_ACT_OK (TCX_PASS), which
+		// ends a tcx chain: a second program on the same hook would not run.
+		hooks := map[string][]struct {
+			ifindex int
+			attach  ebpf.AttachType
+		}{
+			"ebpf":  {{l.vb, ebpf.AttachTCXIngress}},
+			"ebpf2": {{l.vb, ebpf.AttachTCXIngress}, {l.vc, ebpf.AttachTCXEgress}},
+		}[l.variant]
+		for _, h := range hooks {
 			tr, err := bpf.Load(fsm.NewMachine(fsm.Linux), bpf.TC)
 			if err != nil {
 				return err
@@ -378,11 +388,11 @@ func (r *results) round(round int, labs []*lab, trivial *ebpf.Program, base []pk
 			defer tr.Close()
 			var tcx link.Link
 			err = l.inNS(func() (err error) {
-				tcx, err = link.AttachTCX(link.TCXOptions{Interface: l.vb, Program: tr.Program(), Attach: ebpf.AttachTCXIngress})
+				tcx, err = link.AttachTCX(link.TCXOptions{Interface: h.ifindex, Program: tr.Program(), Attach: h.attach})
 				return err
 			})
 			if err != nil {
-				return fmt.Errorf("attaching to vb's TC ingress: %w", err)
+				return fmt.Errorf("attaching to interface %d (%v): %w", h.ifindex, h.attach, err)
 			}
 			defer tcx.Close()
 		}

@@ -57,13 +57,12 @@ func stats(v []float64) (med, lo, hi float64, ok bool) {
 	return med, s[0], s[n-1], true
 }
 
-func line(w io.Writer, name string, v []float64, unit string) {
+func line(w io.Writer, name string, v []float64) {
 	med, lo, hi, ok := stats(v)
 	if !ok {
 		return
 	}
 	fmt.Fprintf(w, "| %s | %.4g | %.4g – %.4g | %d |\n", name, med, lo, hi, len(v))
-	_ = unit
 }
 
 // summary prints every round's numbers and the medians, with ranges, of
@@ -110,18 +109,18 @@ func (r *results) summary(w io.Writer) {
 	ct := r.paired("kernel/track", "kernel/none", sub)
 	fmt.Fprint(w, "\nsummary (median, range over rounds; differences and ratios taken within each round):\n\n| quantity | median | range | rounds |\n|---|--:|--:|--:|\n")
 	for _, v := range []string{"none", "notrack", "track", "ebpf", "none2", "ebpf2"} {
-		line(w, "kernel path, "+v+" (ns/pkt)", values(r.byRound("kernel/"+v)), "ns")
+		line(w, "kernel path, "+v+" (ns/pkt)", values(r.byRound("kernel/"+v)))
 	}
-	line(w, "**conntrack: track − none** (ns/pkt)", ct, "ns")
-	line(w, "conntrack: track − notrack (ns/pkt)", r.paired("kernel/track", "kernel/notrack", sub), "ns")
-	line(w, "notrack − none (ns/pkt)", r.paired("kernel/notrack", "kernel/none", sub), "ns")
-	line(w, "control: none2 − none (ns/pkt)", r.paired("kernel/none2", "kernel/none", sub), "ns")
-	line(w, "eBPF on TC ingress: ebpf − none (ns/pkt)", r.paired("kernel/ebpf", "kernel/none", sub), "ns")
-	line(w, "control: a second copy, ebpf2 − ebpf (ns/pkt)", r.paired("kernel/ebpf2", "kernel/ebpf", sub), "ns")
-	line(w, "eBPF, BPF_PROG_TEST_RUN (ns/pkt)", values(r.byRound("ebpf/test-run")), "ns")
-	line(w, "BPF_PROG_TEST_RUN floor, trivial program (ns/pkt)", values(r.byRound("ebpf/floor")), "ns")
-	line(w, "eBPF, BPF_PROG_TEST_RUN − floor (ns/pkt)", values(r.byRound("ebpf/test-run-floor")), "ns")
-	line(w, "Go, Tracker.Track (ns/pkt)", values(r.byRound("go/track")), "ns")
+	line(w, "**conntrack: track − none** (ns/pkt)", ct)
+	line(w, "conntrack: track − notrack (ns/pkt)", r.paired("kernel/track", "kernel/notrack", sub))
+	line(w, "notrack − none (ns/pkt)", r.paired("kernel/notrack", "kernel/none", sub))
+	line(w, "control: none2 − none (ns/pkt)", r.paired("kernel/none2", "kernel/none", sub))
+	line(w, "eBPF on TC ingress: ebpf − none (ns/pkt)", r.paired("kernel/ebpf", "kernel/none", sub))
+	line(w, "control: a second copy, ebpf2 − ebpf (ns/pkt)", r.paired("kernel/ebpf2", "kernel/ebpf", sub))
+	line(w, "eBPF, BPF_PROG_TEST_RUN (ns/pkt)", values(r.byRound("ebpf/test-run")))
+	line(w, "BPF_PROG_TEST_RUN floor, trivial program (ns/pkt)", values(r.byRound("ebpf/floor")))
+	line(w, "eBPF, BPF_PROG_TEST_RUN − floor (ns/pkt)", values(r.byRound("ebpf/test-run-floor")))
+	line(w, "Go, Tracker.Track (ns/pkt)", values(r.byRound("go/track")))
 
 	ratio := func(name, a string) {
 		ma := r.byRound(a)
@@ -135,7 +134,7 @@ func (r *results) summary(w io.Writer) {
 				v = append(v, x/(t-n))
 			}
 		}
-		line(w, name, v, "×")
+		line(w, name, v)
 	}
 	ratio("**ratio eBPF (BPF_PROG_TEST_RUN) / conntrack**", "ebpf/test-run")
 	ratio("ratio eBPF (BPF_PROG_TEST_RUN − floor) / conntrack", "ebpf/test-run-floor")
@@ -150,7 +149,7 @@ func (r *results) summary(w io.Writer) {
 				v = append(v, (e-n)/(t-n))
 			}
 		}
-		line(w, "ratio eBPF on TC ingress (ebpf − none) / conntrack", v, "×")
+		line(w, "ratio eBPF on TC ingress (ebpf − none) / conntrack", v)
 	}
 	ratio("ratio Go Tracker.Track / conntrack", "go/track")
 
@@ -165,13 +164,13 @@ func (r *results) summary(w io.Writer) {
 		{"eBPF, BPF_PROG_TEST_RUN (ns/pkt)", "turns/test-run"},
 		{"Go, Tracker.Track (ns/pkt)", "turns/go"},
 	} {
-		line(w, q.name, values(r.byRound(q.what)), "ns")
+		line(w, q.name, values(r.byRound(q.what)))
 	}
 	for _, q := range []struct{ name, what string }{
 		{"**ratio eBPF (BPF_PROG_TEST_RUN) / conntrack**", "turns/test-run"},
 		{"ratio eBPF on TC ingress / conntrack", "turns/ebpf-none"},
 		{"ratio Go Tracker.Track / conntrack", "turns/go"},
 	} {
-		line(w, q.name, r.paired(q.what, "turns/track-none", func(x, y float64) float64 { return x / y }), "×")
+		line(w, q.name, r.paired(q.what, "turns/track-none", func(x, y float64) float64 { return x / y }))
 	}
 }
