@@ -5,11 +5,12 @@
 //
 // The kernel's cost is measured from outside, by difference. Frames are
 // written on one end of a veth pair (AF_PACKET, PACKET_QDISC_BYPASS,
-// sendmmsg) in a throw-away network namespace; each is received on the
-// other end, forwarded and freed by a dummy device (see lab). The
-// receive softirq runs on the sending CPU in the sending thread's context,
-// so that thread's CPU time covers the whole path. The variants differ
-// only in their hooks:
+// sendmmsg) in a throw-away network namespace, one namespace per variant;
+// each is received on the other end, forwarded (so that conntrack confirms
+// new entries) and freed by a second veth whose peer is down (see lab).
+// The receive softirq runs on the sending CPU in the sending thread's
+// context, so that thread's CPU time covers the whole path. The variants
+// differ only in their hooks:
 //
 //	none     nftables chains at PRE_ROUTING (raw priority) and FORWARD,
 //	         one counting rule each; conntrack's hooks are not registered
@@ -36,8 +37,13 @@
 // The eBPF tracker under BPF_PROG_TEST_RUN (one run per packet, the
 // kernel's own timing, the packet's capture time as its clock) and the Go
 // tracker (tcpct.Tracker.Track, thread CPU time) run the same packets in
-// the same order in each round. Each round rotates the order of the
-// variants and uses its own addresses, every table starts empty.
+// the same order. One thread pinned to one CPU runs everything in turns
+// of -chunk packets, in a new random order each turn, so that the
+// machine's changing load falls on all alike; each round uses its own
+// addresses and starts every table empty. Every difference and ratio is
+// taken within a round (and, in a second summary, within each turn, then
+// its median over the round's turns). BENCHMARKS.md has the results and
+// what they cover.
 //
 // Needs root, nft, conntrack and ip; prints why and exits 0 without them
 // (-need makes that an error). Run from ebpf/: go run ./internal/cmd/ctcost.
