@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/fdac824a/tcpct/internal/conformance/kernel"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,7 +49,9 @@ const (
 // newLab builds a lab named after its variant. Every lab's va and vb have
 // the same addresses, so that one set of frames serves them all.
 func newLab(variant string) (_ *lab, err error) {
-	l := &lab{variant: variant, ns: fmt.Sprintf("tcpct-ctcost-%d-%s", os.Getpid(), variant), nsFD: -1, fd: -1}
+	// The kernel oracle's prefix: its CleanupStale removes what a killed
+	// run left behind.
+	l := &lab{variant: variant, ns: fmt.Sprintf("%s%d-ctcost-%s", kernel.NamePrefix, os.Getpid(), variant), nsFD: -1, fd: -1}
 	if out, err := exec.Command("ip", "netns", "add", l.ns).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ip netns add: %v: %s", err, bytes.TrimSpace(out))
 	}

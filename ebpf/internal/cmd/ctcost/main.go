@@ -58,11 +58,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -72,6 +74,7 @@ import (
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/ebpf/bpf"
 	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/internal/conformance/kernel"
 	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"golang.org/x/sys/unix"
 )
@@ -114,6 +117,17 @@ func main() {
 		fmt.Println("ctcost: skipped:", err)
 		return
 	}
+	// Interrupted, remove the namespaces (a kill -9 leaves them to the
+	// next run's CleanupStale).
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		for _, ns := range kernel.Namespaces() {
+			exec.Command("ip", "netns", "del", ns).Run()
+		}
+		os.Exit(1)
+	}()
 	res, err := run(o, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ctcost:", err)
@@ -268,6 +282,7 @@ func (r *results) add(round int, what string, ns float64, note string, w io.Writ
 }
 
 func run(o options, w io.Writer) (*results, error) {
+	kernel.CleanupStale()
 	base := mix(o)
 	res := &results{o: o, packets: len(base)}
 	var un unix.Utsname
