@@ -5,12 +5,10 @@ go 1.26.8
 require (
 	github.com/cilium/ebpf v0.22.0
 	github.com/fdac824a/tcpct v0.0.0
+	golang.org/x/sys v0.50.0
 )
 
-require (
-	github.com/klauspost/compress v1.20.5 // indirect
-	golang.org/x/sys v0.50.0 // indirect
-)
+require github.com/klauspost/compress v1.20.5 // indirect
 
 replace github.com/fdac824a/tcpct => ../
 

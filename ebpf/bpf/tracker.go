@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
@@ -133,6 +134,31 @@ func (t *Tracker) Run(frame []byte, now int64) (Verdict, error) {
 		}
 	}
 	return Verdict{}, fmt.Errorf("bpf: no CPU published the verdict of run %d", t.seq)
+}
+
+// RunTimed is Run that also returns the kernel's time for the program's
+// run (BPF_PROG_TEST_RUN with repeat 1: the program's time plus the
+// test runner's clock reads around it, a few tens of ns that a trivial
+// program's run measures).
+func (t *Tracker) RunTimed(frame []byte, now int64) (Verdict, time.Duration, error) {
+	t.seq++
+	if err := t.objs.Clock.Put(uint32(0), &tcpctTcpctBpfClock{Now: now, Seq: t.seq}); err != nil {
+		return Verdict{}, 0, err
+	}
+	_, d, err := t.prog.Benchmark(frame, 1, nil)
+	if err != nil {
+		return Verdict{}, 0, err
+	}
+	var per []tcpctTcpctBpfVerdict
+	if err := t.objs.Verdict.Lookup(uint32(0), &per); err != nil {
+		return Verdict{}, 0, err
+	}
+	for _, o := range per {
+		if o.Seq == t.seq {
+			return verdictOf(&o), d, nil
+		}
+	}
+	return Verdict{}, 0, fmt.Errorf("bpf: no CPU published the verdict of run %d", t.seq)
 }
 
 // Bench runs one frame repeat times with BPF_PROG_TEST_RUN at the clock
