@@ -76,10 +76,10 @@ import (
 // # Memory
 //
 // The table is allocated once, at New, for the max knob's number of
-// entries: about 180 bytes per entry (the 136-byte record, 20 bytes of
+// entries: about 185 bytes per entry (the 136-byte record, 24 bytes of
 // expiry filing, 23 of index), 32 more with acct=1. At the default max,
 // 262,144 (the kernel's nf_conntrack_max on a machine with 16 GiB or
-// more), that is 45 MiB; a small program sets max to what it needs
+// more), that is 46 MiB; a small program sets max to what it needs
 // (Knobs: []string{"max=4096"}: under 1 MiB). Tracking allocates
 // nothing after New.
 type Config struct {
@@ -366,8 +366,13 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 // segment without an entry, so its Class is the profile's "none" class
 // on both paths.
 func (tr *Tracker) truncated(v *Verdict, now int64) {
-	cs := tr.counter()
-	cs.packets.Add(1)
+	tr.counter().packets.Add(1)
+	tr.truncatedIn(v, now)
+}
+
+// truncatedIn is truncated without counting the packet (TrackBatch counts
+// its packets once per batch).
+func (tr *Tracker) truncatedIn(v *Verdict, now int64) {
 	tr.t.AddInvalid()
 	var c fsm.Conn
 	seg := fsm.Segment{Malformed: fsm.ReasonTruncated}
@@ -403,6 +408,10 @@ func (tr *Tracker) TrackBatch(pkts []Packet, out []Verdict) {
 		clear(out)
 		return
 	}
+	// One count per batch: an atomic add per packet costs more than the
+	// counter is worth (Stats is weakly consistent anyway).
+	cs := tr.counter()
+	cs.packets.Add(uint64(len(pkts)))
 	var keys [lookahead]table.Key
 	var hashes [lookahead]uint64
 	for len(pkts) > 0 {
@@ -414,10 +423,10 @@ func (tr *Tracker) TrackBatch(pkts []Packet, out []Verdict) {
 		for i := range pkts[:n] {
 			p := &pkts[i]
 			if p.Key.IsZero() && p.Segment.Malformed != fsm.ReasonNone {
-				tr.truncated(&out[i], p.Time.UnixNano())
+				tr.truncatedIn(&out[i], p.Time.UnixNano())
 				continue
 			}
-			tr.track(&out[i], &p.Key, hashes[i], &p.Segment, p.Time.UnixNano())
+			tr.trackIn(cs, &out[i], &p.Key, hashes[i], &p.Segment, p.Time.UnixNano())
 		}
 		pkts, out = pkts[n:], out[n:]
 	}
@@ -458,6 +467,12 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 	}
 	cs := tr.counter()
 	cs.packets.Add(1)
+	tr.trackIn(cs, v, k, h, seg, now)
+}
+
+// trackIn is track on a tracker made by New, the packet counted by the
+// caller in cs (the counter stripe it also counts outcomes in).
+func (tr *Tracker) trackIn(cs *counterShard, v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, now int64) {
 	tr.t.Expire(now) // one load unless an entry is due
 	var c fsm.Conn
 	ref, d, _, held := tr.t.AcquireKey(k, h, now, &c)

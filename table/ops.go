@@ -352,7 +352,7 @@ func (t *Table[V]) kill(idx uint32, b int, mw uint64) {
 	c := t.beginWrite(b)
 	storeW(&t.arena[b+wTail], tailWord(tail, 0, 0))
 	storeW(&t.arena[b+wDl], uint64(freeDeadline))
-	atomic.StoreInt64(&t.dls[idx], freeDeadline) // its filings are stale now
+	t.unfile(idx) // its filings are stale now
 	t.endWrite(b, c, nextGen(metaGen(mw)), false)
 }
 
