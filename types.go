@@ -98,9 +98,16 @@ type Packet struct {
 // keeps its tuple too (tracking finds its entry and reports it, INVALID,
 // as the kernel does); one cut before the ports is an INVALID "truncated
 // packet" with no tuple.
-func PacketOf(p *capture.Packet) Packet {
+func PacketOf(p *capture.Packet) (pk Packet) {
+	// Filled field by field: composite literals of the parts would be
+	// built in temporaries and copied, for every packet of a replay.
+	pk.Time = time.Unix(0, p.Time)
 	if p.Kind != capture.KindTCP && !p.HasPorts() {
-		return Packet{Segment: Segment{Malformed: fsm.ReasonTruncated}, Time: time.Unix(0, p.Time)}
+		pk.Segment.Malformed = fsm.ReasonTruncated
+		return pk
 	}
-	return Packet{Key: keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), Segment: SegmentOf(p), Time: time.Unix(0, p.Time)}
+	pk.Key = keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+	pk.Segment = fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+	pk.Segment.IPLen = uint32(p.IPLen)
+	return pk
 }

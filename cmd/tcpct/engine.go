@@ -287,19 +287,34 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 // With sums the TCP checksum is verified: the segment's BadChecksum (which
 // the tracker acts on only with the checksum knob on) and pi.badSum.
 func packetOf(p *capture.Packet, pi *pktInfo, tcp bool, stamp int64, sums bool) tcpct.Packet {
-	*pi = pktInfo{src: addrBytes(p.Src), dst: addrBytes(p.Dst), index: p.Index, time: p.Time, stamp: stamp, origLen: p.OrigLen, ipLen: p.IPPayloadLen, trunc: !tcp && !p.HasPorts()}
-	pkt := tcpct.PacketOf(p)
-	pi.key = pkt.Key
+	var pkt tcpct.Packet
+	fillPacket(&pkt, p, pi, tcp, stamp, sums)
+	return pkt
+}
+
+// fillPacket is packetOf writing the packet to *pkt: the replay loops
+// fill their batch in place, field by field, rather than copy a Packet
+// and a pktInfo (together about 280 bytes) through temporaries for every
+// packet.
+func fillPacket(pkt *tcpct.Packet, p *capture.Packet, pi *pktInfo, tcp bool, stamp int64, sums bool) {
+	pi.src, pi.dst = addrBytes(p.Src), addrBytes(p.Dst)
+	pi.index, pi.time, pi.stamp = p.Index, p.Time, stamp
+	pi.origLen, pi.ipLen = p.OrigLen, p.IPPayloadLen
+	pi.trunc = !tcp && !p.HasPorts()
+	pi.shard, pi.pos, pi.badSum = 0, 0, false
+	*pkt = tcpct.PacketOf(p)
 	if pi.trunc {
 		// No ports, but the addresses are known: the tracker never sees
 		// this key (a header without ports is INVALID before any lookup).
 		pi.key = tcpct.KeyOf(netip.AddrPortFrom(p.Src, 0), netip.AddrPortFrom(p.Dst, 0))
-	} else if sums {
+		return
+	}
+	pi.key = pkt.Key
+	if sums {
 		ok, known := p.TCPChecksumOK()
 		pkt.Segment.BadChecksum = known && !ok
 		pi.badSum = pkt.Segment.BadChecksum
 	}
-	return pkt
 }
 
 // lookahead is how many packets one tracker reads before tracking them
@@ -378,7 +393,7 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 			if p, tcp, err = nextPacket(r, at, &res, e.progress); err != nil {
 				break
 			}
-			pkts[n] = packetOf(p, &infos[n], tcp, res.stamp, e.sums)
+			fillPacket(&pkts[n], p, &infos[n], tcp, res.stamp, e.sums)
 			n++
 		}
 		tr.TrackBatch(pkts[:n], out[:n])
@@ -491,13 +506,14 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			i := len(b.infos)
 			b.infos = b.infos[:i+1]
 			pi := &b.infos[i]
-			pkt := packetOf(p, pi, tcp, res.stamp, e.sums)
 			w := 0
-			if !pi.trunc {
+			if tcp || p.HasPorts() {
 				w = shardOf(p, n)
 			}
-			pi.shard, pi.pos = w, len(b.pkts[w])
-			b.pkts[w] = append(b.pkts[w], pkt)
+			j := len(b.pkts[w])
+			b.pkts[w] = b.pkts[w][:j+1]
+			fillPacket(&b.pkts[w][j], p, pi, tcp, res.stamp, e.sums)
+			pi.shard, pi.pos = w, j
 			if len(b.infos) == batchLen {
 				send()
 				b = <-free
