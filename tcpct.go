@@ -376,7 +376,8 @@ func (tr *Tracker) truncatedIn(v *Verdict, now int64) {
 	tr.t.AddInvalid()
 	var c fsm.Conn
 	seg := fsm.Segment{Malformed: fsm.ReasonTruncated}
-	*v = Verdict{Verdict: tr.m.Step(&c, &seg, fsm.Original, now), now: now, p: tr.p}
+	*v = Verdict{now: now, p: tr.p}
+	tr.m.StepInto(&v.Verdict, &c, &seg, fsm.Original, now)
 }
 
 // TrackSegment runs one parsed TCP segment, sent from src to dst, through
@@ -479,7 +480,10 @@ func (tr *Tracker) trackIn(cs *counterShard, v *Verdict, k *table.Key, h uint64,
 	for {
 		if !held {
 			c = fsm.Conn{}
-			*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Original, now), Key: *k, now: now, p: tr.p}
+			// Filled in place (fsm.Machine.StepInto): a Verdict built
+			// by value and copied stalls on the copy.
+			*v = Verdict{Key: *k, now: now, p: tr.p}
+			tr.m.StepInto(&v.Verdict, &c, seg, fsm.Original, now)
 			if v.Action == fsm.Create {
 				r, wd, st := tr.t.Insert(*k, c, tr.countedMeta(&c, v, k, seg, table.Original), now)
 				switch st {
@@ -499,7 +503,8 @@ func (tr *Tracker) trackIn(cs *counterShard, v *Verdict, k *table.Key, h uint64,
 			tr.finish(cs, v, &c)
 			return
 		}
-		*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Dir(d), now), now: now, p: tr.p}
+		*v = Verdict{now: now, p: tr.p}
+		tr.m.StepInto(&v.Verdict, &c, seg, fsm.Dir(d), now)
 		if d == table.Reply {
 			v.Key = k.Reverse()
 		} else {

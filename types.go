@@ -98,16 +98,24 @@ type Packet struct {
 // keeps its tuple too (tracking finds its entry and reports it, INVALID,
 // as the kernel does); one cut before the ports is an INVALID "truncated
 // packet" with no tuple.
-func PacketOf(p *capture.Packet) (pk Packet) {
-	// Filled field by field: composite literals of the parts would be
-	// built in temporaries and copied, for every packet of a replay.
+func PacketOf(p *capture.Packet) Packet {
+	var pk Packet
+	pk.Set(p)
+	return pk
+}
+
+// Set makes pk the Packet of a decoded capture record (PacketOf) in
+// place: the form for a loop that fills a batch for TrackBatch, since a
+// Packet returned by value is copied right after its fields were written
+// one by one, which stalls the CPU (see fsm.Machine.StepInto).
+func (pk *Packet) Set(p *capture.Packet) {
 	pk.Time = time.Unix(0, p.Time)
 	if p.Kind != capture.KindTCP && !p.HasPorts() {
-		pk.Segment.Malformed = fsm.ReasonTruncated
-		return pk
+		pk.Key = Key{}
+		pk.Segment = Segment{Malformed: fsm.ReasonTruncated}
+		return
 	}
 	pk.Key = keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
-	pk.Segment = fsm.ParseSegment(p.TCP, p.IPPayloadLen)
+	fsm.ParseSegmentInto(&pk.Segment, p.TCP, p.IPPayloadLen)
 	pk.Segment.IPLen = uint32(p.IPLen)
-	return pk
 }

@@ -38,7 +38,7 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 
 	switch {
 	case cell == spec.OutInvalid:
-		*v = m.invalid(c, *v, ReasonInvalidTransition)
+		m.invalid(v, ReasonInvalidTransition)
 		return
 
 	case cell == spec.OutIgnore || (next == m.sSS && (old == m.sTW || old == m.sCL || old == m.sS2)):
@@ -50,7 +50,7 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 			// up again, so it creates a new entry with this packet's
 			// direction as the original one.
 			*c = Conn{}
-			*v = m.Step(c, seg, Original, now)
+			m.StepInto(v, c, seg, Original, now)
 			if v.Action == Create {
 				v.Action = Recreate
 			} else {
@@ -88,7 +88,7 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 		var r Reason
 		next, skipWindow, r = m.checkRST(work, seg, dir, old)
 		if r != ReasonNone {
-			*v = m.invalid(c, *v, r)
+			m.invalid(v, r)
 			return
 		}
 	}

@@ -302,7 +302,7 @@ func fillPacket(pkt *tcpct.Packet, p *capture.Packet, pi *pktInfo, tcp bool, sta
 	pi.origLen, pi.ipLen = p.OrigLen, p.IPPayloadLen
 	pi.trunc = !tcp && !p.HasPorts()
 	pi.shard, pi.pos, pi.badSum = 0, 0, false
-	*pkt = tcpct.PacketOf(p)
+	pkt.Set(p)
 	if pi.trunc {
 		// No ports, but the addresses are known: the tracker never sees
 		// this key (a header without ports is INVALID before any lookup).
