@@ -31,6 +31,10 @@ type Machine struct {
 
 	windows, keepTimerOnSynRetransmit, reopenKills, caps bool
 	assuredAfterReply                                    bool
+
+	// fastAck: per direction, an ACK of an ESTABLISHED connection may
+	// take the fast path (fast.go).
+	fastAck [2]bool
 }
 
 // NewMachine returns a Machine running p with the profile's default knobs.
@@ -50,6 +54,7 @@ func NewMachine(p *Profile) *Machine {
 	m.reopenKills = t.Features&spec.FeatureReopenKills != 0
 	m.caps = t.Features&spec.FeatureTimeoutCaps != 0
 	m.assuredAfterReply = t.Assured == spec.AssuredAfterReply
+	m.fastAck = m.fastAckCells()
 	m.derive()
 	return m
 }
@@ -212,6 +217,9 @@ func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64
 	v.Class = class
 	if !ok {
 		m.invalid(v, ReasonBadFlags)
+		return
+	}
+	if class == m.cAck && m.fastAck[dir] && c.State == m.sES && c.Live() && m.establishedAck(c, seg, dir, now, v) {
 		return
 	}
 	if m.windows {
