@@ -520,7 +520,7 @@ func (tr *Tracker) trackIn(cs *counterShard, v *Verdict, k *table.Key, h uint64,
 				// resync made from a rewritten old state (table.StateChange).
 				m.Flags |= table.StateChange
 			}
-			tr.t.Commit(ref, c, m, now)
+			tr.t.Commit(ref, &c, &m, now)
 		case fsm.Delete:
 			r := table.ReasonKilled
 			if v.Expired {

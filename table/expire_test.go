@@ -136,7 +136,7 @@ func runExpireScript(t *testing.T, ops []expireOp, seed uint64, max int, every f
 				t.Fatalf("op %d: entry %d gone", i, op.key)
 			}
 			m.Deadline = op.dl
-			tb.Commit(refs[op.key], v, m, op.now)
+			tb.Commit(refs[op.key], &v, &m, op.now)
 		case 'd':
 			if !tb.Delete(refs[op.key], ReasonKilled, op.now) {
 				t.Fatalf("op %d: delete of a gone entry", i)

@@ -196,19 +196,22 @@ func (t *Table[V]) held(r Ref) (b int, mw uint64) {
 	return b, mw
 }
 
-// Commit writes v and m back to the entry held by Acquire and releases the
-// lock. The write is one seqlock window of atomic word stores, so concurrent
-// readers see either the old or the new state, never a mix. An UPDATE event
-// is emitted when the state or the flags changed (the kernel's IPCT_PROTOINFO,
-// IPCT_REPLY, IPCT_ASSURED), not for deadline refreshes.
-func (t *Table[V]) Commit(r Ref, v V, m Meta, now int64) {
+// Commit writes *v and *m back to the entry held by Acquire and releases
+// the lock. The write is one seqlock window of atomic word stores, so
+// concurrent readers see either the old or the new state, never a mix. An
+// UPDATE event is emitted when the state or the flags changed (the
+// kernel's IPCT_PROTOINFO, IPCT_REPLY, IPCT_ASSURED), not for deadline
+// refreshes. v and m are pointers because a caller has just written them
+// field by field (a step of the fsm): copying them into arguments would
+// read them back before the CPU can forward the pending stores.
+func (t *Table[V]) Commit(r Ref, v *V, m *Meta, now int64) {
 	b, old := t.held(r)
 	tail := atomic.LoadUint64(&t.arena[b+wTail])
 	c := t.beginWrite(b)
-	t.storeV(b, &v)
+	t.storeV(b, v)
 	storeW(&t.arena[b+wTail], tailWord(tail, m.State, m.Flags&userFlags|flagAlive))
 	storeW(&t.arena[b+wDl], uint64(m.Deadline))
-	t.account(r.idx, &m, false)
+	t.account(r.idx, m, false)
 	sub := t.subscribed()
 	sameState := metaState(old) == m.State && m.Flags&StateChange == 0
 	var ev Event[V]
@@ -217,7 +220,7 @@ func (t *Table[V]) Commit(r Ref, v V, m Meta, now int64) {
 		// The key must be read while the entry is still held: once
 		// unlocked the record may be deleted and reused (or carry a
 		// free-list link).
-		ev = Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v, SameState: sameState}
+		ev = Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: *m, V: *v, SameState: sameState}
 		ev.Meta.Flags &= userFlags
 	}
 	// An earlier deadline than the one the entry is filed under (a
