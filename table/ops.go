@@ -214,28 +214,33 @@ func (t *Table[V]) Commit(r Ref, v *V, m *Meta, now int64) {
 	t.account(r.idx, m, false)
 	sub := t.subscribed()
 	sameState := metaState(old) == m.State && m.Flags&StateChange == 0
-	var ev Event[V]
-	announce := sub != nil && (!sameState || metaFlags(old)&userFlags != m.Flags&userFlags)
-	if announce {
-		// The key must be read while the entry is still held: once
-		// unlocked the record may be deleted and reused (or carry a
-		// free-list link).
-		ev = Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: *m, V: *v, SameState: sameState}
-		ev.Meta.Flags &= userFlags
+	if sub == nil || (sameState && metaFlags(old)&userFlags == m.Flags&userFlags) {
+		t.endCommit(r, b, c, m.Deadline, now)
+		return
 	}
-	// An earlier deadline than the one the entry is filed under (a
-	// closing state) files it again, outside the write window and before
-	// the lock is released; a later one costs nothing here (see wheel).
-	if m.Deadline < t.filedDeadline(r.idx) {
+	// The key must be read while the entry is still held: once unlocked
+	// the record may be deleted and reused (or carry a free-list link).
+	// The event is built only when announced: most commits are refreshes,
+	// which announce nothing, and an Event is some 200 bytes to zero.
+	ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: *m, V: *v, SameState: sameState}
+	ev.Meta.Flags &= userFlags
+	t.endCommit(r, b, c, m.Deadline, now)
+	t.deliver(sub, &ev)
+}
+
+// endCommit ends Commit's write window on record b (control word c from
+// beginWrite) and releases the entry. An earlier deadline than the one the
+// entry is filed under (a closing state) files it again, outside the write
+// window and before the lock is released; a later one costs nothing here
+// (see wheel).
+func (t *Table[V]) endCommit(r Ref, b int, c uint64, dl, now int64) {
+	if dl < t.filedDeadline(r.idx) {
 		t.endWrite(b, c, r.gen, false)
-		t.file(r.idx, m.Deadline, now)
+		t.file(r.idx, dl, now)
 		t.unlock(b)
-	} else {
-		t.endWrite(b, c, r.gen, true)
+		return
 	}
-	if announce {
-		t.deliver(sub, &ev)
-	}
+	t.endWrite(b, c, r.gen, true)
 }
 
 // Abort releases the lock taken by Acquire without writing.
