@@ -8,9 +8,10 @@ import "github.com/fdac824a/tcpct/spec"
 // nf_conntrack_tcp_packet that cannot apply, and tcp_in_window tests the
 // SYN, RST and pick-up cases before the four window bounds. establishedAck
 // checks in a few comparisons that none of that applies and that the four
-// bounds hold, and then writes the result through the same code as the
-// general path (windowUpdate, accepted). Whenever a condition fails it
-// returns false having written nothing, and the general path runs.
+// bounds hold, and then writes what the general path's windowUpdate and
+// accepted write in that case, with the branches that cannot apply taken
+// out. Whenever a condition fails it returns false having written
+// nothing, and the general path runs.
 //
 // TestFastPathIsTheGeneralPath (fast_test.go) runs the recorded kernel
 // traces and generated ones through a machine with the fast path and one
@@ -68,7 +69,56 @@ func (m *Machine) establishedAck(c *Conn, seg *Segment, dir Dir, now int64, v *V
 	}
 	ct := ctOf(c, dir)
 	v.Cell = uint8(m.sES)
-	m.windowUpdate(c, sender, receiver, seg, dir, m.cAck, false, true, seq, ack, sack, end, uint32(seg.Win))
-	m.accepted(c, c, false, seg, dir, m.cAck, m.sES, m.sES, ct, now, v)
+
+	// windowUpdate for a segment without SYN, with ACK, of class ACK.
+	win := uint32(seg.Win) << sender.Scale
+	if swin := win + (sack - ack); sender.MaxWin < swin {
+		sender.MaxWin = swin
+	}
+	if after(end, sender.End) {
+		sender.End = end
+		sender.Flags |= FlagDataUnacked
+	}
+	if sender.Flags&FlagMaxAckSet == 0 {
+		sender.MaxAck = ack
+		sender.Flags |= FlagMaxAckSet
+	} else if after(ack, sender.MaxAck) {
+		sender.MaxAck = ack
+	}
+	if receiver.MaxWin != 0 && after(end, sender.MaxEnd) {
+		receiver.MaxWin += end - sender.MaxEnd
+	}
+	if after(sack+win, receiver.MaxEnd-1) {
+		receiver.MaxEnd = sack + win
+		if win == 0 {
+			receiver.MaxEnd++
+		}
+	}
+	if ack == receiver.End {
+		receiver.Flags &^= FlagDataUnacked
+	}
+	if c.LastDir == dir && c.LastSeq == seq && c.LastAck == ack && c.LastEnd == end && c.LastWin == seg.Win {
+		if c.Retrans < 255 {
+			c.Retrans++
+		}
+	} else {
+		c.LastDir, c.LastSeq, c.LastAck, c.LastEnd, c.LastWin = dir, seq, ack, end, seg.Win
+		c.Retrans = 0
+	}
+
+	// accepted for ESTABLISHED -> ESTABLISHED, an existing entry, no RST.
+	c.LastIndex, c.LastDir = m.cAck, dir
+	timeout := m.timeoutFor(c, m.sES, m.cAck)
+	v.Old = m.sES
+	v.Action = Update
+	if !c.SeenReply() {
+		// A picked-up connection without reply.
+		timeout = min(timeout, m.unackTimeout)
+	} else {
+		c.Status |= Assured
+	}
+	c.Deadline = now + timeout
+	v.Refreshed, v.Timeout, v.Accounted = true, timeout, true
+	accept(c, dir, ct, v)
 	return true
 }
