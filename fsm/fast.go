@@ -45,13 +45,14 @@ func (m *Machine) establishedAck(c *Conn, seg *Segment, dir Dir, now int64, v *V
 	if seg.Flags&(spec.SYN|spec.FIN|spec.RST|spec.ACK) != spec.ACK {
 		return false
 	}
-	sender, receiver := &c.Seen[dir], &c.Seen[1-dir]
+	d := dir & 1 // Original or Reply; the mask spares two bounds checks
+	sender, receiver := &c.Seen[d], &c.Seen[d^1]
 	if sender.MaxWin == 0 {
 		return false // tcp_in_window picks the sender up from this packet
 	}
 	seq, ack := seg.Seq, seg.Ack
 	sack := ack
-	if receiver.Flags&FlagSackPerm != 0 {
+	if seg.NumSack != 0 && receiver.Flags&FlagSackPerm != 0 {
 		for _, e := range seg.SackEdges[:seg.NumSack] {
 			if after(e, sack) {
 				sack = e
