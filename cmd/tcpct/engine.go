@@ -23,8 +23,9 @@ type pktInfo struct {
 	// one); a truncated TCP header has addresses and zero ports.
 	key table.Key
 	// src and dst are the packet's addresses (IPv4 in the first four
-	// bytes, as family in key says): jsonl prints them, and building them
-	// from key cost more than copying them. Plain bytes, not netip.Addr,
+	// bytes, as family in key says), filled when engine.addrs: jsonl
+	// prints them, and building them from key cost more than copying
+	// them. Plain bytes, not netip.Addr,
 	// whose pointer would make every batch of items a GC-scanned object
 	// with write barriers on each store.
 	src, dst [16]byte
@@ -58,6 +59,9 @@ type engine struct {
 	// sums: verify TCP checksums (pktInfo.badSum), for the checksum knob
 	// or for the summary's count. It costs a pass over every payload.
 	sums bool
+	// addrs: fill pktInfo.src and dst, which only jsonl prints (copying
+	// them was about 2 % of a summary replay's profile).
+	addrs bool
 	// progress, when set, is called every few thousand records with the
 	// byte offset reached.
 	progress func(offset int64)
@@ -288,16 +292,18 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 // the tracker acts on only with the checksum knob on) and pi.badSum.
 func packetOf(p *capture.Packet, pi *pktInfo, tcp bool, stamp int64, sums bool) tcpct.Packet {
 	var pkt tcpct.Packet
-	fillPacket(&pkt, p, pi, tcp, stamp, sums)
+	fillPacket(&pkt, p, pi, tcp, stamp, sums, true)
 	return pkt
 }
 
 // fillPacket is packetOf writing the packet to *pkt: the replay loops
 // fill their batch in place, field by field, rather than copy a Packet
 // and a pktInfo (together about 280 bytes) through temporaries for every
-// packet.
-func fillPacket(pkt *tcpct.Packet, p *capture.Packet, pi *pktInfo, tcp bool, stamp int64, sums bool) {
-	pi.src, pi.dst = addrBytes(p.Src), addrBytes(p.Dst)
+// packet. Without addrs pi.src and pi.dst are left as they were.
+func fillPacket(pkt *tcpct.Packet, p *capture.Packet, pi *pktInfo, tcp bool, stamp int64, sums, addrs bool) {
+	if addrs {
+		pi.src, pi.dst = addrBytes(p.Src), addrBytes(p.Dst)
+	}
 	pi.index, pi.time, pi.stamp = p.Index, p.Time, stamp
 	pi.origLen, pi.ipLen = p.OrigLen, p.IPPayloadLen
 	pi.trunc = !tcp && !p.HasPorts()
@@ -393,7 +399,7 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 			if p, tcp, err = nextPacket(r, at, &res, e.progress); err != nil {
 				break
 			}
-			fillPacket(&pkts[n], p, &infos[n], tcp, res.stamp, e.sums)
+			fillPacket(&pkts[n], p, &infos[n], tcp, res.stamp, e.sums, e.addrs)
 			n++
 		}
 		tr.TrackBatch(pkts[:n], out[:n])
@@ -512,7 +518,7 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			}
 			j := len(b.pkts[w])
 			b.pkts[w] = b.pkts[w][:j+1]
-			fillPacket(&b.pkts[w][j], p, pi, tcp, res.stamp, e.sums)
+			fillPacket(&b.pkts[w][j], p, pi, tcp, res.stamp, e.sums, e.addrs)
 			pi.shard, pi.pos = w, j
 			if len(b.infos) == batchLen {
 				send()
