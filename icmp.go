@@ -186,21 +186,6 @@ func IsICMP(p *capture.Packet) bool {
 	return ok
 }
 
-// relatedOf is the Packet of a decoded ICMP or ICMPv6 record that the
-// tracker judges (IsICMP), and false for any other record. Its Key is the
-// tuple the kernel looks up — the quoted packet's tuple inverted — or the
-// zero Key when the error quotes no ports (Packet.ICMP then says why).
-// The tracker looks the Key up also when the outcome is decided without
-// the kernel's lookup (an unknown type, a quoted later fragment), so that
-// the verdict shows the connection the error names.
-func relatedOf(p *capture.Packet) (Packet, bool) {
-	k, i, ok := parseICMP(p)
-	if !ok {
-		return Packet{}, false
-	}
-	return Packet{Key: k, ICMP: i, Time: unixTime(p.Time)}, true
-}
-
 // parseICMP reads an ICMP error as nf_conntrack_icmpv4_error and
 // nf_conntrack_icmpv6_error do, up to the lookup. ok is false for what
 // the tracker does not judge (not ICMP, informational ICMP, an error

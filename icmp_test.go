@@ -142,6 +142,10 @@ func TestICMPBatchIsTrack(t *testing.T) {
 			t.Errorf("packet %d: batch %s, Track %s", i, out[i].String(), want[i].String())
 		}
 	}
+	if a, b := one.Stats(), batch.Stats(); a.Packets != b.Packets || a.ICMP != b.ICMP || a.ICMPErrors != b.ICMPErrors || a.Packets != 2 {
+		t.Errorf("counts: Track %d packets, %d ICMP, %d errors; TrackBatch %d, %d, %d; want 2 TCP packets",
+			a.Packets, a.ICMP, a.ICMPErrors, b.Packets, b.ICMP, b.ICMPErrors)
+	}
 	if want[1].CT != CTRelated || want[3].CT != CTRelated || want[3].Dir != Original || want[4].CT != CTInvalid {
 		t.Errorf("verdicts: %s / %s / %s", want[1].String(), want[3].String(), want[4].String())
 	}

@@ -77,10 +77,10 @@ import (
 // # Memory
 //
 // The table is allocated once, at New, for the max knob's number of
-// entries: about 180 bytes per entry (the 136-byte record, 20 bytes of
+// entries: about 185 bytes per entry (the 136-byte record, 24 bytes of
 // expiry filing, 23 of index), 32 more with acct=1. At the default max,
 // 262,144 (the kernel's nf_conntrack_max on a machine with 16 GiB or
-// more), that is 45 MiB; a small program sets max to what it needs
+// more), that is 46 MiB; a small program sets max to what it needs
 // (Knobs: []string{"max=4096"}: under 1 MiB). Tracking allocates
 // nothing after New.
 //
@@ -446,12 +446,18 @@ func (tr *Tracker) Track(packet []byte, now time.Time) (Verdict, error) {
 // segment without an entry, so its Class is the profile's "none" class
 // on both paths.
 func (tr *Tracker) truncated(v *Verdict, now int64) {
-	cs := tr.counter()
-	cs.packets.Add(1)
+	tr.counter().packets.Add(1)
+	tr.truncatedIn(v, now)
+}
+
+// truncatedIn is truncated without counting the packet (TrackBatch counts
+// its packets once per batch).
+func (tr *Tracker) truncatedIn(v *Verdict, now int64) {
 	tr.t.AddInvalid()
 	var c fsm.Conn
 	seg := fsm.Segment{Malformed: fsm.ReasonTruncated}
-	*v = Verdict{Verdict: tr.m.Step(&c, &seg, fsm.Original, now), now: now, p: tr.p}
+	*v = Verdict{now: now, p: tr.p}
+	tr.m.StepInto(&v.Verdict, &c, &seg, fsm.Original, now)
 }
 
 // TrackSegment runs one parsed TCP segment, sent from src to dst, through
@@ -485,6 +491,12 @@ func (tr *Tracker) TrackBatch(pkts []Packet, out []Verdict) {
 		clear(out)
 		return
 	}
+	// One count per batch: an atomic add per packet costs more than the
+	// counter is worth (Stats is weakly consistent anyway). ICMP errors
+	// are counted apart (related), not as Packets.
+	cs := tr.counter()
+	tcp := uint64(len(pkts))
+	defer func() { cs.packets.Add(tcp) }()
 	var keys [lookahead]table.Key
 	var hashes [lookahead]uint64
 	tr.rlock()
@@ -499,13 +511,14 @@ func (tr *Tracker) TrackBatch(pkts []Packet, out []Verdict) {
 			p := &pkts[i]
 			if p.ICMP.Family != 0 {
 				tr.related(&out[i], &p.Key, p.ICMP, p.Time.UnixNano())
+				tcp--
 				continue
 			}
 			if p.Key.IsZero() && p.Segment.Malformed != fsm.ReasonNone {
-				tr.truncated(&out[i], p.Time.UnixNano())
+				tr.truncatedIn(&out[i], p.Time.UnixNano())
 				continue
 			}
-			tr.track(&out[i], &p.Key, hashes[i], &p.Segment, p.Time.UnixNano())
+			tr.trackIn(cs, &out[i], &p.Key, hashes[i], &p.Segment, p.Time.UnixNano())
 		}
 		pkts, out = pkts[n:], out[n:]
 	}
@@ -546,13 +559,22 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 	}
 	cs := tr.counter()
 	cs.packets.Add(1)
+	tr.trackIn(cs, v, k, h, seg, now)
+}
+
+// trackIn is track on a tracker made by New, the packet counted by the
+// caller in cs (the counter stripe it also counts outcomes in).
+func (tr *Tracker) trackIn(cs *counterShard, v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, now int64) {
 	tr.t.Expire(now) // one load unless an entry is due
 	var c fsm.Conn
 	ref, d, _, held := tr.t.AcquireKey(k, h, now, &c)
 	for {
 		if !held {
 			c = fsm.Conn{}
-			*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Original, now), Key: *k, now: now, p: tr.p}
+			// Filled in place (fsm.Machine.StepInto): a Verdict built
+			// by value and copied stalls on the copy.
+			*v = Verdict{Key: *k, now: now, p: tr.p}
+			tr.m.StepInto(&v.Verdict, &c, seg, fsm.Original, now)
 			if v.Action == fsm.Create {
 				r, wd, st := tr.insert(*k, c, tr.countedMeta(&c, v, k, seg, table.Original), now)
 				switch st {
@@ -572,7 +594,8 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 			tr.finish(cs, v, &c)
 			return
 		}
-		*v = Verdict{Verdict: tr.m.Step(&c, seg, fsm.Dir(d), now), now: now, p: tr.p}
+		*v = Verdict{now: now, p: tr.p}
+		tr.m.StepInto(&v.Verdict, &c, seg, fsm.Dir(d), now)
 		if d == table.Reply {
 			v.Key = k.Reverse()
 		} else {
@@ -588,7 +611,7 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 				// resync made from a rewritten old state (table.StateChange).
 				m.Flags |= table.StateChange
 			}
-			tr.t.Commit(ref, c, m, now)
+			tr.t.Commit(ref, &c, &m, now)
 		case fsm.Delete:
 			r := table.ReasonKilled
 			if v.Expired {

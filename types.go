@@ -106,13 +106,31 @@ type Packet struct {
 // as the kernel does); one cut before the ports is an INVALID "truncated
 // packet" with no tuple.
 func PacketOf(p *capture.Packet) Packet {
+	var pk Packet
+	pk.Set(p)
+	return pk
+}
+
+// Set makes pk the Packet of a decoded capture record (PacketOf) in
+// place: the form for a loop that fills a batch for TrackBatch, since a
+// Packet returned by value is copied right after its fields were written
+// one by one, which stalls the CPU (see fsm.Machine.StepInto).
+func (pk *Packet) Set(p *capture.Packet) {
+	pk.Time = time.Unix(0, p.Time)
+	pk.ICMP = ICMP{}
 	if p.Kind != capture.KindTCP && !p.HasPorts() {
-		if pkt, ok := relatedOf(p); ok {
-			return pkt
+		if k, i, ok := parseICMP(p); ok {
+			pk.Key, pk.ICMP = k, i
+			pk.Segment = Segment{}
+			return
 		}
-		return Packet{Segment: Segment{Malformed: fsm.ReasonTruncated}, Time: time.Unix(0, p.Time)}
+		pk.Key = Key{}
+		pk.Segment = Segment{Malformed: fsm.ReasonTruncated}
+		return
 	}
-	return Packet{Key: keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort), Segment: SegmentOf(p), Time: time.Unix(0, p.Time)}
+	pk.Key = keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+	fsm.ParseSegmentInto(&pk.Segment, p.TCP, p.IPPayloadLen)
+	pk.Segment.IPLen = uint32(p.IPLen)
 }
 
 func unixTime(ns int64) time.Time { return time.Unix(0, ns) }

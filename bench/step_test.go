@@ -12,10 +12,10 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcpconntrack"
 )
 
-// The step benchmarks put one packet through tcpct's fsm.Machine.Step
+// The step benchmarks put one packet through tcpct's fsm.Machine.StepInto
 // (profile linux, default sysctls: full window tracking, tcp_be_liberal=0)
 // and through gVisor's tcpconntrack.TCB, on the same TCP header bytes.
-// Both sides start from bytes: tcpct parses them with fsm.ParseSegment
+// Both sides start from bytes: tcpct parses them with fsm.ParseSegmentInto
 // (flags, seq/ack/window and every option) and steps, gVisor's TCB reads
 // the header in place through header.TCP accessors (and re-parses the
 // options of SYNs). Neither side has a table lookup: the caller holds the
@@ -192,12 +192,14 @@ func BenchmarkEstablished(b *testing.B) {
 		m := fsm.NewMachine(fsm.Linux)
 		start := tcpctEstablished(b, m)
 		c := start
+		var fs fsm.Segment
+		var v fsm.Verdict
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
 			s := &segs[i]
-			fs := fsm.ParseSegment(s.hdr, s.l4len)
-			m.Step(&c, &fs, dirOf(s), now0)
+			fsm.ParseSegmentInto(&fs, s.hdr, s.l4len)
+			m.StepInto(&v, &c, &fs, dirOf(s), now0)
 			if i++; i == len(segs) {
 				i, c = 0, start
 			}
@@ -211,10 +213,11 @@ func BenchmarkEstablished(b *testing.B) {
 		for i := range segs {
 			fss[i] = fsm.ParseSegment(segs[i].hdr, segs[i].l4len)
 		}
+		var v fsm.Verdict
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			m.Step(&c, &fss[i], dirOf(&segs[i]), now0)
+			m.StepInto(&v, &c, &fss[i], dirOf(&segs[i]), now0)
 			if i++; i == len(segs) {
 				i, c = 0, start
 			}
@@ -244,12 +247,14 @@ func BenchmarkHandshake(b *testing.B) {
 	b.Run("impl=tcpct", func(b *testing.B) {
 		m := fsm.NewMachine(fsm.Linux)
 		var c fsm.Conn
+		var fs fsm.Segment
+		var v fsm.Verdict
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
 			s := &segs[i]
-			fs := fsm.ParseSegment(s.hdr, s.l4len)
-			m.Step(&c, &fs, dirOf(s), now0)
+			fsm.ParseSegmentInto(&fs, s.hdr, s.l4len)
+			m.StepInto(&v, &c, &fs, dirOf(s), now0)
 			if i++; i == len(segs) {
 				i, c = 0, fsm.Conn{}
 			}
@@ -336,6 +341,8 @@ func BenchmarkMixed(b *testing.B) {
 		m := fsm.NewMachine(fsm.Linux)
 		conns := make([]fsm.Conn, mx.flows)
 		origA := make([]bool, mx.flows)
+		var fs fsm.Segment
+		var v fsm.Verdict
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
@@ -347,8 +354,8 @@ func BenchmarkMixed(b *testing.B) {
 			} else if s.fromA != origA[s.flow] {
 				dir = fsm.Reply
 			}
-			fs := fsm.ParseSegment(s.hdr, s.l4len)
-			if v := m.Step(c, &fs, dir, s.ts); v.Action == fsm.Recreate {
+			fsm.ParseSegmentInto(&fs, s.hdr, s.l4len)
+			if m.StepInto(&v, c, &fs, dir, s.ts); v.Action == fsm.Recreate {
 				origA[s.flow] = s.fromA
 			}
 			if i++; i == len(mx.segs) {

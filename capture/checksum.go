@@ -62,7 +62,20 @@ func sum64(b []byte, acc, c uint64) (uint64, uint64) {
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b), c)
 		b = b[8:]
 	}
-	var tail [8]byte
-	copy(tail[:], b)
-	return bits.Add64(acc, binary.LittleEndian.Uint64(tail[:]), c)
+	// The last 0-7 bytes as a little-endian word padded with zeros, from
+	// loads of 4, 2 and 1 bytes: copying them into a zeroed [8]byte and
+	// loading that back as one word stalled on the copy's narrow stores.
+	var w uint64
+	i := 0
+	if len(b) >= 4 {
+		w, i = uint64(binary.LittleEndian.Uint32(b)), 4
+	}
+	if len(b)-i >= 2 {
+		w |= uint64(binary.LittleEndian.Uint16(b[i:])) << (8 * i)
+		i += 2
+	}
+	if len(b)-i >= 1 {
+		w |= uint64(b[i]) << (8 * i)
+	}
+	return bits.Add64(acc, w, c)
 }

@@ -17,7 +17,7 @@ func TestTCPChecksumOK(t *testing.T) {
 		{"192.0.2.1:1234", "198.51.100.7:80"},
 		{"[2001:db8::1]:1234", "[2001:db8:ff::7]:443"},
 	} {
-		for _, n := range []int{0, 1, 2, 3, 1001} {
+		for _, n := range []int{0, 1, 2, 3, 4, 5, 6, 7, 1001} { // every length mod 8
 			seg := packet.Segment{Src: netip.MustParseAddrPort(c.src), Dst: netip.MustParseAddrPort(c.dst), Seq: 7, Ack: 9,
 				Flags: packet.ACK | packet.PSH, Window: 500, PayloadLen: n}
 			b, err := seg.Append(nil)

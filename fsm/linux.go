@@ -38,7 +38,7 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 
 	switch {
 	case cell == spec.OutInvalid:
-		*v = m.invalid(c, *v, ReasonInvalidTransition)
+		m.invalid(v, ReasonInvalidTransition)
 		return
 
 	case cell == spec.OutIgnore || (next == m.sSS && (old == m.sTW || old == m.sCL || old == m.sS2)):
@@ -50,7 +50,7 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 			// up again, so it creates a new entry with this packet's
 			// direction as the original one.
 			*c = Conn{}
-			*v = m.Step(c, seg, Original, now)
+			m.StepInto(v, c, seg, Original, now)
 			if v.Action == Create {
 				v.Action = Recreate
 			} else {
@@ -88,7 +88,7 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 		var r Reason
 		next, skipWindow, r = m.checkRST(work, seg, dir, old)
 		if r != ReasonNone {
-			*v = m.invalid(c, *v, r)
+			m.invalid(v, r)
 			return
 		}
 	}
@@ -114,6 +114,15 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 		}
 	}
 
+	m.accepted(c, work, created, seg, dir, class, old, next, ct, now, v)
+}
+
+// accepted finishes linuxPacket for a packet tcp_in_window accepted: the
+// state moves from old to next, the timer is renewed, and v and c are
+// filled. ct is ctOf(work, dir) before the packet. The fast path for an
+// in-window ACK of an ESTABLISHED connection (establishedAck) ends here
+// too, so the two paths share every write after the window check.
+func (m *Machine) accepted(c, work *Conn, created bool, seg *Segment, dir Dir, class Class, old, next State, ct CT, now int64, v *Verdict) {
 	// in_window: from here on the packet is accepted.
 	work.LastIndex, work.LastDir = class, dir
 	work.State = next

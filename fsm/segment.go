@@ -77,9 +77,19 @@ const (
 // reason is set; it never fails otherwise.
 func ParseSegment(tcp []byte, l4len int) Segment {
 	var s Segment
+	ParseSegmentInto(&s, tcp, l4len)
+	return s
+}
+
+// ParseSegmentInto is ParseSegment writing the segment to *s, the form
+// for a packet path: a Segment returned by value is copied right after
+// its fields were written one by one, which stalls the CPU (see
+// Machine.StepInto).
+func ParseSegmentInto(s *Segment, tcp []byte, l4len int) {
+	*s = Segment{}
 	if len(tcp) < 20 || l4len < 20 {
 		s.Malformed = ReasonTruncated
-		return s
+		return
 	}
 	s.Seq = binary.BigEndian.Uint32(tcp[4:])
 	s.Ack = binary.BigEndian.Uint32(tcp[8:])
@@ -90,16 +100,15 @@ func ParseSegment(tcp []byte, l4len int) Segment {
 	// tcp_error: "Not whole TCP header or malformed packet".
 	if hdr < 20 || l4len < hdr {
 		s.Malformed = ReasonTruncated
-		return s
+		return
 	}
 	if len(tcp) < hdr {
 		// The kernel saw the whole header; the capture did not keep it.
 		s.Malformed = ReasonNotCaptured
-		return s
+		return
 	}
 	s.Len = uint32(l4len - hdr)
-	parseOptions(&s, tcp[20:hdr])
-	return s
+	parseOptions(s, tcp[20:hdr])
 }
 
 // parseOptions follows tcp_options() for window scale and SACK-permitted,

@@ -23,7 +23,7 @@ func (m *Machine) stepTable(c *Conn, seg *Segment, dir Dir, class Class, now int
 	v.Cell = cell
 	if cell >= spec.OutInvalid {
 		// 2.4 has no IGNORE; a custom spec's sIG is treated as invalid.
-		*v = m.invalid(c, *v, ReasonInvalidTransition)
+		m.invalid(v, ReasonInvalidTransition)
 		return
 	}
 	ct := ctOf(work, dir)

@@ -127,6 +127,15 @@ func (m *Machine) inWindow(c *Conn, seg *Segment, dir Dir, class Class) (windowR
 		return m.windowFail(sender, windowIgnore, ReasonAckUnderLower)
 	}
 
+	m.windowUpdate(c, sender, receiver, seg, dir, class, syn, hasAck, seq, ack, sack, end, win)
+	return windowAccept, ReasonNone
+}
+
+// windowUpdate is the part of tcp_in_window after the four bounds held:
+// it records what the accepted segment says about both directions. The
+// ESTABLISHED fast path (establishedAck) calls it too, so that both
+// paths write the same state.
+func (m *Machine) windowUpdate(c *Conn, sender, receiver *Peer, seg *Segment, dir Dir, class Class, syn, hasAck bool, seq, ack, sack, end, win uint32) {
 	if !syn {
 		win <<= sender.Scale // RFC 7323 §2.3: SYNs are never scaled
 	}
@@ -167,7 +176,6 @@ func (m *Machine) inWindow(c *Conn, seg *Segment, dir Dir, class Class) (windowR
 			c.Retrans = 0
 		}
 	}
-	return windowAccept, ReasonNone
 }
 
 // windowFail is nf_tcp_store_invalid(): a liberal sender (tcp_be_liberal,

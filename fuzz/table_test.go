@@ -96,7 +96,7 @@ func FuzzTable(f *testing.F) {
 				case 1:
 					tb.Abort(ref)
 				case 2:
-					tb.Commit(ref, v, m, now)
+					tb.Commit(ref, &v, &m, now)
 					model[c] = fentry{orig: e.orig, v: v, m: m}
 				case 3:
 					tb.Remove(ref, table.ReasonKilled, now)

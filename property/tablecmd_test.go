@@ -123,7 +123,8 @@ func (c *tcCmd) Run(sut commands.SystemUnderTest) commands.Result {
 		r, ok := s.acquire(c.Conn, c.Side)
 		res = "absent"
 		if ok {
-			s.t.Commit(r, tcVal{c.V, ^c.V}, c.meta(s.now), s.now)
+			m := c.meta(s.now)
+			s.t.Commit(r, &tcVal{c.V, ^c.V}, &m, s.now)
 			res = "committed"
 		}
 	case 3:

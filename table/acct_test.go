@@ -39,7 +39,8 @@ func TestAcct(t *testing.T) {
 		if _, _, ok := tb.Acquire(r); !ok {
 			t.Fatal("Acquire")
 		}
-		tb.Commit(r, mkval(2), m, sec)
+		v2 := mkval(2)
+		tb.Commit(r, &v2, &m, sec)
 	}
 	commit(Meta{Deadline: 60 * sec, State: stSynRecv, Flags: SeenReply | PacketReply, Bytes: 52})
 	commit(Meta{Deadline: 60 * sec, State: stSynRecv, Flags: SeenReply})

@@ -54,7 +54,7 @@ func TestAcquireKey(t *testing.T) {
 						t.Fatalf("%v: entry not locked after AcquireKey", k)
 					}
 					v.W[0]++
-					tb.Commit(r, v, gm, now)
+					tb.Commit(r, &v, &gm, now)
 					if got, _, _ := tb.Load(r); got != v {
 						t.Fatalf("%v: Commit after AcquireKey stored %+v, want %+v", k, got, v)
 					}

@@ -164,7 +164,7 @@ func (f *fixture) w1(s int, reply bool) {
 		}
 		v.W[0]++
 		m.Deadline = benchNow + benchTTL
-		f.tb.Commit(r, v, m, benchNow)
+		f.tb.Commit(r, &v, &m, benchNow)
 		return
 	}
 	r, ok := f.bl.Load(k)

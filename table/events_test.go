@@ -21,20 +21,20 @@ func TestEvents(t *testing.T) {
 	// State change -> UPDATE; deadline-only refresh -> no event.
 	v, m, _ := tb.Acquire(r)
 	m.State, m.Deadline = stSynRecv, sec+60*sec
-	tb.Commit(r, v, m, sec)
+	tb.Commit(r, &v, &m, sec)
 	v, m, _ = tb.Acquire(r)
 	m.Deadline = 2*sec + 60*sec
-	tb.Commit(r, v, m, 2*sec)
+	tb.Commit(r, &v, &m, 2*sec)
 	// Flag change alone (SEEN_REPLY) -> UPDATE.
 	v, m, _ = tb.Acquire(r)
 	m.Flags |= SeenReply
-	tb.Commit(r, v, m, 3*sec)
+	tb.Commit(r, &v, &m, 3*sec)
 	// ASSURED + state -> UPDATE.
 	v, m, _ = tb.Acquire(r)
 	m.State, m.Flags, m.Deadline = stEstablished, m.Flags|Assured, 4*sec+432000*sec
 	v.W[1] = 77
 	v.Sum = v.sum()
-	tb.Commit(r, v, m, 4*sec)
+	tb.Commit(r, &v, &m, 4*sec)
 	tb.Delete(r, ReasonKilled, 5*sec)
 
 	// An expired one, destroyed by Expire.
@@ -134,7 +134,7 @@ func TestSlowSubscriberLoses(t *testing.T) {
 			r := mustInsert(t, tb, key4(uint32(i)), mkval(0), Meta{Deadline: 10 * sec}, 0)
 			v, m, _ := tb.Acquire(r)
 			m.State = stEstablished
-			tb.Commit(r, v, m, 0)
+			tb.Commit(r, &v, &m, 0)
 		}
 	}()
 	select {
@@ -199,7 +199,7 @@ func TestRangeConcurrent(t *testing.T) {
 			v.W[2]++
 			v.Sum = v.sum()
 			m.State = uint8(i % 5)
-			tb.Commit(r, v, m, 0)
+			tb.Commit(r, &v, &m, 0)
 		}
 	}()
 	go func() { // churn in other keys
@@ -343,7 +343,7 @@ func TestCommitStateChange(t *testing.T) {
 	for _, f := range []Flags{0, StateChange} {
 		v, m, _ := tb.Acquire(r)
 		m.Flags |= f
-		tb.Commit(r, v, m, sec)
+		tb.Commit(r, &v, &m, sec)
 	}
 	evs := drain(sub)
 	if len(evs) != 1 || evs[0].Type != EventUpdate || evs[0].SameState || evs[0].Meta.State != stSynRecv || evs[0].Meta.Flags != SeenReply {

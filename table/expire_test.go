@@ -150,7 +150,7 @@ func runExpireScriptGrow(t *testing.T, ops []expireOp, seed uint64, max int, eve
 				t.Fatalf("op %d: entry %d gone", i, op.key)
 			}
 			m.Deadline = op.dl
-			tb.Commit(refs[op.key], v, m, op.now)
+			tb.Commit(refs[op.key], &v, &m, op.now)
 		case 'd':
 			if !tb.Delete(refs[op.key], ReasonKilled, op.now) {
 				t.Fatalf("op %d: delete of a gone entry", i)

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Expiry is exact and ordered: Expire(now) reclaims every entry whose
@@ -18,11 +19,14 @@ import (
 // To find due entries without scanning the table, each entry is filed in
 // a timing wheel by its deadline: up to maxSlots slots of 2^slotShift ns
 // (about 1 ms), each a doubly linked list threaded through per-record
-// link words, so filing, moving and unfiling allocate nothing. A refresh
+// link words, so filing, moving and unfiling allocate nothing. A record's
+// links, its slot and its filed deadline share one 24-byte wheelLink, so
+// filing or visiting an entry misses the cache once for them, not once
+// per array. A refresh
 // that moves a deadline later (the common case: an established
 // connection's next packet) does not touch the wheel; the entry is moved,
 // once, when its old slot comes due. A write that moves a deadline
-// earlier (a closing state) moves it at once. The record's dls word holds
+// earlier (a closing state) moves it at once. The record's filed word holds
 // the deadline it is filed under, a lower bound of its deadline; a freed
 // record's is freeDeadline, and the wheel unlinks it when it next visits
 // its slot (or when the record is filed again). An entry whose deadline
@@ -44,6 +48,17 @@ type dueEntry struct {
 	key      Key
 }
 
+// wheelLink is one record's filing: the links of its slot's list (idx+1,
+// 0 none), the slot it is linked in (-1: none), and the deadline it is
+// filed under (filedDeadline; freeDeadline for a free record), which
+// writers of the entry read and the wheel's visits write, atomically.
+type wheelLink struct {
+	next, prev uint32
+	where      int32
+	_          uint32
+	filed      int64
+}
+
 type wheel struct {
 	mu      sync.Mutex // a leaf lock: nothing else is taken while it is held
 	heads   []uint32   // per slot: idx+1 of the first record filed there, 0 none
@@ -51,10 +66,8 @@ type wheel struct {
 	started bool
 	cur     int64 // absolute slot number (deadline >> slotShift) visited last
 
-	// Per record: the links of its slot's list (idx+1, 0 none) and the
-	// slot it is linked in (-1: none).
-	next, prev []uint32
-	where      []int32
+	// Per record: its links and filed deadline.
+	links []wheelLink
 
 	// due is a lower bound of the earliest deadline filed: Expire(now) has
 	// nothing to do while now < due. Read on every packet without a lock.
@@ -70,40 +83,42 @@ func (w *wheel) init(capacity int) {
 	n = min(max(n, minSlots), maxSlots)
 	w.heads = make([]uint32, n)
 	w.mask = int64(n - 1)
-	w.next = make([]uint32, capacity)
-	w.prev = make([]uint32, capacity)
-	w.where = make([]int32, capacity)
-	for i := range w.where {
-		w.where[i] = -1
+	w.links = make([]wheelLink, capacity)
+	// Filing and visits reach records in no particular order: huge pages
+	// spare them a TLB miss each, as for the arena and the index.
+	adviseHuge(unsafe.Pointer(&w.links[0]), uintptr(len(w.links))*unsafe.Sizeof(w.links[0]))
+	for i := range w.links {
+		w.links[i] = wheelLink{where: -1, filed: freeDeadline}
 	}
 	w.due.Store(freeDeadline)
 }
 
 func (w *wheel) link(idx uint32, b int64) {
 	n := w.heads[b]
-	w.next[idx], w.prev[idx] = n, 0
+	l := &w.links[idx]
+	l.next, l.prev, l.where = n, 0, int32(b)
 	if n != 0 {
-		w.prev[n-1] = idx + 1
+		w.links[n-1].prev = idx + 1
 	}
 	w.heads[b] = idx + 1
-	w.where[idx] = int32(b)
 }
 
 func (w *wheel) unlink(idx uint32) {
-	b := w.where[idx]
+	l := &w.links[idx]
+	b := l.where
 	if b < 0 {
 		return
 	}
-	p, n := w.prev[idx], w.next[idx]
+	p, n := l.prev, l.next
 	if p != 0 {
-		w.next[p-1] = n
+		w.links[p-1].next = n
 	} else {
 		w.heads[b] = n
 	}
 	if n != 0 {
-		w.prev[n-1] = p
+		w.links[n-1].prev = p
 	}
-	w.where[idx] = -1
+	l.where = -1
 }
 
 // file files record idx under deadline dl, moving it from wherever it was
@@ -119,7 +134,7 @@ func (t *Table[V]) file(idx uint32, dl, now int64) {
 	}
 	w.unlink(idx)
 	w.link(idx, max(dl>>slotShift, w.cur)&w.mask) // a deadline already passed waits in the current slot
-	atomic.StoreInt64(&t.dls[idx], dl)
+	atomic.StoreInt64(&w.links[idx].filed, dl)
 	if dl < w.due.Load() {
 		w.due.Store(dl)
 	}
@@ -127,7 +142,13 @@ func (t *Table[V]) file(idx uint32, dl, now int64) {
 }
 
 // filedDeadline is the deadline record idx is filed under.
-func (t *Table[V]) filedDeadline(idx uint32) int64 { return atomic.LoadInt64(&t.dls[idx]) }
+func (t *Table[V]) filedDeadline(idx uint32) int64 {
+	return atomic.LoadInt64(&t.wheel.links[idx].filed)
+}
+
+// unfile marks record idx free for the wheel: its filing is stale, and
+// the wheel unlinks it when it next visits its slot.
+func (t *Table[V]) unfile(idx uint32) { atomic.StoreInt64(&t.wheel.links[idx].filed, freeDeadline) }
 
 // Expire reclaims every entry whose deadline is <= now, in order of
 // deadline and then original tuple, emitting DESTROY (expired) for each,
@@ -205,7 +226,7 @@ func (t *Table[V]) collect(now int64, found []dueEntry) []dueEntry {
 	// Everything due by now is out of the wheel: the next deadline due is
 	// in the current slot (after now) or in a later one.
 	due := (w.cur + 1) << slotShift
-	for x := w.heads[w.cur&w.mask]; x != 0; x = w.next[x-1] {
+	for x := w.heads[w.cur&w.mask]; x != 0; x = w.links[x-1].next {
 		due = min(due, t.filedDeadline(x-1))
 	}
 	w.due.Store(due)
@@ -220,7 +241,7 @@ func (t *Table[V]) visit(b, last, now int64, found []dueEntry) []dueEntry {
 	w := &t.wheel
 	for x := w.heads[b]; x != 0; {
 		idx := x - 1
-		x = w.next[idx]
+		x = w.links[idx].next
 		filed := t.filedDeadline(idx)
 		switch {
 		case filed == freeDeadline:
@@ -247,7 +268,7 @@ func (t *Table[V]) visit(b, last, now int64, found []dueEntry) []dueEntry {
 			found = append(found, dueEntry{idx, metaGen(mw), filed, dl, t.loadKey(rb)})
 		} else {
 			// Refreshed since it was filed: file it under its deadline.
-			atomic.StoreInt64(&t.dls[idx], dl)
+			atomic.StoreInt64(&w.links[idx].filed, dl)
 			if nb := max(dl>>slotShift, last) & w.mask; nb != b {
 				w.unlink(idx)
 				w.link(idx, nb)

@@ -39,7 +39,7 @@ func TestExpiryInvisibleImmediately(t *testing.T) {
 		t.Fatal("Acquire of an expired, unreclaimed entry failed")
 	}
 	m.Deadline = 300
-	tb.Commit(r, v, m, 150)
+	tb.Commit(r, &v, &m, 150)
 	if _, _, ok := tb.Lookup(k, 200); !ok {
 		t.Fatal("refreshed entry not found")
 	}

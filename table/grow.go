@@ -14,8 +14,8 @@ import (
 // holding every other user off, calls Grow and inserts again.
 //
 // Grow keeps every record at its index, so Refs (and everything keyed by
-// Ref.Index) stay valid: the record arena, the deadlines, the wheel links
-// and the counters are copied into larger arrays at the same offsets, and
+// Ref.Index) stay valid: the record arena, the wheel's filings and the
+// counters are copied into larger arrays at the same offsets, and
 // only the index, whose bucket count depends on the capacity, is rebuilt.
 
 // Grow enlarges the table to size records (it never shrinks). It is not
@@ -34,31 +34,26 @@ func (t *Table[V]) Grow(size int) error {
 
 	arena := alignedWords(size * t.stride)
 	copy(arena, t.arena)
-	dls := make([]int64, size)
-	copy(dls, t.dls)
-	for i := old; i < size; i++ {
-		dls[i] = freeDeadline
-	}
 	if t.acct != nil {
 		acct := make([]uint64, 4*size)
 		copy(acct, t.acct)
 		t.acct = acct
 	}
-	t.arena, t.dls = arena, dls
+	t.arena = arena
 
 	// The wheel: more slots for more records, every filed record filed
 	// again under the deadline it had (entries already due stay due).
 	w := &t.wheel
-	filed := w.where
+	filed := w.links
 	cur, started := w.cur, w.started
 	w.init(size)
 	w.cur, w.started = cur, started
 	for idx := range old {
-		if filed[idx] >= 0 && t.dls[idx] != freeDeadline {
-			dl := t.dls[idx]
-			w.link(uint32(idx), max(dl>>slotShift, w.cur)&w.mask)
-			if dl < w.due.Load() {
-				w.due.Store(dl)
+		if l := &filed[idx]; l.where >= 0 && l.filed != freeDeadline {
+			w.links[idx].filed = l.filed
+			w.link(uint32(idx), max(l.filed>>slotShift, w.cur)&w.mask)
+			if l.filed < w.due.Load() {
+				w.due.Store(l.filed)
 			}
 		}
 	}

@@ -177,7 +177,8 @@ func linRun(tb *Table[val], keys []Key, in linIn) linOut {
 			if !cur.ok() {
 				panic("torn value under the entry lock")
 			}
-			tb.Commit(r, linVal(in.Val), m, 0)
+			lv := linVal(in.Val)
+			tb.Commit(r, &lv, &m, 0)
 			return linOut{OK: true}
 		}
 		for {
@@ -197,7 +198,8 @@ func linRun(tb *Table[val], keys []Key, in linIn) linOut {
 				continue
 			}
 			if in.Op == opUpdate {
-				tb.Commit(r, linVal(in.Val), m, 0)
+				lv := linVal(in.Val)
+				tb.Commit(r, &lv, &m, 0)
 			} else {
 				// The entry is held, so this snapshot is of the same
 				// incarnation; its Key is the current original tuple.

@@ -171,7 +171,7 @@ func (s *tableMachine) Update(t *rapid.T) {
 	m = s.drawMeta(t)
 	s.seq++
 	v = mkval(s.seq)
-	s.tb.Commit(r, v, m, s.now)
+	s.tb.Commit(r, &v, &m, s.now)
 	e.v, e.m = v, m
 }
 

@@ -196,43 +196,51 @@ func (t *Table[V]) held(r Ref) (b int, mw uint64) {
 	return b, mw
 }
 
-// Commit writes v and m back to the entry held by Acquire and releases the
-// lock. The write is one seqlock window of atomic word stores, so concurrent
-// readers see either the old or the new state, never a mix. An UPDATE event
-// is emitted when the state or the flags changed (the kernel's IPCT_PROTOINFO,
-// IPCT_REPLY, IPCT_ASSURED), not for deadline refreshes.
-func (t *Table[V]) Commit(r Ref, v V, m Meta, now int64) {
+// Commit writes *v and *m back to the entry held by Acquire and releases
+// the lock. The write is one seqlock window of atomic word stores, so
+// concurrent readers see either the old or the new state, never a mix. An
+// UPDATE event is emitted when the state or the flags changed (the
+// kernel's IPCT_PROTOINFO, IPCT_REPLY, IPCT_ASSURED), not for deadline
+// refreshes. v and m are pointers because a caller has just written them
+// field by field (a step of the fsm): copying them into arguments would
+// read them back before the CPU can forward the pending stores.
+func (t *Table[V]) Commit(r Ref, v *V, m *Meta, now int64) {
 	b, old := t.held(r)
 	tail := atomic.LoadUint64(&t.arena[b+wTail])
 	c := t.beginWrite(b)
-	t.storeV(b, &v)
+	t.storeV(b, v)
 	storeW(&t.arena[b+wTail], tailWord(tail, m.State, m.Flags&userFlags|flagAlive))
 	storeW(&t.arena[b+wDl], uint64(m.Deadline))
-	t.account(r.idx, &m, false)
+	t.account(r.idx, m, false)
 	sub := t.subscribed()
 	sameState := metaState(old) == m.State && m.Flags&StateChange == 0
-	var ev Event[V]
-	announce := sub != nil && (!sameState || metaFlags(old)&userFlags != m.Flags&userFlags)
-	if announce {
-		// The key must be read while the entry is still held: once
-		// unlocked the record may be deleted and reused (or carry a
-		// free-list link).
-		ev = Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: m, V: v, SameState: sameState}
-		ev.Meta.Flags &= userFlags
+	if sub == nil || (sameState && metaFlags(old)&userFlags == m.Flags&userFlags) {
+		t.endCommit(r, b, c, m.Deadline, now)
+		return
 	}
-	// An earlier deadline than the one the entry is filed under (a
-	// closing state) files it again, outside the write window and before
-	// the lock is released; a later one costs nothing here (see wheel).
-	if m.Deadline < t.filedDeadline(r.idx) {
+	// The key must be read while the entry is still held: once unlocked
+	// the record may be deleted and reused (or carry a free-list link).
+	// The event is built only when announced: most commits are refreshes,
+	// which announce nothing, and an Event is some 200 bytes to zero.
+	ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: *m, V: *v, SameState: sameState}
+	ev.Meta.Flags &= userFlags
+	t.endCommit(r, b, c, m.Deadline, now)
+	t.deliver(sub, &ev)
+}
+
+// endCommit ends Commit's write window on record b (control word c from
+// beginWrite) and releases the entry. An earlier deadline than the one the
+// entry is filed under (a closing state) files it again, outside the write
+// window and before the lock is released; a later one costs nothing here
+// (see wheel).
+func (t *Table[V]) endCommit(r Ref, b int, c uint64, dl, now int64) {
+	if dl < t.filedDeadline(r.idx) {
 		t.endWrite(b, c, r.gen, false)
-		t.file(r.idx, m.Deadline, now)
+		t.file(r.idx, dl, now)
 		t.unlock(b)
-	} else {
-		t.endWrite(b, c, r.gen, true)
+		return
 	}
-	if announce {
-		t.deliver(sub, &ev)
-	}
+	t.endWrite(b, c, r.gen, true)
 }
 
 // Abort releases the lock taken by Acquire without writing.
@@ -352,7 +360,7 @@ func (t *Table[V]) kill(idx uint32, b int, mw uint64) {
 	c := t.beginWrite(b)
 	storeW(&t.arena[b+wTail], tailWord(tail, 0, 0))
 	storeW(&t.arena[b+wDl], uint64(freeDeadline))
-	atomic.StoreInt64(&t.dls[idx], freeDeadline) // its filings are stale now
+	t.unfile(idx) // its filings are stale now
 	t.endWrite(b, c, nextGen(metaGen(mw)), false)
 }
 

@@ -86,7 +86,7 @@ func BenchmarkW1Batch(b *testing.B) {
 						continue
 					}
 					v.W[0]++
-					tb.Commit(r, v, m, sec)
+					tb.Commit(r, &v, &m, sec)
 					updated++
 				}
 			}
@@ -114,7 +114,7 @@ func BenchmarkW1Batch(b *testing.B) {
 							continue
 						}
 						v.W[0]++
-						tb.Commit(r, v, m, sec)
+						tb.Commit(r, &v, &m, sec)
 						updated++
 					}
 				}

@@ -38,7 +38,7 @@ func TestStableEntryNeverMissed(t *testing.T) {
 						if r, _, ok := tb.Lookup(k, 0); ok {
 							if v, m, ok := tb.Acquire(r); ok {
 								if rng.IntN(2) == 0 {
-									tb.Commit(r, v, m, 0)
+									tb.Commit(r, &v, &m, 0)
 								} else {
 									tb.Replace(r, k, v, m, 0) // either orientation
 								}

@@ -182,8 +182,8 @@ type Config struct {
 // first load gives it the sequence and the generation at once, and a writer
 // ends its write window and releases the lock with a single store.
 //
-// t.dls[idx] is the deadline record idx is filed under in the expiry
-// wheel (expiry.go): a lower bound of its deadline, freeDeadline for a free
+// A record's filed deadline (wheelLink.filed, in the expiry wheel:
+// expiry.go) is a lower bound of its deadline, freeDeadline for a free
 // record. A write that moves a deadline later (the common refresh of an
 // established connection) leaves it alone, so the update path touches only
 // the record; the wheel refiles the entry when the old deadline comes.
@@ -212,7 +212,6 @@ type Table[V any] struct {
 	vFull   int // whole words of V
 	vTail   int // trailing bytes of V
 	arena   []uint64
-	dls     []int64
 	buckets []uint64 // nb buckets of 8 words: [0]=overflow count, [1..7] slots
 	nb      uint64
 	probes  int // max buckets visited per insert
@@ -307,10 +306,6 @@ func New[V any](cfg Config) (*Table[V], error) {
 	t.arena = alignedWords(cfg.Max * t.stride)
 	if cfg.Acct {
 		t.acct = make([]uint64, 4*cfg.Max)
-	}
-	t.dls = make([]int64, cfg.Max)
-	for i := range t.dls {
-		t.dls[i] = freeDeadline
 	}
 	t.wheel.init(cfg.Max)
 	nb := uint64(math.Ceil(2 * float64(cfg.Max) / (slotsPerBucket * maxLoad)))

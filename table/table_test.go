@@ -316,7 +316,7 @@ func TestUpdateNoTornReads(t *testing.T) {
 				v.W[5] ^= uint64(i)
 				v.Sum = v.sum()
 				m.State = uint8(i % 8)
-				tb.Commit(refs[j], v, m, 0)
+				tb.Commit(refs[j], &v, &m, 0)
 			}
 		}()
 	}
@@ -350,7 +350,8 @@ func TestAcquireAbortCommit(t *testing.T) {
 	tb.Abort(r)
 	v, m, _ = tb.Acquire(r)
 	m.State, m.Flags, m.Deadline = stEstablished, Assured|SeenReply, 20*sec
-	tb.Commit(r, mkval(9), m, sec)
+	v9 := mkval(9)
+	tb.Commit(r, &v9, &m, sec)
 	if v2, m2, ok := tb.Load(r); !ok || v2 != mkval(9) || m2 != m {
 		t.Fatalf("after Commit: %v %v", m2, ok)
 	}
@@ -358,11 +359,11 @@ func TestAcquireAbortCommit(t *testing.T) {
 	// Internal flag bits passed by the caller are not stored.
 	v, m, _ = tb.Acquire(r)
 	m.Flags |= flagAlive | 0x40
-	tb.Commit(r, v, m, sec)
+	tb.Commit(r, &v, &m, sec)
 	if _, m2, _ := tb.Load(r); m2.Flags != Assured|SeenReply {
 		t.Fatalf("flags %#x", m2.Flags)
 	}
-	mustPanic(t, "Commit without Acquire", func() { tb.Commit(r, v, m, 0) })
+	mustPanic(t, "Commit without Acquire", func() { tb.Commit(r, &v, &m, 0) })
 	mustPanic(t, "Abort without Acquire", func() { tb.Abort(r) })
 	if _, _, ok := tb.Acquire(Ref{}); ok {
 		t.Fatal("Acquire(zero Ref) succeeded")

@@ -23,8 +23,9 @@ type pktInfo struct {
 	// one); a truncated TCP header has addresses and zero ports.
 	key table.Key
 	// src and dst are the packet's addresses (IPv4 in the first four
-	// bytes, as family in key says): jsonl prints them, and building them
-	// from key cost more than copying them. Plain bytes, not netip.Addr,
+	// bytes, as family in key says), filled when engine.addrs: jsonl
+	// prints them, and building them from key cost more than copying
+	// them. Plain bytes, not netip.Addr,
 	// whose pointer would make every batch of items a GC-scanned object
 	// with write barriers on each store.
 	src, dst [16]byte
@@ -61,6 +62,9 @@ type engine struct {
 	// sums: verify TCP checksums (pktInfo.badSum), for the checksum knob
 	// or for the summary's count. It costs a pass over every payload.
 	sums bool
+	// addrs: fill pktInfo.src and dst, which only jsonl prints (copying
+	// them was about 2 % of a summary replay's profile).
+	addrs bool
 	// progress, when set, is called every few thousand records with the
 	// byte offset reached.
 	progress func(offset int64)
@@ -301,26 +305,43 @@ func (res *walkResult) admit(p *capture.Packet) (tcp, trunc bool) {
 // With sums the TCP checksum is verified: the segment's BadChecksum (which
 // the tracker acts on only with the checksum knob on) and pi.badSum.
 func packetOf(p *capture.Packet, pi *pktInfo, tcp bool, stamp int64, sums bool) tcpct.Packet {
-	*pi = pktInfo{src: addrBytes(p.Src), dst: addrBytes(p.Dst), index: p.Index, time: p.Time, stamp: stamp, origLen: p.OrigLen, ipLen: p.IPPayloadLen, trunc: !tcp && !p.HasPorts()}
-	pkt := tcpct.PacketOf(p)
-	pi.key = pkt.Key
+	var pkt tcpct.Packet
+	fillPacket(&pkt, p, pi, tcp, stamp, sums, true)
+	return pkt
+}
+
+// fillPacket is packetOf writing the packet to *pkt: the replay loops
+// fill their batch in place, field by field, rather than copy a Packet
+// and a pktInfo (together about 280 bytes) through temporaries for every
+// packet. Without addrs pi.src and pi.dst are left as they were.
+func fillPacket(pkt *tcpct.Packet, p *capture.Packet, pi *pktInfo, tcp bool, stamp int64, sums, addrs bool) {
+	if addrs {
+		pi.src, pi.dst = addrBytes(p.Src), addrBytes(p.Dst)
+	}
+	pi.index, pi.time, pi.stamp = p.Index, p.Time, stamp
+	pi.origLen, pi.ipLen = p.OrigLen, p.IPPayloadLen
+	pi.trunc = !tcp && !p.HasPorts()
+	pi.shard, pi.pos, pi.badSum, pi.icmp = 0, 0, false, false
+	pkt.Set(p)
 	if pkt.ICMP.Family != 0 {
 		// An ICMP error: its Key is the quoted connection's, to look up;
 		// the record shows the error's own addresses.
 		pi.icmp = true
 		pi.key = tcpct.KeyOf(netip.AddrPortFrom(p.Src, 0), netip.AddrPortFrom(p.Dst, 0))
-		return pkt
+		return
 	}
 	if pi.trunc {
 		// No ports, but the addresses are known: the tracker never sees
 		// this key (a header without ports is INVALID before any lookup).
 		pi.key = tcpct.KeyOf(netip.AddrPortFrom(p.Src, 0), netip.AddrPortFrom(p.Dst, 0))
-	} else if sums {
+		return
+	}
+	pi.key = pkt.Key
+	if sums {
 		ok, known := p.TCPChecksumOK()
 		pkt.Segment.BadChecksum = known && !ok
 		pi.badSum = pkt.Segment.BadChecksum
 	}
-	return pkt
 }
 
 // lookahead is how many packets one tracker reads before tracking them
@@ -399,7 +420,7 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 			if p, tcp, err = nextPacket(r, at, &res, e.progress); err != nil {
 				break
 			}
-			pkts[n] = packetOf(p, &infos[n], tcp, res.stamp, e.sums)
+			fillPacket(&pkts[n], p, &infos[n], tcp, res.stamp, e.sums, e.addrs)
 			n++
 		}
 		tr.TrackBatch(pkts[:n], out[:n])
@@ -522,18 +543,21 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			i := len(b.infos)
 			b.infos = b.infos[:i+1]
 			pi := &b.infos[i]
-			pkt := packetOf(p, pi, tcp, res.stamp, e.sums)
 			w := 0
 			switch {
-			case pi.icmp:
-				if !pkt.Key.IsZero() {
-					w = shardOfKey(pkt.Key, n)
-				}
-			case !pi.trunc:
+			case tcp || p.HasPorts():
 				w = shardOf(p, n)
+			case tcpct.IsICMP(p):
+				// An error goes to the shard of the connection it quotes
+				// (rare: the packet is parsed twice).
+				if k := tcpct.PacketOf(p).Key; !k.IsZero() {
+					w = shardOfKey(k, n)
+				}
 			}
-			pi.shard, pi.pos = w, len(b.pkts[w])
-			b.pkts[w] = append(b.pkts[w], pkt)
+			j := len(b.pkts[w])
+			b.pkts[w] = b.pkts[w][:j+1]
+			fillPacket(&b.pkts[w][j], p, pi, tcp, res.stamp, e.sums, e.addrs)
+			pi.shard, pi.pos = w, j
 			if len(b.infos) == batchLen {
 				send()
 				b = <-free

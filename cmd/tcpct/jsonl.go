@@ -118,6 +118,7 @@ type jsonlWriter struct {
 // KiB: no allocation and no copy per packet.
 func replayJSONL(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, jw *jsonlWriter, flt *filter) walkResult {
 	buf := make([]byte, 0, 80<<10)
+	eng.addrs = true // the records print the packet's addresses
 	res := eng.run(r, at, func(p *pktInfo, v *tcpct.Verdict) {
 		if flt.active && !flt.packet(p, v) {
 			return
