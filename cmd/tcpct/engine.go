@@ -545,14 +545,14 @@ func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, 
 			pi := &b.infos[i]
 			w := 0
 			switch {
-			case tcp || p.HasPorts():
-				w = shardOf(p, n)
-			case tcpct.IsICMP(p):
-				// An error goes to the shard of the connection it quotes
-				// (rare: the packet is parsed twice).
+			case p.Kind == capture.KindNonTCP:
+				// An ICMP error (admitted as tcp) goes to the shard of the
+				// connection it quotes; rare, so parsed twice.
 				if k := tcpct.PacketOf(p).Key; !k.IsZero() {
 					w = shardOfKey(k, n)
 				}
+			case tcp || p.HasPorts():
+				w = shardOf(p, n)
 			}
 			j := len(b.pkts[w])
 			b.pkts[w] = b.pkts[w][:j+1]
