@@ -133,4 +133,3 @@ func (pk *Packet) Set(p *capture.Packet) {
 	pk.Segment.IPLen = uint32(p.IPLen)
 }
 
-func unixTime(ns int64) time.Time { return time.Unix(0, ns) }
