@@ -132,4 +132,3 @@ func (pk *Packet) Set(p *capture.Packet) {
 	fsm.ParseSegmentInto(&pk.Segment, p.TCP, p.IPPayloadLen)
 	pk.Segment.IPLen = uint32(p.IPLen)
 }
-
