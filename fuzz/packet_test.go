@@ -81,6 +81,14 @@ func FuzzPacket(f *testing.F) {
 			}
 			t.Fatalf("unexpected error %v", err)
 		}
+		if p.Kind != capture.KindTCP && v.ICMP.Family != 0 {
+			// An ICMP error (FuzzICMP checks these in depth): RELATED or
+			// INVALID, the table untouched.
+			if (v.CT != fsm.CTRelated && v.CT != fsm.CTInvalid) || tr.Len() != n {
+				t.Fatalf("ICMP error: %v %q, table %d -> %d", v.CT, v.Reason, n, tr.Len())
+			}
+			return
+		}
 		if p.Kind != capture.KindTCP {
 			if v.CT != fsm.CTInvalid || v.Reason != fsm.ReasonTruncated || tr.Len() != n {
 				t.Fatalf("broken TCP header: %v %q, table %d -> %d", v.CT, v.Reason, n, tr.Len())
