@@ -688,27 +688,7 @@ func run(rep *TraceReport, tr Tracker, v Variant, pkts []packet, want map[int]*R
 			in.Flags = t[13]
 			in.Window = uint16(t[14])<<8 | uint16(t[15])
 		}
-		got := tr.Track(&in)
-		rep.Packets++
-		diff := compareResults(w, got, fields, o.TimeoutTolerance, &rep.Fields)
-		if diff == 0 {
-			rep.AllAgree++
-			continue
-		}
-		rep.TotalDiffs++
-		if rep.Patterns == nil {
-			rep.Patterns = map[string]int{}
-		}
-		for j, f := range fieldList {
-			if diff&f != 0 {
-				rep.Patterns[fieldNames[j]+": "+fieldValue(w, f)+" → "+fieldValue(got, f)]++
-			}
-		}
-		if len(rep.Diffs) < o.MaxDiffs {
-			rep.Diffs = append(rep.Diffs, Disagreement{Trace: rep.Name, File: from.file, Frame: i + 1, Index: i,
-				Packet: tracegen.Summary(cp.IP), Fields: diff, Want: w, Got: got, Cell: cellOf(&rv),
-				Explain: from.explainCommand(i, v.Sysctls)})
-		}
+		rep.tally(w, tr.Track(&in), fields, o, from, v, i, &cp, &rv)
 	}
 }
 
@@ -731,7 +711,14 @@ func runICMP(rep *TraceReport, tr Tracker, ref *tcpct.Tracker, cp *capture.Packe
 		}
 		w = *k
 	}
-	got := tr.Track(&Packet{Index: i, Time: ts, IP: cp.IP, ICMP: true})
+	rep.tally(w, tr.Track(&Packet{Index: i, Time: ts, IP: cp.IP, ICMP: true}), fields, o, from, v, i, cp, &rv)
+}
+
+// tally compares the tracker's result for packet i with the expected one
+// and counts it: agreement, or a disagreement by field pattern, kept in
+// full for the first Options.MaxDiffs. rv is the reference's verdict (its
+// spec cell names the disagreement).
+func (rep *TraceReport) tally(w, got Result, fields Field, o *Options, from origin, v Variant, i int, cp *capture.Packet, rv *tcpct.Verdict) {
 	rep.Packets++
 	diff := compareResults(w, got, fields, o.TimeoutTolerance, &rep.Fields)
 	if diff == 0 {
@@ -749,7 +736,7 @@ func runICMP(rep *TraceReport, tr Tracker, ref *tcpct.Tracker, cp *capture.Packe
 	}
 	if len(rep.Diffs) < o.MaxDiffs {
 		rep.Diffs = append(rep.Diffs, Disagreement{Trace: rep.Name, File: from.file, Frame: i + 1, Index: i,
-			Packet: tracegen.Summary(cp.IP), Fields: diff, Want: w, Got: got, Cell: cellOf(&rv),
+			Packet: tracegen.Summary(cp.IP), Fields: diff, Want: w, Got: got, Cell: cellOf(rv),
 			Explain: from.explainCommand(i, v.Sysctls)})
 	}
 }
