@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -16,43 +15,9 @@ import (
 )
 
 var (
-	mdLink   = regexp.MustCompile(`\]\(([^)\s]+)\)`)
-	htmlID   = regexp.MustCompile(`<a (?:id|name)="([^"]+)"`)
-	fenceRE  = regexp.MustCompile("^\\s*(```|~~~)")
-	headingR = regexp.MustCompile(`^#{1,6} (.+?)\s*#*$`)
+	mdLink  = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	fenceRE = regexp.MustCompile("^\\s*(```|~~~)")
 )
-
-// anchors lists the fragment identifiers a Markdown document offers on
-// GitHub: its headings' slugs (repeats numbered -1, -2, …) and explicit
-// <a id> / <a name> targets.
-func anchors(doc string) map[string]bool {
-	out := map[string]bool{}
-	seen := map[string]int{}
-	inFence := false
-	for _, l := range strings.Split(doc, "\n") {
-		if fenceRE.MatchString(l) {
-			inFence = !inFence
-			continue
-		}
-		if inFence {
-			continue
-		}
-		if m := headingR.FindStringSubmatch(l); m != nil {
-			text := regexp.MustCompile("[`*]|\\[([^\\]]*)\\]\\([^)]*\\)").ReplaceAllString(m[1], "$1")
-			slug := Slug(text)
-			if n := seen[slug]; n > 0 {
-				out[slug+"-"+strconv.Itoa(n)] = true
-			} else {
-				out[slug] = true
-			}
-			seen[slug]++
-		}
-		for _, m := range htmlID.FindAllStringSubmatch(l, -1) {
-			out[m[1]] = true
-		}
-	}
-	return out
-}
 
 // links returns the relative link targets of a Markdown document, outside
 // code blocks.
@@ -108,7 +73,7 @@ func brokenLinks(set map[string][]byte, root string) (errs []string) {
 				errs = append(errs, fmt.Sprintf("%s links %s: no such file", name, l))
 				continue
 			}
-			if frag != "" && strings.HasSuffix(p, ".md") && !anchors(string(body))[frag] {
+			if frag != "" && strings.HasSuffix(p, ".md") && !Anchors(string(body))[frag] {
 				errs = append(errs, fmt.Sprintf("%s links %s: %s has no anchor #%s", name, l, p, frag))
 			}
 		}

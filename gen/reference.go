@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/fdac824a/tcpct/spec"
@@ -68,6 +69,46 @@ func Slug(heading string) string {
 	}
 	return b.String()
 }
+
+// Anchors lists the fragments a Markdown document offers on GitHub: the
+// Slugs of its headings outside code fences (inline code, emphasis and
+// link syntax removed first; repeats numbered -1, -2, …) and <a id> /
+// <a name> targets. The link checks of gen's and doccheck's tests resolve
+// "#fragment" links against it.
+func Anchors(doc string) map[string]bool {
+	out := map[string]bool{}
+	seen := map[string]int{}
+	inFence := false
+	for _, l := range strings.Split(doc, "\n") {
+		if mdFenceRE.MatchString(l) {
+			inFence = !inFence
+			continue
+		}
+		if inFence {
+			continue
+		}
+		if m := mdHeadingRE.FindStringSubmatch(l); m != nil {
+			slug := Slug(mdInlineRE.ReplaceAllString(m[1], "$1"))
+			if n := seen[slug]; n > 0 {
+				out[slug+"-"+strconv.Itoa(n)] = true
+			} else {
+				out[slug] = true
+			}
+			seen[slug]++
+		}
+		for _, m := range mdAnchorRE.FindAllStringSubmatch(l, -1) {
+			out[m[1]] = true
+		}
+	}
+	return out
+}
+
+var (
+	mdFenceRE   = regexp.MustCompile("^\\s*(```|~~~)")
+	mdHeadingRE = regexp.MustCompile(`^#{1,6} (.+?)\s*#*$`)
+	mdInlineRE  = regexp.MustCompile("[`*]|\\[([^\\]]*)\\]\\([^)]*\\)")
+	mdAnchorRE  = regexp.MustCompile(`<a (?:id|name)="([^"]+)"`)
+)
 
 func isLetter(r rune) bool { return strings.ToUpper(string(r)) != strings.ToLower(string(r)) }
 

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -294,11 +293,8 @@ var (
 	goFileRE  = regexp.MustCompile(`(?:^|[\s(])((?:[\w.-]+/)*[\w-]+\.go)\b`)
 	mdLinkRE  = regexp.MustCompile(`\]\(([^)\s]+)\)`)
 	mdRefRE   = regexp.MustCompile(`^\s*\[[^\]]+\]:\s*(\S+)`)
-	headingRE = regexp.MustCompile(`^#{1,6} (.+?)\s*#*$`)
-	anchorRE  = regexp.MustCompile(`<a (?:id|name)="([^"]+)"`)
 	fenceRE   = regexp.MustCompile("^\\s*(```|~~~)")
 	codeRE    = regexp.MustCompile("`([^`]+)`")
-	inlineRE  = regexp.MustCompile("[`*]|\\[([^\\]]*)\\]\\([^)]*\\)")
 )
 
 // paragraph is text joined from consecutive lines, with the line it starts on.
@@ -464,39 +460,9 @@ func (r *repo) link(p string, line int, l string, add func(string, int, string, 
 	if err != nil {
 		return
 	}
-	if !anchors(string(body))[frag] {
+	if !gen.Anchors(string(body))[frag] {
 		add(p, line, "link %s: %s has no anchor #%s", l, q, frag)
 	}
-}
-
-// anchors lists the fragments a Markdown document offers on GitHub: the
-// slugs of its headings (repeats numbered -1, -2, …) and <a id> targets.
-func anchors(doc string) map[string]bool {
-	out := map[string]bool{}
-	seen := map[string]int{}
-	inFence := false
-	for _, l := range strings.Split(doc, "\n") {
-		if fenceRE.MatchString(l) {
-			inFence = !inFence
-			continue
-		}
-		if inFence {
-			continue
-		}
-		if m := headingRE.FindStringSubmatch(l); m != nil {
-			slug := gen.Slug(inlineRE.ReplaceAllString(m[1], "$1"))
-			if n := seen[slug]; n > 0 {
-				out[slug+"-"+strconv.Itoa(n)] = true
-			} else {
-				out[slug] = true
-			}
-			seen[slug]++
-		}
-		for _, m := range anchorRE.FindAllStringSubmatch(l, -1) {
-			out[m[1]] = true
-		}
-	}
-	return out
 }
 
 // spans checks the code spans of one paragraph: identifiers and file names.
