@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/packet"
@@ -76,5 +77,13 @@ func TestBusiestConnectionsSurviveSlotReuse(t *testing.T) {
 	}
 	if n := strings.Count(top, " pkts "); n != topN {
 		t.Fatalf("%d busiest lines, want %d", n, topN)
+	}
+}
+
+// A connection's count and tuple fill one cache line: a new connection
+// touches one line of fresh memory, and each of its packets the same line.
+func TestConnSlotIsOneCacheLine(t *testing.T) {
+	if n := unsafe.Sizeof(connSlot{}); n != 64 {
+		t.Fatalf("connSlot is %d bytes, want 64", n)
 	}
 }

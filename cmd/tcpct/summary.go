@@ -141,7 +141,7 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 		for i := range top {
 			c := &top[i]
 			state := "(gone)"
-			if e, ok := eng.lookup(c.key, end); ok && e.Ref == c.ref {
+			if e, ok := eng.lookup(c.key, end); ok && e.Ref.Index() == c.index && e.Ref.Gen() == c.gen {
 				state = e.StateName()
 				if e.Conn.Assured() {
 					state += " [ASSURED]"
