@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -106,14 +108,33 @@ func TestErrors(t *testing.T) {
 			got, err := readAllOpen(t, bytes.NewReader(c.data))
 			checkFormatError(t, got, err, c.records, c.rec, c.off, c.msg)
 		})
-		// The same bytes as a file that Open maps (mmap_test.go): the
-		// same records and the same error, named by the file's path.
-		t.Run(c.name+"/mapped", func(t *testing.T) {
-			path := writeTemp(t, c.data)
-			got, err := readAllPath(t, path, 0)
+		// The same bytes as a file that Open reads: the same records and
+		// the same error, named by the file's path.
+		t.Run(c.name+"/file", func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.pcap")
+			if err := os.WriteFile(path, c.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, err := readAllPath(t, path)
 			checkFormatError(t, got, err, c.records, c.rec, c.off, strings.Replace(c.msg, "capture", path, 1))
 		})
 	}
+}
+
+// readAllPath opens path with Open, reads every record, and checks that
+// the error is sticky.
+func readAllPath(t testing.TB, path string) ([]rec, error) {
+	t.Helper()
+	r, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	got, err := readAll(t, r)
+	if _, err2 := r.Next(); err2 != err {
+		t.Errorf("error is not sticky: first %v, then %v", err, err2)
+	}
+	return got, err
 }
 
 // readAllOpen is readAll including NewReader's own error.

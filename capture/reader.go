@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"strconv"
-	"unsafe"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -34,17 +32,7 @@ const (
 	maxInterfaces = 1 << 16  // IDBs per section; each costs 40 bytes
 	maxEmptyReads = 100      // consecutive (0, nil) reads before giving up, as bufio does
 
-	// mapWindow is how far past the read position a mapped file (see
-	// mapMin) counts as buffered. Its pages are mapped ahead in one call,
-	// and the pages behind the read position are released when the next
-	// window is, so a mapped file keeps about two windows resident,
-	// whatever its size.
-	mapWindow = 2 << 20
 )
-
-// mapMin is the smallest regular file that Open maps instead of reading
-// (mapFile). A variable so that tests can map small files too.
-var mapMin int64 = 4 << 20
 
 type format uint8
 
@@ -64,12 +52,10 @@ type Reader struct {
 	name string          // for error messages
 
 	buf      []byte
-	pos, end int    // unread bytes are buf[pos:end]
-	mapped   []byte // the whole file when Open mapped it (buf is mapped then); nil otherwise
-	released int    // mapped[:released] has been released (releaseMapped)
-	base     int64  // stream offset of buf[0]
-	rerr     error  // first error from src; no Read after it
-	err      error  // sticky: returned by every Next after a failure
+	pos, end int   // unread bytes are buf[pos:end]
+	base     int64 // stream offset of buf[0]
+	rerr     error // first error from src; no Read after it
+	err      error // sticky: returned by every Next after a failure
 
 	format format
 	be     bool // byte order of the file (pcap) or current section (pcapng)
@@ -140,17 +126,6 @@ func newReader(src io.Reader, name string, file *os.File) (*Reader, error) {
 	// A Zstandard frame begins with the magic 0xFD2FB528, little-endian
 	// (RFC 8878 §3.1.1); it cannot begin a capture either.
 	zstded := n == 4 && head == [4]byte{0x28, 0xb5, 0x2f, 0xfd}
-	if file != nil && !gzipped && !zstded {
-		if m := mapFile(file); m != nil {
-			r.mapped, r.buf = m, m
-			r.fillMapped(0)
-			if err := r.readFileHeader(); err != nil {
-				r.unmap()
-				return nil, err
-			}
-			return r, nil
-		}
-	}
 	if gzipped {
 		zr, err := gzip.NewReader(io.MultiReader(bytes.NewReader(head[:n]), src))
 		if err != nil {
@@ -223,11 +198,9 @@ func (r *Reader) Format() string {
 func (r *Reader) Compressed() bool { return r.gz != nil || r.zst != nil }
 
 // Close releases the decompressor and, for Open, the file. Next returns an
-// error afterwards, and the last Packet's slices must not be used: for a
-// mapped file (Open) they pointed into a mapping that Close unmaps.
+// error afterwards.
 func (r *Reader) Close() error {
 	var err error
-	r.unmap()
 	if r.gz != nil {
 		err = r.gz.Close()
 		r.gz = nil
@@ -256,9 +229,6 @@ func (r *Reader) Next() (*Packet, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if r.mapped != nil {
-		return r.nextMapped()
-	}
 	return r.next()
 }
 
@@ -270,37 +240,6 @@ func (r *Reader) next() (*Packet, error) {
 	return r.nextPcapng()
 }
 
-// nextMapped is Next for a mapped file. If the file shrinks while it is
-// read (another program truncates or rewrites it), touching a page past
-// its new end raises SIGBUS, which would kill the process. Here it becomes
-// a FormatError instead: debug.SetPanicOnFault turns the fault into a
-// panic that is recovered. Packet.Decode runs inside, so every byte a
-// record's decoding reads is read under this guard.
-func (r *Reader) nextMapped() (p *Packet, err error) {
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if e := recover(); e != nil {
-			if !r.faultInMapping(e) {
-				panic(e)
-			}
-			p, err = nil, r.fail(r.index, r.offset(), "the file shrank while it was read (truncated or rewritten by another program?)", nil)
-		}
-	}()
-	return r.next()
-}
-
-// faultInMapping reports whether a recovered panic is a memory fault at an
-// address inside the mapped file.
-func (r *Reader) faultInMapping(e any) bool {
-	f, ok := e.(interface{ Addr() uintptr })
-	if !ok {
-		return false
-	}
-	lo := uintptr(unsafe.Pointer(unsafe.SliceData(r.mapped)))
-	return f.Addr() >= lo && f.Addr()-lo < uintptr(len(r.mapped))
-}
-
 // fill makes at least n bytes available at buf[pos:], n <= bufSize.
 func (r *Reader) fill(n int) bool {
 	if r.end-r.pos >= n {
@@ -310,9 +249,6 @@ func (r *Reader) fill(n int) bool {
 }
 
 func (r *Reader) fillSlow(n int) bool {
-	if r.mapped != nil {
-		return r.fillMapped(n)
-	}
 	if n > len(r.buf) {
 		// Grow to the next power of two that holds n; callers bound n
 		// by bufSize, so a file can cost at most that much.
@@ -353,40 +289,6 @@ func (r *Reader) fillSlow(n int) bool {
 		}
 	}
 	return r.end-r.pos >= n
-}
-
-// fillMapped is fill for a mapped file: buf is the whole mapping, so
-// nothing is copied or slid and base stays 0. It moves the end of the
-// window to mapWindow bytes past what is needed, mapping those pages in
-// one call (populateMapped) rather than one page fault at a time, and
-// releases the pages behind the read position. It runs about once per
-// window of records, so about two windows stay resident.
-func (r *Reader) fillMapped(n int) bool {
-	const page = 4096
-	if behind := r.pos &^ (page - 1); behind > r.released {
-		releaseMapped(r.mapped[r.released:behind])
-		r.released = behind
-	}
-	end := min(len(r.mapped), r.pos+n+mapWindow)
-	if end > r.end {
-		populateMapped(r.mapped[r.end&^(page-1) : end])
-	}
-	r.end = end
-	r.in.n = int64(r.end)
-	if r.end == len(r.mapped) {
-		r.rerr = io.EOF
-	}
-	return r.end-r.pos >= n
-}
-
-// unmap unmaps a mapped file; the Reader fails from then on.
-func (r *Reader) unmap() {
-	if r.mapped == nil {
-		return
-	}
-	unmapFile(r.mapped)
-	r.mapped, r.buf = nil, nil
-	r.pos, r.end = 0, 0
 }
 
 // discard skips n bytes, streaming: a large block never needs to fit.

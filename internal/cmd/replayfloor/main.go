@@ -12,7 +12,7 @@
 // goroutine (run it with GOMAXPROCS=1), best of -n passes:
 //
 //   - read: capture.Reader.Next over every record, which locates the
-//     link, IP and TCP headers (the replay's reader, mapped file included);
+//     link, IP and TCP headers (the replay's reader);
 //   - parse: that, plus the tuple (tcpct.KeyOf) and the TCP header
 //     (tcpct.SegmentOf) of every TCP packet, as the replay builds them;
 //   - touch: that, plus the memory a hash-table tracker must reach for each
