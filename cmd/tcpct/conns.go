@@ -2,6 +2,7 @@ package main
 
 import (
 	"sort"
+	"unsafe"
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/fsm"
@@ -61,6 +62,9 @@ func (cc *connCounts) init(sizes []int) {
 	cc.used = make([]int, len(sizes))
 	for i, n := range sizes {
 		cc.slots[i] = make([]connSlot, n)
+		if n > 0 {
+			adviseHuge(unsafe.Pointer(&cc.slots[i][0]), uintptr(n)*unsafe.Sizeof(connSlot{}))
+		}
 	}
 }
 
