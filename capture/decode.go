@@ -194,6 +194,25 @@ const maxVLANTags = 8
 //
 // Decode never allocates and never panics, whatever the bytes.
 func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
+	cut := p.reset(link, data, origLen)
+	// IPv4 over Ethernet or raw IP, most of what captures hold, goes
+	// straight to ipv4, as link would send it after two more calls
+	// (TestDecodeShortcutIsLink).
+	switch {
+	case link == LinkEthernet && len(data) >= 14 && binary.BigEndian.Uint16(data[12:]) == etherIPv4:
+		p.ipv4(data[14:], cut)
+	case link == LinkRaw && len(data) > 0 && data[0]>>4 == 4:
+		p.ipv4(data, cut)
+	default:
+		p.link(link, data, cut)
+	}
+}
+
+// reset sets the fields Decode fills to those of a record not decoded
+// yet, and returns cut: the bytes missing at the end of the record (IP
+// length checks compare the IP header's claims with what was on the
+// wire, not what was kept).
+func (p *Packet) reset(link LinkType, data []byte, origLen int) (cut int) {
 	p.Link = link
 	p.Data = data
 	if origLen < len(data) {
@@ -204,12 +223,8 @@ func (p *Packet) Decode(link LinkType, data []byte, origLen int) {
 	p.Src, p.Dst = netip.Addr{}, netip.Addr{}
 	p.TCP, p.SrcPort, p.DstPort = nil, 0, 0
 	p.Reason = ""
-	// cut: bytes missing at the end of the record; IP length checks compare
-	// the IP header's claims with what was on the wire, not what was kept.
-	cut := origLen - len(data)
-
 	p.Tunnel, p.depth = "", 0
-	p.link(link, data, cut)
+	return origLen - len(data)
 }
 
 // link decodes a frame of link type link; cut is as for ipv4.

@@ -3,6 +3,8 @@ package capture
 import (
 	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -315,4 +317,55 @@ func TestTcpdumpFlags(t *testing.T) {
 			t.Errorf("%08b: %q, want %q", f, got, want)
 		}
 	}
+}
+
+// TestDecodeShortcutIsLink: Decode's shortcut for IPv4 over Ethernet and
+// raw IP decodes every frame as the general path (link) does, on
+// well-formed frames and on thousands of mutations of them (bytes
+// flipped, frames cut, capture lengths short of the wire's), including
+// the frames the shortcut must leave to link (IPv6, VLAN tags, another
+// version nibble, a short Ethernet header).
+func TestDecodeShortcutIsLink(t *testing.T) {
+	v4 := ipv4(protoTCP, tcp(1, 2, 30), v4opts{})
+	base := []struct {
+		link  LinkType
+		frame []byte
+	}{
+		{LinkEthernet, eth(etherIPv4, nil, v4)},
+		{LinkEthernet, eth(etherIPv4, nil, ipv4(protoTCP, tcp(1, 2, 3), v4opts{opts: []byte{1, 1, 1, 0}}))},
+		{LinkEthernet, eth(etherIPv4, []uint16{etherVLAN}, v4)},
+		{LinkEthernet, eth(etherIPv6, nil, ipv6(protoTCP, nil, tcp(1, 2, 5), 0))},
+		{LinkEthernet, eth(etherIPv4, nil, ipv4(17, make([]byte, 12), v4opts{}))},
+		{LinkRaw, v4},
+		{LinkRaw, ipv6(protoTCP, nil, tcp(1, 2, 5), 0)},
+		{LinkRaw, ipv4(protoTCP, tcp(1, 2, 0), v4opts{frag: 0x2000})},
+	}
+	rng := rand.New(rand.NewPCG(18, 4))
+	n := 0
+	for _, c := range base {
+		for i := range 3000 {
+			f := append([]byte(nil), c.frame...)
+			orig := len(f)
+			if i > 0 {
+				for range 1 + rng.IntN(3) {
+					j := rng.IntN(min(len(f), 60))
+					f[j] ^= byte(1 << rng.IntN(8))
+				}
+				if rng.IntN(3) == 0 {
+					f = f[:rng.IntN(len(f)+1)]
+				}
+				if rng.IntN(4) == 0 {
+					orig = len(f) + rng.IntN(100)
+				}
+			}
+			var got, want Packet
+			got.Decode(c.link, f, orig)
+			want.link(c.link, f, want.reset(c.link, f, orig))
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("link %v, frame % x (wire %d):\nDecode %+v\nlink   %+v", c.link, f, orig, got, want)
+			}
+			n++
+		}
+	}
+	t.Logf("%d frames", n)
 }
