@@ -36,15 +36,19 @@ func (p *Packet) TCPChecksumOK() (ok, known bool) {
 	}
 	n := uint32(len(p.TCP))
 	acc, c = bits.Add64(acc, uint64(bits.ReverseBytes16(protoTCP))+uint64(bits.ReverseBytes16(uint16(n)))+uint64(bits.ReverseBytes16(uint16(n>>16))), c)
-	acc, c = sum64(p.TCP, acc, c)
+	return fold(sum64(p.TCP, acc, c)) == 0xffff, true
+}
+
+// fold folds a 64-bit one's complement sum and its pending carry to 16
+// bits, carries wrapping around.
+func fold(acc, c uint64) uint16 {
 	acc, c = bits.Add64(acc, c, 0)
 	acc += c
-	// Fold 64 bits to 16, carries wrapping around.
 	s32, c32 := bits.Add32(uint32(acc), uint32(acc>>32), 0)
 	s32 += c32
 	s16 := s32&0xffff + s32>>16
 	s16 = s16&0xffff + s16>>16
-	return s16 == 0xffff, true
+	return uint16(s16)
 }
 
 // sum64 adds b to acc (with carry c in and out) as little-endian 64-bit

@@ -121,32 +121,29 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// readAllPath opens path with Open, reads every record, and checks that
-// the error is sticky.
+// readAllPath is readAllOpen for a file opened with Open.
 func readAllPath(t testing.TB, path string) ([]rec, error) {
 	t.Helper()
-	r, err := Open(path)
+	return readAllWith(t, func() (*Reader, error) { return Open(path) })
+}
+
+// readAllOpen is readAll including NewReader's own error.
+func readAllOpen(t testing.TB, src io.Reader) ([]rec, error) {
+	t.Helper()
+	return readAllWith(t, func() (*Reader, error) { return NewReader(src) })
+}
+
+// readAllWith reads every record of the Reader open returns, and checks
+// that the error is sticky.
+func readAllWith(t testing.TB, open func() (*Reader, error)) ([]rec, error) {
+	t.Helper()
+	r, err := open()
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	got, err := readAll(t, r)
 	if _, err2 := r.Next(); err2 != err {
-		t.Errorf("error is not sticky: first %v, then %v", err, err2)
-	}
-	return got, err
-}
-
-// readAllOpen is readAll including NewReader's own error.
-func readAllOpen(t *testing.T, src io.Reader) ([]rec, error) {
-	t.Helper()
-	r, err := NewReader(src)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	got, err := readAll(t, r)
-	if err2 := func() error { _, e := r.Next(); return e }(); err2 != err {
 		t.Errorf("error is not sticky: first %v, then %v", err, err2)
 	}
 	return got, err
