@@ -10,68 +10,82 @@ import "github.com/fdac824a/tcpct/spec"
 // checks in a few comparisons that none of that applies and that the four
 // bounds hold, and then writes what the general path's windowUpdate and
 // accepted write in that case, with the branches that cannot apply taken
-// out. Whenever a condition fails it returns false having written
-// nothing, and the general path runs.
+// out. Whenever a condition fails it hands the packet to the general
+// path having written nothing.
+//
+// StepInto (machine.go) tests the conditions that need no arithmetic
+// (flags, state, liveness, deadline, a well-formed segment) and calls
+// establishedAck, which checks the window and hands anything else to the
+// general path, step.
 //
 // TestFastPathIsTheGeneralPath (fast_test.go) runs the recorded kernel
 // traces and generated ones through a machine with the fast path and one
 // without, and requires the same verdict and the same entry after every
-// packet.
+// packet; TestFastPathRandomWalk does the same with random segments near
+// the window bounds under several sysctl sets.
 
 // fastAckCells notes, per direction, whether the profile keeps an
 // ESTABLISHED connection ESTABLISHED on an ACK, with none of the special
-// states of linuxPacket involved: then only tcp_in_window decides.
-func (m *Machine) fastAckCells() [2]bool {
-	var ok [2]bool
-	if !m.windows {
-		return ok
+// states of linuxPacket involved: then only tcp_in_window decides. It
+// also lists the flag bytes such an ACK may carry: valid ones of class
+// ack without SYN, FIN or RST (establishedAck relies on all three).
+func (m *Machine) fastAckCells() (ok [2]bool, flags [256]bool) {
+	if !m.windows || m.cAck == m.cRst {
+		return ok, flags
 	}
 	for _, s := range []State{m.sSS, m.sSR, m.sTW, m.sS2, m.sCL} {
 		if s == m.sES {
-			return ok
+			return ok, flags
 		}
 	}
 	for d := range ok {
 		ok[d] = m.p.Cell(Dir(d), m.cAck, m.sES) == uint8(m.sES)
 	}
-	return ok
+	for f := range flags {
+		class, valid := m.p.Classify(Flags(f))
+		flags[f] = valid && class == m.cAck && Flags(f)&(spec.SYN|spec.FIN|spec.RST|spec.ACK) == spec.ACK
+	}
+	return ok, flags
 }
 
-// establishedAck is linuxPacket for an ACK (class) of the live,
-// unexpired ESTABLISHED connection c, if tcp_in_window accepts it
-// without any of its special cases; it reports whether it handled the
-// packet. v holds what Step filled before the class was known.
-func (m *Machine) establishedAck(c *Conn, seg *Segment, dir Dir, now int64, v *Verdict) bool {
-	if seg.Flags&(spec.SYN|spec.FIN|spec.RST|spec.ACK) != spec.ACK {
-		return false
-	}
+// establishedAck is step for an ACK (its flags in m.fastFlags) of the
+// live, unexpired ESTABLISHED connection c, well-formed and with no bad
+// checksum to report, when tcp_in_window accepts it without any of its
+// special cases. Otherwise it hands the packet to step, having written
+// nothing (a tail call, so that StepInto keeps nothing across calls).
+func (m *Machine) establishedAck(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64) {
 	d := dir & 1 // Original or Reply; the mask spares two bounds checks
 	sender, receiver := &c.Seen[d], &c.Seen[d^1]
 	if sender.MaxWin == 0 {
-		return false // tcp_in_window picks the sender up from this packet
+		// tcp_in_window picks the sender up from this packet.
+		m.step(v, c, seg, dir, now)
+		return
 	}
 	seq, ack := seg.Seq, seg.Ack
 	sack := ack
 	if seg.NumSack != 0 && receiver.Flags&FlagSackPerm != 0 {
-		for _, e := range seg.SackEdges[:seg.NumSack] {
+		for _, e := range seg.SackEdges[:seg.NumSack&7] {
 			if after(e, sack) {
 				sack = e
 			}
 		}
 	}
-	end := seg.End()
+	end := seg.Seq + seg.Len // no SYN, no FIN: segment_seq_plus_len
 	// The four bounds of inWindow, in its order; a failure, liberal or
 	// not, takes the general path.
 	if !before(seq, sender.MaxEnd+1) ||
 		!before(sack, receiver.End+1) ||
 		(receiver.MaxWin != 0 && !after(end, sender.End-receiver.MaxWin-1)) ||
 		!after(sack, receiver.End-maxAckWindow(sender)-1) {
-		return false
+		m.step(v, c, seg, dir, now)
+		return
 	}
-	ct := ctOf(c, dir)
-	v.Cell = uint8(m.sES)
+	ct := CTNew
+	if dir == Reply || c.Status&SeenReply != 0 {
+		ct = CTEstablished // ctOf
+	}
 
-	// windowUpdate for a segment without SYN, with ACK, of class ACK.
+	// inWindow's update for a segment without SYN, with ACK, of class ACK.
 	win := uint32(seg.Win) << sender.Scale
 	if swin := win + (sack - ack); sender.MaxWin < swin {
 		sender.MaxWin = swin
@@ -103,23 +117,41 @@ func (m *Machine) establishedAck(c *Conn, seg *Segment, dir Dir, now int64, v *V
 			c.Retrans++
 		}
 	} else {
-		c.LastDir, c.LastSeq, c.LastAck, c.LastEnd, c.LastWin = dir, seq, ack, end, seg.Win
+		c.LastSeq, c.LastAck, c.LastEnd, c.LastWin = seq, ack, end, seg.Win
 		c.Retrans = 0
 	}
 
-	// accepted for ESTABLISHED -> ESTABLISHED, an existing entry, no RST.
+	// accepted for ESTABLISHED -> ESTABLISHED, an existing entry, no RST;
+	// timeoutFor for class ack (not rst: fastAckCells checked it), with
+	// LastWin now seg.Win.
 	c.LastIndex, c.LastDir = m.cAck, dir
-	timeout := m.timeoutFor(c, m.sES, m.cAck)
-	v.Old = m.sES
-	v.Action = Update
-	if !c.SeenReply() {
+	timeout := m.esTimeout
+	if m.caps {
+		switch {
+		case c.Retrans >= m.maxRetrans && timeout > m.retransTimeout:
+			timeout = m.retransTimeout
+		case (c.Seen[0].Flags|c.Seen[1].Flags)&FlagDataUnacked != 0 && timeout > m.unackTimeout:
+			timeout = m.unackTimeout
+		case seg.Win == 0 && timeout > m.retransTimeout:
+			timeout = m.retransTimeout
+		}
+	}
+	if c.Status&SeenReply == 0 {
 		// A picked-up connection without reply.
 		timeout = min(timeout, m.unackTimeout)
 	} else {
 		c.Status |= Assured
 	}
+	if dir == Reply {
+		c.Status |= SeenReply // accept
+	}
 	c.Deadline = now + timeout
-	v.Refreshed, v.Timeout, v.Accounted = true, timeout, true
-	accept(c, dir, ct, v)
-	return true
+	// Zeroed, then written field by field: a composite literal is
+	// built on the stack and copied.
+	es := m.sES
+	*v = Verdict{}
+	v.CT, v.Dir, v.Class = ct, dir, m.cAck
+	v.Old, v.New, v.Cell = es, es, uint8(es)
+	v.Action, v.Refreshed, v.Accounted = Update, true, true
+	v.Timeout = timeout
 }

@@ -120,8 +120,9 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 // accepted finishes linuxPacket for a packet tcp_in_window accepted: the
 // state moves from old to next, the timer is renewed, and v and c are
 // filled. ct is ctOf(work, dir) before the packet. The fast path for an
-// in-window ACK of an ESTABLISHED connection (establishedAck) ends here
-// too, so the two paths share every write after the window check.
+// in-window ACK of an ESTABLISHED connection (establishedAck) writes what
+// it writes in that case, and the fast-path differentials hold the two
+// equal.
 func (m *Machine) accepted(c, work *Conn, created bool, seg *Segment, dir Dir, class Class, old, next State, ct CT, now int64, v *Verdict) {
 	// in_window: from here on the packet is accepted.
 	work.LastIndex, work.LastDir = class, dir

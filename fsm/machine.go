@@ -33,8 +33,12 @@ type Machine struct {
 	assuredAfterReply                                    bool
 
 	// fastAck: per direction, an ACK of an ESTABLISHED connection may
-	// take the fast path (fast.go).
-	fastAck [2]bool
+	// take the fast path (fast.go); fastFlags: the flag bytes of such an
+	// ACK (valid, class ack, none of SYN, FIN, RST); esTimeout: the
+	// ESTABLISHED timeout before the caps.
+	fastAck   [2]bool
+	fastFlags [256]bool
+	esTimeout int64
 }
 
 // NewMachine returns a Machine running p with the profile's default knobs.
@@ -54,7 +58,7 @@ func NewMachine(p *Profile) *Machine {
 	m.reopenKills = t.Features&spec.FeatureReopenKills != 0
 	m.caps = t.Features&spec.FeatureTimeoutCaps != 0
 	m.assuredAfterReply = t.Assured == spec.AssuredAfterReply
-	m.fastAck = m.fastAckCells()
+	m.fastAck, m.fastFlags = m.fastAckCells()
 	m.derive()
 	return m
 }
@@ -153,6 +157,7 @@ func (m *Machine) derive() {
 	m.ignoreInvalidRST = m.knobNamed("tcp_ignore_invalid_rst") != 0
 	m.checksum = m.knobNamed("checksum") != 0
 	m.maxRetrans = uint8(m.knobNamed("tcp_max_retrans"))
+	m.esTimeout = m.timeout[m.sES]
 }
 
 // Timeout returns the configured timeout of a state, in nanoseconds.
@@ -191,7 +196,21 @@ func (m *Machine) Step(c *Conn, seg *Segment, dir Dir, now int64) Verdict {
 // and such a copy reads memory that the CPU cannot forward from the
 // pending small stores: on x86 that stall cost more than the step itself
 // (bench/, Established).
+//
+// Its body is the fast path for an in-window ACK of an ESTABLISHED
+// connection (fast.go); every other packet, and every ACK the fast path
+// turns down, takes the general path, step.
 func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64) {
+	if m.fastFlags[seg.Flags] && c.State == m.sES && c.Status&Confirmed != 0 && now-c.Deadline < 0 &&
+		m.fastAck[dir] && seg.Malformed == ReasonNone && !(seg.BadChecksum && m.checksum) {
+		m.establishedAck(v, c, seg, dir, now)
+	} else {
+		m.step(v, c, seg, dir, now)
+	}
+}
+
+// step is the general path of StepInto: every packet can take it.
+func (m *Machine) step(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64) {
 	*v = Verdict{Dir: dir, Cell: CellNone, Class: m.cNone}
 	if c.Live() && now-c.Deadline >= 0 {
 		*c = Conn{}
@@ -217,9 +236,6 @@ func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64
 	v.Class = class
 	if !ok {
 		m.invalid(v, ReasonBadFlags)
-		return
-	}
-	if class == m.cAck && m.fastAck[dir] && c.State == m.sES && c.Live() && m.establishedAck(c, seg, dir, now, v) {
 		return
 	}
 	if m.windows {

@@ -2,7 +2,12 @@ package fsm
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
+	"path/filepath"
 	"testing"
+
+	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 )
 
 func tcpHeader(flags Flags, opts ...byte) []byte {
@@ -99,5 +104,85 @@ func FuzzParseSegment(f *testing.F) {
 		if s.Malformed == 0 && (int(s.HdrLen) > len(b) || s.HdrLen < 20 || s.NumSack > 4 || s.WScale > 14) {
 			t.Fatalf("inconsistent segment %+v from %d bytes", s, len(b))
 		}
+		checkParseFastPath(t, b, l4len)
 	})
+}
+
+// TestParseFastPathIsTheGeneralPath proves ParseSegmentInto's shortcut for
+// the aligned timestamp alone equal to parseOptions, the general option
+// parser, on the headers of every recorded kernel trace, on generated
+// traces and on two million random headers whose options are built from
+// the kinds and lengths that matter (EOL, NOP, MSS, window scale, SACK,
+// timestamps, unknown kinds, short and overlong lengths), a third of them
+// starting with the timestamp's NOP NOP 8 10.
+func TestParseFastPathIsTheGeneralPath(t *testing.T) {
+	taken := 0
+	for i, r := range tracegen.Recordings {
+		cfg := r.Config
+		cfg.Seed = 7000 + uint64(i)
+		for _, pkts := range [][]tracegen.Packet{
+			readTrace(t, filepath.Join("..", "tcpcttest", "testdata", r.Name+".pcap.gz")),
+			tracegen.Generate(cfg),
+		} {
+			var cp capture.Packet
+			for _, p := range pkts {
+				cp.Decode(capture.LinkRaw, p.Data, len(p.Data))
+				if cp.Kind == capture.KindTCP {
+					taken += checkParseFastPath(t, cp.TCP, cp.IPPayloadLen)
+				}
+			}
+		}
+	}
+	rnd := rand.New(rand.NewPCG(18, 7))
+	kinds := []byte{optEOL, optNOP, 2, optWScale, optSackPerm, optSack, optTstamp, 30, 255}
+	b := make([]byte, 64)
+	for range 2_000_000 {
+		for j := range b {
+			b[j] = byte(rnd.Uint32())
+		}
+		hdr := 20 + 4*rnd.IntN(11)
+		b[12] = byte(hdr/4) << 4
+		for j := 20; j < hdr; j++ {
+			switch rnd.IntN(4) {
+			case 0:
+				b[j] = kinds[rnd.IntN(len(kinds))]
+			case 1:
+				b[j] = byte(rnd.IntN(20))
+			}
+		}
+		if hdr >= 32 && rnd.IntN(3) == 0 {
+			copy(b[20:], []byte{optNOP, optNOP, optTstamp, 10})
+		}
+		captured := hdr + rnd.IntN(len(b)-hdr+1)
+		if rnd.IntN(10) == 0 {
+			captured = rnd.IntN(len(b) + 1)
+		}
+		taken += checkParseFastPath(t, b[:captured], captured+rnd.IntN(1500))
+	}
+	t.Logf("%d headers took the timestamp shortcut", taken)
+	if taken < 20_000 {
+		t.Errorf("only %d headers took the timestamp shortcut: the differential says little", taken)
+	}
+}
+
+// checkParseFastPath parses tcp and, when the header has options, parses
+// them again with parseOptions alone; the two segments must be equal. It
+// returns 1 when the header is one the shortcut applies to.
+func checkParseFastPath(t testing.TB, tcp []byte, l4len int) int {
+	t.Helper()
+	var s Segment
+	ParseSegmentInto(&s, tcp, l4len)
+	if s.Malformed != ReasonNone || s.HdrLen <= 20 {
+		return 0
+	}
+	g := s
+	g.HasWScale, g.WScale, g.SackPerm, g.NumSack, g.SackEdges = false, 0, false, 0, [4]uint32{}
+	parseOptions(&g, tcp[20:s.HdrLen])
+	if g != s {
+		t.Fatalf("options % x: ParseSegmentInto gives %+v, parseOptions %+v", tcp[20:s.HdrLen], s, g)
+	}
+	if s.HdrLen == 32 && binary.BigEndian.Uint32(tcp[20:]) == alignedTimestamp {
+		return 1
+	}
+	return 0
 }

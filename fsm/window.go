@@ -133,8 +133,8 @@ func (m *Machine) inWindow(c *Conn, seg *Segment, dir Dir, class Class) (windowR
 
 // windowUpdate is the part of tcp_in_window after the four bounds held:
 // it records what the accepted segment says about both directions. The
-// ESTABLISHED fast path (establishedAck) calls it too, so that both
-// paths write the same state.
+// ESTABLISHED fast path (establishedAck) writes what it writes for an
+// ACK, and the fast-path differentials hold the two equal.
 func (m *Machine) windowUpdate(c *Conn, sender, receiver *Peer, seg *Segment, dir Dir, class Class, syn, hasAck bool, seq, ack, sack, end, win uint32) {
 	if !syn {
 		win <<= sender.Scale // RFC 7323 §2.3: SYNs are never scaled
