@@ -114,16 +114,12 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 		}
 	}
 
-	m.accepted(c, work, created, seg, dir, class, old, next, ct, now, v)
-}
-
-// accepted finishes linuxPacket for a packet tcp_in_window accepted: the
-// state moves from old to next, the timer is renewed, and v and c are
-// filled. ct is ctOf(work, dir) before the packet. The fast path for an
-// in-window ACK of an ESTABLISHED connection (establishedAck) writes what
-// it writes in that case, and the fast-path differentials hold the two
-// equal.
-func (m *Machine) accepted(c, work *Conn, created bool, seg *Segment, dir Dir, class Class, old, next State, ct CT, now int64, v *Verdict) {
+	// The packet is accepted: the state moves from old to next, the timer
+	// is renewed, and v and c are filled. (The fast path for an in-window
+	// ACK of an ESTABLISHED connection, establishedAck, writes what this
+	// writes in that case; the fast-path differentials hold the two equal.
+	// It is written here, not in a function of its own: a call with twelve
+	// arguments passes some on the stack.)
 	// in_window: from here on the packet is accepted.
 	work.LastIndex, work.LastDir = class, dir
 	work.State = next
