@@ -54,8 +54,12 @@ func (m *Machine) fastAckCells() (ok [2]bool, flags [256]bool) {
 // special cases. Otherwise it hands the packet to step, having written
 // nothing (a tail call, so that StepInto keeps nothing across calls).
 func (m *Machine) establishedAck(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64) {
-	d := dir & 1 // Original or Reply; the mask spares two bounds checks
-	sender, receiver := &c.Seen[d], &c.Seen[d^1]
+	// m.fastAck[dir] held, so dir is Original or Reply: a swap of two
+	// pointers instead of two indexed addresses.
+	sender, receiver := &c.Seen[Original], &c.Seen[Reply]
+	if dir != Original {
+		sender, receiver = receiver, sender
+	}
 	if sender.MaxWin == 0 {
 		// tcp_in_window picks the sender up from this packet.
 		m.step(v, c, seg, dir, now)
