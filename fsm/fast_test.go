@@ -21,8 +21,8 @@ type fastTrace struct {
 	pkts    []tracegen.Packet
 }
 
-// TestFastPathIsTheGeneralPath proves the ESTABLISHED fast path
-// (establishedAck) equal to the general path: every recorded kernel
+// TestFastPathIsTheGeneralPath proves the ESTABLISHED fast path (the
+// body of StepInto) equal to the general path (step): every recorded kernel
 // trace (tcpcttest/testdata, with its sysctls), generated traces of every
 // recording's configuration with other seeds, and copies of all of them
 // whose sequence and acknowledgement numbers were pushed around the

@@ -116,7 +116,7 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 
 	// The packet is accepted: the state moves from old to next, the timer
 	// is renewed, and v and c are filled. (The fast path for an in-window
-	// ACK of an ESTABLISHED connection, establishedAck, writes what this
+	// ACK of an ESTABLISHED connection, in StepInto, writes what this
 	// writes in that case; the fast-path differentials hold the two equal.
 	// It is written here, not in a function of its own: a call with twelve
 	// arguments passes some on the stack.)

@@ -190,25 +190,6 @@ func (m *Machine) Step(c *Conn, seg *Segment, dir Dir, now int64) Verdict {
 	return v
 }
 
-// StepInto is Step writing the verdict to *v: the form for a packet
-// path. A Verdict returned by value is copied (into the caller's frame,
-// then wherever it goes) right after its fields were written one by one,
-// and such a copy reads memory that the CPU cannot forward from the
-// pending small stores: on x86 that stall cost more than the step itself
-// (bench/, Established).
-//
-// Its body is the fast path for an in-window ACK of an ESTABLISHED
-// connection (fast.go); every other packet, and every ACK the fast path
-// turns down, takes the general path, step.
-func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64) {
-	if m.fastFlags[seg.Flags] && c.State == m.sES && c.Status&Confirmed != 0 && now-c.Deadline < 0 &&
-		m.fastAck[dir] && seg.Malformed == ReasonNone && !(seg.BadChecksum && m.checksum) {
-		m.establishedAck(v, c, seg, dir, now)
-	} else {
-		m.step(v, c, seg, dir, now)
-	}
-}
-
 // step is the general path of StepInto: every packet can take it.
 func (m *Machine) step(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64) {
 	*v = Verdict{Dir: dir, Cell: CellNone, Class: m.cNone}

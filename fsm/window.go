@@ -128,7 +128,7 @@ func (m *Machine) inWindow(c *Conn, seg *Segment, dir Dir, class Class) (windowR
 	}
 
 	// The bounds held: record what the accepted segment says about both
-	// directions. (The ESTABLISHED fast path, establishedAck, writes what
+	// directions. (The ESTABLISHED fast path, in StepInto, writes what
 	// this writes for an ACK; the fast-path differentials hold the two
 	// equal. It is written here, not in a function of its own: a call
 	// with fourteen arguments passes some on the stack.)
