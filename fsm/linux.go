@@ -5,25 +5,9 @@ import "github.com/fdac824a/tcpct/spec"
 // This file is nf_conntrack_tcp_packet() and tcp_new() of
 // net/netfilter/nf_conntrack_proto_tcp.c (Linux 6.x), restated over the
 // generated table: the special cells the table cannot express, RST
-// validation, SEEN_REPLY/ASSURED and the timeout rules. window.go holds
-// tcp_in_window().
-
-// stepLinux runs a packet through a profile with window tracking.
-func (m *Machine) stepLinux(c *Conn, seg *Segment, dir Dir, class Class, now int64, v *Verdict) {
-	if c.Live() {
-		m.linuxPacket(c, c, false, seg, dir, class, now, v)
-		return
-	}
-	// tcp_new(): the entry is built aside and only stored when the
-	// packet is accepted ("this conntrack not in circulation yet").
-	cell, ok := m.mayCreate(c, class, v)
-	if !ok {
-		return
-	}
-	var fresh Conn
-	m.newConn(&fresh, seg, State(cell))
-	m.linuxPacket(c, &fresh, true, seg, dir, class, now, v)
-}
+// validation, SEEN_REPLY/ASSURED and the timeout rules (step, in
+// machine.go, calls them; mayCreate and newConn are tcp_new()). window.go
+// holds tcp_in_window().
 
 // linuxPacket is nf_conntrack_tcp_packet() on work, which is c itself for
 // an existing entry or a fresh Conn for a first packet (created); c is

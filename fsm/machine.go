@@ -219,10 +219,22 @@ func (m *Machine) step(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64) {
 		m.invalid(v, ReasonBadFlags)
 		return
 	}
-	if m.windows {
-		m.stepLinux(c, seg, dir, class, now, v)
-	} else {
+	switch {
+	case !m.windows:
 		m.stepTable(c, seg, dir, class, now, v)
+	case c.Live():
+		m.linuxPacket(c, c, false, seg, dir, class, now, v)
+	default:
+		// tcp_new() (linux.go): the entry is built aside and only stored
+		// when the packet is accepted ("this conntrack not in circulation
+		// yet").
+		cell, ok := m.mayCreate(c, class, v)
+		if !ok {
+			break
+		}
+		var fresh Conn
+		m.newConn(&fresh, seg, State(cell))
+		m.linuxPacket(c, &fresh, true, seg, dir, class, now, v)
 	}
 	if v.Expired && v.Action == None {
 		// The packet created nothing, but the expired entry must still go.
