@@ -95,11 +95,6 @@ func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64
 		m.step(v, c, seg, dir, now)
 		return
 	}
-	ct := CTNew
-	if dir == Reply || c.Status&SeenReply != 0 {
-		ct = CTEstablished // ctOf
-	}
-
 	// inWindow's update for a segment without SYN, with ACK, of class ACK.
 	win := uint32(seg.Win) << sender.Scale
 	if swin := win + (sack - ack); sender.MaxWin < swin {
@@ -151,22 +146,41 @@ func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64
 			timeout = m.retransTimeout
 		}
 	}
-	if c.Status&SeenReply == 0 {
+	status := c.Status
+	if status&SeenReply == 0 {
 		// A picked-up connection without reply.
 		timeout = min(timeout, m.unackTimeout)
 	} else {
-		c.Status |= Assured
+		status |= Assured
 	}
 	if dir == Reply {
-		c.Status |= SeenReply // accept
+		status |= SeenReply // accept
 	}
+	c.Status = status
 	c.Deadline = now + timeout
-	// Zeroed, then written field by field: a composite literal is
-	// built on the stack and copied.
-	es := m.sES
-	*v = Verdict{}
-	v.CT, v.Dir, v.Class = ct, dir, m.cAck
-	v.Old, v.New, v.Cell = es, es, uint8(es)
-	v.Action, v.Refreshed, v.Accounted = Update, true, true
+	// The verdict but for its timeout was written long before: ctOf is
+	// ESTABLISHED for a reply or once a reply was seen, which is now
+	// whether SEEN_REPLY is set.
+	*v = m.fastVerdict[(status&SeenReply)/SeenReply][dir&1]
 	v.Timeout = timeout
+}
+
+// fastVerdicts are the fast path's verdicts but for the timeout, by
+// SEEN_REPLY after the packet and by direction: a copy of 32 bytes
+// written long before costs less than eleven fields written one by one.
+func (m *Machine) fastVerdicts() (vs [2][2]Verdict) {
+	for seen := range vs {
+		for d := range vs[seen] {
+			ct := CTNew
+			if seen == 1 {
+				ct = CTEstablished
+			}
+			vs[seen][d] = Verdict{
+				CT: ct, Dir: Dir(d), Class: m.cAck,
+				Old: m.sES, New: m.sES, Cell: uint8(m.sES),
+				Action: Update, Refreshed: true, Accounted: true,
+			}
+		}
+	}
+	return vs
 }

@@ -36,9 +36,10 @@ type Machine struct {
 	// take the fast path (fast.go); fastFlags: the flag bytes of such an
 	// ACK (valid, class ack, none of SYN, FIN, RST); esTimeout: the
 	// ESTABLISHED timeout before the caps.
-	fastAck   [2]bool
-	fastFlags [256]bool
-	esTimeout int64
+	fastAck     [2]bool
+	fastFlags   [256]bool
+	esTimeout   int64
+	fastVerdict [2][2]Verdict // fastVerdicts
 }
 
 // NewMachine returns a Machine running p with the profile's default knobs.
@@ -59,6 +60,7 @@ func NewMachine(p *Profile) *Machine {
 	m.caps = t.Features&spec.FeatureTimeoutCaps != 0
 	m.assuredAfterReply = t.Assured == spec.AssuredAfterReply
 	m.fastAck, m.fastFlags = m.fastAckCells()
+	m.fastVerdict = m.fastVerdicts()
 	m.derive()
 	return m
 }
