@@ -22,28 +22,32 @@ import "github.com/fdac824a/tcpct/spec"
 // packet; TestFastPathRandomWalk does the same with random segments near
 // the window bounds under several sysctl sets.
 
-// fastAckCells notes, per direction, whether the profile keeps an
-// ESTABLISHED connection ESTABLISHED on an ACK, with none of the special
-// states of linuxPacket involved: then only tcp_in_window decides. It
-// also lists the flag bytes such an ACK may carry: valid ones of class
-// ack without SYN, FIN or RST (StepInto relies on all three).
-func (m *Machine) fastAckCells() (ok [2]bool, flags [256]bool) {
+// fastFlagBytes lists the flag bytes with which a packet of an
+// ESTABLISHED connection may take the fast path: valid ones of class ack
+// without SYN, FIN or RST (StepInto relies on all three), and none at
+// all unless the profile tracks windows and keeps an ESTABLISHED
+// connection ESTABLISHED on an ACK in both directions, with none of the
+// special states of linuxPacket involved, so that only tcp_in_window
+// decides.
+func (m *Machine) fastFlagBytes() (flags [256]bool) {
 	if !m.windows || m.cAck == m.cRst {
-		return ok, flags
+		return flags
 	}
 	for _, s := range []State{m.sSS, m.sSR, m.sTW, m.sS2, m.sCL} {
 		if s == m.sES {
-			return ok, flags
+			return flags
 		}
 	}
-	for d := range ok {
-		ok[d] = m.p.Cell(Dir(d), m.cAck, m.sES) == uint8(m.sES)
+	for d := range 2 {
+		if m.p.Cell(Dir(d), m.cAck, m.sES) != uint8(m.sES) {
+			return flags
+		}
 	}
 	for f := range flags {
 		class, valid := m.p.Classify(Flags(f))
 		flags[f] = valid && class == m.cAck && Flags(f)&(spec.SYN|spec.FIN|spec.RST|spec.ACK) == spec.ACK
 	}
-	return ok, flags
+	return flags
 }
 
 // StepInto is Step writing the verdict to *v: the form for a packet
@@ -61,11 +65,11 @@ func (m *Machine) fastAckCells() (ok [2]bool, flags [256]bool) {
 // function of its own, to spare a call and its frame per packet.)
 func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64) {
 	if !m.fastFlags[seg.Flags] || c.State != m.sES || c.Status&Confirmed == 0 || now-c.Deadline >= 0 ||
-		!m.fastAck[dir] || seg.Malformed != ReasonNone || (seg.BadChecksum && m.checksum) {
+		dir > Reply || seg.Malformed != ReasonNone || (seg.BadChecksum && m.checksum) {
 		m.step(v, c, seg, dir, now)
 		return
 	}
-	// m.fastAck[dir] held, so dir is Original or Reply: a swap of two
+	// dir is Original or Reply: a swap of two
 	// pointers instead of two indexed addresses.
 	sender, receiver := &c.Seen[Original], &c.Seen[Reply]
 	if dir != Original {
@@ -132,7 +136,7 @@ func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64
 	}
 
 	// accepted for ESTABLISHED -> ESTABLISHED, an existing entry, no RST;
-	// timeoutFor for class ack (not rst: fastAckCells checked it), with
+	// timeoutFor for class ack (not rst: fastFlagBytes checked it), with
 	// LastWin now seg.Win.
 	c.LastIndex, c.LastDir = m.cAck, dir
 	timeout := m.esTimeout

@@ -32,11 +32,9 @@ type Machine struct {
 	windows, keepTimerOnSynRetransmit, reopenKills, caps bool
 	assuredAfterReply                                    bool
 
-	// fastAck: per direction, an ACK of an ESTABLISHED connection may
-	// take the fast path (fast.go); fastFlags: the flag bytes of such an
-	// ACK (valid, class ack, none of SYN, FIN, RST); esTimeout: the
+	// fastFlags: the flag bytes with which an ACK of an ESTABLISHED
+	// connection may take the fast path (fast.go); esTimeout: the
 	// ESTABLISHED timeout before the caps.
-	fastAck     [2]bool
 	fastFlags   [256]bool
 	esTimeout   int64
 	fastVerdict [2][2]Verdict // fastVerdicts
@@ -59,7 +57,7 @@ func NewMachine(p *Profile) *Machine {
 	m.reopenKills = t.Features&spec.FeatureReopenKills != 0
 	m.caps = t.Features&spec.FeatureTimeoutCaps != 0
 	m.assuredAfterReply = t.Assured == spec.AssuredAfterReply
-	m.fastAck, m.fastFlags = m.fastAckCells()
+	m.fastFlags = m.fastFlagBytes()
 	m.fastVerdict = m.fastVerdicts()
 	m.derive()
 	return m
