@@ -99,7 +99,18 @@ func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64
 		m.step(v, c, seg, dir, now)
 		return
 	}
-	// inWindow's update for a segment without SYN, with ACK, of class ACK.
+	// inWindow's update for a segment without SYN, with ACK, of class
+	// ACK. The retransmission count (its last part) first: it touches
+	// neither peer, and seq dies early.
+	if c.LastDir == dir && c.LastSeq == seq && c.LastAck == ack && c.LastEnd == end && c.LastWin == seg.Win {
+		if c.Retrans < 255 {
+			c.Retrans++
+		}
+	} else {
+		c.LastSeq, c.LastAck, c.LastEnd, c.LastWin = seq, ack, end, seg.Win
+		c.Retrans = 0
+	}
+	c.LastIndex, c.LastDir = m.cAck, dir // accepted's, early for the same reason
 	win := uint32(seg.Win) << sender.Scale
 	if swin := win + (sack - ack); sender.MaxWin < swin {
 		sender.MaxWin = swin
@@ -126,19 +137,10 @@ func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64
 	if ack == receiver.End {
 		receiver.Flags &^= FlagDataUnacked
 	}
-	if c.LastDir == dir && c.LastSeq == seq && c.LastAck == ack && c.LastEnd == end && c.LastWin == seg.Win {
-		if c.Retrans < 255 {
-			c.Retrans++
-		}
-	} else {
-		c.LastSeq, c.LastAck, c.LastEnd, c.LastWin = seq, ack, end, seg.Win
-		c.Retrans = 0
-	}
 
 	// accepted for ESTABLISHED -> ESTABLISHED, an existing entry, no RST;
 	// timeoutFor for class ack (not rst: fastFlagBytes checked it), with
 	// LastWin now seg.Win.
-	c.LastIndex, c.LastDir = m.cAck, dir
 	timeout := m.esTimeout
 	if m.caps {
 		switch {
