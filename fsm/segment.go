@@ -119,11 +119,35 @@ func ParseSegmentInto(s *Segment, tcp []byte, l4len int) {
 		// The aligned timestamp alone (NOP NOP TS), on nearly every
 		// segment of a modern connection: nothing else to read, as
 		// parseOptions would find (tcp_sack's fast path).
-		// TestParseFastPathIsTheGeneralPath holds the two equal.
+		// TestParseFastPathIsTheGeneralPath holds this and the SYN
+		// shortcut below equal to parseOptions.
 		return
+	}
+	if hdr == 40 {
+		w0 := binary.BigEndian.Uint32(tcp[20:24])
+		w1 := binary.BigEndian.Uint32(tcp[24:28])
+		w4 := binary.BigEndian.Uint32(tcp[36:40])
+		if w0>>16 == linuxSynMSS && w1 == linuxSynSackTS && w4>>8 == linuxSynWScale {
+			// Linux's SYN and SYN/ACK options (MSS, SACK-permitted,
+			// timestamp, NOP, window scale: tcp_options_write), on
+			// every connection a Linux host opens or accepts: what
+			// parseOptions would find, read in three words.
+			s.SackPerm, s.HasWScale, s.WScale = true, true, min(uint8(w4), maxWScale)
+			return
+		}
 	}
 	parseOptions(s, tcp[20:hdr])
 }
+
+// The words of Linux's SYN options (40-byte header) that do not vary
+// between connections: MSS's kind and length (its value does), then
+// SACK-permitted and the timestamp's kind and length, and NOP, window
+// scale's kind and length before the shift.
+const (
+	linuxSynMSS    = 2<<8 | 4
+	linuxSynSackTS = optSackPerm<<24 | 2<<16 | optTstamp<<8 | 10
+	linuxSynWScale = optNOP<<16 | optWScale<<8 | 3
+)
 
 // alignedTimestamp is the first word of the options of a segment that
 // carries only the timestamp option, aligned as RFC 7323 Appendix A

@@ -108,15 +108,16 @@ func FuzzParseSegment(f *testing.F) {
 	})
 }
 
-// TestParseFastPathIsTheGeneralPath proves ParseSegmentInto's shortcut for
-// the aligned timestamp alone equal to parseOptions, the general option
-// parser, on the headers of every recorded kernel trace, on generated
+// TestParseFastPathIsTheGeneralPath proves ParseSegmentInto's shortcuts
+// for the aligned timestamp alone and for Linux's SYN options equal to
+// parseOptions, the general option parser, on the headers of every recorded kernel trace, on generated
 // traces and on two million random headers whose options are built from
 // the kinds and lengths that matter (EOL, NOP, MSS, window scale, SACK,
 // timestamps, unknown kinds, short and overlong lengths), a third of them
-// starting with the timestamp's NOP NOP 8 10.
+// starting with the timestamp's NOP NOP 8 10 and many of the rest laid
+// out as Linux's SYN options, some with one byte changed.
 func TestParseFastPathIsTheGeneralPath(t *testing.T) {
-	taken := 0
+	var taken [3]int
 	for i, r := range tracegen.Recordings {
 		cfg := r.Config
 		cfg.Seed = 7000 + uint64(i)
@@ -128,7 +129,7 @@ func TestParseFastPathIsTheGeneralPath(t *testing.T) {
 			for _, p := range pkts {
 				cp.Decode(capture.LinkRaw, p.Data, len(p.Data))
 				if cp.Kind == capture.KindTCP {
-					taken += checkParseFastPath(t, cp.TCP, cp.IPPayloadLen)
+					taken[checkParseFastPath(t, cp.TCP, cp.IPPayloadLen)]++
 				}
 			}
 		}
@@ -150,24 +151,33 @@ func TestParseFastPathIsTheGeneralPath(t *testing.T) {
 				b[j] = byte(rnd.IntN(20))
 			}
 		}
-		if hdr >= 32 && rnd.IntN(3) == 0 {
+		switch {
+		case hdr >= 32 && rnd.IntN(3) == 0:
 			copy(b[20:], []byte{optNOP, optNOP, optTstamp, 10})
+		case hdr >= 40 && rnd.IntN(2) == 0:
+			// Linux's SYN options, or one byte of them changed.
+			copy(b[20:], []byte{2, 4, b[22], b[23], optSackPerm, 2, optTstamp, 10})
+			copy(b[36:], []byte{optNOP, optWScale, 3})
+			if rnd.IntN(2) == 0 {
+				b[20+rnd.IntN(20)] = kinds[rnd.IntN(len(kinds))]
+			}
 		}
 		captured := hdr + rnd.IntN(len(b)-hdr+1)
 		if rnd.IntN(10) == 0 {
 			captured = rnd.IntN(len(b) + 1)
 		}
-		taken += checkParseFastPath(t, b[:captured], captured+rnd.IntN(1500))
+		taken[checkParseFastPath(t, b[:captured], captured+rnd.IntN(1500))]++
 	}
-	t.Logf("%d headers took the timestamp shortcut", taken)
-	if taken < 20_000 {
-		t.Errorf("only %d headers took the timestamp shortcut: the differential says little", taken)
+	t.Logf("%d headers took the timestamp shortcut, %d the SYN one", taken[1], taken[2])
+	if taken[1] < 20_000 || taken[2] < 20_000 {
+		t.Errorf("only %d headers took the timestamp shortcut and %d the SYN one: the differential says little", taken[1], taken[2])
 	}
 }
 
 // checkParseFastPath parses tcp and, when the header has options, parses
 // them again with parseOptions alone; the two segments must be equal. It
-// returns 1 when the header is one the shortcut applies to.
+// returns 1 when the header is one the timestamp shortcut applies to,
+// 2 when the SYN shortcut does.
 func checkParseFastPath(t testing.TB, tcp []byte, l4len int) int {
 	t.Helper()
 	var s Segment
@@ -183,6 +193,10 @@ func checkParseFastPath(t testing.TB, tcp []byte, l4len int) int {
 	}
 	if s.HdrLen == 32 && binary.BigEndian.Uint32(tcp[20:]) == alignedTimestamp {
 		return 1
+	}
+	if s.HdrLen == 40 && binary.BigEndian.Uint32(tcp[20:])>>16 == linuxSynMSS &&
+		binary.BigEndian.Uint32(tcp[24:]) == linuxSynSackTS && binary.BigEndian.Uint32(tcp[36:])>>8 == linuxSynWScale {
+		return 2
 	}
 	return 0
 }
