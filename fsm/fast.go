@@ -69,8 +69,8 @@ func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64
 		m.step(v, c, seg, dir, now)
 		return
 	}
-	// dir is Original or Reply: a swap of two
-	// pointers instead of two indexed addresses.
+	// dir is Original or Reply: a swap of two pointers instead of two
+	// indexed addresses.
 	sender, receiver := &c.Seen[Original], &c.Seen[Reply]
 	if dir != Original {
 		sender, receiver = receiver, sender
