@@ -61,11 +61,15 @@ const (
 )
 
 // Linux's SYN options: MSS 65495, SACK permitted, timestamps, NOP, window
-// scale 7 (40-byte header).
+// scale 7 (40-byte header). (Until 2026-12-06 the timestamp values were
+// written two bytes too far, over the NOP and the window scale's kind:
+// the handshake negotiated no scaling, and gVisor's TCB, with an
+// unscaled 502-byte window, ignored all but the first 46 data segments of
+// Established as out of window. TestBenchInputs now checks both.)
 func synOpts(tsval, tsecr uint32) []byte {
 	o := []byte{2, 4, 0xff, 0xd7, 4, 2, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 3, 7}
-	binary.BigEndian.PutUint32(o[10:], tsval)
-	binary.BigEndian.PutUint32(o[14:], tsecr)
+	binary.BigEndian.PutUint32(o[8:], tsval)
+	binary.BigEndian.PutUint32(o[12:], tsecr)
 	return o
 }
 
@@ -156,13 +160,17 @@ func gvisorEstablished(tb testing.TB) tcpconntrack.TCB {
 
 const ringPairs = 1024
 
-// TestBenchInputs checks that the benchmarks measure what they say: every
-// bulk segment takes the established path in both trackers (accepted,
-// ESTABLISHED, not ignored), the handshake ends ESTABLISHED, and the mixed
-// trace is tracked.
+// TestBenchInputs checks that the benchmarks measure what they say: the
+// handshake negotiates window scaling and ends ESTABLISHED, every bulk
+// segment takes the established path in both trackers (tcpct: accepted,
+// ESTABLISHED, not ignored; gVisor: ResultAlive and the data taken into
+// the window), and the mixed trace is tracked.
 func TestBenchInputs(t *testing.T) {
 	m := fsm.NewMachine(fsm.Linux)
 	c := tcpctEstablished(t, m)
+	if c.Seen[fsm.Original].Scale != 7 || c.Seen[fsm.Reply].Scale != 7 {
+		t.Fatalf("the handshake negotiated no window scaling: %+v", c.Seen)
+	}
 	g := gvisorEstablished(t)
 	for i, s := range bulk(ringPairs) {
 		fs := fsm.ParseSegment(s.hdr, s.l4len)
@@ -175,6 +183,12 @@ func TestBenchInputs(t *testing.T) {
 			r = g.UpdateStateReply(header.TCP(s.hdr), s.dlen)
 		} else {
 			r = g.UpdateStateOriginal(header.TCP(s.hdr), s.dlen)
+			// The TCB took the segment in (an out-of-window one is
+			// ignored, also with ResultAlive): its next sequence number
+			// is the segment's end.
+			if end := header.TCP(s.hdr).SequenceNumber() + uint32(s.dlen); uint32(g.OriginalSendSequenceNumber()) != end {
+				t.Fatalf("gVisor bulk %d: next sequence number %d, want %d (segment ignored)", i, g.OriginalSendSequenceNumber(), end)
+			}
 		}
 		if r != tcpconntrack.ResultAlive {
 			t.Fatalf("gVisor bulk %d: %v", i, r)

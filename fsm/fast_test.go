@@ -10,6 +10,7 @@ import (
 
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
+	"github.com/fdac824a/tcpct/spec"
 )
 
 // fastTrace is a packet stream for the fast-path differential: raw IP
@@ -20,8 +21,8 @@ type fastTrace struct {
 	pkts    []tracegen.Packet
 }
 
-// TestFastPathIsTheGeneralPath proves the ESTABLISHED fast path
-// (establishedAck) equal to the general path: every recorded kernel
+// TestFastPathIsTheGeneralPath proves the ESTABLISHED fast path (the
+// body of StepInto) equal to the general path (step): every recorded kernel
 // trace (tcpcttest/testdata, with its sysctls), generated traces of every
 // recording's configuration with other seeds, and copies of all of them
 // whose sequence and acknowledgement numbers were pushed around the
@@ -116,13 +117,13 @@ func compareFastPath(t *testing.T, tr fastTrace) int {
 			}
 		}
 		if !fast {
-			m.fastAck = [2]bool{}
+			m.fastFlags = [256]bool{}
 		}
 		return m
 	}
 	mf, mg := machine(true), machine(false)
-	if mf.fastAck != [2]bool{true, true} {
-		t.Fatalf("%s: the linux profile takes no fast path (%v)", tr.name, mf.fastAck)
+	if !mf.fastFlags[ack] || !mf.fastFlags[ack|psh] {
+		t.Fatalf("%s: the linux profile takes no fast path", tr.name)
 	}
 	type flow struct {
 		fast, general Conn
@@ -171,4 +172,129 @@ func compareFastPath(t *testing.T, tr fastTrace) int {
 		}
 	}
 	return taken
+}
+
+// TestFastPathRandomWalk is the fast-path differential on segments no
+// endpoint would send: connections driven by random flags, directions,
+// windows, SACK blocks and clock jumps, with sequence and acknowledgement
+// numbers drawn near the bounds the entry holds (and sometimes anywhere),
+// under the default sysctls and the ones that change tcp_in_window and
+// the timeouts. Entries reach states the recorded traces never show (a
+// reply peer with a window but no SEEN_REPLY, a zero window, liberal
+// senders, retransmission counts at the cap), and after every segment the
+// machine with the fast path and the one without must agree.
+func TestFastPathRandomWalk(t *testing.T) {
+	flagSet := []Flags{ack, ack, ack, ack | psh, ack | psh, ack | spec.URG, ack | spec.ECE | spec.CWR, syn, syn | ack, fin | ack, rst, rst | ack, fin, 0, ack | fin | psh}
+	for _, sysctls := range [][]string{
+		nil,
+		{"tcp_be_liberal=1"},
+		{"tcp_max_retrans=0", "tcp_timeout_max_retrans=5", "tcp_timeout_unacknowledged=7"},
+		{"tcp_ignore_invalid_rst=1", "tcp_timeout_unacknowledged=100", "tcp_timeout_max_retrans=200", "acct=1", "checksum=1"},
+		{"tcp_timeout_established=30", "tcp_max_retrans=255"},
+	} {
+		machine := func(fast bool) *Machine {
+			m := NewMachine(Linux)
+			for _, kv := range sysctls {
+				k, v, _ := strings.Cut(kv, "=")
+				if err := m.Set(k, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !fast {
+				m.fastFlags = [256]bool{}
+			}
+			return m
+		}
+		mf, mg := machine(true), machine(false)
+		r := rand.New(rand.NewPCG(uint64(len(sysctls)), 0x77616c6b))
+		taken := 0
+		for conn := range 3000 {
+			var cf, cg Conn
+			now := int64(conn) * 1e12
+			if conn%2 == 0 {
+				// Half the connections start with a handshake, so that
+				// their windows are tracked, not picked up liberally.
+				ws := uint8(r.IntN(15))
+				for i, hs := range []Segment{
+					{Seq: 1000, Flags: syn, Win: 64240, HasOptions: true, HasWScale: true, WScale: ws, SackPerm: true},
+					{Seq: 5000, Ack: 1001, Flags: syn | ack, Win: 65160, HasOptions: true, HasWScale: conn%4 == 0, WScale: 7, SackPerm: true},
+					{Seq: 1001, Ack: 5001, Flags: ack, Win: 502},
+				} {
+					var vf, vg Verdict
+					mf.StepInto(&vf, &cf, &hs, Dir(i%2), now)
+					mg.StepInto(&vg, &cg, &hs, Dir(i%2), now)
+				}
+			}
+			for i := range 60 + r.IntN(60) {
+				dir := Dir(r.IntN(2))
+				if !cg.Live() {
+					dir = Original
+				}
+				s, rcv := &cg.Seen[dir&1], &cg.Seen[(dir&1)^1]
+				near := func(base uint32) uint32 {
+					switch r.IntN(6) {
+					case 0:
+						return r.Uint32()
+					case 1:
+						return base + uint32(r.IntN(200000)) - 100000
+					default:
+						return base + uint32(r.IntN(7)) - 3
+					}
+				}
+				seg := Segment{Flags: flagSet[r.IntN(len(flagSet))], Win: uint16(r.IntN(3) * r.IntN(65536))}
+				seg.Seq = near([]uint32{s.End, s.MaxEnd, s.End - rcv.MaxWin, 1000}[r.IntN(4)])
+				seg.Ack = near([]uint32{rcv.End, rcv.End - 66000, s.MaxAck, 5000}[r.IntN(4)])
+				if r.IntN(3) == 0 {
+					seg.Len = uint32(r.IntN(3000))
+				}
+				if r.IntN(4) == 0 {
+					seg.HasOptions = true
+					seg.HasWScale, seg.WScale = r.IntN(2) == 0, uint8(r.IntN(15))
+					seg.SackPerm = r.IntN(2) == 0
+				}
+				if r.IntN(6) == 0 {
+					seg.NumSack = uint8(1 + r.IntN(4))
+					for j := range seg.NumSack {
+						seg.SackEdges[j] = near(rcv.End)
+					}
+				}
+				switch r.IntN(40) {
+				case 0:
+					seg.BadChecksum = true
+				case 1:
+					seg.Malformed = ReasonTruncated
+				}
+				switch r.IntN(10) {
+				case 0:
+					now += int64(r.IntN(600)) * second
+				case 1:
+					now = cg.Deadline + int64(r.IntN(3)-1)
+				default:
+					now += int64(r.IntN(1000)) * 1e6
+				}
+				repeat := 1
+				if r.IntN(100) == 0 {
+					repeat = 250 + r.IntN(10) // retransmissions up to the count's cap
+				}
+				for range repeat {
+					before := cg
+					var vf, vg Verdict
+					mf.StepInto(&vf, &cf, &seg, dir, now)
+					mg.StepInto(&vg, &cg, &seg, dir, now)
+					if vf != vg || cf != cg {
+						t.Fatalf("%v, connection %d, segment %d (%s %+v): the fast path differs from the general path\nentry before: %+v\nfast:    %+v\n         %+v\ngeneral: %+v\n         %+v",
+							sysctls, conn, i, dir, seg, before, vf, cf, vg, cg)
+					}
+					if before.Live() && now-before.Deadline < 0 && before.State == mg.sES && vg.Class == mg.cAck &&
+						vg.New == mg.sES && vg.CT != CTInvalid && !vg.Ignored && !seg.BadChecksum && seg.Malformed == ReasonNone {
+						taken++
+					}
+				}
+			}
+		}
+		t.Logf("%v: %d segments took the fast path", sysctls, taken)
+		if taken < 5000 {
+			t.Errorf("%v: only %d segments took the fast path", sysctls, taken)
+		}
+	}
 }

@@ -5,25 +5,9 @@ import "github.com/fdac824a/tcpct/spec"
 // This file is nf_conntrack_tcp_packet() and tcp_new() of
 // net/netfilter/nf_conntrack_proto_tcp.c (Linux 6.x), restated over the
 // generated table: the special cells the table cannot express, RST
-// validation, SEEN_REPLY/ASSURED and the timeout rules. window.go holds
-// tcp_in_window().
-
-// stepLinux runs a packet through a profile with window tracking.
-func (m *Machine) stepLinux(c *Conn, seg *Segment, dir Dir, class Class, now int64, v *Verdict) {
-	if c.Live() {
-		m.linuxPacket(c, c, false, seg, dir, class, now, v)
-		return
-	}
-	// tcp_new(): the entry is built aside and only stored when the
-	// packet is accepted ("this conntrack not in circulation yet").
-	cell, ok := m.mayCreate(c, class, v)
-	if !ok {
-		return
-	}
-	var fresh Conn
-	m.newConn(&fresh, seg, State(cell))
-	m.linuxPacket(c, &fresh, true, seg, dir, class, now, v)
-}
+// validation, SEEN_REPLY/ASSURED and the timeout rules (step, in
+// machine.go, calls them; mayCreate and newConn are tcp_new()). window.go
+// holds tcp_in_window().
 
 // linuxPacket is nf_conntrack_tcp_packet() on work, which is c itself for
 // an existing entry or a fresh Conn for a first packet (created); c is
@@ -114,15 +98,12 @@ func (m *Machine) linuxPacket(c, work *Conn, created bool, seg *Segment, dir Dir
 		}
 	}
 
-	m.accepted(c, work, created, seg, dir, class, old, next, ct, now, v)
-}
-
-// accepted finishes linuxPacket for a packet tcp_in_window accepted: the
-// state moves from old to next, the timer is renewed, and v and c are
-// filled. ct is ctOf(work, dir) before the packet. The fast path for an
-// in-window ACK of an ESTABLISHED connection (establishedAck) ends here
-// too, so the two paths share every write after the window check.
-func (m *Machine) accepted(c, work *Conn, created bool, seg *Segment, dir Dir, class Class, old, next State, ct CT, now int64, v *Verdict) {
+	// The packet is accepted: the state moves from old to next, the timer
+	// is renewed, and v and c are filled. (The fast path for an in-window
+	// ACK of an ESTABLISHED connection, in StepInto, writes what this
+	// writes in that case; the fast-path differentials hold the two equal.
+	// It is written here, not in a function of its own: a call with twelve
+	// arguments passes some on the stack.)
 	// in_window: from here on the packet is accepted.
 	work.LastIndex, work.LastDir = class, dir
 	work.State = next

@@ -32,9 +32,12 @@ type Machine struct {
 	windows, keepTimerOnSynRetransmit, reopenKills, caps bool
 	assuredAfterReply                                    bool
 
-	// fastAck: per direction, an ACK of an ESTABLISHED connection may
-	// take the fast path (fast.go).
-	fastAck [2]bool
+	// fastFlags: the flag bytes with which an ACK of an ESTABLISHED
+	// connection may take the fast path (fast.go); esTimeout: the
+	// ESTABLISHED timeout before the caps.
+	fastFlags   [256]bool
+	esTimeout   int64
+	fastVerdict [2][2]Verdict // fastVerdicts
 }
 
 // NewMachine returns a Machine running p with the profile's default knobs.
@@ -54,7 +57,8 @@ func NewMachine(p *Profile) *Machine {
 	m.reopenKills = t.Features&spec.FeatureReopenKills != 0
 	m.caps = t.Features&spec.FeatureTimeoutCaps != 0
 	m.assuredAfterReply = t.Assured == spec.AssuredAfterReply
-	m.fastAck = m.fastAckCells()
+	m.fastFlags = m.fastFlagBytes()
+	m.fastVerdict = m.fastVerdicts()
 	m.derive()
 	return m
 }
@@ -153,6 +157,7 @@ func (m *Machine) derive() {
 	m.ignoreInvalidRST = m.knobNamed("tcp_ignore_invalid_rst") != 0
 	m.checksum = m.knobNamed("checksum") != 0
 	m.maxRetrans = uint8(m.knobNamed("tcp_max_retrans"))
+	m.esTimeout = m.timeout[m.sES]
 }
 
 // Timeout returns the configured timeout of a state, in nanoseconds.
@@ -185,13 +190,8 @@ func (m *Machine) Step(c *Conn, seg *Segment, dir Dir, now int64) Verdict {
 	return v
 }
 
-// StepInto is Step writing the verdict to *v: the form for a packet
-// path. A Verdict returned by value is copied (into the caller's frame,
-// then wherever it goes) right after its fields were written one by one,
-// and such a copy reads memory that the CPU cannot forward from the
-// pending small stores: on x86 that stall cost more than the step itself
-// (bench/, Established).
-func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64) {
+// step is the general path of StepInto: every packet can take it.
+func (m *Machine) step(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64) {
 	*v = Verdict{Dir: dir, Cell: CellNone, Class: m.cNone}
 	if c.Live() && now-c.Deadline >= 0 {
 		*c = Conn{}
@@ -219,13 +219,22 @@ func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64
 		m.invalid(v, ReasonBadFlags)
 		return
 	}
-	if class == m.cAck && m.fastAck[dir] && c.State == m.sES && c.Live() && m.establishedAck(c, seg, dir, now, v) {
-		return
-	}
-	if m.windows {
-		m.stepLinux(c, seg, dir, class, now, v)
-	} else {
+	switch {
+	case !m.windows:
 		m.stepTable(c, seg, dir, class, now, v)
+	case c.Live():
+		m.linuxPacket(c, c, false, seg, dir, class, now, v)
+	default:
+		// tcp_new() (linux.go): the entry is built aside and only stored
+		// when the packet is accepted ("this conntrack not in circulation
+		// yet").
+		cell, ok := m.mayCreate(c, class, v)
+		if !ok {
+			break
+		}
+		var fresh Conn
+		m.newConn(&fresh, seg, State(cell))
+		m.linuxPacket(c, &fresh, true, seg, dir, class, now, v)
 	}
 	if v.Expired && v.Action == None {
 		// The packet created nothing, but the expired entry must still go.

@@ -86,16 +86,19 @@ func ParseSegment(tcp []byte, l4len int) Segment {
 // its fields were written one by one, which stalls the CPU (see
 // Machine.StepInto).
 func ParseSegmentInto(s *Segment, tcp []byte, l4len int) {
-	*s = Segment{}
 	if len(tcp) < 20 || l4len < 20 {
-		s.Malformed = ReasonTruncated
+		*s = Segment{Malformed: ReasonTruncated}
 		return
 	}
-	s.Seq = binary.BigEndian.Uint32(tcp[4:])
-	s.Ack = binary.BigEndian.Uint32(tcp[8:])
-	hdr := int(tcp[12]>>4) * 4
-	s.Flags = Flags(tcp[13])
-	s.Win = binary.BigEndian.Uint16(tcp[14:])
+	h := (*[20]byte)(tcp) // one length check for the fixed header
+	hdr := int(h[12]>>4) * 4
+	// Zeroed, then written field by field: a composite literal with
+	// these loads is built on the stack and copied.
+	*s = Segment{}
+	s.Seq = binary.BigEndian.Uint32(h[4:8])
+	s.Ack = binary.BigEndian.Uint32(h[8:12])
+	s.Win = binary.BigEndian.Uint16(h[14:16])
+	s.Flags = Flags(h[13])
 	s.HdrLen = uint8(hdr)
 	// tcp_error: "Not whole TCP header or malformed packet".
 	if hdr < 20 || l4len < hdr {
@@ -108,38 +111,69 @@ func ParseSegmentInto(s *Segment, tcp []byte, l4len int) {
 		return
 	}
 	s.Len = uint32(l4len - hdr)
+	if hdr == 20 {
+		return
+	}
+	s.HasOptions = true
+	if hdr == 32 && binary.BigEndian.Uint32(tcp[20:24]) == alignedTimestamp {
+		// The aligned timestamp alone (NOP NOP TS), on nearly every
+		// segment of a modern connection: nothing else to read, as
+		// parseOptions would find (tcp_sack's fast path).
+		// TestParseFastPathIsTheGeneralPath holds this and the SYN
+		// shortcut below equal to parseOptions.
+		return
+	}
+	if hdr == 40 {
+		w0 := binary.BigEndian.Uint32(tcp[20:24])
+		w1 := binary.BigEndian.Uint32(tcp[24:28])
+		w4 := binary.BigEndian.Uint32(tcp[36:40])
+		if w0>>16 == linuxSynMSS && w1 == linuxSynSackTS && w4>>8 == linuxSynWScale {
+			// Linux's SYN and SYN/ACK options (MSS, SACK-permitted,
+			// timestamp, NOP, window scale: tcp_options_write), on
+			// every connection a Linux host opens or accepts: what
+			// parseOptions would find, read in three words.
+			s.SackPerm, s.HasWScale, s.WScale = true, true, min(uint8(w4), maxWScale)
+			return
+		}
+	}
 	parseOptions(s, tcp[20:hdr])
 }
+
+// The words of Linux's SYN options (40-byte header) that do not vary
+// between connections: MSS's kind and length (its value does), then
+// SACK-permitted and the timestamp's kind and length, and NOP, window
+// scale's kind and length before the shift.
+const (
+	linuxSynMSS    = 2<<8 | 4
+	linuxSynSackTS = optSackPerm<<24 | 2<<16 | optTstamp<<8 | 10
+	linuxSynWScale = optNOP<<16 | optWScale<<8 | 3
+)
+
+// alignedTimestamp is the first word of the options of a segment that
+// carries only the timestamp option, aligned as RFC 7323 Appendix A
+// recommends: NOP, NOP, kind 8, length 10.
+const alignedTimestamp = optNOP<<24 | optNOP<<16 | optTstamp<<8 | 10
 
 // parseOptions follows tcp_options() for window scale and SACK-permitted,
 // and tcp_sack() for the SACK blocks; both stop at EOL, at a length below 2
 // and at an option running past the header. tcp_sack reads only the first
-// well-formed SACK option, and skips everything when the options are
-// exactly the aligned timestamp (NOP NOP TS).
+// well-formed SACK option. It is the general path: ParseSegmentInto skips
+// it for the aligned timestamp alone, which sets nothing here.
 func parseOptions(s *Segment, opt []byte) {
-	if len(opt) == 0 {
-		return
-	}
-	s.HasOptions = true
-	if len(opt) == 12 && opt[0] == optNOP && opt[1] == optNOP && opt[2] == optTstamp && opt[3] == 10 {
-		// The aligned timestamp alone, on nearly every segment of a
-		// modern connection: nothing else to read (tcp_sack's fast path).
-		return
-	}
-	for len(opt) > 0 {
-		kind := opt[0]
+	for i := 0; i < len(opt); {
+		kind := opt[i]
 		if kind == optEOL {
 			return
 		}
 		if kind == optNOP {
-			opt = opt[1:]
+			i++
 			continue
 		}
-		if len(opt) < 2 {
+		if i+1 >= len(opt) {
 			return
 		}
-		size := int(opt[1])
-		if size < 2 || size > len(opt) {
+		size := int(opt[i+1])
+		if size < 2 || size > len(opt)-i {
 			return
 		}
 		switch {
@@ -147,13 +181,14 @@ func parseOptions(s *Segment, opt []byte) {
 			s.SackPerm = true
 		case kind == optWScale && size == 3:
 			s.HasWScale = true
-			s.WScale = min(opt[2], maxWScale)
+			s.WScale = min(opt[i+2], maxWScale)
 		case kind == optSack && s.NumSack == 0 && size >= 10 && (size-2)%8 == 0:
-			for i := 2; i+8 <= size; i += 8 {
-				s.SackEdges[s.NumSack] = binary.BigEndian.Uint32(opt[i+4:])
-				s.NumSack++
+			n := uint8((size - 2) / 8) // 1 to 4: size is at most 34 in a 40-byte option space
+			for j := range n {
+				s.SackEdges[j&3] = binary.BigEndian.Uint32(opt[i+6+8*int(j):])
 			}
+			s.NumSack = n
 		}
-		opt = opt[size:]
+		i += size
 	}
 }

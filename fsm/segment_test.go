@@ -2,7 +2,12 @@ package fsm
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
+	"path/filepath"
 	"testing"
+
+	"github.com/fdac824a/tcpct/capture"
+	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 )
 
 func tcpHeader(flags Flags, opts ...byte) []byte {
@@ -99,5 +104,99 @@ func FuzzParseSegment(f *testing.F) {
 		if s.Malformed == 0 && (int(s.HdrLen) > len(b) || s.HdrLen < 20 || s.NumSack > 4 || s.WScale > 14) {
 			t.Fatalf("inconsistent segment %+v from %d bytes", s, len(b))
 		}
+		checkParseFastPath(t, b, l4len)
 	})
+}
+
+// TestParseFastPathIsTheGeneralPath proves ParseSegmentInto's shortcuts
+// for the aligned timestamp alone and for Linux's SYN options equal to
+// parseOptions, the general option parser, on the headers of every recorded kernel trace, on generated
+// traces and on two million random headers whose options are built from
+// the kinds and lengths that matter (EOL, NOP, MSS, window scale, SACK,
+// timestamps, unknown kinds, short and overlong lengths), a third of them
+// starting with the timestamp's NOP NOP 8 10 and many of the rest laid
+// out as Linux's SYN options, some with one byte changed.
+func TestParseFastPathIsTheGeneralPath(t *testing.T) {
+	var taken [3]int
+	for i, r := range tracegen.Recordings {
+		cfg := r.Config
+		cfg.Seed = 7000 + uint64(i)
+		for _, pkts := range [][]tracegen.Packet{
+			readTrace(t, filepath.Join("..", "tcpcttest", "testdata", r.Name+".pcap.gz")),
+			tracegen.Generate(cfg),
+		} {
+			var cp capture.Packet
+			for _, p := range pkts {
+				cp.Decode(capture.LinkRaw, p.Data, len(p.Data))
+				if cp.Kind == capture.KindTCP {
+					taken[checkParseFastPath(t, cp.TCP, cp.IPPayloadLen)]++
+				}
+			}
+		}
+	}
+	rnd := rand.New(rand.NewPCG(18, 7))
+	kinds := []byte{optEOL, optNOP, 2, optWScale, optSackPerm, optSack, optTstamp, 30, 255}
+	b := make([]byte, 64)
+	for range 2_000_000 {
+		for j := range b {
+			b[j] = byte(rnd.Uint32())
+		}
+		hdr := 20 + 4*rnd.IntN(11)
+		b[12] = byte(hdr/4) << 4
+		for j := 20; j < hdr; j++ {
+			switch rnd.IntN(4) {
+			case 0:
+				b[j] = kinds[rnd.IntN(len(kinds))]
+			case 1:
+				b[j] = byte(rnd.IntN(20))
+			}
+		}
+		switch {
+		case hdr >= 32 && rnd.IntN(3) == 0:
+			copy(b[20:], []byte{optNOP, optNOP, optTstamp, 10})
+		case hdr >= 40 && rnd.IntN(2) == 0:
+			// Linux's SYN options, or one byte of them changed.
+			copy(b[20:], []byte{2, 4, b[22], b[23], optSackPerm, 2, optTstamp, 10})
+			copy(b[36:], []byte{optNOP, optWScale, 3})
+			if rnd.IntN(2) == 0 {
+				b[20+rnd.IntN(20)] = kinds[rnd.IntN(len(kinds))]
+			}
+		}
+		captured := hdr + rnd.IntN(len(b)-hdr+1)
+		if rnd.IntN(10) == 0 {
+			captured = rnd.IntN(len(b) + 1)
+		}
+		taken[checkParseFastPath(t, b[:captured], captured+rnd.IntN(1500))]++
+	}
+	t.Logf("%d headers took the timestamp shortcut, %d the SYN one", taken[1], taken[2])
+	if taken[1] < 20_000 || taken[2] < 20_000 {
+		t.Errorf("only %d headers took the timestamp shortcut and %d the SYN one: the differential says little", taken[1], taken[2])
+	}
+}
+
+// checkParseFastPath parses tcp and, when the header has options, parses
+// them again with parseOptions alone; the two segments must be equal. It
+// returns 1 when the header is one the timestamp shortcut applies to,
+// 2 when the SYN shortcut does.
+func checkParseFastPath(t testing.TB, tcp []byte, l4len int) int {
+	t.Helper()
+	var s Segment
+	ParseSegmentInto(&s, tcp, l4len)
+	if s.Malformed != ReasonNone || s.HdrLen <= 20 {
+		return 0
+	}
+	g := s
+	g.HasWScale, g.WScale, g.SackPerm, g.NumSack, g.SackEdges = false, 0, false, 0, [4]uint32{}
+	parseOptions(&g, tcp[20:s.HdrLen])
+	if g != s {
+		t.Fatalf("options % x: ParseSegmentInto gives %+v, parseOptions %+v", tcp[20:s.HdrLen], s, g)
+	}
+	if s.HdrLen == 32 && binary.BigEndian.Uint32(tcp[20:]) == alignedTimestamp {
+		return 1
+	}
+	if s.HdrLen == 40 && binary.BigEndian.Uint32(tcp[20:])>>16 == linuxSynMSS &&
+		binary.BigEndian.Uint32(tcp[24:]) == linuxSynSackTS && binary.BigEndian.Uint32(tcp[36:])>>8 == linuxSynWScale {
+		return 2
+	}
+	return 0
 }

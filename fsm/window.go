@@ -127,15 +127,11 @@ func (m *Machine) inWindow(c *Conn, seg *Segment, dir Dir, class Class) (windowR
 		return m.windowFail(sender, windowIgnore, ReasonAckUnderLower)
 	}
 
-	m.windowUpdate(c, sender, receiver, seg, dir, class, syn, hasAck, seq, ack, sack, end, win)
-	return windowAccept, ReasonNone
-}
-
-// windowUpdate is the part of tcp_in_window after the four bounds held:
-// it records what the accepted segment says about both directions. The
-// ESTABLISHED fast path (establishedAck) calls it too, so that both
-// paths write the same state.
-func (m *Machine) windowUpdate(c *Conn, sender, receiver *Peer, seg *Segment, dir Dir, class Class, syn, hasAck bool, seq, ack, sack, end, win uint32) {
+	// The bounds held: record what the accepted segment says about both
+	// directions. (The ESTABLISHED fast path, in StepInto, writes what
+	// this writes for an ACK; the fast-path differentials hold the two
+	// equal. It is written here, not in a function of its own: a call
+	// with fourteen arguments passes some on the stack.)
 	if !syn {
 		win <<= sender.Scale // RFC 7323 §2.3: SYNs are never scaled
 	}
@@ -176,6 +172,7 @@ func (m *Machine) windowUpdate(c *Conn, sender, receiver *Peer, seg *Segment, di
 			c.Retrans = 0
 		}
 	}
+	return windowAccept, ReasonNone
 }
 
 // windowFail is nf_tcp_store_invalid(): a liberal sender (tcp_be_liberal,
