@@ -49,6 +49,22 @@ func TestAcquireKey(t *testing.T) {
 				if n := tb.Stats().Found - before; (ok && n != 1) || (!ok && n != 0) {
 					t.Fatalf("%v: Found counter moved by %d", k, n)
 				}
+				// AcquireKeyTally answers the same and counts in the
+				// caller's tally, which AddFound adds.
+				var tally uint64
+				before = tb.Stats().Found
+				if ok {
+					tb.Abort(r)
+				}
+				tr, td, tm, tok := tb.AcquireKeyTally(&k, h, now, &v, &tally)
+				if tok != ok || tr != r || td != d || tm != gm || tally != uint64(b2i(ok)) || tb.Stats().Found != before {
+					t.Fatalf("%v: AcquireKeyTally = %v %v %+v %v, tally %d, counter moved by %d; AcquireKey = %v %v %+v %v",
+						k, tr, td, tm, tok, tally, tb.Stats().Found-before, r, d, gm, ok)
+				}
+				tb.AddFound(tally)
+				if n := tb.Stats().Found - before; n != tally {
+					t.Fatalf("%v: AddFound(%d) moved the counter by %d", k, tally, n)
+				}
 				if ok {
 					if !tb.locked(tb.base(r.idx)) {
 						t.Fatalf("%v: entry not locked after AcquireKey", k)
@@ -92,4 +108,11 @@ func TestHoldsKey(t *testing.T) {
 			t.Fatalf("record holds a key differing in word %d", w)
 		}
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
