@@ -511,13 +511,24 @@ func (t *Table[V]) insert(k Key, v V, m Meta, now int64, reclaim bool) (r Ref, d
 // written with alive clear, linked under both tuples, then published: the
 // alive bit is the single point at which it appears for both directions at
 // once.
+//
+// A record written with alive clear was dead before (free, or killed by
+// the caller), so it needs no window: every reader that meets it, through
+// a slot read before its last occupant was unlinked or by walking the
+// records (Range), reads alive clear in the tail word whatever else it
+// reads, and passes it over; lock holders are excluded by the entry lock.
+// publish then opens the one window that makes it live and sets its
+// generation. That spares a create two atomic read-modify-writes (full
+// barriers that wait for the stores before them) of its five.
 func (t *Table[V]) write(b int, gen uint32, k *Key, v *V, m *Meta, alive bool) {
 	f := m.Flags & userFlags
-	if alive {
-		f |= flagAlive
+	if !alive {
+		t.storeHead(b, k, m.State, f, m.Deadline)
+		t.storeV(b, v)
+		return
 	}
 	c := t.beginWrite(b)
-	t.storeHead(b, k, m.State, f, m.Deadline)
+	t.storeHead(b, k, m.State, f|flagAlive, m.Deadline)
 	t.storeV(b, v)
 	t.endWrite(b, c, gen, false)
 }
