@@ -507,10 +507,16 @@ func (tr *Tracker) TrackBatch(pkts []Packet, out []Verdict) {
 	defer tr.runlock()
 	for len(pkts) > 0 {
 		n := min(len(pkts), lookahead)
+		// A SYN without ACK will probably create its connection:
+		// PrefetchCreates also loads what the insert will touch.
+		var creates uint64
 		for i := range pkts[:n] {
 			keys[i] = pkts[i].Key
+			if pkts[i].Segment.Flags&(spec.SYN|spec.ACK) == spec.SYN {
+				creates |= 1 << i
+			}
 		}
-		tr.t.PrefetchHashes(keys[:n], hashes[:n])
+		tr.t.PrefetchCreates(keys[:n], hashes[:n], creates)
 		for i := range pkts[:n] {
 			p := &pkts[i]
 			if p.ICMP.Family != 0 {

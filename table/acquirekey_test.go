@@ -1,6 +1,9 @@
 package table
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // AcquireKey answers exactly as Lookup followed by Acquire: the same Ref,
 // direction, value and Meta for either tuple of a live entry, nothing for
@@ -25,6 +28,19 @@ func TestAcquireKey(t *testing.T) {
 		if hashes[i] != k.hash(&tb.seed) {
 			t.Fatalf("PrefetchHashes gave %#x for %v, want %#x", hashes[i], k, k.hash(&tb.seed))
 		}
+	}
+	// PrefetchCreates gives the same hashes whatever keys it marks, marks
+	// past the end included, and changes nothing.
+	st, n := tb.Stats(), tb.Len()
+	for _, creates := range []uint64{0, 1, 0b1010010, ^uint64(0)} {
+		hs := make([]uint64, len(keys))
+		tb.PrefetchCreates(keys, hs, creates)
+		if !slices.Equal(hs, hashes) {
+			t.Fatalf("PrefetchCreates(%b) gave hashes %x, want %x", creates, hs, hashes)
+		}
+	}
+	if tb.Stats() != st || tb.Len() != n {
+		t.Fatalf("PrefetchCreates changed the table: %+v, was %+v", tb.Stats(), st)
 	}
 
 	for _, now := range []int64{sec, 5 * sec} { // old has expired at 5 s

@@ -587,7 +587,7 @@ func (t *Table[V]) evict(h uint64, sa, sb uint64, now int64) (uint32, bool) {
 			}
 			k := t.loadKey(b)
 			eh, ehr := k.hash(&t.seed), k.Reverse().hash(&t.seed)
-			va, vb := (eh>>32)&t.stripeMask, (ehr>>32)&t.stripeMask
+			va, vb := t.stripeOf(eh), t.stripeOf(ehr)
 			gotA, gotB := t.tryStripe(va, sa, sb), false
 			if gotA {
 				gotB = vb == va || t.tryStripe(vb, sa, sb)

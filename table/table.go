@@ -240,8 +240,17 @@ type Table[V any] struct {
 
 type stripe struct {
 	mu sync.Mutex
-	_  [56]byte
+	// line is never written: touch loads it to bring the stripe's
+	// cache line in without taking the lock.
+	line uint32
+	_    [52]byte
 }
+
+// touch loads the stripe's line (PrefetchCreates) without taking it.
+func (s *stripe) touch() { atomic.LoadUint32(&s.line) }
+
+// stripeOf is the writer stripe of a tuple whose hash is h.
+func (t *Table[V]) stripeOf(h uint64) uint64 { return (h >> 32) & t.stripeMask }
 
 // freeShard is one of the capacity shards (see alloc). head, fresh and
 // freshEnd change only under mu. tokens is taken only under mu but given
@@ -595,7 +604,7 @@ func (t *Table[V]) readHead(idx uint32) (k Key, m uint64, dl int64) {
 // ---- stripes -------------------------------------------------------------
 
 func (t *Table[V]) lockStripes(h1, h2 uint64) (a, b uint64) {
-	a, b = (h1>>32)&t.stripeMask, (h2>>32)&t.stripeMask
+	a, b = t.stripeOf(h1), t.stripeOf(h2)
 	if a > b {
 		a, b = b, a
 	}
