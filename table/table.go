@@ -182,9 +182,9 @@ type Config struct {
 // first load gives it the sequence and the generation at once, and a writer
 // ends its write window and releases the lock with a single store.
 //
-// A record's filed deadline (wheelLink.filed, in the expiry wheel:
-// expiry.go) is a lower bound of its deadline, freeDeadline for a free
-// record. A write that moves a deadline later (the common refresh of an
+// A record's filed deadline (filedDeadline, kept in wheelLink.unfiled by
+// the expiry wheel: expiry.go) is a lower bound of its deadline,
+// freeDeadline for a free record. A write that moves a deadline later (the common refresh of an
 // established connection) leaves it alone, so the update path touches only
 // the record; the wheel refiles the entry when the old deadline comes.
 const (
