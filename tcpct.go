@@ -496,17 +496,27 @@ func (tr *Tracker) TrackBatch(pkts []Packet, out []Verdict) {
 	// are counted apart (related), not as Packets.
 	cs := tr.counter()
 	tcp := uint64(len(pkts))
-	defer func() { cs.packets.Add(tcp) }()
+	var found uint64 // entries found, added to the table's counter once (AcquireKeyTally)
+	defer func() {
+		cs.packets.Add(tcp)
+		tr.t.AddFound(found)
+	}()
 	var keys [lookahead]table.Key
 	var hashes [lookahead]uint64
 	tr.rlock()
 	defer tr.runlock()
 	for len(pkts) > 0 {
 		n := min(len(pkts), lookahead)
+		// A SYN without ACK will probably create its connection:
+		// PrefetchCreates also loads what the insert will touch.
+		var creates uint64
 		for i := range pkts[:n] {
 			keys[i] = pkts[i].Key
+			if pkts[i].Segment.Flags&(spec.SYN|spec.ACK) == spec.SYN {
+				creates |= 1 << i
+			}
 		}
-		tr.t.PrefetchHashes(keys[:n], hashes[:n])
+		tr.t.PrefetchCreates(keys[:n], hashes[:n], creates)
 		for i := range pkts[:n] {
 			p := &pkts[i]
 			if p.ICMP.Family != 0 {
@@ -518,7 +528,7 @@ func (tr *Tracker) TrackBatch(pkts []Packet, out []Verdict) {
 				tr.truncatedIn(&out[i], p.Time.UnixNano())
 				continue
 			}
-			tr.trackIn(cs, &out[i], &p.Key, hashes[i], &p.Segment, p.Time.UnixNano())
+			tr.trackIn(cs, &found, &out[i], &p.Key, hashes[i], &p.Segment, p.Time.UnixNano())
 		}
 		pkts, out = pkts[n:], out[n:]
 	}
@@ -559,15 +569,19 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 	}
 	cs := tr.counter()
 	cs.packets.Add(1)
-	tr.trackIn(cs, v, k, h, seg, now)
+	var found uint64
+	tr.trackIn(cs, &found, v, k, h, seg, now)
+	tr.t.AddFound(found)
 }
 
 // trackIn is track on a tracker made by New, the packet counted by the
-// caller in cs (the counter stripe it also counts outcomes in).
-func (tr *Tracker) trackIn(cs *counterShard, v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, now int64) {
+// caller in cs (the counter stripe it also counts outcomes in) and the
+// entry it finds in *found (table.AcquireKeyTally), which the caller adds
+// to the table's counter.
+func (tr *Tracker) trackIn(cs *counterShard, found *uint64, v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, now int64) {
 	tr.t.Expire(now) // one load unless an entry is due
 	var c fsm.Conn
-	ref, d, _, held := tr.t.AcquireKey(k, h, now, &c)
+	ref, d, _, held := tr.t.AcquireKeyTally(k, h, now, &c, found)
 	for {
 		if !held {
 			c = fsm.Conn{}

@@ -1,6 +1,9 @@
 package table
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // AcquireKey answers exactly as Lookup followed by Acquire: the same Ref,
 // direction, value and Meta for either tuple of a live entry, nothing for
@@ -26,6 +29,19 @@ func TestAcquireKey(t *testing.T) {
 			t.Fatalf("PrefetchHashes gave %#x for %v, want %#x", hashes[i], k, k.hash(&tb.seed))
 		}
 	}
+	// PrefetchCreates gives the same hashes whatever keys it marks, marks
+	// past the end included, and changes nothing.
+	st, n := tb.Stats(), tb.Len()
+	for _, creates := range []uint64{0, 1, 0b1010010, ^uint64(0)} {
+		hs := make([]uint64, len(keys))
+		tb.PrefetchCreates(keys, hs, creates)
+		if !slices.Equal(hs, hashes) {
+			t.Fatalf("PrefetchCreates(%b) gave hashes %x, want %x", creates, hs, hashes)
+		}
+	}
+	if tb.Stats() != st || tb.Len() != n {
+		t.Fatalf("PrefetchCreates changed the table: %+v, was %+v", tb.Stats(), st)
+	}
 
 	for _, now := range []int64{sec, 5 * sec} { // old has expired at 5 s
 		for i, k := range keys {
@@ -48,6 +64,22 @@ func TestAcquireKey(t *testing.T) {
 				}
 				if n := tb.Stats().Found - before; (ok && n != 1) || (!ok && n != 0) {
 					t.Fatalf("%v: Found counter moved by %d", k, n)
+				}
+				// AcquireKeyTally answers the same and counts in the
+				// caller's tally, which AddFound adds.
+				var tally uint64
+				before = tb.Stats().Found
+				if ok {
+					tb.Abort(r)
+				}
+				tr, td, tm, tok := tb.AcquireKeyTally(&k, h, now, &v, &tally)
+				if tok != ok || tr != r || td != d || tm != gm || tally != uint64(b2i(ok)) || tb.Stats().Found != before {
+					t.Fatalf("%v: AcquireKeyTally = %v %v %+v %v, tally %d, counter moved by %d; AcquireKey = %v %v %+v %v",
+						k, tr, td, tm, tok, tally, tb.Stats().Found-before, r, d, gm, ok)
+				}
+				tb.AddFound(tally)
+				if n := tb.Stats().Found - before; n != tally {
+					t.Fatalf("%v: AddFound(%d) moved the counter by %d", k, tally, n)
 				}
 				if ok {
 					if !tb.locked(tb.base(r.idx)) {
@@ -92,4 +124,11 @@ func TestHoldsKey(t *testing.T) {
 			t.Fatalf("record holds a key differing in word %d", w)
 		}
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -49,15 +49,25 @@ type dueEntry struct {
 }
 
 // wheelLink is one record's filing: the links of its slot's list (idx+1,
-// 0 none), the slot it is linked in (-1: none), and the deadline it is
-// filed under (filedDeadline; freeDeadline for a free record), which
-// writers of the entry read and the wheel's visits write, atomically.
+// 0 none), the slot it is linked in (slot+1, 0 none), and the deadline it
+// is filed under (filedDeadline; freeDeadline for a free record), which
+// writers of the entry read and the wheel's visits write, atomically. The
+// deadline is kept XORed with freeDeadline (unfiled), so that the zero
+// wheelLink is a free record's: New need not write the 24 bytes of
+// every record's link (6 MiB at the default max, most of a short
+// replay's page faults in the wheel), the kernel's zeroed pages are
+// right as they are.
 type wheelLink struct {
 	next, prev uint32
-	where      int32
+	where      uint32
 	_          uint32
-	filed      int64
+	unfiled    int64
 }
+
+// filedOf and unfiledOf convert between a filed deadline and
+// wheelLink.unfiled.
+func filedOf(u int64) int64    { return u ^ freeDeadline }
+func unfiledOf(dl int64) int64 { return dl ^ freeDeadline }
 
 type wheel struct {
 	mu      sync.Mutex // a leaf lock: nothing else is taken while it is held
@@ -83,20 +93,17 @@ func (w *wheel) init(capacity int) {
 	n = min(max(n, minSlots), maxSlots)
 	w.heads = make([]uint32, n)
 	w.mask = int64(n - 1)
-	w.links = make([]wheelLink, capacity)
+	w.links = make([]wheelLink, capacity) // all free: see wheelLink
 	// Filing and visits reach records in no particular order: huge pages
 	// spare them a TLB miss each, as for the arena and the index.
 	adviseHuge(unsafe.Pointer(&w.links[0]), uintptr(len(w.links))*unsafe.Sizeof(w.links[0]))
-	for i := range w.links {
-		w.links[i] = wheelLink{where: -1, filed: freeDeadline}
-	}
 	w.due.Store(freeDeadline)
 }
 
 func (w *wheel) link(idx uint32, b int64) {
 	n := w.heads[b]
 	l := &w.links[idx]
-	l.next, l.prev, l.where = n, 0, int32(b)
+	l.next, l.prev, l.where = n, 0, uint32(b)+1
 	if n != 0 {
 		w.links[n-1].prev = idx + 1
 	}
@@ -105,10 +112,10 @@ func (w *wheel) link(idx uint32, b int64) {
 
 func (w *wheel) unlink(idx uint32) {
 	l := &w.links[idx]
-	b := l.where
-	if b < 0 {
+	if l.where == 0 {
 		return
 	}
+	b := l.where - 1
 	p, n := l.prev, l.next
 	if p != 0 {
 		w.links[p-1].next = n
@@ -118,7 +125,7 @@ func (w *wheel) unlink(idx uint32) {
 	if n != 0 {
 		w.links[n-1].prev = p
 	}
-	l.where = -1
+	l.where = 0
 }
 
 // file files record idx under deadline dl, moving it from wherever it was
@@ -134,7 +141,7 @@ func (t *Table[V]) file(idx uint32, dl, now int64) {
 	}
 	w.unlink(idx)
 	w.link(idx, max(dl>>slotShift, w.cur)&w.mask) // a deadline already passed waits in the current slot
-	atomic.StoreInt64(&w.links[idx].filed, dl)
+	atomic.StoreInt64(&w.links[idx].unfiled, unfiledOf(dl))
 	if dl < w.due.Load() {
 		w.due.Store(dl)
 	}
@@ -143,12 +150,14 @@ func (t *Table[V]) file(idx uint32, dl, now int64) {
 
 // filedDeadline is the deadline record idx is filed under.
 func (t *Table[V]) filedDeadline(idx uint32) int64 {
-	return atomic.LoadInt64(&t.wheel.links[idx].filed)
+	return filedOf(atomic.LoadInt64(&t.wheel.links[idx].unfiled))
 }
 
 // unfile marks record idx free for the wheel: its filing is stale, and
 // the wheel unlinks it when it next visits its slot.
-func (t *Table[V]) unfile(idx uint32) { atomic.StoreInt64(&t.wheel.links[idx].filed, freeDeadline) }
+func (t *Table[V]) unfile(idx uint32) {
+	atomic.StoreInt64(&t.wheel.links[idx].unfiled, unfiledOf(freeDeadline))
+}
 
 // Expire reclaims every entry whose deadline is <= now, in order of
 // deadline and then original tuple, emitting DESTROY (expired) for each,
@@ -268,7 +277,7 @@ func (t *Table[V]) visit(b, last, now int64, found []dueEntry) []dueEntry {
 			found = append(found, dueEntry{idx, metaGen(mw), filed, dl, t.loadKey(rb)})
 		} else {
 			// Refreshed since it was filed: file it under its deadline.
-			atomic.StoreInt64(&w.links[idx].filed, dl)
+			atomic.StoreInt64(&w.links[idx].unfiled, unfiledOf(dl))
 			if nb := max(dl>>slotShift, last) & w.mask; nb != b {
 				w.unlink(idx)
 				w.link(idx, nb)

@@ -49,11 +49,12 @@ func (t *Table[V]) Grow(size int) error {
 	w.init(size)
 	w.cur, w.started = cur, started
 	for idx := range old {
-		if l := &filed[idx]; l.where >= 0 && l.filed != freeDeadline {
-			w.links[idx].filed = l.filed
-			w.link(uint32(idx), max(l.filed>>slotShift, w.cur)&w.mask)
-			if l.filed < w.due.Load() {
-				w.due.Store(l.filed)
+		if l := &filed[idx]; l.where != 0 && filedOf(l.unfiled) != freeDeadline {
+			dl := filedOf(l.unfiled)
+			w.links[idx].unfiled = l.unfiled
+			w.link(uint32(idx), max(dl>>slotShift, w.cur)&w.mask)
+			if dl < w.due.Load() {
+				w.due.Store(dl)
 			}
 		}
 	}

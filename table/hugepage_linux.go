@@ -8,10 +8,15 @@ import (
 )
 
 const (
-	hugePage      = 2 << 20
-	madvHugepage  = 14 // MADV_HUGEPAGE
-	madvCollapse  = 25 // MADV_COLLAPSE (Linux 6.1+; EINVAL before, ignored)
-	hugeThreshold = 4 * hugePage
+	hugePage     = 2 << 20
+	madvHugepage = 14 // MADV_HUGEPAGE
+	madvCollapse = 25 // MADV_COLLAPSE (Linux 6.1+; EINVAL before, ignored)
+	// hugeThreshold is the smallest array that always holds a whole,
+	// aligned huge page, wherever the heap puts it. It was 4 huge pages:
+	// the tracker's index and expiry links at the default max (262,144
+	// entries, 6 MiB each) stayed on 4 KiB pages, and a random bucket
+	// access then also missed the TLB.
+	hugeThreshold = 2 * hugePage
 )
 
 // adviseHuge asks the kernel to back the 2 MiB-aligned interior of a large

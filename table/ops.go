@@ -130,6 +130,34 @@ func (t *Table[V]) Acquire(r Ref) (v V, m Meta, ok bool) {
 // read once, with nothing to retry (records are written only by their
 // lock holder, allocation included).
 func (t *Table[V]) AcquireKey(k *Key, h uint64, now int64, v *V) (r Ref, d Dir, m Meta, ok bool) {
+	if r, d, m, ok = t.acquireKey(k, h, now, v); ok {
+		t.stat().found.Add(1)
+	}
+	return r, d, m, ok
+}
+
+// AcquireKeyTally is AcquireKey for a caller that tracks packets in
+// batches (Tracker.TrackBatch): an entry found is counted in *found
+// instead of the table's Found counter, and the caller adds its tally
+// with AddFound once per batch. The shared counter is an atomic add, a
+// full memory barrier that waits for the stores before it: once per
+// packet, a tenth of a cached update's cost.
+func (t *Table[V]) AcquireKeyTally(k *Key, h uint64, now int64, v *V, found *uint64) (r Ref, d Dir, m Meta, ok bool) {
+	if r, d, m, ok = t.acquireKey(k, h, now, v); ok {
+		*found++
+	}
+	return r, d, m, ok
+}
+
+// AddFound adds n lookups that found an entry to the Found counter (see
+// AcquireKeyTally).
+func (t *Table[V]) AddFound(n uint64) {
+	if n != 0 {
+		t.stat().found.Add(n)
+	}
+}
+
+func (t *Table[V]) acquireKey(k *Key, h uint64, now int64, v *V) (r Ref, d Dir, m Meta, ok bool) {
 	if h == 0 {
 		h = k.hash(&t.seed)
 	}
@@ -160,7 +188,6 @@ func (t *Table[V]) AcquireKey(k *Key, h uint64, now int64, v *V) (r Ref, d Dir, 
 				return Ref{}, 0, Meta{}, false
 			}
 			t.loadV(b, v)
-			t.stat().found.Add(1)
 			return Ref{idx, metaGen(mw)}, sd, userMeta(mw, dl), true
 		}
 		if atomic.LoadUint64(&bw[0]) == 0 {
@@ -484,13 +511,24 @@ func (t *Table[V]) insert(k Key, v V, m Meta, now int64, reclaim bool) (r Ref, d
 // written with alive clear, linked under both tuples, then published: the
 // alive bit is the single point at which it appears for both directions at
 // once.
+//
+// A record written with alive clear was dead before (free, or killed by
+// the caller), so it needs no window: every reader that meets it, through
+// a slot read before its last occupant was unlinked or by walking the
+// records (Range), reads alive clear in the tail word whatever else it
+// reads, and passes it over; lock holders are excluded by the entry lock.
+// publish then opens the one window that makes it live and sets its
+// generation. That spares a create two atomic read-modify-writes (full
+// barriers that wait for the stores before them) of its five.
 func (t *Table[V]) write(b int, gen uint32, k *Key, v *V, m *Meta, alive bool) {
 	f := m.Flags & userFlags
-	if alive {
-		f |= flagAlive
+	if !alive {
+		t.storeHead(b, k, m.State, f, m.Deadline)
+		t.storeV(b, v)
+		return
 	}
 	c := t.beginWrite(b)
-	t.storeHead(b, k, m.State, f, m.Deadline)
+	t.storeHead(b, k, m.State, f|flagAlive, m.Deadline)
 	t.storeV(b, v)
 	t.endWrite(b, c, gen, false)
 }
@@ -549,7 +587,7 @@ func (t *Table[V]) evict(h uint64, sa, sb uint64, now int64) (uint32, bool) {
 			}
 			k := t.loadKey(b)
 			eh, ehr := k.hash(&t.seed), k.Reverse().hash(&t.seed)
-			va, vb := (eh>>32)&t.stripeMask, (ehr>>32)&t.stripeMask
+			va, vb := t.stripeOf(eh), t.stripeOf(ehr)
 			gotA, gotB := t.tryStripe(va, sa, sb), false
 			if gotA {
 				gotB = vb == va || t.tryStripe(vb, sa, sb)

@@ -182,9 +182,9 @@ type Config struct {
 // first load gives it the sequence and the generation at once, and a writer
 // ends its write window and releases the lock with a single store.
 //
-// A record's filed deadline (wheelLink.filed, in the expiry wheel:
-// expiry.go) is a lower bound of its deadline, freeDeadline for a free
-// record. A write that moves a deadline later (the common refresh of an
+// A record's filed deadline (filedDeadline, kept in wheelLink.unfiled by
+// the expiry wheel: expiry.go) is a lower bound of its deadline,
+// freeDeadline for a free record. A write that moves a deadline later (the common refresh of an
 // established connection) leaves it alone, so the update path touches only
 // the record; the wheel refiles the entry when the old deadline comes.
 const (
@@ -240,8 +240,17 @@ type Table[V any] struct {
 
 type stripe struct {
 	mu sync.Mutex
-	_  [56]byte
+	// line is never written: touch loads it to bring the stripe's
+	// cache line in without taking the lock.
+	line uint32
+	_    [52]byte
 }
+
+// touch loads the stripe's line (PrefetchCreates) without taking it.
+func (s *stripe) touch() { atomic.LoadUint32(&s.line) }
+
+// stripeOf is the writer stripe of a tuple whose hash is h.
+func (t *Table[V]) stripeOf(h uint64) uint64 { return (h >> 32) & t.stripeMask }
 
 // freeShard is one of the capacity shards (see alloc). head, fresh and
 // freshEnd change only under mu. tokens is taken only under mu but given
@@ -595,7 +604,7 @@ func (t *Table[V]) readHead(idx uint32) (k Key, m uint64, dl int64) {
 // ---- stripes -------------------------------------------------------------
 
 func (t *Table[V]) lockStripes(h1, h2 uint64) (a, b uint64) {
-	a, b = (h1>>32)&t.stripeMask, (h2>>32)&t.stripeMask
+	a, b = t.stripeOf(h1), t.stripeOf(h2)
 	if a > b {
 		a, b = b, a
 	}

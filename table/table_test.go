@@ -565,3 +565,77 @@ func TestKeyFamilies(t *testing.T) {
 		t.Errorf("mapped addresses come back as %v %v", k.Src(), k.Dst())
 	}
 }
+
+// Creates and deletes reuse records while readers walk the table and
+// look keys up: every entry a reader sees is whole, its value the one
+// inserted with its key, never a record caught while a create fills it
+// (a create writes a dead record without a seqlock window and makes it
+// live in one window, publish).
+func TestChurnNoTornRecords(t *testing.T) {
+	const n, keysPerWriter = 16, 64
+	iters := 50000
+	if long() {
+		iters = 500000
+	}
+	tb := newTable(t, n)
+	id := func(k Key) uint64 { return k.w[4] & 0xffff_ffff } // ports: distinct per key below
+	key := func(w, i int) Key {
+		return MakeKey4([4]byte{10, 0, 0, byte(w)}, [4]byte{10, 0, 1, byte(i)}, uint16(1000+w*keysPerWriter+i), uint16(2000+i))
+	}
+	var stop atomic.Bool
+	var bad, seen atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				if g == 0 {
+					tb.Range(0, func(s *Snapshot[val]) bool {
+						if !s.V.ok() || s.V != mkval(id(s.Key)) {
+							bad.Add(1)
+						}
+						seen.Add(1)
+						return true
+					})
+					continue
+				}
+				k := key(i%2, i%keysPerWriter)
+				if i&1 == 1 {
+					k = k.Reverse()
+				}
+				if s, _, ok := tb.Get(k, 0); ok {
+					if !s.V.ok() || s.V != mkval(id(s.Key)) {
+						bad.Add(1)
+					}
+					seen.Add(1)
+				}
+			}
+		}()
+	}
+	var ww sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		ww.Add(1)
+		go func() {
+			defer ww.Done()
+			var refs [keysPerWriter]Ref
+			for i := 0; i < iters; i++ {
+				j := i % keysPerWriter
+				if !refs[j].IsZero() {
+					tb.Delete(refs[j], ReasonKilled, 0)
+					refs[j] = Ref{}
+				}
+				k := key(w, j)
+				if r, _, st := tb.Insert(k, mkval(id(k)), Meta{Deadline: 1 << 62, State: stEstablished}, 0); st == Inserted {
+					refs[j] = r
+				}
+			}
+		}()
+	}
+	ww.Wait()
+	stop.Store(true)
+	wg.Wait()
+	if bad.Load() != 0 || seen.Load() == 0 {
+		t.Fatalf("%d torn or mismatched entries out of %d seen", bad.Load(), seen.Load())
+	}
+}
