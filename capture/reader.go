@@ -53,7 +53,8 @@ const (
 )
 
 // Reader reads records from a pcap or pcapng stream, optionally gzip or
-// zstd compressed. It is not safe for concurrent use.
+// zstd compressed (zstd through the zstd program; see the package
+// documentation, "Formats"). It is not safe for concurrent use.
 type Reader struct {
 	src  io.Reader
 	in   *countingReader // the source as given, before decompression
