@@ -29,9 +29,10 @@
 //   - gzip, detected from the content (not the name), multi-member too.
 //   - Zstandard (RFC 8878), detected by its frame magic, decompressed by
 //     the zstd program (Debian's zstd package), which must be on PATH: a
-//     Go decoder would make the command's first build a fifth slower, and
-//     os/exec is in that build anyway. Without the program such a file
-//     fails at once with a [FormatError] that says what to install.
+//     Go decoder module would be compiled in every first build of the
+//     command (BENCHMARKS.md at the repository root, "First run", has the
+//     cost), and os/exec is in that build anyway. Without the program such
+//     a file fails at once with a [FormatError] that says what to install.
 //     Windows up to 128 MiB (the program's default limit, passed
 //     explicitly); concatenated frames are one stream; a cut stream is
 //     io.ErrUnexpectedEOF, as a cut gzip member is. The program reads its

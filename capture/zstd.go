@@ -17,8 +17,9 @@ var zstdArgs = []string{"-d", "-c", "-q", "--memory=128MB"}
 
 // unzstd decompresses a Zstandard stream (RFC 8878) through the zstd
 // program rather than a Go decoder: os/exec is in every build of the
-// command anyway, and a decoder module would add about a fifth to the
-// command's first, empty-cache build (BENCHMARKS.md, "First run").
+// command anyway, and a decoder module (with, for the one used before, the
+// crypto packages its encoder imports) would be compiled in the command's
+// first, empty-cache build (BENCHMARKS.md, "First run").
 //
 // A goroutine (feed) writes the compressed stream to the program's
 // standard input; Read reads its standard output. When the output ends,

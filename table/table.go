@@ -289,7 +289,8 @@ func New[V any](cfg Config) (*Table[V], error) {
 	var sb [48]byte
 	if seed == 0 {
 		// Not crypto/rand: it would bring the crypto packages into every
-		// program using the table, a third of a cold build of cmd/tcpct.
+		// program using the table, and into every first, empty-cache
+		// build of the command (BENCHMARKS.md, "First run").
 		for i := range 6 {
 			binary.LittleEndian.PutUint64(sb[i*8:], rand.Uint64())
 		}
