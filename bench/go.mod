@@ -4,8 +4,6 @@ go 1.26.8
 
 require github.com/fdac824a/tcpct v0.0.0
 
-require github.com/klauspost/compress v1.20.5 // indirect
-
 require (
 	golang.org/x/exp v0.0.0-20250711185948-6ae5c78190dc // indirect
 	golang.org/x/sys v0.50.0 // indirect

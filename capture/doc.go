@@ -27,9 +27,17 @@
 //     (decimal and binary) and if_tsoffset; Enhanced, Simple and the
 //     obsolete Packet blocks. Other blocks are skipped without buffering.
 //   - gzip, detected from the content (not the name), multi-member too.
-//   - Zstandard (RFC 8878), detected by its frame magic, through
-//     github.com/klauspost/compress/zstd; windows up to 128 MiB, the zstd
-//     command's default limit.
+//   - Zstandard (RFC 8878), detected by its frame magic, decompressed by
+//     the zstd program (Debian's zstd package), which must be on PATH: a
+//     Go decoder module would be compiled in every first build of the
+//     command (BENCHMARKS.md at the repository root, "First run", has the
+//     cost), and os/exec is in that build anyway. Without the program such
+//     a file fails at once with a [FormatError] that says what to install.
+//     Windows up to 128 MiB (the program's default limit, passed
+//     explicitly); concatenated frames are one stream; a cut stream is
+//     io.ErrUnexpectedEOF, as a cut gzip member is. The program reads its
+//     input 128 KiB at a time, so a live zstd stream on standard input
+//     yields its records in batches of that much compressed data.
 //
 // A link type Decode does not read is not an error, in pcap as in pcapng:
 // its records are returned with Kind NonIP, Reason "unsupported link type"
@@ -127,6 +135,9 @@
 // released behind with two madvise calls per 2 MiB; and every record was
 // decoded under debug.SetPanicOnFault, so that a file shrinking under the
 // mapping did not kill the process with SIGBUS.
+//
+// A zstd stream runs through the zstd program, which [Reader.Close] stops,
+// so a Reader of one must be closed.
 //
 // The file formats and the link, IP and TCP decoding are written by hand
 // rather than with gopacket, for speed and for the kernel's rules: reading

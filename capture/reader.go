@@ -8,9 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // Limits that keep memory bounded whatever a file claims. A Reader holds
@@ -42,13 +41,14 @@ const (
 )
 
 // Reader reads records from a pcap or pcapng stream, optionally gzip or
-// zstd compressed. It is not safe for concurrent use.
+// zstd compressed (zstd through the zstd program; see the package
+// documentation, "Formats"). It is not safe for concurrent use.
 type Reader struct {
 	src  io.Reader
 	in   *countingReader // the source as given, before decompression
 	file *os.File        // closed by Close when Open opened it
 	gz   *gzip.Reader    // closed by Close
-	zst  *zstd.Decoder   // closed by Close
+	zst  *unzstd         // the zstd program; stopped by Close
 	name string          // for error messages
 
 	buf      []byte
@@ -134,14 +134,15 @@ func newReader(src io.Reader, name string, file *os.File) (*Reader, error) {
 		r.gz, r.src = zr, zr
 		r.buf = make([]byte, initBuf)
 	} else if zstded {
-		// One goroutine (no background decoding to leak if the Reader is
-		// dropped unclosed) and the zstd command's default window limit
-		// (128 MiB, windowLog 27): a frame asking for more is refused
-		// rather than allowed to claim memory.
-		zr, err := zstd.NewReader(io.MultiReader(bytes.NewReader(head[:n]), src),
-			zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(128<<20))
+		// Through the zstd program (unzstd), fed from the source as it
+		// was given, not through the counting reader, which it counts
+		// for itself.
+		zr, err := startZstd(head[:n], in.r)
+		if errors.Is(err, exec.ErrNotFound) {
+			return nil, r.fail(-1, -1, "zstd-compressed: reading it needs the zstd program: apt-get install zstd, or decompress it first", err)
+		}
 		if err != nil {
-			return nil, r.fail(-1, 0, "bad zstd stream", err)
+			return nil, r.fail(-1, -1, "zstd-compressed: cannot start the zstd program", err)
 		}
 		r.zst, r.src = zr, zr
 		r.buf = make([]byte, initBuf)
@@ -157,7 +158,7 @@ func newReader(src io.Reader, name string, file *os.File) (*Reader, error) {
 			r.gz.Close()
 		}
 		if r.zst != nil {
-			r.zst.Close()
+			r.zst.close()
 		}
 		return nil, err
 	}
@@ -170,7 +171,12 @@ func newReader(src io.Reader, name string, file *os.File) (*Reader, error) {
 // buffer's worth; it is meant for progress reports against the file's
 // size, which Packet.Offset (a position in the decompressed stream) cannot
 // give for a compressed file.
-func (r *Reader) InputOffset() int64 { return r.in.n }
+func (r *Reader) InputOffset() int64 {
+	if r.zst != nil {
+		return r.zst.fed.Load()
+	}
+	return r.in.n
+}
 
 // countingReader counts the bytes read through it.
 type countingReader struct {
@@ -197,8 +203,9 @@ func (r *Reader) Format() string {
 // Compressed reports whether the stream was gzip or zstd compressed.
 func (r *Reader) Compressed() bool { return r.gz != nil || r.zst != nil }
 
-// Close releases the decompressor and, for Open, the file. Next returns an
-// error afterwards.
+// Close releases the decompressor (for zstd, stops the zstd program if it
+// is still running) and, for Open, the file. Next returns an error
+// afterwards.
 func (r *Reader) Close() error {
 	var err error
 	if r.gz != nil {
@@ -206,7 +213,7 @@ func (r *Reader) Close() error {
 		r.gz = nil
 	}
 	if r.zst != nil {
-		r.zst.Close()
+		r.zst.close()
 		r.zst = nil
 	}
 	if r.file != nil {

@@ -8,8 +8,6 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require github.com/klauspost/compress v1.20.5 // indirect
-
 replace github.com/fdac824a/tcpct => ../
 
 tool github.com/cilium/ebpf/cmd/bpf2go

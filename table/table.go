@@ -1,11 +1,11 @@
 package table
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"runtime"
 	"sync"
@@ -140,7 +140,10 @@ type Config struct {
 	// Max is the maximum number of connections (nf_conntrack_max). The
 	// record arena and the index are sized for it once, at New.
 	Max int
-	// Seed for the key hash; 0 draws one from crypto/rand.
+	// Seed for the key hash; 0 draws one from math/rand/v2's global
+	// generator: ChaCha8, seeded by the runtime from the operating system's
+	// entropy, the source Go's own maps draw their hash seeds from, so
+	// unpredictable from outside.
 	Seed uint64
 	// StateNames maps Meta.State to the name printed in dumps and events
 	// (e.g. "ESTABLISHED"). Out-of-range states print "NONE", as libnetfilter_conntrack does.
@@ -294,8 +297,11 @@ func New[V any](cfg Config) (*Table[V], error) {
 	seed := cfg.Seed
 	var sb [48]byte
 	if seed == 0 {
-		if _, err := rand.Read(sb[:]); err != nil {
-			return nil, err
+		// Not crypto/rand: it would bring the crypto packages into every
+		// program using the table, and into every first, empty-cache
+		// build of the command (BENCHMARKS.md, "First run").
+		for i := range 6 {
+			binary.LittleEndian.PutUint64(sb[i*8:], rand.Uint64())
 		}
 	} else {
 		// Deterministic seed expansion (splitmix64) for reproducible tests.

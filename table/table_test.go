@@ -639,3 +639,25 @@ func TestChurnNoTornRecords(t *testing.T) {
 		t.Fatalf("%d torn or mismatched entries out of %d seen", bad.Load(), seen.Load())
 	}
 }
+
+// TestSeed: Seed 0 draws a fresh hash seed for every table, so bucket
+// placement cannot be predicted from outside; a given Seed is reproducible.
+func TestSeed(t *testing.T) {
+	seeds := func(s uint64) (a, b [6]uint64) {
+		t1, err := New[val](Config{Max: 4, Seed: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t2, err := New[val](Config{Max: 4, Seed: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return t1.seed, t2.seed
+	}
+	if a, b := seeds(0); a == b {
+		t.Errorf("Seed 0: two tables share the hash seed %x", a)
+	}
+	if a, b := seeds(42); a != b {
+		t.Errorf("Seed 42: %x and %x differ", a, b)
+	}
+}

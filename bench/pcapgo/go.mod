@@ -12,7 +12,6 @@ require (
 )
 
 require (
-	github.com/klauspost/compress v1.20.5 // indirect
 	golang.org/x/net v0.55.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )
