@@ -60,10 +60,22 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	s2=$("$DIR/spin" 2)
 	spin=$(awk -v a="$s1" -v b="$s2" 'BEGIN {printf "%.2f", b / a}')
 	load=$(cut -d' ' -f1 /proc/loadavg)
-	for i in "${!BUILDS[@]}"; do
+	# Odd rounds run the builds in order, -j 1 first; even rounds the
+	# other way round, so that no build or -j always runs first.
+	order=("${!BUILDS[@]}")
+	if ((r % 2 == 0)); then
+		order=()
+		for ((k = ${#BUILDS[@]} - 1; k >= 0; k--)); do order+=("$k"); done
+	fi
+	for i in "${order[@]}"; do
 		b=${BUILDS[$i]}
-		read -r w1 c1 < <(timed "$DIR/cores.out1" env GOMAXPROCS=1 "$b" replay -progress never -j 1 -format summary "$CAP")
-		read -r w2 c2 < <(timed "$DIR/cores.out2" env GOMAXPROCS=2 "$b" replay -progress never -j 2 -format summary "$CAP")
+		if ((r % 2)); then
+			read -r w1 c1 < <(timed "$DIR/cores.out1" env GOMAXPROCS=1 "$b" replay -progress never -j 1 -format summary "$CAP")
+			read -r w2 c2 < <(timed "$DIR/cores.out2" env GOMAXPROCS=2 "$b" replay -progress never -j 2 -format summary "$CAP")
+		else
+			read -r w2 c2 < <(timed "$DIR/cores.out2" env GOMAXPROCS=2 "$b" replay -progress never -j 2 -format summary "$CAP")
+			read -r w1 c1 < <(timed "$DIR/cores.out1" env GOMAXPROCS=1 "$b" replay -progress never -j 1 -format summary "$CAP")
+		fi
 		for o in 1 2; do grep -v ' packets/s$' "$DIR/cores.out$o" >"$DIR/cores.cmp$o"; done
 		if [ -s "$DIR/cores.want" ]; then
 			cmp -s "$DIR/cores.want" "$DIR/cores.cmp1" || { echo "${NAMES[$i]} -j 1: output differs" >&2; exit 1; }
