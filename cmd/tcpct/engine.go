@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -439,21 +438,6 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 	}
 }
 
-// batch is a run of consecutive TCP packets. The reader fills infos, in
-// capture order, and per shard the packets of that shard; each worker
-// tracks its shard's packets into out; the consumer, which takes batches
-// in capture order, waits for done and hands the verdicts to fn in order
-// (pktInfo.shard and pos say where each packet's verdict is).
-type batch struct {
-	infos []pktInfo
-	pkts  [][]tcpct.Packet
-	out   [][]tcpct.Verdict
-	left  atomic.Int32
-	done  chan struct{}
-}
-
-const batchSize = 2048
-
 // shardOf maps a packet's tuple to a shard, the same for both directions:
 // the XOR of the two addresses and of the two ports is symmetric.
 func shardOf(p *capture.Packet, n int) int {
@@ -481,106 +465,6 @@ func shardOfTuple(src, dst netip.Addr, sport, dport uint16, n int) int {
 	h ^= h >> 29
 	h *= 0xbf58476d1ce4e5b9
 	return int((h >> 32) * uint64(n) >> 32)
-}
-
-func (e *engine) runParallel(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct.Verdict)) walkResult {
-	n := e.jobs
-	depth := 4 * n
-	free := make(chan *batch, depth)
-	for i := 0; i < depth; i++ {
-		b := &batch{infos: make([]pktInfo, 0, batchSize), out: make([][]tcpct.Verdict, n),
-			pkts: make([][]tcpct.Packet, n), done: make(chan struct{}, 1)}
-		for w := range b.pkts {
-			b.pkts[w] = make([]tcpct.Packet, 0, batchSize)
-			b.out[w] = make([]tcpct.Verdict, batchSize)
-		}
-		free <- b
-	}
-	work := make([]chan *batch, n)
-	ordered := make(chan *batch, depth)
-	var wg sync.WaitGroup
-	for w := 0; w < n; w++ {
-		work[w] = make(chan *batch, depth)
-		wg.Add(1)
-		go func(w int, tr *tcpct.Tracker) {
-			defer wg.Done()
-			for b := range work[w] {
-				tr.TrackBatch(b.pkts[w], b.out[w])
-				if b.left.Add(-1) == 0 {
-					b.done <- struct{}{}
-				}
-			}
-		}(w, e.trs[w])
-	}
-
-	// The reader runs in its own goroutine; this one consumes in order.
-	resc := make(chan walkResult, 1)
-	go func() {
-		var res walkResult
-		defer func() {
-			for _, c := range work {
-				close(c)
-			}
-			close(ordered)
-			resc <- res
-		}()
-		b := <-free
-		send := func() {
-			b.left.Store(int32(n))
-			for w := 0; w < n; w++ {
-				work[w] <- b
-			}
-			ordered <- b
-		}
-		for !e.stopped.Load() {
-			p, tcp, err := nextPacket(r, at, &res, e.progress)
-			if err != nil {
-				if err != io.EOF {
-					res.err = err
-				}
-				break
-			}
-			i := len(b.infos)
-			b.infos = b.infos[:i+1]
-			pi := &b.infos[i]
-			w := 0
-			switch {
-			case p.Kind == capture.KindNonTCP:
-				// An ICMP error (admitted as tcp) goes to the shard of the
-				// connection it quotes; rare, so parsed twice.
-				if k := tcpct.PacketOf(p).Key; !k.IsZero() {
-					w = shardOfKey(k, n)
-				}
-			case tcp || p.HasPorts():
-				w = shardOf(p, n)
-			}
-			j := len(b.pkts[w])
-			b.pkts[w] = b.pkts[w][:j+1]
-			fillPacket(&b.pkts[w][j], p, pi, tcp, res.stamp, e.sums, e.addrs)
-			pi.shard, pi.pos = w, j
-			if len(b.infos) == batchLen {
-				send()
-				b = <-free
-				b.infos = b.infos[:0]
-				for w := range b.pkts {
-					b.pkts[w] = b.pkts[w][:0]
-				}
-			}
-		}
-		if len(b.infos) > 0 {
-			send()
-		}
-	}()
-	for b := range ordered {
-		<-b.done
-		for i := range b.infos {
-			pi := &b.infos[i]
-			fn(pi, &b.out[pi.shard][pi.pos])
-		}
-		free <- b
-	}
-	wg.Wait()
-	return <-resc
 }
 
 // printSkips writes the skipped records by reason, most frequent first.

@@ -43,6 +43,17 @@ func (s *summary) count(v *tcpct.Verdict) {
 	}
 }
 
+// add counts one packet (as replaySummary's closure does on one worker).
+func (s *summary) add(pk *pktInfo, v *tcpct.Verdict) {
+	if pk.badSum {
+		s.badSums++
+	}
+	s.count(v)
+	if !pk.icmp { // an ICMP error is not one of its connection's segments
+		s.conns.add(pk.shard, v, pk)
+	}
+}
+
 // printPackets prints the per-packet counters: by conntrack state, by TCP
 // state after the packet, INVALID and ignored packets by reason, drops.
 func (s *summary) printPackets(w *bufio.Writer, p *fsm.Profile) {
@@ -79,15 +90,22 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 	s := &summary{byState: make([]int, len(p.StateNames)+1), wallStart: time.Now()}
 	s.conns.init(eng.shardMax())
 	eng.sums = true // counted whether the checksum knob acts on them or not
-	res := eng.run(r, at, func(pk *pktInfo, v *tcpct.Verdict) {
-		if pk.badSum {
-			s.badSums++
-		}
-		s.count(v)
-		if !pk.icmp { // an ICMP error is not one of its connection's segments
-			s.conns.add(pk.shard, v, pk)
-		}
-	})
+	var res walkResult
+	if eng.jobs > 1 {
+		res = s.replayShards(r, eng, at) // each worker counts its shard
+	} else {
+		// The body of summary.add, written here: this closure is the
+		// one the release build's profile (release.pgo) knows.
+		res = eng.run(r, at, func(pk *pktInfo, v *tcpct.Verdict) {
+			if pk.badSum {
+				s.badSums++
+			}
+			s.count(v)
+			if !pk.icmp { // an ICMP error is not one of its connection's segments
+				s.conns.add(pk.shard, v, pk)
+			}
+		})
+	}
 	wall := time.Since(s.wallStart)
 	end := at.end(res.last)
 	endT := time.Unix(0, end)
