@@ -94,17 +94,7 @@ func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, n
 	if eng.jobs > 1 {
 		res = s.replayShards(r, eng, at) // each worker counts its shard
 	} else {
-		// The body of summary.add, written here: this closure is the
-		// one the release build's profile (release.pgo) knows.
-		res = eng.run(r, at, func(pk *pktInfo, v *tcpct.Verdict) {
-			if pk.badSum {
-				s.badSums++
-			}
-			s.count(v)
-			if !pk.icmp { // an ICMP error is not one of its connection's segments
-				s.conns.add(pk.shard, v, pk)
-			}
-		})
+		res = eng.run(r, at, s.add)
 	}
 	wall := time.Since(s.wallStart)
 	end := at.end(res.last)
