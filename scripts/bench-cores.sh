@@ -15,11 +15,11 @@
 #
 # The capture is scripts/bench-capture.sh's (10,000,000 packets; written
 # once), or CAP. BASE names an earlier build to measure in the same rounds
-# (for example one built from main: go build -o /tmp/tcpct-base ./cmd/tcpct).
+# (for example one built from main: go build -o "$HOME/tcpct-base" ./cmd/tcpct in a checkout of it).
 #
 #   scripts/bench-cores.sh
-#   ROUNDS=7 BASE=/tmp/tcpct-base scripts/bench-cores.sh
-#   CAP=/tmp/small.pcap scripts/bench-cores.sh
+#   ROUNDS=7 BASE=$HOME/tcpct-base scripts/bench-cores.sh
+#   CAP=small.pcap scripts/bench-cores.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
