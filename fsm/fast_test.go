@@ -104,13 +104,14 @@ func pushed(pkts []tracegen.Packet, seed uint64) []tracegen.Packet {
 	return out
 }
 
-// compareFastPath runs tr through a machine with the fast path and one
-// without and returns how many packets took the fast path.
-func compareFastPath(t *testing.T, tr fastTrace) int {
+// fastAndGeneral returns two linux machines with the given sysctls
+// ("key=value"): mf takes the fast path, mg has it switched off and so
+// runs every packet through the general path.
+func fastAndGeneral(t *testing.T, sysctls []string) (mf, mg *Machine) {
 	t.Helper()
 	machine := func(fast bool) *Machine {
 		m := NewMachine(Linux)
-		for _, kv := range tr.sysctls {
+		for _, kv := range sysctls {
 			k, v, _ := strings.Cut(kv, "=")
 			if err := m.Set(k, v); err != nil {
 				t.Fatal(err)
@@ -121,7 +122,14 @@ func compareFastPath(t *testing.T, tr fastTrace) int {
 		}
 		return m
 	}
-	mf, mg := machine(true), machine(false)
+	return machine(true), machine(false)
+}
+
+// compareFastPath runs tr through a machine with the fast path and one
+// without and returns how many packets took the fast path.
+func compareFastPath(t *testing.T, tr fastTrace) int {
+	t.Helper()
+	mf, mg := fastAndGeneral(t, tr.sysctls)
 	if !mf.fastFlags[ack] || !mf.fastFlags[ack|psh] {
 		t.Fatalf("%s: the linux profile takes no fast path", tr.name)
 	}
@@ -192,20 +200,7 @@ func TestFastPathRandomWalk(t *testing.T) {
 		{"tcp_ignore_invalid_rst=1", "tcp_timeout_unacknowledged=100", "tcp_timeout_max_retrans=200", "acct=1", "checksum=1"},
 		{"tcp_timeout_established=30", "tcp_max_retrans=255"},
 	} {
-		machine := func(fast bool) *Machine {
-			m := NewMachine(Linux)
-			for _, kv := range sysctls {
-				k, v, _ := strings.Cut(kv, "=")
-				if err := m.Set(k, v); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if !fast {
-				m.fastFlags = [256]bool{}
-			}
-			return m
-		}
-		mf, mg := machine(true), machine(false)
+		mf, mg := fastAndGeneral(t, sysctls)
 		r := rand.New(rand.NewPCG(uint64(len(sysctls)), 0x77616c6b))
 		taken := 0
 		for conn := range 3000 {
