@@ -234,6 +234,7 @@ func (t *Table[V]) held(r Ref) (b int, mw uint64) {
 func (t *Table[V]) Commit(r Ref, v *V, m *Meta, now int64) {
 	b, old := t.held(r)
 	tail := atomic.LoadUint64(&t.arena[b+wTail])
+	oldDl := t.loadDl(b)
 	c := t.beginWrite(b)
 	t.storeV(b, v)
 	storeW(&t.arena[b+wTail], tailWord(tail, m.State, m.Flags&userFlags|flagAlive))
@@ -242,7 +243,7 @@ func (t *Table[V]) Commit(r Ref, v *V, m *Meta, now int64) {
 	sub := t.subscribed()
 	sameState := metaState(old) == m.State && m.Flags&StateChange == 0
 	if sub == nil || (sameState && metaFlags(old)&userFlags == m.Flags&userFlags) {
-		t.endCommit(r, b, c, m.Deadline, now)
+		t.endCommit(r, b, c, m.Deadline, oldDl, now)
 		return
 	}
 	// The key must be read while the entry is still held: once unlocked
@@ -251,7 +252,7 @@ func (t *Table[V]) Commit(r Ref, v *V, m *Meta, now int64) {
 	// which announce nothing, and an Event is some 200 bytes to zero.
 	ev := Event[V]{Type: EventUpdate, Time: now, Ref: r, Key: t.loadKey(b), Meta: *m, V: *v, SameState: sameState}
 	ev.Meta.Flags &= userFlags
-	t.endCommit(r, b, c, m.Deadline, now)
+	t.endCommit(r, b, c, m.Deadline, oldDl, now)
 	t.deliver(sub, &ev)
 }
 
@@ -260,8 +261,16 @@ func (t *Table[V]) Commit(r Ref, v *V, m *Meta, now int64) {
 // entry is filed under (a closing state) files it again, outside the write
 // window and before the lock is released; a later one costs nothing here
 // (see wheel).
-func (t *Table[V]) endCommit(r Ref, b int, c uint64, dl, now int64) {
-	if dl < t.filedDeadline(r.idx) {
+//
+// A live entry is never filed later than its deadline (Insert and Replace
+// file it under it, visits and Expire refile it at or below it, and a
+// Commit that lowers it refiles it here), so a deadline no earlier than
+// the entry's last one, oldDl, cannot be earlier than the filed one: only
+// a lowered deadline reads the filed one, whose wheel link is a cache
+// line of its own, a miss on most refreshes (a third of the time of the
+// table's W1 benchmark at 1e5 entries when every Commit read it).
+func (t *Table[V]) endCommit(r Ref, b int, c uint64, dl, oldDl, now int64) {
+	if dl < oldDl && dl < t.filedDeadline(r.idx) {
 		t.endWrite(b, c, r.gen, false)
 		t.file(r.idx, dl, now)
 		t.unlock(b)
