@@ -138,21 +138,7 @@ func (g *GVisor) Track(p *tcpcttest.Packet) tcpcttest.Result {
 			res = c.tcb.UpdateStateOriginal(tcp, p.PayloadLen)
 		}
 	}
-	r := tcpcttest.Result{Dir: tcpcttest.Original, SeenReply: c.replySeen,
-		Timeout: int64(c.timeout() / time.Second)}
-	if reply {
-		r.Dir = tcpcttest.Reply
-	}
-	switch c.tcb.State() {
-	case tcpconntrack.ResultConnecting:
-		r.CT, r.State = tcpcttest.New, "SYN_SENT"
-	case tcpconntrack.ResultAlive:
-		r.CT, r.State = tcpcttest.Established, "ESTABLISHED"
-	case tcpconntrack.ResultReset:
-		r.CT, r.State = tcpcttest.Established, "CLOSE"
-	default: // ResultClosedByOriginator, ResultClosedByResponder
-		r.CT, r.State = tcpcttest.Established, "TIME_WAIT"
-	}
+	r := c.result(reply)
 	if g.DropIsInvalid && res == tcpconntrack.ResultDrop {
 		r.CT, r.Dir = tcpcttest.Invalid, ""
 	}
@@ -235,7 +221,15 @@ func (g *GVisor) trackICMP(p *tcpcttest.Packet) tcpcttest.Result {
 	if reply {
 		c.replySeen = true
 	}
-	r := tcpcttest.Result{CT: tcpcttest.Established, Dir: tcpcttest.Original, SeenReply: c.replySeen,
+	return c.result(reply)
+}
+
+// result is the verdict on a packet of c (in the reply direction if
+// reply), from the TCB's state after it: gVisor has no conntrack states of
+// its own, so its four results are named by the Linux states they stand
+// for.
+func (c *gconn) result(reply bool) tcpcttest.Result {
+	r := tcpcttest.Result{Dir: tcpcttest.Original, SeenReply: c.replySeen,
 		Timeout: int64(c.timeout() / time.Second)}
 	if reply {
 		r.Dir = tcpcttest.Reply
@@ -244,11 +238,11 @@ func (g *GVisor) trackICMP(p *tcpcttest.Packet) tcpcttest.Result {
 	case tcpconntrack.ResultConnecting:
 		r.CT, r.State = tcpcttest.New, "SYN_SENT"
 	case tcpconntrack.ResultAlive:
-		r.State = "ESTABLISHED"
+		r.CT, r.State = tcpcttest.Established, "ESTABLISHED"
 	case tcpconntrack.ResultReset:
-		r.State = "CLOSE"
-	default:
-		r.State = "TIME_WAIT"
+		r.CT, r.State = tcpcttest.Established, "CLOSE"
+	default: // ResultClosedByOriginator, ResultClosedByResponder
+		r.CT, r.State = tcpcttest.Established, "TIME_WAIT"
 	}
 	return r
 }
