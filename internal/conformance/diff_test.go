@@ -22,6 +22,26 @@ import (
 	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 )
 
+// kernelAndTracker runs a generated trace through the kernel (in a fresh
+// namespace) and, as a capture, through a tracker, both with the knobs
+// sysctls, and returns both sets of verdicts and the packets' flow keys.
+func kernelAndTracker(t *testing.T, pkts []tracegen.Packet, sysctls []string) (kern, ours []compare.Line, keys map[int]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	recs, err := kernel.Run(ctx, kernelPackets(pkts), kernel.Options{Sysctls: sysctlMap(sysctls)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kern = kernelLines(t, recs)
+	var pb bytes.Buffer
+	if err := tracegen.WritePcap(&pb, pkts); err != nil {
+		t.Fatal(err)
+	}
+	ours, keys = replay(t, &pb, sysctls)
+	return kern, ours, keys
+}
+
 // replay runs a capture through a tracker with the knobs sysctls and
 // returns its verdicts in the jsonl form the kernel runner records.
 func replay(t *testing.T, r io.Reader, sysctls []string) ([]compare.Line, map[int]string) {
@@ -174,19 +194,7 @@ func TestKernelDifferential(t *testing.T) {
 				cfg.Packets = n / 4
 			}
 			pkts := tracegen.Generate(cfg)
-			in := kernelPackets(pkts)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			recs, err := kernel.Run(ctx, in, kernel.Options{Sysctls: sysctlMap(v.Sysctls)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			kern := kernelLines(t, recs)
-			var pb bytes.Buffer
-			if err := tracegen.WritePcap(&pb, pkts); err != nil {
-				t.Fatal(err)
-			}
-			ours, keys := replay(t, bytes.NewReader(pb.Bytes()), v.Sysctls)
+			kern, ours, keys := kernelAndTracker(t, pkts, v.Sysctls)
 			report(t, fmt.Sprintf("%s (seed %d, TCPCT_DIFF_SEED reproduces)", v.Name, cfg.Seed-uint64(i)), kern, ours, keys)
 		})
 	}
@@ -225,18 +233,7 @@ func TestKernelDifferentialICMP(t *testing.T) {
 				cfg.Packets /= 4
 			}
 			pkts := tracegen.Generate(cfg)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			recs, err := kernel.Run(ctx, kernelPackets(pkts), kernel.Options{Sysctls: sysctlMap(v.Sysctls)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			kern := kernelLines(t, recs)
-			var pb bytes.Buffer
-			if err := tracegen.WritePcap(&pb, pkts); err != nil {
-				t.Fatal(err)
-			}
-			ours, keys := replay(t, bytes.NewReader(pb.Bytes()), v.Sysctls)
+			kern, ours, keys := kernelAndTracker(t, pkts, v.Sysctls)
 			icmp := map[string]int{}
 			for _, l := range kern {
 				if strings.HasPrefix(pkts[l.I].Note, "icmp") {
