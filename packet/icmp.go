@@ -51,36 +51,17 @@ func (e *ICMPError) Append(b []byte) ([]byte, error) {
 		ttl = 64
 	}
 	start := len(b)
-	var ph uint32
 	proto := byte(1)
 	if v6 {
 		proto = 58
-		if n > 0xffff {
-			return b, ErrTooLong
-		}
-		b = grow(b, IPv6HeaderLen)
-		h := b[start:]
-		binary.BigEndian.PutUint32(h[0:], 6<<28)
-		binary.BigEndian.PutUint16(h[4:], uint16(n))
-		h[6], h[7] = proto, ttl
-		s, t := a.As16(), d.As16()
-		copy(h[8:24], s[:])
-		copy(h[24:40], t[:])
-		ph = sum(h[8:40], 0) + uint32(n) + uint32(proto)
-	} else {
-		if IPv4HeaderLen+n > 0xffff {
-			return b, ErrTooLong
-		}
-		b = grow(b, IPv4HeaderLen)
-		h := b[start:]
-		h[0] = 0x45
-		binary.BigEndian.PutUint16(h[2:], uint16(IPv4HeaderLen+n))
-		binary.BigEndian.PutUint16(h[4:], e.IPID)
-		h[8], h[9] = ttl, proto
-		s, t := a.Unmap().As4(), d.Unmap().As4()
-		copy(h[12:16], s[:])
-		copy(h[16:20], t[:])
-		binary.BigEndian.PutUint16(h[10:], Checksum(h[:IPv4HeaderLen], 0))
+	}
+	b, err := appendIP(b, ipHeader{src: a, dst: d, v6: v6, proto: proto, ttl: ttl, id: e.IPID}, n)
+	if err != nil {
+		return b, err
+	}
+	var ph uint32 // ICMPv4 has no pseudo-header
+	if v6 {
+		ph = pseudoSum(b[start:], true, proto, n)
 	}
 	m := len(b)
 	b = grow(b, ICMPHeaderLen)

@@ -168,37 +168,10 @@ func (s *Segment) Append(b []byte) ([]byte, error) {
 		ttl = 64
 	}
 	start := len(b)
-	if v6 {
-		if tcpLen > 0xffff {
-			return b, ErrTooLong
-		}
-		b = grow(b, IPv6HeaderLen)
-		h := b[start:]
-		binary.BigEndian.PutUint32(h[0:], 6<<28|s.FlowLabel&0xfffff)
-		binary.BigEndian.PutUint16(h[4:], uint16(tcpLen))
-		h[6] = 6 // next header: TCP
-		h[7] = ttl
-		src, dst := s.Src.Addr().As16(), s.Dst.Addr().As16()
-		copy(h[8:24], src[:])
-		copy(h[24:40], dst[:])
-	} else {
-		if IPv4HeaderLen+tcpLen > 0xffff {
-			return b, ErrTooLong
-		}
-		b = grow(b, IPv4HeaderLen)
-		h := b[start:]
-		h[0] = 0x45
-		h[1] = 0
-		binary.BigEndian.PutUint16(h[2:], uint16(IPv4HeaderLen+tcpLen))
-		binary.BigEndian.PutUint16(h[4:], s.IPID)
-		binary.BigEndian.PutUint16(h[6:], 0x4000) // DF
-		h[8] = ttl
-		h[9] = 6
-		h[10], h[11] = 0, 0
-		src, dst := s.Src.Addr().Unmap().As4(), s.Dst.Addr().Unmap().As4()
-		copy(h[12:16], src[:])
-		copy(h[16:20], dst[:])
-		binary.BigEndian.PutUint16(h[10:], Checksum(h[:IPv4HeaderLen], 0))
+	b, err = appendIP(b, ipHeader{src: s.Src.Addr(), dst: s.Dst.Addr(), v6: v6, proto: 6, ttl: ttl,
+		id: s.IPID, df: true, flow: s.FlowLabel}, tcpLen)
+	if err != nil {
+		return b, err
 	}
 	ipEnd := len(b)
 	b = grow(b, TCPHeaderLen+olen)
@@ -223,14 +196,66 @@ func (s *Segment) Append(b []byte) ([]byte, error) {
 		}
 	}
 	seg := b[ipEnd:]
-	var ph uint32
-	if v6 {
-		ph = sum(b[start+8:start+40], 0) + uint32(len(seg)) + 6
-	} else {
-		ph = sum(b[start+12:start+20], 0) + uint32(len(seg)) + 6
-	}
-	binary.BigEndian.PutUint16(seg[16:], Checksum(seg, ph))
+	binary.BigEndian.PutUint16(seg[16:], Checksum(seg, pseudoSum(b[start:ipEnd], v6, 6, len(seg))))
 	return b, nil
+}
+
+// ipHeader is the IP header Append writes in front of a TCP segment or an
+// ICMP message: IPv4 without options, IPv6 without extension headers.
+type ipHeader struct {
+	src, dst   netip.Addr
+	v6         bool
+	proto, ttl byte
+	id         uint16 // IPv4: identification
+	df         bool   // IPv4: don't fragment
+	flow       uint32 // IPv6: flow label (low 20 bits)
+}
+
+// appendIP appends h, for a payload of n bytes, to b, with the IPv4
+// header checksum computed.
+func appendIP(b []byte, h ipHeader, n int) ([]byte, error) {
+	start := len(b)
+	if h.v6 {
+		if n > 0xffff {
+			return b, ErrTooLong
+		}
+		b = grow(b, IPv6HeaderLen)
+		p := b[start:]
+		binary.BigEndian.PutUint32(p[0:], 6<<28|h.flow&0xfffff)
+		binary.BigEndian.PutUint16(p[4:], uint16(n))
+		p[6], p[7] = h.proto, h.ttl
+		src, dst := h.src.As16(), h.dst.As16()
+		copy(p[8:24], src[:])
+		copy(p[24:40], dst[:])
+		return b, nil
+	}
+	if IPv4HeaderLen+n > 0xffff {
+		return b, ErrTooLong
+	}
+	b = grow(b, IPv4HeaderLen)
+	p := b[start:]
+	p[0] = 0x45
+	binary.BigEndian.PutUint16(p[2:], uint16(IPv4HeaderLen+n))
+	binary.BigEndian.PutUint16(p[4:], h.id)
+	if h.df {
+		binary.BigEndian.PutUint16(p[6:], 0x4000)
+	}
+	p[8], p[9] = h.ttl, h.proto
+	src, dst := h.src.Unmap().As4(), h.dst.Unmap().As4()
+	copy(p[12:16], src[:])
+	copy(p[16:20], dst[:])
+	binary.BigEndian.PutUint16(p[10:], Checksum(p[:IPv4HeaderLen], 0))
+	return b, nil
+}
+
+// pseudoSum is the one's-complement sum of the pseudo-header (RFC 9293
+// 3.1, RFC 8200 8.1) of an upper-layer message of n bytes of protocol
+// proto behind the IP header ip, for its checksum.
+func pseudoSum(ip []byte, v6 bool, proto byte, n int) uint32 {
+	if v6 {
+		return sum(ip[8:40], 0) + uint32(n) + uint32(proto)
+	}
+	return sum(ip[12:20], 0) + uint32(n) + uint32(proto)
 }
 
 // put writes the options into o, which has exactly o.Len() bytes.
