@@ -88,7 +88,7 @@ func CHeader(s *spec.Spec) []byte {
 		for cl := 0; cl < c.NumClasses; cl++ {
 			line := fmt.Sprintf(" *   %-18s", s.Classes[cl])
 			for st := 0; st < c.NumStates; st++ {
-				line += fmt.Sprintf("%-6s", cCellName(s, c.Cells[spec.CellIndex(spec.Dir(d), cl, st)]))
+				line += fmt.Sprintf("%-6s", s.OutcomeString(spec.CellOutcome(c.Cells[spec.CellIndex(spec.Dir(d), cl, st)])))
 			}
 			fmt.Fprintf(&b, "%s\n", strings.TrimRight(line, " "))
 		}
@@ -143,16 +143,6 @@ func CHeader(s *spec.Spec) []byte {
 	writeCStrings(&b, p+"_knob_name", knobs, width(knobs))
 	fmt.Fprintf(&b, "#endif /* %s */\n", guard)
 	return b.Bytes()
-}
-
-func cCellName(s *spec.Spec, v uint8) string {
-	switch v {
-	case spec.OutInvalid:
-		return "sIV"
-	case spec.OutIgnore:
-		return "sIG"
-	}
-	return s.States[v].Abbrev
 }
 
 // cIdent upper-cases a name into a C identifier part.

@@ -111,6 +111,18 @@ const (
 	AssuredHandshakeAck
 )
 
+// CellOutcome is the outcome a compiled cell (Compiled.Cells) holds: the
+// inverse of Compile's encoding, for renderers of compiled tables.
+func CellOutcome(v uint8) Outcome {
+	switch v {
+	case OutInvalid:
+		return Outcome{Kind: Invalid}
+	case OutIgnore:
+		return Outcome{Kind: Ignore}
+	}
+	return Outcome{Kind: Next, State: int(v)}
+}
+
 // Compile flattens a validated spec.
 func (s *Spec) Compile() *Compiled {
 	c := &Compiled{NumStates: len(s.States), NumClasses: len(s.Classes), RetransKnob: NoKnob, UnackKnob: NoKnob}

@@ -239,3 +239,22 @@ func TestParseNeverPanicsOnGarbage(t *testing.T) {
 		}
 	}
 }
+
+// CellOutcome reads back what Compile wrote: every cell of both profiles.
+func TestCellOutcomeInvertsCompile(t *testing.T) {
+	for _, name := range Profiles() {
+		s := MustLoad(name)
+		c := s.Compile()
+		for d := range s.Table {
+			for ci, row := range s.Table[d] {
+				for si, cell := range row {
+					got := CellOutcome(c.Cells[CellIndex(Dir(d), ci, si)])
+					if got != cell.Outcome {
+						t.Errorf("%s %s/%s/%s: compiled cell reads back as %+v, table has %+v",
+							name, Dir(d), s.Classes[ci], s.States[si].Name, got, cell.Outcome)
+					}
+				}
+			}
+		}
+	}
+}

@@ -74,15 +74,7 @@ func writeProfile(b *bytes.Buffer, s *spec.Spec) {
 	fmt.Fprintf(b, "},\nInitial: %d,\n", s.Initial)
 	fmt.Fprintf(b, "Table: spec.Compiled{\nNumStates: %d, NumClasses: %d,\n", c.NumStates, c.NumClasses)
 
-	cellName := func(v uint8) string {
-		switch v {
-		case spec.OutInvalid:
-			return "sIV"
-		case spec.OutIgnore:
-			return "sIG"
-		}
-		return s.States[v].Abbrev
-	}
+	cellName := func(v uint8) string { return s.OutcomeString(spec.CellOutcome(v)) }
 	header := "//" + strings.Repeat(" ", 12)
 	for _, st := range s.States {
 		header += fmt.Sprintf("%-6s", st.Abbrev)
