@@ -117,26 +117,23 @@ func writeProfile(b *bytes.Buffer, s *spec.Spec) {
 	}
 	writeCells("CellWhy", func(i int) string { return fmt.Sprintf("%d", c.CellWhy[i]) })
 
-	fmt.Fprintf(b, "// ClassOf maps the TCP flag byte (FIN=0x01 ... CWR=0x80) to a class.\n")
-	fmt.Fprintf(b, "ClassOf: [256]uint8{\n")
-	for i := 0; i < 256; i += 16 {
-		fmt.Fprintf(b, "/* 0x%02x */ ", i)
-		for j := i; j < i+16; j++ {
-			fmt.Fprintf(b, "%d, ", c.ClassOf[j])
+	// perFlagByte writes a [256]T field indexed by the TCP flag byte, 16
+	// entries a line.
+	perFlagByte := func(comment, field string, entry func(f int) string) {
+		fmt.Fprintf(b, "// %s\n%s{\n", comment, field)
+		for i := 0; i < 256; i += 16 {
+			fmt.Fprintf(b, "/* 0x%02x */ ", i)
+			for j := i; j < i+16; j++ {
+				fmt.Fprintf(b, "%s, ", entry(j))
+			}
+			fmt.Fprintf(b, "\n")
 		}
-		fmt.Fprintf(b, "\n")
+		fmt.Fprintf(b, "},\n")
 	}
-	fmt.Fprintf(b, "},\n")
-	fmt.Fprintf(b, "// FlagsOK: whether a flag byte passes tcp_error's combination check.\n")
-	fmt.Fprintf(b, "FlagsOK: [256]bool{\n")
-	for i := 0; i < 256; i += 16 {
-		fmt.Fprintf(b, "/* 0x%02x */ ", i)
-		for j := i; j < i+16; j++ {
-			fmt.Fprintf(b, "%v, ", c.FlagsOK[j])
-		}
-		fmt.Fprintf(b, "\n")
-	}
-	fmt.Fprintf(b, "},\n")
+	perFlagByte("ClassOf maps the TCP flag byte (FIN=0x01 ... CWR=0x80) to a class.", "ClassOf: [256]uint8",
+		func(f int) string { return fmt.Sprintf("%d", c.ClassOf[f]) })
+	perFlagByte("FlagsOK: whether a flag byte passes tcp_error's combination check.", "FlagsOK: [256]bool",
+		func(f int) string { return fmt.Sprintf("%v", c.FlagsOK[f]) })
 	fmt.Fprintf(b, "Create: [%d]uint8{", spec.MaxClasses)
 	for _, v := range c.Create {
 		fmt.Fprintf(b, "%d, ", v)
