@@ -424,14 +424,7 @@ func (r *conformRun) narrate(tf *trackerFlags, pcap []byte, want map[int]*compar
 // verdictLine is the tracker's verdict in the jsonl form the kernel
 // runner records (the fields compare reads).
 func verdictLine(i int, v *tcpct.Verdict) compare.Line {
-	l := compare.Line{I: i, CT: v.CT.String(), Reason: v.ReasonText()}
-	if v.CT != fsm.CTInvalid {
-		l.Dir = v.Dir.String()
-	}
-	if v.Entry {
-		s := v.SecondsLeft()
-		l.State, l.Timeout, l.Assured, l.SeenReply = v.StateName(), &s, v.Assured, v.SeenReply
-	}
+	l := compare.VerdictLine(i, v)
 	b, _ := json.Marshal(l)
 	l.Raw = string(b)
 	return l

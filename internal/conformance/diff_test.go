@@ -16,7 +16,6 @@ import (
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/capture"
-	"github.com/fdac824a/tcpct/fsm"
 	"github.com/fdac824a/tcpct/internal/conformance/compare"
 	"github.com/fdac824a/tcpct/internal/conformance/kernel"
 	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
@@ -59,15 +58,7 @@ func replayWith(t *testing.T, tr *tcpct.Tracker, r io.Reader) ([]compare.Line, m
 		if v == nil {
 			return
 		}
-		l := compare.Line{I: p.Index, CT: v.CT.String(), Reason: v.ReasonText()}
-		if v.CT != fsm.CTInvalid {
-			l.Dir = v.Dir.String()
-		}
-		if v.Entry {
-			s := v.SecondsLeft()
-			l.State, l.Timeout, l.Assured, l.SeenReply = v.StateName(), &s, v.Assured, v.SeenReply
-		}
-		out = append(out, l)
+		out = append(out, compare.VerdictLine(p.Index, v))
 	})
 	return out, compare.FlowKeys(raw)
 }

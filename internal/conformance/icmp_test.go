@@ -207,20 +207,7 @@ func icmpLines(t *testing.T, tr *tcpct.Tracker, in []kernel.Packet) []compare.Li
 		if err != nil {
 			continue
 		}
-		out = append(out, lineOf(i, &v))
+		out = append(out, compare.VerdictLine(i, &v))
 	}
 	return out
-}
-
-// lineOf is a verdict in the jsonl form the kernel runner records.
-func lineOf(i int, v *tcpct.Verdict) compare.Line {
-	l := compare.Line{I: i, CT: v.CT.String(), Reason: v.ReasonText()}
-	if v.CT != tcpct.CTInvalid {
-		l.Dir = v.Dir.String()
-	}
-	if v.Entry {
-		s := v.SecondsLeft()
-		l.State, l.Timeout, l.Assured, l.SeenReply = v.StateName(), &s, v.Assured, v.SeenReply
-	}
-	return l
 }
