@@ -131,8 +131,8 @@ func TestCapabilities(t *testing.T) {
 // noRelated it calls every ICMP error INVALID, as a tracker that does
 // not model them would.
 type icmpAware struct {
-	tr        *tcpct.Tracker
-	noRelated bool
+	tcpctAdapter // the example's adapter (example_test.go)
+	noRelated    bool
 }
 
 func (a *icmpAware) Capabilities() tcpcttest.Field { return tcpcttest.AllFields | tcpcttest.ICMPErrors }
@@ -141,15 +141,7 @@ func (a *icmpAware) Track(p *tcpcttest.Packet) tcpcttest.Result {
 	if p.ICMP && a.noRelated {
 		return tcpcttest.Result{CT: tcpcttest.Invalid}
 	}
-	v, err := a.tr.Track(p.IP, p.Time)
-	if err != nil {
-		return tcpcttest.Result{CT: tcpcttest.Invalid}
-	}
-	r := tcpcttest.Result{CT: tcpcttest.CT(v.CT.String()), Dir: tcpcttest.Dir(v.Dir.String())}
-	if v.Entry {
-		r.State, r.Timeout, r.Assured, r.SeenReply = v.StateName(), v.SecondsLeft(), v.Assured, v.SeenReply
-	}
-	return r
+	return a.tcpctAdapter.Track(p)
 }
 
 // TestICMPErrors: a tracker that asks for ICMP errors gets generated
@@ -159,14 +151,14 @@ func TestICMPErrors(t *testing.T) {
 	opts := tcpcttest.Options{Variants: []string{"default"}, NoRecorded: true, Packets: 2000}
 	good := tcpcttest.Measure(func() tcpcttest.Tracker {
 		tr, _ := tcpct.New(tcpct.Config{})
-		return &icmpAware{tr: tr}
+		return &icmpAware{tcpctAdapter: tcpctAdapter{tr: tr}}
 	}, opts)
 	if !good.Agree() {
 		t.Errorf("tcpct disagrees with itself on ICMP errors: %+v", good.Total())
 	}
 	bad := tcpcttest.Measure(func() tcpcttest.Tracker {
 		tr, _ := tcpct.New(tcpct.Config{})
-		return &icmpAware{tr: tr, noRelated: true}
+		return &icmpAware{tcpctAdapter: tcpctAdapter{tr: tr}, noRelated: true}
 	}, opts)
 	pats := bad.Traces[0].Patterns
 	if bad.Agree() || pats["ct: RELATED → INVALID"] == 0 {
