@@ -6,6 +6,7 @@ import (
 
 	"github.com/fdac824a/tcpct"
 	"github.com/fdac824a/tcpct/fsm"
+	"github.com/fdac824a/tcpct/internal/hugepage"
 	"github.com/fdac824a/tcpct/table"
 )
 
@@ -63,7 +64,11 @@ func (cc *connCounts) init(sizes []int) {
 	for i, n := range sizes {
 		cc.slots[i] = make([]connSlot, n)
 		if n > 0 {
-			adviseHuge(unsafe.Pointer(&cc.slots[i][0]), uintptr(n)*unsafe.Sizeof(connSlot{}))
+			// Each new connection writes its slot first: with 4 KiB
+			// pages a fault every 64 connections, 4 % of a replay of
+			// 200k connections under a hypervisor. No collapse: the
+			// counters are faulted in as connections arrive.
+			hugepage.Advise(unsafe.Pointer(&cc.slots[i][0]), uintptr(n)*unsafe.Sizeof(connSlot{}), false)
 		}
 	}
 }
