@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -75,7 +77,16 @@ func TestReplayIsAFunctionOfTheCapture(t *testing.T) {
 	// 24,000 connections in all.
 	knobs := []string{"-sysctl", "max=4000", "-sysctl", "tcp_timeout_time_wait=2", "-sysctl", "tcp_timeout_established=3",
 		"-sysctl", "tcp_timeout_syn_sent=3", "-sysctl", "tcp_timeout_close=1"}
-	defer func(r, b int, s uint64) { readAhead, batchLen, tableSeed = r, b, s }(readAhead, batchLen, tableSeed)
+	defer func(r, b int, s uint64, wr int) {
+		readAhead, batchLen, tableSeed, workersRead = r, b, s, wr
+	}(readAhead, batchLen, tableSeed, workersRead)
+	// The capture is read from stdin, or from a file (fromFile): -j N's
+	// summary then has every worker read the file itself (runReaders)
+	// unless read says readNever.
+	path := filepath.Join(t.TempDir(), "steady.pcap")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	type setting struct {
 		name        string
 		jobs        string
@@ -83,22 +94,29 @@ func TestReplayIsAFunctionOfTheCapture(t *testing.T) {
 		seed        uint64
 		skipsEvents bool // events always runs on one worker
 		noLimit     bool // max=0: a table that grows, from 1,024 entries
+		fromFile    bool
+		read        int // workersRead
 	}
 	settings := []setting{
-		{"baseline", "1", lookahead, batchSize, 1, false, false},
-		{"again", "1", lookahead, batchSize, 1, false, false},
-		{"random seed", "1", lookahead, batchSize, 0, false, false},
-		{"seed 2", "1", lookahead, batchSize, 2, false, false},
-		{"read-ahead 1", "1", 1, batchSize, 3, false, false},
-		{"read-ahead 7", "1", 7, batchSize, 4, false, false},
-		{"-j 2", "2", lookahead, batchSize, 5, true, false},
-		{"-j 8", "8", lookahead, batchSize, 6, true, false},
-		{"-j 2 batches of 3", "2", lookahead, 3, 7, true, false},
-		{"-j 8 batches of 100", "8", 5, 100, 0, true, false},
+		{"baseline", "1", lookahead, batchSize, 1, false, false, false, readWhenCores},
+		{"again", "1", lookahead, batchSize, 1, false, false, false, readWhenCores},
+		{"random seed", "1", lookahead, batchSize, 0, false, false, false, readWhenCores},
+		{"seed 2", "1", lookahead, batchSize, 2, false, false, false, readWhenCores},
+		{"read-ahead 1", "1", 1, batchSize, 3, false, false, false, readWhenCores},
+		{"read-ahead 7", "1", 7, batchSize, 4, false, false, false, readWhenCores},
+		{"-j 2", "2", lookahead, batchSize, 5, true, false, false, readWhenCores},
+		{"-j 8", "8", lookahead, batchSize, 6, true, false, false, readWhenCores},
+		{"-j 2 batches of 3", "2", lookahead, 3, 7, true, false, false, readWhenCores},
+		{"-j 8 batches of 100", "8", 5, 100, 0, true, false, false, readWhenCores},
 		// Without a limit the live set fits as it does under max=4000:
 		// the same output, with the table grown on the way.
-		{"max=0", "1", lookahead, batchSize, 8, false, true},
-		{"max=0 -j 2", "2", lookahead, 7, 9, true, true},
+		{"max=0", "1", lookahead, batchSize, 8, false, true, false, readWhenCores},
+		{"max=0 -j 2", "2", lookahead, 7, 9, true, true, false, readAlways},
+		{"file", "1", lookahead, batchSize, 10, false, false, true, readAlways},
+		{"file -j 2, workers read", "2", lookahead, batchSize, 11, true, false, true, readAlways},
+		{"file -j 8, workers read", "8", 3, batchSize, 0, true, false, true, readAlways},
+		{"file -j 2, pipeline", "2", lookahead, 9, 12, true, false, true, readNever},
+		{"max=0 file -j 3, workers read", "3", lookahead, batchSize, 13, true, true, true, readAlways},
 	}
 	for _, format := range []string{"summary", "jsonl", "conntrack", "events"} {
 		var want string
@@ -106,19 +124,24 @@ func TestReplayIsAFunctionOfTheCapture(t *testing.T) {
 			if format == "events" && s.skipsEvents {
 				continue
 			}
-			readAhead, batchLen, tableSeed = s.ahead, s.bl, s.seed
+			readAhead, batchLen, tableSeed, workersRead = s.ahead, s.bl, s.seed, s.read
 			args := append([]string{"replay", "-format", format, "-j", s.jobs}, knobs...)
 			if s.noLimit {
 				args = append(args, "-sysctl", "max=0")
 			}
-			args = append(args, "-at", "+200s", "-")
+			if s.fromFile {
+				args = append(args, "-at", "+200s", path)
+			} else {
+				args = append(args, "-at", "+200s", "-")
+			}
 			code, out, errs := runCmd(t, data, args...)
 			// -at +200s is after every entry expired: conntrack says so
 			// in a warning, which is not a difference.
 			if code != 0 || warningLine.ReplaceAllString(errs, "") != "" {
 				t.Fatalf("%s %v: status %d, stderr %q", s.name, args, code, errs)
 			}
-			out = throughputLine.ReplaceAllString(out, "")
+			// The summary names its input.
+			out = strings.ReplaceAll(throughputLine.ReplaceAllString(out, ""), path, "-")
 			if s.name == "baseline" {
 				want = out
 				checkSteadySummary(t, format, out, conns)

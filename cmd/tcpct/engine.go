@@ -67,6 +67,10 @@ type engine struct {
 	// progress, when set, is called every few thousand records with the
 	// byte offset reached.
 	progress func(offset int64)
+	// reopen, when set, opens the capture again from its start, with
+	// the same decoding, for a worker that reads it itself (runReaders):
+	// a plain file, not stdin and not compressed.
+	reopen func() (*capture.Reader, error)
 	// stopped is set by stop: the output failed, so run reads no more.
 	stopped atomic.Bool
 }
@@ -351,11 +355,21 @@ const lookahead = 16
 // (TestReplayIsAFunctionOfTheCapture). readAhead (at most lookahead) is
 // how many packets one tracker reads before tracking them, batchLen (at
 // most batchSize) how many the parallel reader hands on at once, and
-// tableSeed the trackers' hash seed (0: random, as in use).
+// tableSeed the trackers' hash seed (0: random, as in use), and
+// workersRead whether the workers of a per-shard replay read the capture
+// themselves (runReaders) or are fed by the pipeline's reader.
 var (
-	readAhead = lookahead
-	batchLen  = batchSize
-	tableSeed uint64
+	readAhead   = lookahead
+	batchLen    = batchSize
+	tableSeed   uint64
+	workersRead = readWhenCores
+)
+
+// Values of workersRead.
+const (
+	readWhenCores = iota // when the capture can be reopened and each worker can have a core
+	readAlways           // whenever the capture can be reopened
+	readNever            // never: the pipeline
 )
 
 const progressEvery = 1 << 14
@@ -397,15 +411,26 @@ func nextPacket(r *capture.Reader, at atSpec, res *walkResult, progress func(off
 // run feeds every record to the trackers and calls fn for each TCP packet
 // in capture order with its verdict. Packets later than an absolute -at
 // are read but not processed.
-//
-// With one tracker it reads lookahead packets, tracks them (trackItems),
-// and hands them to fn before reading on; a read error ends the run after
-// the packets before it are handed on.
 func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct.Verdict)) walkResult {
 	if e.jobs > 1 {
 		return e.runParallel(r, at, fn)
 	}
-	tr := e.trs[0]
+	return e.trackShard(0, r, at, e.progress, fn)
+}
+
+// trackShard reads every record of r and tracks the TCP packets of shard
+// w (every packet with one tracker) on tracker w, calling fn for each in
+// capture order with its verdict: the replay on one core, and each
+// worker's when every worker reads the capture itself (runReaders).
+// Records of other shards are read and counted in the result like the
+// shard's own, so that every worker's walkResult is the whole capture's.
+//
+// It reads lookahead packets of the shard, tracks them (TrackBatch) and
+// hands them to fn before reading on; a read error ends the run after
+// the packets before it are handed on.
+func (e *engine) trackShard(w int, r *capture.Reader, at atSpec, progress func(int64), fn func(pi *pktInfo, v *tcpct.Verdict)) walkResult {
+	tr := e.trs[w]
+	shards := e.jobs
 	var res walkResult
 	var pkts [lookahead]tcpct.Packet
 	var infos [lookahead]pktInfo
@@ -416,10 +441,14 @@ func (e *engine) run(r *capture.Reader, at atSpec, fn func(pi *pktInfo, v *tcpct
 		for n < readAhead {
 			var p *capture.Packet
 			var tcp bool
-			if p, tcp, err = nextPacket(r, at, &res, e.progress); err != nil {
+			if p, tcp, err = nextPacket(r, at, &res, progress); err != nil {
 				break
 			}
+			if shards > 1 && shardOfPacket(p, tcp, shards) != w {
+				continue
+			}
 			fillPacket(&pkts[n], p, &infos[n], tcp, res.stamp, e.sums, e.addrs)
+			infos[n].shard = w
 			n++
 		}
 		tr.TrackBatch(pkts[:n], out[:n])

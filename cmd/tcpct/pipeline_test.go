@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/fdac824a/tcpct"
+	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/packet"
 )
 
@@ -73,6 +80,78 @@ func TestParallelOddPackets(t *testing.T) {
 					}
 				}
 			}
+			// From a file, each worker of the summary reads it itself
+			// (runReaders) and sorts the odd packets out on its own.
+			path := filepath.Join(t.TempDir(), "odd.pcap")
+			if err := os.WriteFile(path, c.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, j := range []string{"2", "3"} {
+				workersRead = readAlways
+				_, out, _ := runCmd(t, nil, "replay", "-j", j, "-sysctl", c.knob, "-format", format, path)
+				workersRead = readWhenCores
+				out = strings.ReplaceAll(throughputLine.ReplaceAllString(out, ""), path, "-")
+				if out != want {
+					t.Errorf("%s -format %s -j %s, from a file: differs from -j 1\n%s", c.name, format, j, firstDiff(want, out))
+				}
+			}
 		}
+	}
+}
+
+// TestRunReadersEdges: a worker that cannot open the capture again leaves
+// the replay to the pipeline, with the same counts; a worker that reads a
+// different capture (a file changed while it was read) makes the replay
+// an error that says so, rather than a summary of two captures.
+func TestRunReadersEdges(t *testing.T) {
+	data := oddCapture(t)
+	open := func() (*capture.Reader, error) { return capture.NewReader(bytes.NewReader(data)) }
+	replay := func(reopen func() (*capture.Reader, error)) (walkResult, []int) {
+		t.Helper()
+		eng, err := newEngine(&trackerFlags{profile: profileFlag{name: "linux"}}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng.reopen = reopen
+		counts := make([]int, 2)
+		fns := []func(*pktInfo, *tcpct.Verdict){
+			func(pi *pktInfo, _ *tcpct.Verdict) { counts[pi.shard]++ },
+			func(pi *pktInfo, _ *tcpct.Verdict) { counts[pi.shard]++ },
+		}
+		r, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func(wr int) { workersRead = wr }(workersRead)
+		workersRead = readAlways
+		return eng.runSharded(r, atSpec{}, fns), counts
+	}
+
+	want, wantCounts := replay(nil) // the pipeline
+	if want.err != nil || want.tcp == 0 || wantCounts[0] == 0 || wantCounts[1] == 0 {
+		t.Fatalf("pipeline: %+v, per shard %v", want, wantCounts)
+	}
+	got, counts := replay(open)
+	if got.err != nil || got.records != want.records || got.tcp != want.tcp || !slices.Equal(counts, wantCounts) {
+		t.Errorf("workers reading: %d records, %d TCP, per shard %v, err %v; pipeline %d, %d, %v",
+			got.records, got.tcp, counts, got.err, want.records, want.tcp, wantCounts)
+	}
+	got, counts = replay(func() (*capture.Reader, error) { return nil, errors.New("gone") })
+	if got.err != nil || got.records != want.records || !slices.Equal(counts, wantCounts) {
+		t.Errorf("reopen failing: %d records, per shard %v, err %v; want the pipeline's %d, %v", got.records, counts, got.err, want.records, wantCounts)
+	}
+	// The second reader's copy lost its last record, whole.
+	r, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	for p, err := r.Next(); err == nil; p, err = r.Next() {
+		last = p.Offset
+	}
+	cut := data[:last]
+	got, _ = replay(func() (*capture.Reader, error) { return capture.NewReader(bytes.NewReader(cut)) })
+	if got.err == nil || !strings.Contains(got.err.Error(), "changed while it was read") {
+		t.Errorf("a second reader reading less: err %v, want the capture named as changed", got.err)
 	}
 }

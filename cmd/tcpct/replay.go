@@ -154,6 +154,27 @@ func openCapture(path string, stdin io.Reader) (*capture.Reader, error) {
 	return capture.Open(path)
 }
 
+// reopener returns a function that opens the capture at path again with
+// the same decoding (engine.reopen), or nil when it cannot be read twice
+// alike or cheaply: stdin, anything but a regular file (a pipe named
+// on the command line), or a compressed capture, whose second reading
+// would decompress it again.
+func reopener(path string, r *capture.Reader, decap bool) func() (*capture.Reader, error) {
+	if path == "-" || r.Compressed() {
+		return nil
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	return func() (*capture.Reader, error) {
+		rr, err := capture.Open(path)
+		if err == nil {
+			rr.SetDecap(decap)
+		}
+		return rr, err
+	}
+}
+
 // walk feeds every record to the tracker and calls fn for the TCP ones
 // until fn returns false (explain's loop; replay runs an engine). Packets
 // later than an absolute -at are read but not processed.
@@ -269,6 +290,7 @@ func replay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer r.Close()
 	r.SetDecap(tf.decap)
+	eng.reopen = reopener(pos[0], r, tf.decap)
 	if *cpuprofile != "" {
 		pf, err := os.Create(*cpuprofile)
 		if err != nil {
