@@ -11,6 +11,8 @@ import (
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/spec"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // fastTrace is a packet stream for the fast-path differential: raw IP
@@ -290,6 +292,97 @@ func TestFastPathRandomWalk(t *testing.T) {
 		t.Logf("%v: %d segments took the fast path", sysctls, taken)
 		if taken < 5000 {
 			t.Errorf("%v: only %d segments took the fast path", sysctls, taken)
+		}
+	}
+}
+
+// TestFastPathReplyBeforeSeenReply drives the fast path's one case that
+// no packet sequence reaches: a reply ACK of an ESTABLISHED entry that has
+// not seen a reply yet (the fast path must set SEEN_REPLY, and answer
+// ESTABLISHED, not NEW) but already knows the reply side's window (or the
+// fast path would not take it).
+//
+// Why packets alone never get there: an entry without SEEN_REPLY is
+// ESTABLISHED only after a loose pickup (an entry started by a SYN leaves
+// SYN_SENT only on an accepted reply, which sets SEEN_REPLY, or on an RST
+// before any reply, which deletes it), and tcp_new marks both directions
+// of a pickup BE_LIBERAL; so the first reply packet that reaches
+// tcp_in_window is accepted, whatever its numbers, and sets SEEN_REPLY in
+// nf_conntrack_in (net/netfilter/nf_conntrack_proto_tcp.c and
+// nf_conntrack_core.c, Linux 6.18; TestKernelReplyWindowBeforeSeenReply in
+// internal/conformance shows it on the running kernel). The reply side's
+// window is unknown until then. But ctnetlink can clear the flag
+// (CTA_PROTOINFO_TCP_FLAGS_REPLY, nlattr_to_tcp), as a synchronised or
+// hand-edited entry may have it: the test clears it in the entry as that
+// update would. Then a reply acknowledging data never sent is INVALID
+// (tcp_in_window initialised the reply side's window before its checks,
+// and the kernel keeps what it wrote), the entry stays [UNREPLIED], and
+// the next, in-window, reply takes the fast path.
+//
+// After every packet the machine with the fast path and the one without
+// must agree, and both must give the outcome the kernel gives
+// (TestKernelReplyWindowBeforeSeenReply checks the same script there).
+func TestFastPathReplyBeforeSeenReply(t *testing.T) {
+	type outcome struct {
+		CT        CT
+		Dir       Dir
+		State     string
+		Timeout   int64 // seconds left
+		Assured   bool
+		SeenReply bool
+		Reason    Reason
+	}
+	steps := []struct {
+		at   int64 // seconds
+		dir  Dir
+		seg  Segment
+		want outcome
+	}{
+		// A mid-stream ACK: picked up, capped at the UNACK timeout.
+		{0, Original, Segment{Seq: 1000, Ack: 5000, Flags: ack, Win: 502},
+			outcome{CTNew, Original, "ESTABLISHED", 300, false, false, ReasonNone}},
+		// (The reply side's BE_LIBERAL is cleared here.) It acknowledges
+		// data the original side never sent: INVALID, no refresh.
+		{1, Reply, Segment{Seq: 5000, Ack: 1000 + 100000, Flags: ack, Win: 509},
+			outcome{CTInvalid, Reply, "ESTABLISHED", 299, false, false, ReasonAckOverUpper}},
+		// In window: the fast path. ESTABLISHED, SEEN_REPLY set, still
+		// capped at UNACK since the entry had not seen a reply before.
+		{2, Reply, Segment{Seq: 5000, Ack: 1000, Flags: ack, Win: 509},
+			outcome{CTEstablished, Reply, "ESTABLISHED", 300, false, true, ReasonNone}},
+		// The next packet after the reply assures the entry.
+		{3, Original, Segment{Seq: 1000, Ack: 5000, Flags: ack, Win: 502},
+			outcome{CTEstablished, Original, "ESTABLISHED", 432000, true, true, ReasonNone}},
+	}
+	mf, mg := fastAndGeneral(t, nil)
+	var cf, cg Conn
+	for i, p := range steps {
+		now := p.at * second
+		switch i {
+		case 1:
+			cf.Seen[Reply].Flags &^= FlagBeLiberal
+			cg.Seen[Reply].Flags &^= FlagBeLiberal
+		case 2:
+			// The fast path's conditions, so that this test cannot pass
+			// by the general path taking the packet.
+			if !mf.fastFlags[p.seg.Flags] || cf.State != mf.sES || cf.SeenReply() || cf.Seen[Reply].MaxWin == 0 || now-cf.Deadline >= 0 {
+				t.Fatalf("packet %d cannot take the fast path: %+v", i, cf)
+			}
+		}
+		seg := p.seg
+		var vf, vg Verdict
+		before := cg
+		mf.StepInto(&vf, &cf, &seg, p.dir, now)
+		mg.StepInto(&vg, &cg, &seg, p.dir, now)
+		if vf != vg || cf != cg {
+			t.Fatalf("packet %d (%s %+v): the fast path differs from the general path\nentry before: %+v\nfast:    %+v\n         %+v\ngeneral: %+v\n         %+v",
+				i, p.dir, seg, before, vf, cf, vg, cg)
+		}
+		got := outcome{vf.CT, vf.Dir, mf.p.StateName(cf.State), (cf.Deadline - now) / second, cf.Assured(), cf.SeenReply(), vf.Reason}
+		if diff := cmp.Diff(p.want, got); diff != "" {
+			t.Fatalf("packet %d (%s %+v) (-want +got):\n%s", i, p.dir, seg, diff)
+		}
+		if i == 1 && cf.Seen[Reply].MaxWin == 0 {
+			t.Fatalf("the INVALID reply left the reply side's window unknown: %+v", cf)
 		}
 	}
 }
