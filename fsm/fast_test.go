@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,9 +191,12 @@ func compareFastPath(t *testing.T, tr fastTrace) int {
 // numbers drawn near the bounds the entry holds (and sometimes anywhere),
 // under the default sysctls and the ones that change tcp_in_window and
 // the timeouts. Entries reach states the recorded traces never show (a
-// reply peer with a window but no SEEN_REPLY, a zero window, liberal
-// senders, retransmission counts at the cap), and after every segment the
-// machine with the fast path and the one without must agree.
+// zero window, liberal senders, retransmission counts at the cap, and,
+// with pickups whose BE_LIBERAL is cleared as ctnetlink can, a reply peer
+// with a window but no SEEN_REPLY), and after every segment the machine
+// with the fast path and the one without must agree. It also requires
+// that the fast path was taken often, and by replies before SEEN_REPLY
+// (the only case that sets it there) a few times.
 func TestFastPathRandomWalk(t *testing.T) {
 	flagSet := []Flags{ack, ack, ack, ack | psh, ack | psh, ack | spec.URG, ack | spec.ECE | spec.CWR, syn, syn | ack, fin | ack, rst, rst | ack, fin, 0, ack | fin | psh}
 	for _, sysctls := range [][]string{
@@ -204,7 +208,7 @@ func TestFastPathRandomWalk(t *testing.T) {
 	} {
 		mf, mg := fastAndGeneral(t, sysctls)
 		r := rand.New(rand.NewPCG(uint64(len(sysctls)), 0x77616c6b))
-		taken := 0
+		taken, unreplied := 0, 0
 		for conn := range 3000 {
 			var cf, cg Conn
 			now := int64(conn) * 1e12
@@ -223,6 +227,19 @@ func TestFastPathRandomWalk(t *testing.T) {
 				}
 			}
 			for i := range 60 + r.IntN(60) {
+				if i == 1 && conn%2 == 1 && conn%6 != 5 && cg.Live() {
+					// Some pickups lose BE_LIBERAL after their first
+					// packet, in the reply direction or in both, as a
+					// ctnetlink update (CTA_PROTOINFO_TCP_FLAGS_*) can
+					// make them: only then can a reply fail the window
+					// checks before SEEN_REPLY, leave its window behind,
+					// and a later reply take the fast path with no reply
+					// seen (TestFastPathReplyBeforeSeenReply).
+					for d := Dir(conn % 6 / 3); d <= Reply; d++ {
+						cf.Seen[d].Flags &^= FlagBeLiberal
+						cg.Seen[d].Flags &^= FlagBeLiberal
+					}
+				}
 				dir := Dir(r.IntN(2))
 				if !cg.Live() {
 					dir = Original
@@ -255,6 +272,15 @@ func TestFastPathRandomWalk(t *testing.T) {
 						seg.SackEdges[j] = near(rcv.End)
 					}
 				}
+				if i == 1 && conn%6 == 3 && cg.Live() {
+					// Half the pickups without a liberal reply side get
+					// a reply acknowledging data never sent as their
+					// second segment: INVALID, the reply side's window
+					// set, no reply seen.
+					dir = Reply
+					o := &cg.Seen[Original]
+					seg = Segment{Seq: o.MaxAck, Ack: o.End + 1000, Flags: ack, Win: seg.Win}
+				}
 				switch r.IntN(40) {
 				case 0:
 					seg.BadChecksum = true
@@ -285,13 +311,21 @@ func TestFastPathRandomWalk(t *testing.T) {
 					if before.Live() && now-before.Deadline < 0 && before.State == mg.sES && vg.Class == mg.cAck &&
 						vg.New == mg.sES && vg.CT != CTInvalid && !vg.Ignored && !seg.BadChecksum && seg.Malformed == ReasonNone {
 						taken++
+						if dir == Reply && !before.SeenReply() && before.Seen[Reply].MaxWin != 0 {
+							unreplied++
+						}
 					}
 				}
 			}
 		}
-		t.Logf("%v: %d segments took the fast path", sysctls, taken)
+		t.Logf("%v: %d segments took the fast path, %d of them replies before SEEN_REPLY", sysctls, taken, unreplied)
 		if taken < 5000 {
 			t.Errorf("%v: only %d segments took the fast path", sysctls, taken)
+		}
+		// (Under tcp_be_liberal no reply is INVALID, so every first
+		// reply sets SEEN_REPLY.)
+		if unreplied < 10 && !slices.Contains(sysctls, "tcp_be_liberal=1") {
+			t.Errorf("%v: only %d replies took the fast path before SEEN_REPLY", sysctls, unreplied)
 		}
 	}
 }
