@@ -160,7 +160,12 @@ func (m *Machine) StepInto(v *Verdict, c *Conn, seg *Segment, dir Dir, now int64
 		status |= Assured
 	}
 	if dir == Reply {
-		status |= SeenReply // accept
+		// accept. Without SEEN_REPLY, only a pickup whose reply side
+		// lost BE_LIBERAL (a ctnetlink update) gets here, after an
+		// INVALID reply set that side's window; otherwise the first
+		// reply finds the window unknown and takes the general path
+		// (TestFastPathReplyBeforeSeenReply).
+		status |= SeenReply
 	}
 	c.Status = status
 	c.Deadline = now + timeout

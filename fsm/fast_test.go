@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/fdac824a/tcpct/capture"
 	"github.com/fdac824a/tcpct/internal/conformance/tracegen"
 	"github.com/fdac824a/tcpct/spec"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // fastTrace is a packet stream for the fast-path differential: raw IP
@@ -188,9 +191,12 @@ func compareFastPath(t *testing.T, tr fastTrace) int {
 // numbers drawn near the bounds the entry holds (and sometimes anywhere),
 // under the default sysctls and the ones that change tcp_in_window and
 // the timeouts. Entries reach states the recorded traces never show (a
-// reply peer with a window but no SEEN_REPLY, a zero window, liberal
-// senders, retransmission counts at the cap), and after every segment the
-// machine with the fast path and the one without must agree.
+// zero window, liberal senders, retransmission counts at the cap, and,
+// with pickups whose BE_LIBERAL is cleared as ctnetlink can, a reply peer
+// with a window but no SEEN_REPLY), and after every segment the machine
+// with the fast path and the one without must agree. It also requires
+// that the fast path was taken often, and by replies before SEEN_REPLY
+// (the only case that sets it there) a few times.
 func TestFastPathRandomWalk(t *testing.T) {
 	flagSet := []Flags{ack, ack, ack, ack | psh, ack | psh, ack | spec.URG, ack | spec.ECE | spec.CWR, syn, syn | ack, fin | ack, rst, rst | ack, fin, 0, ack | fin | psh}
 	for _, sysctls := range [][]string{
@@ -202,7 +208,7 @@ func TestFastPathRandomWalk(t *testing.T) {
 	} {
 		mf, mg := fastAndGeneral(t, sysctls)
 		r := rand.New(rand.NewPCG(uint64(len(sysctls)), 0x77616c6b))
-		taken := 0
+		taken, unreplied := 0, 0
 		for conn := range 3000 {
 			var cf, cg Conn
 			now := int64(conn) * 1e12
@@ -221,6 +227,19 @@ func TestFastPathRandomWalk(t *testing.T) {
 				}
 			}
 			for i := range 60 + r.IntN(60) {
+				if i == 1 && conn%2 == 1 && conn%6 != 5 && cg.Live() {
+					// Some pickups lose BE_LIBERAL after their first
+					// packet, in the reply direction or in both, as a
+					// ctnetlink update (CTA_PROTOINFO_TCP_FLAGS_*) can
+					// make them: only then can a reply fail the window
+					// checks before SEEN_REPLY, leave its window behind,
+					// and a later reply take the fast path with no reply
+					// seen (TestFastPathReplyBeforeSeenReply).
+					for d := Dir(conn % 6 / 3); d <= Reply; d++ {
+						cf.Seen[d].Flags &^= FlagBeLiberal
+						cg.Seen[d].Flags &^= FlagBeLiberal
+					}
+				}
 				dir := Dir(r.IntN(2))
 				if !cg.Live() {
 					dir = Original
@@ -253,6 +272,15 @@ func TestFastPathRandomWalk(t *testing.T) {
 						seg.SackEdges[j] = near(rcv.End)
 					}
 				}
+				if i == 1 && conn%6 == 3 && cg.Live() {
+					// Half the pickups without a liberal reply side get
+					// a reply acknowledging data never sent as their
+					// second segment: INVALID, the reply side's window
+					// set, no reply seen.
+					dir = Reply
+					o := &cg.Seen[Original]
+					seg = Segment{Seq: o.MaxAck, Ack: o.End + 1000, Flags: ack, Win: seg.Win}
+				}
 				switch r.IntN(40) {
 				case 0:
 					seg.BadChecksum = true
@@ -283,13 +311,112 @@ func TestFastPathRandomWalk(t *testing.T) {
 					if before.Live() && now-before.Deadline < 0 && before.State == mg.sES && vg.Class == mg.cAck &&
 						vg.New == mg.sES && vg.CT != CTInvalid && !vg.Ignored && !seg.BadChecksum && seg.Malformed == ReasonNone {
 						taken++
+						if dir == Reply && !before.SeenReply() && before.Seen[Reply].MaxWin != 0 {
+							unreplied++
+						}
 					}
 				}
 			}
 		}
-		t.Logf("%v: %d segments took the fast path", sysctls, taken)
+		t.Logf("%v: %d segments took the fast path, %d of them replies before SEEN_REPLY", sysctls, taken, unreplied)
 		if taken < 5000 {
 			t.Errorf("%v: only %d segments took the fast path", sysctls, taken)
+		}
+		// (Under tcp_be_liberal no reply is INVALID, so every first
+		// reply sets SEEN_REPLY.)
+		if unreplied < 10 && !slices.Contains(sysctls, "tcp_be_liberal=1") {
+			t.Errorf("%v: only %d replies took the fast path before SEEN_REPLY", sysctls, unreplied)
+		}
+	}
+}
+
+// TestFastPathReplyBeforeSeenReply drives the fast path's one case that
+// no packet sequence reaches: a reply ACK of an ESTABLISHED entry that has
+// not seen a reply yet (the fast path must set SEEN_REPLY, and answer
+// ESTABLISHED, not NEW) but already knows the reply side's window (or the
+// fast path would not take it).
+//
+// Why packets alone never get there: an entry without SEEN_REPLY is
+// ESTABLISHED only after a loose pickup (an entry started by a SYN leaves
+// SYN_SENT only on an accepted reply, which sets SEEN_REPLY, or on an RST
+// before any reply, which deletes it), and tcp_new marks both directions
+// of a pickup BE_LIBERAL; so the first reply packet that reaches
+// tcp_in_window is accepted, whatever its numbers, and sets SEEN_REPLY in
+// nf_conntrack_in (net/netfilter/nf_conntrack_proto_tcp.c and
+// nf_conntrack_core.c, Linux 6.18; TestKernelReplyWindowBeforeSeenReply in
+// internal/conformance shows it on the running kernel). The reply side's
+// window is unknown until then. But ctnetlink can clear the flag
+// (CTA_PROTOINFO_TCP_FLAGS_REPLY, nlattr_to_tcp), as a synchronised or
+// hand-edited entry may have it: the test clears it in the entry as that
+// update would. Then a reply acknowledging data never sent is INVALID
+// (tcp_in_window initialised the reply side's window before its checks,
+// and the kernel keeps what it wrote), the entry stays [UNREPLIED], and
+// the next, in-window, reply takes the fast path.
+//
+// After every packet the machine with the fast path and the one without
+// must agree, and both must give the outcome the kernel gives
+// (TestKernelReplyWindowBeforeSeenReply checks the same script there).
+func TestFastPathReplyBeforeSeenReply(t *testing.T) {
+	type outcome struct {
+		CT        CT
+		Dir       Dir
+		State     string
+		Timeout   int64 // seconds left
+		Assured   bool
+		SeenReply bool
+		Reason    Reason
+	}
+	steps := []struct {
+		at   int64 // seconds
+		dir  Dir
+		seg  Segment
+		want outcome
+	}{
+		// A mid-stream ACK: picked up, capped at the UNACK timeout.
+		{0, Original, Segment{Seq: 1000, Ack: 5000, Flags: ack, Win: 502},
+			outcome{CTNew, Original, "ESTABLISHED", 300, false, false, ReasonNone}},
+		// (The reply side's BE_LIBERAL is cleared here.) It acknowledges
+		// data the original side never sent: INVALID, no refresh.
+		{1, Reply, Segment{Seq: 5000, Ack: 1000 + 100000, Flags: ack, Win: 509},
+			outcome{CTInvalid, Reply, "ESTABLISHED", 299, false, false, ReasonAckOverUpper}},
+		// In window: the fast path. ESTABLISHED, SEEN_REPLY set, still
+		// capped at UNACK since the entry had not seen a reply before.
+		{2, Reply, Segment{Seq: 5000, Ack: 1000, Flags: ack, Win: 509},
+			outcome{CTEstablished, Reply, "ESTABLISHED", 300, false, true, ReasonNone}},
+		// The next packet after the reply assures the entry.
+		{3, Original, Segment{Seq: 1000, Ack: 5000, Flags: ack, Win: 502},
+			outcome{CTEstablished, Original, "ESTABLISHED", 432000, true, true, ReasonNone}},
+	}
+	mf, mg := fastAndGeneral(t, nil)
+	var cf, cg Conn
+	for i, p := range steps {
+		now := p.at * second
+		switch i {
+		case 1:
+			cf.Seen[Reply].Flags &^= FlagBeLiberal
+			cg.Seen[Reply].Flags &^= FlagBeLiberal
+		case 2:
+			// The fast path's conditions, so that this test cannot pass
+			// by the general path taking the packet.
+			if !mf.fastFlags[p.seg.Flags] || cf.State != mf.sES || cf.SeenReply() || cf.Seen[Reply].MaxWin == 0 || now-cf.Deadline >= 0 {
+				t.Fatalf("packet %d cannot take the fast path: %+v", i, cf)
+			}
+		}
+		seg := p.seg
+		var vf, vg Verdict
+		before := cg
+		mf.StepInto(&vf, &cf, &seg, p.dir, now)
+		mg.StepInto(&vg, &cg, &seg, p.dir, now)
+		if vf != vg || cf != cg {
+			t.Fatalf("packet %d (%s %+v): the fast path differs from the general path\nentry before: %+v\nfast:    %+v\n         %+v\ngeneral: %+v\n         %+v",
+				i, p.dir, seg, before, vf, cf, vg, cg)
+		}
+		got := outcome{vf.CT, vf.Dir, mf.p.StateName(cf.State), (cf.Deadline - now) / second, cf.Assured(), cf.SeenReply(), vf.Reason}
+		if diff := cmp.Diff(p.want, got); diff != "" {
+			t.Fatalf("packet %d (%s %+v) (-want +got):\n%s", i, p.dir, seg, diff)
+		}
+		if i == 1 && cf.Seen[Reply].MaxWin == 0 {
+			t.Fatalf("the INVALID reply left the reply side's window unknown: %+v", cf)
 		}
 	}
 }

@@ -649,6 +649,21 @@ func (r *Runner) Inject(i int, data []byte) (Record, error) {
 	return rec, nil
 }
 
+// SetTCPFlags rewrites, in the entry holding the tuple src→dst, the bits
+// of mask in the TCP flags of its original direction, or of its reply
+// direction if reply, to those of flags (IP_CT_TCP_FLAG_* of
+// include/uapi/linux/netfilter/nf_conntrack_tcp.h): a ctnetlink update of
+// CTA_PROTOINFO_TCP_FLAGS_ORIGINAL or _REPLY, which the kernel applies
+// in nlattr_to_tcp (net/netfilter/nf_conntrack_proto_tcp.c). It reaches
+// entries no packet sequence makes, such as a picked-up connection whose
+// reply side is not BE_LIBERAL.
+func (r *Runner) SetTCPFlags(src, dst netip.AddrPort, reply bool, mask, flags uint8) error {
+	if err := r.ct.ctSetTCPFlags(src, dst, reply, mask, flags, r.scratch); err != nil {
+		return fmt.Errorf("ctnetlink update of the TCP flags: %w", err)
+	}
+	return nil
+}
+
 // Reclaim has the kernel reclaim the expired entries of its table: it
 // reads /proc/net/nf_conntrack in the namespace, whose ct_seq_show
 // (net/netfilter/nf_conntrack_standalone.c) kills every expired entry it

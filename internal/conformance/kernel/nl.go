@@ -46,8 +46,10 @@ const (
 	ctaProtoSrc   = 2
 	ctaProtoDst   = 3
 
-	ctaProtoinfoTCP      = 1
-	ctaProtoinfoTCPState = 1
+	ctaProtoinfoTCP           = 1
+	ctaProtoinfoTCPState      = 1
+	ctaProtoinfoTCPFlagsOrig  = 4
+	ctaProtoinfoTCPFlagsReply = 5
 
 	ipsSeenReply = 1 << 1
 	ipsAssured   = 1 << 2
@@ -234,29 +236,8 @@ type ctEntry struct {
 // ctGet looks up the entry holding the tuple src→dst (either direction).
 // found is false when there is none (ENOENT).
 func (s *nlSock) ctGet(src, dst netip.AddrPort, scratch []nlMsg) (e ctEntry, found bool, err error) {
-	fam := uint8(unix.AF_INET)
-	if src.Addr().Is6() {
-		fam = unix.AF_INET6
-	}
-	s.begin(nfnlSubsysCT<<8|ipctnlMsgCtGet, unix.NLM_F_REQUEST|unix.NLM_F_ACK, fam, 0)
-	t := s.nest(ctaTupleOrig)
-	ip := s.nest(ctaTupleIP)
-	if fam == unix.AF_INET {
-		a, b := src.Addr().As4(), dst.Addr().As4()
-		s.attr(ctaIPv4Src, a[:])
-		s.attr(ctaIPv4Dst, b[:])
-	} else {
-		a, b := src.Addr().As16(), dst.Addr().As16()
-		s.attr(ctaIPv6Src, a[:])
-		s.attr(ctaIPv6Dst, b[:])
-	}
-	s.endNest(ip)
-	pr := s.nest(ctaTupleProto)
-	s.attr(ctaProtoNum, []byte{unix.IPPROTO_TCP})
-	s.attr(ctaProtoSrc, binary.BigEndian.AppendUint16(nil, src.Port()))
-	s.attr(ctaProtoDst, binary.BigEndian.AppendUint16(nil, dst.Port()))
-	s.endNest(pr)
-	s.endNest(t)
+	s.begin(nfnlSubsysCT<<8|ipctnlMsgCtGet, unix.NLM_F_REQUEST|unix.NLM_F_ACK, family(src), 0)
+	s.tuple(src, dst)
 	msgs, err := s.request(scratch[:0])
 	if errors.Is(err, unix.ENOENT) {
 		return e, false, nil
@@ -310,4 +291,57 @@ func (s *nlSock) ctGet(src, dst netip.AddrPort, scratch []nlMsg) (e ctEntry, fou
 		return e, false, errors.New("ctnetlink: ACK without the entry")
 	}
 	return e, true, nil
+}
+
+// family is the nfgenmsg family of the tuple src→dst.
+func family(src netip.AddrPort) uint8 {
+	if src.Addr().Is6() {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
+}
+
+// tuple appends CTA_TUPLE_ORIG for the TCP tuple src→dst (ctnetlink finds
+// the entry from either of its tuples).
+func (s *nlSock) tuple(src, dst netip.AddrPort) {
+	t := s.nest(ctaTupleOrig)
+	ip := s.nest(ctaTupleIP)
+	if src.Addr().Is4() {
+		a, b := src.Addr().As4(), dst.Addr().As4()
+		s.attr(ctaIPv4Src, a[:])
+		s.attr(ctaIPv4Dst, b[:])
+	} else {
+		a, b := src.Addr().As16(), dst.Addr().As16()
+		s.attr(ctaIPv6Src, a[:])
+		s.attr(ctaIPv6Dst, b[:])
+	}
+	s.endNest(ip)
+	pr := s.nest(ctaTupleProto)
+	s.attr(ctaProtoNum, []byte{unix.IPPROTO_TCP})
+	s.attr(ctaProtoSrc, binary.BigEndian.AppendUint16(nil, src.Port()))
+	s.attr(ctaProtoDst, binary.BigEndian.AppendUint16(nil, dst.Port()))
+	s.endNest(pr)
+	s.endNest(t)
+}
+
+// ctSetTCPFlags rewrites, in the entry holding the tuple src→dst, the
+// bits of mask in the TCP flags (ip_ct_tcp_state.flags) of the original
+// or the reply direction to those of flags: an update of an existing
+// entry (IPCTNL_MSG_CT_NEW without NLM_F_CREATE) whose
+// CTA_PROTOINFO_TCP_FLAGS_* attribute nlattr_to_tcp applies
+// (net/netfilter/nf_conntrack_proto_tcp.c), as conntrackd's updates do.
+func (s *nlSock) ctSetTCPFlags(src, dst netip.AddrPort, reply bool, mask, flags uint8, scratch []nlMsg) error {
+	s.begin(nfnlSubsysCT<<8|ipctnlMsgCtNew, unix.NLM_F_REQUEST|unix.NLM_F_ACK, family(src), 0)
+	s.tuple(src, dst)
+	p := s.nest(ctaProtoinfo)
+	tcp := s.nest(ctaProtoinfoTCP)
+	typ := uint16(ctaProtoinfoTCPFlagsOrig)
+	if reply {
+		typ = ctaProtoinfoTCPFlagsReply
+	}
+	s.attr(typ, []byte{flags & mask, mask}) // struct nf_ct_tcp_flags
+	s.endNest(tcp)
+	s.endNest(p)
+	_, err := s.request(scratch[:0])
+	return err
 }
