@@ -124,10 +124,9 @@ func TestReplayIsAFunctionOfTheCapture(t *testing.T) {
 			if format == "events" && s.skipsEvents {
 				continue
 			}
-			if raceDetector && s.fromFile && format != "summary" {
-				// Only the summary's workers read the file; the other
-				// formats from a file run as from stdin, which the race
-				// detector has seen already.
+			if raceDetector && s.fromFile && (format == "jsonl" || format == "events") {
+				// jsonl and events from a file run as from stdin,
+				// which the race detector has seen already.
 				continue
 			}
 			readAhead, batchLen, tableSeed, workersRead = s.ahead, s.bl, s.seed, s.read

@@ -13,7 +13,8 @@ import (
 )
 
 // Replays on several workers (jobs > 1). Output that counts per shard
-// (the summary) is made without a reader goroutine when the capture is a
+// (the summary) or shows only the tables at the end (proc, conntrack) is
+// made without a reader goroutine when the capture is a
 // plain file and every worker can have a core: each worker reads the
 // whole file itself and tracks its shard's packets (runReaders). Anything
 // else goes through the pipeline below.

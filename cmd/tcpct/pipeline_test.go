@@ -80,8 +80,9 @@ func TestParallelOddPackets(t *testing.T) {
 					}
 				}
 			}
-			// From a file, each worker of the summary reads it itself
-			// (runReaders) and sorts the odd packets out on its own.
+			// From a file, each worker of the summary and of the table
+			// dump reads it itself (runReaders) and sorts the odd
+			// packets out on its own; jsonl reads it as it reads stdin.
 			path := filepath.Join(t.TempDir(), "odd.pcap")
 			if err := os.WriteFile(path, c.data, 0o644); err != nil {
 				t.Fatal(err)
