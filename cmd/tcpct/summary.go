@@ -88,12 +88,12 @@ func (s *summary) printPackets(w *bufio.Writer, p *fsm.Profile) {
 func replaySummary(r *capture.Reader, eng *engine, at atSpec, w *bufio.Writer, name string) walkResult {
 	p := eng.profile()
 	s := &summary{byState: make([]int, len(p.StateNames)+1), wallStart: time.Now()}
-	s.conns.init(eng.shardMax())
 	eng.sums = true // counted whether the checksum knob acts on them or not
 	var res walkResult
 	if eng.jobs > 1 {
 		res = s.replayShards(r, eng, at) // each worker counts its shard
 	} else {
+		s.conns.init(eng.shardMax())
 		res = eng.run(r, at, s.add)
 	}
 	wall := time.Since(s.wallStart)

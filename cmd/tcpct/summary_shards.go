@@ -10,8 +10,8 @@ import (
 // replayShards is the summary's replay on several trackers: every worker
 // counts its shard's packets into a summary of its own (engine.runSharded),
 // so that no verdict leaves the core that made it, and the shards' counts
-// are added into s at the end. s is new, its connCounts sized for every
-// shard (engine.shardMax).
+// are added into s at the end. s is new, its connCounts empty: each part
+// sizes its own, for its shard only.
 //
 // The busiest connections come out as one summary counting every shard
 // in capture order would list them: each shard's list is the first topN of
@@ -33,7 +33,6 @@ func (s *summary) replayShards(r *capture.Reader, eng *engine, at atSpec) walkRe
 		parts[w], fns[w] = part, part.add
 	}
 	res := eng.runSharded(r, at, fns)
-	s.conns = connCounts{}
 	for _, part := range parts {
 		for i, n := range part.byCT {
 			s.byCT[i] += n
