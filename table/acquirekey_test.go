@@ -39,6 +39,23 @@ func TestAcquireKey(t *testing.T) {
 			t.Fatalf("PrefetchCreates(%b) gave hashes %x, want %x", creates, hs, hashes)
 		}
 	}
+	// Batches longer than its chunk of 16 and than the 64 marks.
+	for _, n := range []int{16, 17, 64, 100} {
+		long := make([]Key, n)
+		for i := range long {
+			long[i] = key4(uint32(i))
+		}
+		hs := make([]uint64, n)
+		for _, creates := range []uint64{0, ^uint64(0), 1 << 63} {
+			clear(hs)
+			tb.PrefetchCreates(long, hs, creates)
+			for i, k := range long {
+				if hs[i] != k.hash(&tb.seed) {
+					t.Fatalf("PrefetchCreates(%d keys, %b) gave %#x for key %d, want %#x", n, creates, hs[i], i, k.hash(&tb.seed))
+				}
+			}
+		}
+	}
 	if tb.Stats() != st || tb.Len() != n {
 		t.Fatalf("PrefetchCreates changed the table: %+v, was %+v", tb.Stats(), st)
 	}
