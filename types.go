@@ -128,7 +128,7 @@ func (pk *Packet) Set(p *capture.Packet) {
 		pk.Segment = Segment{Malformed: fsm.ReasonTruncated}
 		return
 	}
-	pk.Key = keyOf(p.Src, p.Dst, p.SrcPort, p.DstPort)
+	setKey(&pk.Key, p.Src, p.Dst, p.SrcPort, p.DstPort)
 	fsm.ParseSegmentInto(&pk.Segment, p.TCP, p.IPPayloadLen)
 	pk.Segment.IPLen = uint32(p.IPLen)
 }
