@@ -256,8 +256,14 @@ func (t *Table[V]) visit(b, last, now int64, found []dueEntry) []dueEntry {
 		case filed == freeDeadline:
 			w.unlink(idx)
 			continue
-		case filed>>slotShift > last:
-			continue // a later lap
+		case filed > now:
+			// Not due: the filed deadline is a lower bound of the
+			// entry's (a writer that lowers it files it again), so its
+			// record need not be looked at before its filed deadline
+			// comes. This spares the current slot's entries a visit on
+			// every Expire until they are due, and a later lap's
+			// entries one a lap.
+			continue
 		}
 		rb := t.base(idx)
 		if _, ok := t.tryLock(rb); !ok {
