@@ -382,7 +382,7 @@ func sum16(sum uint32, b []byte) uint32 {
 func (tr *Tracker) related(v *Verdict, k *table.Key, i ICMP, now int64) {
 	cs := tr.counter()
 	cs.icmp.Add(1)
-	tr.t.Expire(now)
+	tr.t.Reclaim(now)
 	if i.BadChecksum && i.Outcome != ICMPShort && tr.m.Checksums() {
 		i.Outcome = ICMPBadChecksum
 	}

@@ -15,8 +15,8 @@ import (
 // reason, deadline, drop) is the one a tracker with room to spare gives.
 func TestNoLimitSameVerdicts(t *testing.T) {
 	const conns, arrival = 60000, 50 * time.Microsecond // 20,000 live
-	want, wantStats := steadyRun(t, conns, arrival, 1, []string{"max=200000", "tcp_timeout_time_wait=1"})
-	got, st := steadyRun(t, conns, arrival, 1, []string{"max=0", "tcp_timeout_time_wait=1"})
+	want, _, wantStats := steadyRun(t, conns, arrival, 1, []string{"max=200000", "tcp_timeout_time_wait=1"})
+	got, _, st := steadyRun(t, conns, arrival, 1, []string{"max=0", "tcp_timeout_time_wait=1"})
 	if got != want {
 		t.Errorf("verdicts differ from a tracker with room to spare")
 	}

@@ -292,10 +292,10 @@ func (tr *Tracker) Max() int {
 	return tr.t.Max()
 }
 
-// Len returns the number of entries held, like nf_conntrack_count. Entries
-// expire when a call carrying the clock (Track, Expire) reaches their
-// deadline, so Len counts those whose deadline passed since the last such
-// call.
+// Len returns the number of entries held, like nf_conntrack_count: it
+// counts expired entries not yet reclaimed, those whose deadline passed
+// since the last Expire or, without an event subscriber, up to about
+// 67 ms of packet time before the last Track (see Expire).
 func (tr *Tracker) Len() int {
 	if tr.t == nil {
 		return 0
@@ -593,7 +593,7 @@ func (tr *Tracker) track(v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, n
 // entry it finds in *found (table.AcquireKeyTally), which the caller adds
 // to the table's counter.
 func (tr *Tracker) trackIn(cs *counterShard, found *uint64, v *Verdict, k *table.Key, h uint64, seg *fsm.Segment, now int64) {
-	tr.t.Expire(now) // one load unless an entry is due
+	tr.t.Reclaim(now) // one load unless an entry is overdue
 	var c fsm.Conn
 	ref, d, _, held := tr.t.AcquireKeyTally(k, h, now, &c, found)
 	for {
@@ -779,8 +779,13 @@ func stackHint() uintptr {
 // Expire reclaims every entry whose deadline is at or before now, in
 // order of deadline and then original tuple, emitting their DESTROY
 // events, and returns how many it reclaimed. Track does this before each
-// packet, so a caller only needs Expire to move the clock on without a
-// packet: at the end of a replay, or on a timer for a live tracker.
+// packet while an event subscriber is installed; without one it lets
+// expired entries wait up to about 67 ms of packet time and reclaims
+// them in batches (table.Table.Reclaim), which changes no verdict, since
+// an expired entry counts as absent for every decision, only Len and
+// Stats in between. A caller needs Expire to move the clock on without a
+// packet: at the end of a replay, before reading Len or Stats, or on a
+// timer for a live tracker.
 func (tr *Tracker) Expire(now time.Time) int {
 	if tr.t == nil {
 		return 0

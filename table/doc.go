@@ -120,5 +120,8 @@
 // in that order, finding them in a timing wheel (expiry.go) instead of
 // scanning: what is reclaimed, and in what order, is a function of the
 // writes and the clock alone, never of the hash seed, the records entries
-// happen to occupy, or how often Expire runs.
+// happen to occupy, or how often Expire runs. Reclaim is the packet
+// path's Expire: without an event subscriber it lets due entries wait
+// until the earliest is about 67 ms overdue and reclaims them together,
+// which only Len, Stats and the order of free records can tell.
 package table

@@ -172,6 +172,41 @@ func (t *Table[V]) Expire(now int64) int {
 	return t.expireDue(now)
 }
 
+// Reclaim is Expire for the packet path, which needs expired entries
+// gone only as far as anyone can tell. Every decision of the table
+// already treats an entry whose deadline is <= now as absent: lookups
+// (AcquireKey, Get, Range) pass over it, and Insert reclaims one that
+// holds its tuple, and reclaims everything due before it finds the table
+// full or evicts. What an early reclaim shows is its DESTROY event, and
+// the entry count (Len, like the kernel's nf_conntrack_count, counts
+// expired entries not yet reclaimed).
+//
+// So while an event subscriber is installed, Reclaim is Expire: each
+// DESTROY comes at the first call at or after its deadline. With none,
+// Reclaim waits until the clock is reclaimLag past the earliest deadline
+// (past the wheel's bound on it, which is at most a slot earlier) and
+// then reclaims everything due at now in one call. The batch lets Expire
+// overlap the cache misses of its entries (a due entry's buckets and
+// stripes are as cold as a new connection's), which one entry a call
+// cannot: on the 10M-packet replay, 0.92-0.94x the CPU time of an Expire
+// per packet (2026-12-06, two runs of 7 and 9 interleaved rounds,
+// identical output).
+// The entries and their order are the same; only the call that reclaims
+// them changes, and only Len, Stats and the free records' order can tell.
+func (t *Table[V]) Reclaim(now int64) int {
+	due := t.wheel.due.Load()
+	if now < due || now-due < reclaimLag && t.subscribed() == nil {
+		return 0
+	}
+	return t.expireDue(now)
+}
+
+// reclaimLag is how long Reclaim lets due entries wait without a
+// subscriber: 2^26 ns, about 67 ms of the caller's clock (a replay
+// reclaims a few dozen entries a call at 10^4 closed connections a
+// second).
+const reclaimLag = 1 << 26
+
 func (t *Table[V]) expireDue(now int64) int {
 	w := &t.wheel
 	if !w.expiring.TryLock() {
@@ -181,15 +216,10 @@ func (t *Table[V]) expireDue(now int64) int {
 	w.mu.Lock()
 	found := t.collect(now, w.found[:0])
 	w.mu.Unlock()
-	slices.SortFunc(found, func(a, b dueEntry) int {
-		if a.deadline != b.deadline {
-			if a.deadline < b.deadline {
-				return -1
-			}
-			return 1
-		}
-		return a.key.compare(&b.key)
-	})
+	if !slices.IsSortedFunc(found, dueOrder) {
+		slices.SortFunc(found, dueOrder)
+	}
+	t.prefetchReclaims(found)
 	n := 0
 	for i := range found {
 		f := &found[i]
@@ -210,6 +240,44 @@ func (t *Table[V]) expireDue(now int64) int {
 		t.stat().expired.Add(uint64(n))
 	}
 	return n
+}
+
+// dueOrder is the order in which Expire reclaims: deadline, then
+// original tuple.
+func dueOrder(a, b dueEntry) int {
+	if a.deadline != b.deadline {
+		if a.deadline < b.deadline {
+			return -1
+		}
+		return 1
+	}
+	return a.key.compare(&b.key)
+}
+
+// prefetchReclaims asks for the index buckets and writer stripes that
+// reclaiming the found entries will unlink and lock, 16 entries at a
+// time, so that their misses overlap instead of coming one reclaim after
+// the other (each reclaim's locked instructions wait for its loads).
+func (t *Table[V]) prefetchReclaims(found []dueEntry) {
+	const chunk = 16
+	if len(found) < 2 {
+		return // nothing to overlap with
+	}
+	var lines [4 * chunk]unsafe.Pointer
+	for len(found) > 0 {
+		part := found[:min(chunk, len(found))]
+		n := 0
+		for i := range part {
+			h, hr := part[i].key.hash(&t.seed), part[i].key.Reverse().hash(&t.seed)
+			lines[n] = unsafe.Pointer(&t.buckets[t.home(h)*8])
+			lines[n+1] = unsafe.Pointer(&t.buckets[t.home(hr)*8])
+			lines[n+2] = unsafe.Pointer(&t.stripes[t.stripeOf(h)])
+			lines[n+3] = unsafe.Pointer(&t.stripes[t.stripeOf(hr)])
+			n += 4
+		}
+		prefetchLines(&lines[0], n)
+		found = found[len(part):]
+	}
 }
 
 // collect unfiles the entries due at now into found, moves entries whose

@@ -323,3 +323,59 @@ func checkConsistent(t *testing.T, tb *Table[val], now int64) {
 		t.Fatalf("%d index slots for %d entries", slots, alive)
 	}
 }
+
+// Reclaim without a subscriber leaves due entries until the earliest is
+// reclaimLag overdue, then reclaims every entry due at now, as Expire
+// would; meanwhile they are absent for lookups and for the limit. With a
+// subscriber it is Expire: each DESTROY comes at the first call at or
+// after its deadline.
+func TestReclaim(t *testing.T) {
+	const t0 = int64(1_700_000_000) * sec
+	tb := newTable(t, 4)
+	for i := range 4 {
+		mustInsert(t, tb, key4(uint32(i)), mkval(uint64(i)), Meta{Deadline: t0 + int64(i)*1e6, State: stSynSent}, t0-sec)
+	}
+	// Entries 0 and 1 are due at t0+1ms, entry 2 at t0+2ms.
+	for _, now := range []int64{t0 - 1, t0, t0 + 1e6, t0 + reclaimLag - 1} {
+		if n := tb.Reclaim(now); n != 0 || tb.Len() != 4 {
+			t.Fatalf("Reclaim(t0%+d) reclaimed %d, Len %d: want nothing before the lag", now-t0, n, tb.Len())
+		}
+	}
+	if _, _, ok := tb.Lookup(key4(1), t0+1e6); ok {
+		t.Fatal("an entry due but not reclaimed was found")
+	}
+	// The table is full of live and due entries: a create reclaims what
+	// is due instead of failing or evicting.
+	if _, _, st := tb.Insert(key4(9), mkval(9), Meta{Deadline: t0 + 10*sec}, t0+1e6); st != Inserted {
+		t.Fatalf("Insert into a table full of due entries: %v", st)
+	}
+	if tb.Len() != 3 || tb.Stats().Expired != 2 || tb.Stats().EarlyDrop != 0 {
+		t.Fatalf("after the create: Len %d, stats %+v; want entries 0 and 1 reclaimed", tb.Len(), tb.Stats())
+	}
+	// Entry 2 is due at t0+2ms: Reclaim waits for the lag (counted from
+	// the wheel's bound on the earliest deadline, at most a slot before
+	// it), and then takes entry 3 too, due by then.
+	if n := tb.Reclaim(t0 + 2e6 + reclaimLag - 2<<slotShift); n != 0 {
+		t.Fatalf("Reclaim before entry 2's lag reclaimed %d", n)
+	}
+	if n := tb.Reclaim(t0 + 2e6 + reclaimLag); n != 2 || tb.Len() != 1 {
+		t.Fatalf("Reclaim after the lag reclaimed %d, Len %d; want entries 2 and 3", n, tb.Len())
+	}
+
+	// With a subscriber: at once, in order, at the caller's clock.
+	tb = newTable(t, 4)
+	for i := range 3 {
+		mustInsert(t, tb, key4(uint32(i)), mkval(uint64(i)), Meta{Deadline: t0 + int64(2-i)*1e6, State: stSynSent}, t0-sec)
+	}
+	sub := tb.Subscribe(8)
+	if n := tb.Reclaim(t0 - 1); n != 0 {
+		t.Fatalf("Reclaim before any deadline reclaimed %d", n)
+	}
+	if n := tb.Reclaim(t0 + 1e6); n != 2 {
+		t.Fatalf("Reclaim with a subscriber reclaimed %d at t0+1ms, want 2", n)
+	}
+	evs := drain(sub)
+	if len(evs) != 2 || evs[0].Key != key4(2) || evs[1].Key != key4(1) || evs[0].Time != t0+1e6 || evs[0].Reason != ReasonExpired {
+		t.Fatalf("events %+v: want DESTROY of entries 2 then 1 at t0+1ms", evs)
+	}
+}
