@@ -271,8 +271,8 @@ func (t *Table[V]) prefetchReclaims(found []dueEntry) {
 			h, hr := part[i].key.hash(&t.seed), part[i].key.Reverse().hash(&t.seed)
 			lines[n] = unsafe.Pointer(&t.buckets[t.home(h)*8])
 			lines[n+1] = unsafe.Pointer(&t.buckets[t.home(hr)*8])
-			lines[n+2] = unsafe.Pointer(&t.stripes[t.stripeOf(h)])
-			lines[n+3] = unsafe.Pointer(&t.stripes[t.stripeOf(hr)])
+			lines[n+2] = unsafe.Pointer(&t.stripes[t.stripeOf(h)].line)
+			lines[n+3] = unsafe.Pointer(&t.stripes[t.stripeOf(hr)].line)
 			n += 4
 		}
 		prefetchLines(&lines[0], n)

@@ -218,8 +218,8 @@ func (t *Table[V]) PrefetchCreates(keys []Key, hashes []uint64, creates uint64) 
 			kr := part[i].Reverse()
 			hr := kr.hash(&t.seed)
 			lines[n] = unsafe.Pointer(&t.buckets[t.home(hr)*8])
-			lines[n+1] = unsafe.Pointer(&t.stripes[t.stripeOf(h)])
-			lines[n+2] = unsafe.Pointer(&t.stripes[t.stripeOf(hr)])
+			lines[n+1] = unsafe.Pointer(&t.stripes[t.stripeOf(h)].line)
+			lines[n+2] = unsafe.Pointer(&t.stripes[t.stripeOf(hr)].line)
 			n += 3
 		}
 		prefetchLines(&lines[0], n)

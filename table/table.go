@@ -243,14 +243,12 @@ type Table[V any] struct {
 
 type stripe struct {
 	mu sync.Mutex
-	// line is never written: touch loads it to bring the stripe's
-	// cache line in without taking the lock.
-	line uint32
-	_    [52]byte
+	// line is never written: its address is what prefetchLines is given
+	// to bring the stripe's cache line in without taking the lock (a
+	// prefetch on amd64, a load of line elsewhere).
+	line uint64
+	_    [48]byte
 }
-
-// touch loads the stripe's line (PrefetchCreates) without taking it.
-func (s *stripe) touch() { atomic.LoadUint32(&s.line) }
 
 // stripeOf is the writer stripe of a tuple whose hash is h.
 func (t *Table[V]) stripeOf(h uint64) uint64 { return (h >> 32) & t.stripeMask }
