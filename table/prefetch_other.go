@@ -2,17 +2,9 @@
 
 package table
 
-import (
-	"sync/atomic"
-	"unsafe"
-)
+import "unsafe"
 
-// prefetchLines loads the word at each of the first n addresses (an index
-// bucket's first word, written only atomically, or a stripe's line,
-// never written), which brings its line into the cache but, unlike the
-// amd64 version's prefetches, waits for it.
-func prefetchLines(lines *unsafe.Pointer, n int) {
-	for _, p := range unsafe.Slice(lines, n) {
-		atomic.LoadUint64((*uint64)(p))
-	}
-}
+// prefetchLines brings in the lines at the first n addresses of lines
+// with loads (loadLines): unlike the amd64 version's prefetches, they
+// wait for the lines.
+func prefetchLines(lines *unsafe.Pointer, n int) { loadLines(lines, n) }

@@ -3,6 +3,7 @@ package table
 import (
 	"fmt"
 	"testing"
+	"unsafe"
 )
 
 // Prefetch only loads memory: after prefetching present, absent and zero
@@ -123,5 +124,65 @@ func BenchmarkW1Batch(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// The lines the prefetch waves name (index buckets and writer stripes,
+// as PrefetchCreates and prefetchReclaims compute them) can be loaded
+// while other goroutines create and delete entries: the portable
+// prefetchLines (loadLines) reads only words written atomically or never,
+// which the race detector checks here on every architecture, and the
+// waves themselves change nothing the lookups see.
+func TestPrefetchLinesRaceFree(t *testing.T) {
+	tb := newTable(t, 512)
+	const n = 200
+	keys := make([]Key, n)
+	for i := range keys {
+		keys[i] = key4(uint32(i))
+	}
+	lines := make([]unsafe.Pointer, 0, 4*n)
+	for i := range keys {
+		h, hr := keys[i].hash(&tb.seed), keys[i].Reverse().hash(&tb.seed)
+		lines = append(lines,
+			unsafe.Pointer(&tb.buckets[tb.home(h)*8]), unsafe.Pointer(&tb.buckets[tb.home(hr)*8]),
+			unsafe.Pointer(&tb.stripes[tb.stripeOf(h)].line), unsafe.Pointer(&tb.stripes[tb.stripeOf(hr)].line))
+	}
+	live := make([]bool, n) // written by the churner, read after done
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		refs := make([]Ref, n)
+		for round := range 20 {
+			for i := range keys {
+				switch {
+				case live[i] && (i+round)%3 == 0:
+					tb.Delete(refs[i], ReasonKilled, 0)
+					live[i] = false
+				case !live[i]:
+					r, _, st := tb.Insert(keys[i], mkval(uint64(i)), Meta{Deadline: 100 * sec}, 0)
+					if st != Inserted {
+						t.Errorf("Insert(key %d) = %v", i, st)
+						return
+					}
+					refs[i], live[i] = r, true
+				}
+			}
+		}
+	}()
+	hashes := make([]uint64, n)
+	for {
+		select {
+		case <-done:
+			for i, k := range keys {
+				if _, _, ok := tb.Lookup(k, sec); ok != live[i] {
+					t.Fatalf("key %d: found %v after the waves, live %v", i, ok, live[i])
+				}
+			}
+			return
+		default:
+		}
+		loadLines(&lines[0], len(lines))
+		prefetchLines(&lines[0], len(lines))
+		tb.PrefetchCreates(keys, hashes, ^uint64(0))
 	}
 }
