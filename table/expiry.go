@@ -195,7 +195,10 @@ func (t *Table[V]) Expire(now int64) int {
 // them changes, and only Len, Stats and the free records' order can tell.
 func (t *Table[V]) Reclaim(now int64) int {
 	due := t.wheel.due.Load()
-	if now < due || now-due < reclaimLag && t.subscribed() == nil {
+	// now >= due below, so the unsigned difference is exact even where
+	// the signed one would overflow (a clock from the zero time.Time
+	// next to a real one).
+	if now < due || uint64(now)-uint64(due) < reclaimLag && t.subscribed() == nil {
 		return 0
 	}
 	return t.expireDue(now)

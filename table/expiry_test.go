@@ -379,3 +379,15 @@ func TestReclaim(t *testing.T) {
 		t.Fatalf("events %+v: want DESTROY of entries 2 then 1 at t0+1ms", evs)
 	}
 }
+
+// Clocks far apart: due entries filed at the zero time.Time's clock
+// (about -6.8e18 ns) are reclaimed by a Reclaim at a clock of 2049, where
+// now-due overflows int64.
+func TestReclaimFarClocks(t *testing.T) {
+	const zero = int64(-6795364578871345152) // time.Time{}.UnixNano()
+	tb := newTable(t, 4)
+	mustInsert(t, tb, key4(1), mkval(1), Meta{Deadline: zero + sec, State: stSynSent}, zero)
+	if n := tb.Reclaim(int64(2_500_000_000) * sec); n != 1 || tb.Len() != 0 {
+		t.Fatalf("Reclaim in 2049 reclaimed %d, Len %d; want the entry due at the zero time's clock", n, tb.Len())
+	}
+}
