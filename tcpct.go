@@ -534,26 +534,26 @@ func (tr *Tracker) TrackBatch(pkts []Packet, out []Verdict) {
 	}
 }
 
-// setKey makes *k the key of a tuple (keyOf) in place. The IPv4 case is
-// inlined so that the key is written into *k word by word: a Key returned
-// by a call is built in the callee's frame and then copied with 16-byte
-// moves, which cannot be forwarded from the 8-byte stores still in the
-// store buffer, a stall of a dozen cycles that the per-packet path
-// (Packet.Set) showed in profiles of a replay (about 5 % of it).
+// setKey makes *k the key of the tuple src:sport → dst:dport, in place:
+// IPv4 when both addresses are, IPv6 otherwise. The key is written into
+// *k word by word, where a Key returned by a call is built in the
+// callee's frame and then copied with 16-byte moves, which cannot be
+// forwarded from the 8-byte stores still in the store buffer: a stall
+// of a dozen cycles that the per-packet path (Packet.Set) showed in
+// profiles of a replay (about 5 % of it).
 func setKey(k *table.Key, src, dst netip.Addr, sport, dport uint16) {
 	if src.Is4() && dst.Is4() {
 		*k = table.MakeKey4(src.As4(), dst.As4(), sport, dport)
 		return
 	}
-	*k = keyOf(src, dst, sport, dport)
+	s, d := src.As16(), dst.As16()
+	*k = table.MakeKey(table.FamilyIPv6, &s, &d, sport, dport)
 }
 
-func keyOf(src, dst netip.Addr, sport, dport uint16) table.Key {
-	if src.Is4() && dst.Is4() {
-		return table.MakeKey4(src.As4(), dst.As4(), sport, dport)
-	}
-	s, d := src.As16(), dst.As16()
-	return table.MakeKey(table.FamilyIPv6, &s, &d, sport, dport)
+// keyOf is setKey's key, returned.
+func keyOf(src, dst netip.Addr, sport, dport uint16) (k table.Key) {
+	setKey(&k, src, dst, sport, dport)
+	return k
 }
 
 func (tr *Tracker) meta(c *fsm.Conn) table.Meta {
