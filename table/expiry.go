@@ -86,6 +86,7 @@ type wheel struct {
 	// expiring serialises Expire's reclaim phase, which works on found.
 	expiring sync.Mutex
 	found    []dueEntry
+	hashes   [][2]uint64 // found[i]'s tuple hashes (prefetchReclaims)
 }
 
 func (w *wheel) init(capacity int) {
@@ -219,14 +220,12 @@ func (t *Table[V]) expireDue(now int64) int {
 	w.mu.Lock()
 	found := t.collect(now, w.found[:0])
 	w.mu.Unlock()
-	if !slices.IsSortedFunc(found, dueOrder) {
-		slices.SortFunc(found, dueOrder)
-	}
-	t.prefetchReclaims(found)
+	slices.SortFunc(found, dueOrder)
+	hashes := t.prefetchReclaims(found, w.hashes[:0])
 	n := 0
 	for i := range found {
 		f := &found[i]
-		if t.expire(f.idx, f.gen, now) {
+		if t.expire(f, hashes[i], now) {
 			n++
 			continue
 		}
@@ -238,7 +237,7 @@ func (t *Table[V]) expireDue(now int64) int {
 			t.file(f.idx, max(t.loadDl(b), f.filed), now)
 		}
 	}
-	w.found = found[:0]
+	w.found, w.hashes = found[:0], hashes[:0]
 	if n > 0 {
 		t.stat().expired.Add(uint64(n))
 	}
@@ -257,30 +256,32 @@ func dueOrder(a, b dueEntry) int {
 	return a.key.compare(&b.key)
 }
 
-// prefetchReclaims asks for the index buckets and writer stripes that
-// reclaiming the found entries will unlink and lock, 16 entries at a
-// time, so that their misses overlap instead of coming one reclaim after
-// the other (each reclaim's locked instructions wait for its loads).
-func (t *Table[V]) prefetchReclaims(found []dueEntry) {
+// prefetchReclaims appends the tuple hashes of the found entries to
+// hashes, which expire uses, and asks for the index buckets and writer
+// stripes that reclaiming the entries will unlink and lock, 16 entries
+// at a time, so that their misses overlap instead of coming one reclaim
+// after the other (each reclaim's locked instructions wait for its
+// loads).
+func (t *Table[V]) prefetchReclaims(found []dueEntry, hashes [][2]uint64) [][2]uint64 {
 	const chunk = 16
-	if len(found) < 2 {
-		return // nothing to overlap with
-	}
 	var lines [4 * chunk]unsafe.Pointer
+	overlap := len(found) > 1 // a single entry has nothing to overlap with
 	for len(found) > 0 {
 		part := found[:min(chunk, len(found))]
 		n := 0
 		for i := range part {
 			h, hr := part[i].key.hash(&t.seed), part[i].key.Reverse().hash(&t.seed)
-			lines[n] = unsafe.Pointer(&t.buckets[t.home(h)*8])
-			lines[n+1] = unsafe.Pointer(&t.buckets[t.home(hr)*8])
-			lines[n+2] = unsafe.Pointer(&t.stripes[t.stripeOf(h)].line)
-			lines[n+3] = unsafe.Pointer(&t.stripes[t.stripeOf(hr)].line)
+			hashes = append(hashes, [2]uint64{h, hr})
+			lines[n], lines[n+1] = t.bucketLine(h), t.bucketLine(hr)
+			lines[n+2], lines[n+3] = t.stripeLine(h), t.stripeLine(hr)
 			n += 4
 		}
-		prefetchLines(&lines[0], n)
+		if overlap {
+			prefetchLines(&lines[0], n)
+		}
 		found = found[len(part):]
 	}
+	return hashes
 }
 
 // collect unfiles the entries due at now into found, moves entries whose
@@ -365,22 +366,25 @@ func (t *Table[V]) visit(b, last, now int64, found []dueEntry) []dueEntry {
 	return found
 }
 
-// expire reclaims record idx if it still holds generation gen, is alive
-// and its deadline is <= now. It only try-locks the entry.
-func (t *Table[V]) expire(idx, gen uint32, now int64) bool {
+// expire reclaims f's record if it still holds f's generation, is alive
+// and its deadline is <= now; hs are the hashes of f.key and its reverse.
+// It only try-locks the entry. The generation changes whenever a record
+// gets another key (Insert, Replace), so f.key, read with f.gen under
+// the lock, is still the record's key.
+func (t *Table[V]) expire(f *dueEntry, hs [2]uint64, now int64) bool {
+	idx := f.idx
 	b := t.base(idx)
 	if _, ok := t.tryLock(b); !ok {
 		return false
 	}
 	mw := t.loadMeta(b)
-	if !metaAlive(mw) || metaGen(mw) != gen || t.loadDl(b) > now {
+	if !metaAlive(mw) || metaGen(mw) != f.gen || t.loadDl(b) > now {
 		t.unlock(b)
 		return false
 	}
-	k := t.loadKey(b)
-	h, hr := k.hash(&t.seed), k.Reverse().hash(&t.seed)
+	h, hr := hs[0], hs[1]
 	sa, sb := t.lockStripes(h, hr)
-	t.destroyUnderStripes(idx, b, &k, h, hr, mw, reasonSwept, now, true)
+	t.destroyUnderStripes(idx, b, &f.key, h, hr, mw, reasonSwept, now, true)
 	t.unlockStripes(sa, sb)
 	t.unlock(b)
 	t.release(idx)

@@ -27,6 +27,18 @@ func (t *Table[V]) home(h uint64) uint64 {
 	return hi
 }
 
+// bucketLine is the address of the home bucket of a tuple whose hash is
+// h, for prefetchLines.
+func (t *Table[V]) bucketLine(h uint64) unsafe.Pointer {
+	return unsafe.Pointer(&t.buckets[t.home(h)*8])
+}
+
+// stripeLine is the address of the never-written line word of the writer
+// stripe of a tuple whose hash is h, for prefetchLines.
+func (t *Table[V]) stripeLine(h uint64) unsafe.Pointer {
+	return unsafe.Pointer(&t.stripes[t.stripeOf(h)].line)
+}
+
 func slotVal(tag uint32, idx uint32, d Dir) uint64 {
 	return uint64(tag)<<32 | uint64(idx<<1|uint32(d)) + 1
 }
@@ -201,7 +213,7 @@ func (t *Table[V]) PrefetchCreates(keys []Key, hashes []uint64, creates uint64) 
 		for i := range part {
 			h := part[i].hash(&t.seed)
 			hashes[off+i] = h
-			lines[n] = unsafe.Pointer(&t.buckets[t.home(h)*8])
+			lines[n] = t.bucketLine(h)
 			n++
 		}
 		var marks uint64
@@ -217,9 +229,7 @@ func (t *Table[V]) PrefetchCreates(keys []Key, hashes []uint64, creates uint64) 
 			h := hashes[off+i]
 			kr := part[i].Reverse()
 			hr := kr.hash(&t.seed)
-			lines[n] = unsafe.Pointer(&t.buckets[t.home(hr)*8])
-			lines[n+1] = unsafe.Pointer(&t.stripes[t.stripeOf(h)].line)
-			lines[n+2] = unsafe.Pointer(&t.stripes[t.stripeOf(hr)].line)
+			lines[n], lines[n+1], lines[n+2] = t.bucketLine(hr), t.stripeLine(h), t.stripeLine(hr)
 			n += 3
 		}
 		prefetchLines(&lines[0], n)

@@ -143,9 +143,7 @@ func TestPrefetchLinesRaceFree(t *testing.T) {
 	lines := make([]unsafe.Pointer, 0, 4*n)
 	for i := range keys {
 		h, hr := keys[i].hash(&tb.seed), keys[i].Reverse().hash(&tb.seed)
-		lines = append(lines,
-			unsafe.Pointer(&tb.buckets[tb.home(h)*8]), unsafe.Pointer(&tb.buckets[tb.home(hr)*8]),
-			unsafe.Pointer(&tb.stripes[tb.stripeOf(h)].line), unsafe.Pointer(&tb.stripes[tb.stripeOf(hr)].line))
+		lines = append(lines, tb.bucketLine(h), tb.bucketLine(hr), tb.stripeLine(h), tb.stripeLine(hr))
 	}
 	live := make([]bool, n) // written by the churner, read after done
 	done := make(chan struct{})
