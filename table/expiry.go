@@ -384,9 +384,10 @@ func (t *Table[V]) expire(f *dueEntry, hs [2]uint64, now int64) bool {
 	}
 	h, hr := hs[0], hs[1]
 	sa, sb := t.lockStripes(h, hr)
-	t.destroyUnderStripes(idx, b, &f.key, h, hr, mw, reasonSwept, now, true)
+	free := t.myFree()
+	t.destroyUnderStripes(idx, b, &f.key, h, hr, mw, reasonSwept, now, free)
 	t.unlockStripes(sa, sb)
 	t.unlock(b)
-	t.release(idx)
+	t.release(idx, free)
 	return true
 }

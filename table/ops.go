@@ -292,10 +292,11 @@ func (t *Table[V]) Remove(r Ref, reason Reason, now int64) {
 	k := t.loadKey(b)
 	h, hr := k.hash(&t.seed), k.Reverse().hash(&t.seed)
 	sa, sb := t.lockStripes(h, hr)
-	t.destroyUnderStripes(r.idx, b, &k, h, hr, mw, reason, now, true)
+	f := t.myFree()
+	t.destroyUnderStripes(r.idx, b, &k, h, hr, mw, reason, now, f)
 	t.unlockStripes(sa, sb)
 	t.unlock(b)
-	t.release(r.idx)
+	t.release(r.idx, f)
 }
 
 // Held returns the value and metadata of the entry r, which the caller
@@ -331,8 +332,8 @@ func (t *Table[V]) Delete(r Ref, reason Reason, now int64) bool {
 // destroyUnderStripes unlinks both tuples and marks the record dead (new
 // generation). The caller holds the entry lock and both stripe locks, and
 // either frees the record afterwards with release (free: its reservation is
-// returned here) or reuses it (evict, Replace: the reservation moves to the
-// new occupant).
+// returned here, to that shard) or reuses it (evict, Replace: the
+// reservation moves to the new occupant).
 //
 // The reservation is returned before the unlink: a create that claims it
 // can only get a record once this one is pushed, i.e. after the unlink, so
@@ -340,9 +341,12 @@ func (t *Table[V]) Delete(r Ref, reason Reason, now int64) bool {
 // full can always be ordered before this delete (the delete is in progress
 // until its unlink). Returning it after the unlink would let a create see a
 // full table although a delete had already made room.
-func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, mw uint64, reason Reason, now int64, free bool) {
-	if free {
-		t.giveToken()
+//
+// free is the shard that gets the token, and then the record (release),
+// or nil when the caller keeps the record for a new occupant.
+func (t *Table[V]) destroyUnderStripes(idx uint32, b int, k *Key, h, hr uint64, mw uint64, reason Reason, now int64, free *freeShard) {
+	if free != nil {
+		free.tokens.Add(1)
 	}
 	var ev Event[V]
 	sub := t.subscribed()
@@ -453,9 +457,10 @@ func (t *Table[V]) insert(k Key, v V, m Meta, now int64, reclaim bool) (r Ref, d
 				if ek != k {
 					eh, ehr = hr, h
 				}
-				t.destroyUnderStripes(eidx, eb, &ek, eh, ehr, mw, ReasonExpired, now, true)
+				f := t.myFree()
+				t.destroyUnderStripes(eidx, eb, &ek, eh, ehr, mw, ReasonExpired, now, f)
 				t.unlock(eb)
-				t.release(eidx)
+				t.release(eidx, f)
 			} else {
 				t.unlock(eb)
 			}
@@ -555,8 +560,9 @@ func (t *Table[V]) failInsert(idx uint32, b int, gen uint32, h uint64, sa, sb ui
 	t.kill(idx, b, uint64(gen))
 	t.unlockStripes(sa, sb)
 	t.unlock(b)
-	t.giveToken()
-	t.release(idx)
+	f := t.myFree()
+	f.tokens.Add(1)
+	t.release(idx, f)
 	t.stat().insertFailed.Add(1)
 }
 
@@ -612,7 +618,7 @@ func (t *Table[V]) evict(h uint64, sa, sb uint64, now int64) (uint32, bool) {
 			if dl <= now {
 				reason = ReasonExpired
 			}
-			t.destroyUnderStripes(idx, b, &k, eh, ehr, mw, reason, now, false)
+			t.destroyUnderStripes(idx, b, &k, eh, ehr, mw, reason, now, nil)
 			if vb != va {
 				t.untryStripe(vb, sa, sb)
 			}
@@ -669,7 +675,7 @@ func (t *Table[V]) Replace(r Ref, k Key, v V, m Meta, now int64) (Ref, Status) {
 	}
 	h, hr := ok.hash(&t.seed), okr.hash(&t.seed)
 	sa, sb := t.lockStripes(h, hr)
-	t.destroyUnderStripes(r.idx, b, &ok, h, hr, mw, ReasonKilled, now, false)
+	t.destroyUnderStripes(r.idx, b, &ok, h, hr, mw, ReasonKilled, now, nil)
 	if k != ok {
 		h, hr = hr, h
 	}

@@ -647,10 +647,23 @@ func (t *Table[V]) unlockStripes(a, b uint64) {
 // all locks held no token can be taken and counts can only grow, so if every
 // shard reads zero, all were zero at the first read — an exact "full", never
 // reported while a completed delete has made room.
+//
+// The stack address moves with the call depth, so one goroutine can name
+// different shards from different functions. A delete therefore picks its
+// shard once (myFree) and gives it both its token and its record; when
+// the token went back deep inside the delete and the record was pushed
+// by its caller, they often landed on different shards, and in a
+// 10M-packet replay 74 % of creates found a token but no record on their
+// shard and locked shard after shard to find one (about eight lock pairs
+// each). A create that takes its token from another shard takes a record
+// from it under the same lock.
 func (t *Table[V]) myShard() uint64 {
 	p := stackHint()
 	return uint64(p>>12^p>>18) & t.freeMask
 }
+
+// myFree is the calling goroutine's shard, for a delete (see myShard).
+func (t *Table[V]) myFree() *freeShard { return &t.free[t.myShard()] }
 
 // alloc claims a token and returns a free record index, or false when all
 // Max tokens are claimed.
@@ -676,8 +689,12 @@ func (t *Table[V]) alloc() (uint32, bool) {
 		g.mu.Lock()
 		if g.tokens.Load() > 0 {
 			g.tokens.Add(-1)
+			idx, ok := t.popLocked(g)
 			g.mu.Unlock()
-			return t.takeRecord(s), true
+			if !ok {
+				idx = t.takeRecord((s + i) & t.freeMask)
+			}
+			return idx, true
 		}
 		g.mu.Unlock()
 	}
@@ -739,15 +756,10 @@ func (t *Table[V]) takeRecord(s uint64) uint32 {
 	}
 }
 
-// giveToken returns a claim (see destroyUnderStripes): one atomic add on
-// the goroutine's own shard, no lock.
-func (t *Table[V]) giveToken() { t.free[t.myShard()].tokens.Add(1) }
-
-// release puts a dead record on a free list. Its token was given back
-// already. The next link is kept in the first key word of the (dead)
-// record; readers ignore dead records.
-func (t *Table[V]) release(idx uint32) {
-	f := &t.free[t.myShard()]
+// release puts a dead record on f's free list. Its token was given back
+// already, to f (see myShard). The next link is kept in the first key
+// word of the (dead) record; readers ignore dead records.
+func (t *Table[V]) release(idx uint32, f *freeShard) {
 	f.mu.Lock()
 	atomic.StoreUint64(&t.arena[t.base(idx)+wKey], uint64(f.head))
 	f.head = idx + 1
