@@ -2,6 +2,7 @@ package table
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"unsafe"
 )
@@ -182,5 +183,63 @@ func TestPrefetchLinesRaceFree(t *testing.T) {
 		loadLines(&lines[0], len(lines))
 		prefetchLines(&lines[0], len(lines))
 		tb.PrefetchCreates(keys, hashes, ^uint64(0))
+	}
+}
+
+// BenchmarkW1KnownRecord bounds what any placement of records that could
+// be predicted from a tuple would give W1 at 1e6 connections (a record
+// kept near a slot named by the tuple's hash, say, so that a lookup could
+// ask for the record while its index bucket is on the way). The known
+// line looks the connection up as W1 does, after prefetching its record's
+// first line from the Ref the fixture kept when it created it: the
+// record's miss then overlaps the bucket's, as a prediction right every
+// time would make it. The fixture's Ref is one more load, but it is
+// independent of W1's own and overlaps it.
+func BenchmarkW1KnownRecord(b *testing.B) {
+	for _, known := range []bool{false, true} {
+		b.Run(fmt.Sprintf("known=%v", known), func(b *testing.B) {
+			f := getFixture(b, "table", nil, 1e6, "assured")
+			f.parallel(b, func(l int, rng *rand.Rand) {
+				x := rng.Uint64()
+				s := int((x >> 1) % uint64(f.n))
+				if known {
+					p := [1]unsafe.Pointer{unsafe.Pointer(&f.tb.arena[f.tb.base(f.refs[s].idx)])}
+					prefetchLines(&p[0], 1)
+				}
+				f.w1(s, x&1 == 1)
+			})
+		})
+	}
+}
+
+// BenchmarkDependentLoad is the machine's side of W1: a chain of
+// dependent loads, each from a random cache line of an array of the
+// given size on huge pages, as the table's arrays are. W1 at n
+// connections is three such loads in a row (the benchmark's connection
+// id, 4 MB at 1e6; the index bucket, 23 MB; the record, 128 MB), where
+// xsync's is four (id, bucket, entry, record); what a miss costs at each
+// size says how far apart the two can be.
+func BenchmarkDependentLoad(b *testing.B) {
+	for _, mb := range []int{1, 4, 8, 16, 32, 128} {
+		b.Run(fmt.Sprintf("MB=%d", mb), func(b *testing.B) {
+			lines := mb << 20 / 64
+			a := alignedWords(lines * 8)
+			adviseHuge(unsafe.Pointer(&a[0]), uintptr(len(a)*8))
+			perm := rand.New(rand.NewPCG(1, 2)).Perm(lines)
+			for i, p := range perm {
+				a[p*8] = uint64(perm[(i+1)%lines] * 8) // a cycle through every line
+			}
+			j := uint64(0)
+			for range lines { // touch every line once
+				j = a[j]
+			}
+			b.ResetTimer()
+			for range b.N {
+				j = a[j]
+			}
+			if j%8 != 0 {
+				b.Fatal("broken chain")
+			}
+		})
 	}
 }
