@@ -140,32 +140,35 @@ func (t *Table[V]) unlink(h uint64, v uint64) {
 // the batch waits for about two misses instead of two per key
 // (BenchmarkW1Batch measures the gain, BENCHMARKS.md has the numbers; on
 // a table small enough to stay in cache it costs a little). It
-// changes nothing; atomic loads are used because the compiler keeps them
-// although their values are discarded.
+// changes nothing: the lines are asked for with prefetchLines, as
+// PrefetchCreates asks for its own.
 func (t *Table[V]) Prefetch(keys []Key) {
 	const chunk = 16
 	var at [chunk]uint64
 	var tags [chunk]uint32
+	var lines [chunk * slotsPerBucket]unsafe.Pointer
 	for len(keys) > 0 {
 		n := min(len(keys), chunk)
 		for i := range keys[:n] {
 			h := keys[i].hash(&t.seed)
 			at[i], tags[i] = t.home(h)*8, uint32(h)
+			lines[i] = t.bucketLine(h)
 		}
-		for _, b := range at[:n] {
-			atomic.LoadUint64(&t.buckets[b])
-		}
+		prefetchLines(&lines[0], n)
 		// Second wave: the records the home buckets point at, for every
 		// slot whose tag matches (the bucket lines are on their way, so
 		// this waits for about one miss, not n).
+		m := 0
 		for i, b := range at[:n] {
 			bw := t.buckets[b : b+8 : b+8]
 			for j := 1; j < 8; j++ {
 				if s := atomic.LoadUint64(&bw[j]); s != 0 && uint32(s>>32) == tags[i] {
-					atomic.LoadUint64(&t.arena[t.base((uint32(s)-1)>>1)])
+					lines[m] = unsafe.Pointer(&t.arena[t.base((uint32(s)-1)>>1)])
+					m++
 				}
 			}
 		}
+		prefetchLines(&lines[0], m)
 		keys = keys[n:]
 	}
 }
